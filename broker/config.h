@@ -1,0 +1,116 @@
+/* broker/config.h - the broker's configuration: mosquitto.conf syntax in,
+ * struct hf_config out.
+ *
+ * hf_config_init() sets the defaults (mosquitto's where mosquitto has the
+ * key, except where mosquitto's default would throw away acknowledged
+ * messages: see conf/holdfast.conf). hf_config_load() reads one file (and the
+ * include_dir files it names) on top of that; hf_config_args() applies the
+ * command line; hf_config_finish() fills in what depends on the whole (the
+ * embedded default listener when none is configured).
+ *
+ * Errors are written to err as "FILE:LINE: message naming the option", and
+ * the caller refuses to start. Keys that later work will implement
+ * (persistence, TLS, websockets, password/ACL files, bridges) and unknown
+ * keys are errors, never silently ignored.
+ *
+ * Not thread-safe; the struct is read-only once the broker runs. */
+#ifndef HOLDFAST_CONFIG_H
+#define HOLDFAST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* log_type bits */
+#define HF_LOG_ERR     (1u << 0)
+#define HF_LOG_WARNING (1u << 1)
+#define HF_LOG_NOTICE  (1u << 2)
+#define HF_LOG_INFO    (1u << 3)
+#define HF_LOG_DEBUG   (1u << 4)
+#define HF_LOG_SUBSCRIBE   (1u << 5)
+#define HF_LOG_UNSUBSCRIBE (1u << 6)
+#define HF_LOG_WEBSOCKETS  (1u << 7)
+#define HF_LOG_ALL     0xffffu
+
+/* log_dest bits */
+#define HF_LOGD_STDERR (1u << 0)
+#define HF_LOGD_STDOUT (1u << 1)
+#define HF_LOGD_SYSLOG (1u << 2)
+#define HF_LOGD_FILE   (1u << 3)
+#define HF_LOGD_TOPIC  (1u << 4)
+#define HF_LOGD_DLT    (1u << 5) /* accepted, treated as none */
+
+struct hf_listener_conf {
+	uint16_t port; /* 0 = pick a free port (tests read it back) */
+	char *bind_address; /* NULL = all addresses */
+	int socket_domain; /* 0 = both, else AF_INET or AF_INET6 */
+	int max_connections; /* -1 = unlimited */
+	int allow_anonymous; /* -1 = not set here */
+	bool local_only; /* the embedded default: loopback v4 and v6 */
+};
+
+struct hf_config {
+	struct hf_listener_conf *listeners;
+	size_t n_listeners;
+
+	bool per_listener_settings;
+	int allow_anonymous; /* -1 = not set: false, or true in local-only mode */
+	bool allow_zero_length_clientid;
+	char *auto_id_prefix; /* default "auto-" */
+	char *clientid_prefixes; /* NULL = any client id */
+
+	uint16_t max_keepalive; /* default 65535 */
+	uint32_t max_packet_size; /* 0 = protocol maximum */
+	uint32_t message_size_limit; /* 0 = no limit beyond max_packet_size */
+	uint16_t max_inflight_messages; /* default 20; 0 = 65535 */
+	uint64_t max_inflight_bytes; /* 0 = no limit */
+	uint64_t max_queued_messages; /* 0 = no limit (mosquitto: 1000) */
+	uint64_t max_queued_bytes; /* 0 = no limit */
+	bool queue_qos0_messages;
+	uint8_t maximum_qos; /* 0..2, default 2 */
+	bool retain_available;
+	uint16_t max_topic_alias; /* default 10 */
+	uint64_t persistent_client_expiration; /* seconds, 0 = never */
+	bool upgrade_outgoing_qos;
+	bool set_tcp_nodelay;
+	uint32_t sys_interval; /* seconds, 0 = no $SYS, default 10 */
+
+	unsigned log_dest; /* HF_LOGD_* bits; default stderr */
+	char *log_file; /* for HF_LOGD_FILE */
+	unsigned log_types; /* HF_LOG_* bits; default err|warning|notice|info */
+	bool log_timestamp; /* default true */
+	char *log_timestamp_format; /* NULL = seconds since the epoch */
+	bool connection_messages; /* default true */
+
+	char *pid_file;
+	char *user; /* NULL = do not change user */
+
+	bool daemon; /* -d */
+	bool verbose; /* -v */
+	bool test_config; /* --test-config */
+	char *config_file; /* -c */
+};
+
+/* Set every default. Returns 0, or -1 when out of memory. */
+int hf_config_init(struct hf_config *c);
+void hf_config_free(struct hf_config *c);
+
+/* Parse argv (mosquitto's: -c FILE, -p PORT (repeatable), -v, -d, -h,
+ * --test-config). Loads the -c file when given. Sets *exit_now for -h (usage
+ * printed to stdout, exit code 0).
+ * @return 0, or -1 with err filled (bad argument or bad config file). */
+int hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
+		   char *err, size_t errlen);
+
+/* Read path on top of c. include_dir files are read in sorted order.
+ * @return 0, or -1 with err = "PATH:LINE: ..." naming the option. */
+int hf_config_load(struct hf_config *c, const char *path, char *err,
+		   size_t errlen);
+
+/* After all input: when no listener is configured, add the embedded default
+ * (port 1883, or the -p ports, on loopback v4 and v6, anonymous allowed).
+ * Resolves allow_anonymous for each listener.
+ * @return 0, or -1 with err filled. */
+int hf_config_finish(struct hf_config *c, char *err, size_t errlen);
+
+#endif
