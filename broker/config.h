@@ -22,15 +22,15 @@
 #include <stdint.h>
 
 /* log_type bits */
-#define HF_LOG_ERR     (1u << 0)
-#define HF_LOG_WARNING (1u << 1)
-#define HF_LOG_NOTICE  (1u << 2)
-#define HF_LOG_INFO    (1u << 3)
-#define HF_LOG_DEBUG   (1u << 4)
+#define HF_LOG_ERR         (1u << 0)
+#define HF_LOG_WARNING     (1u << 1)
+#define HF_LOG_NOTICE      (1u << 2)
+#define HF_LOG_INFO        (1u << 3)
+#define HF_LOG_DEBUG       (1u << 4)
 #define HF_LOG_SUBSCRIBE   (1u << 5)
 #define HF_LOG_UNSUBSCRIBE (1u << 6)
 #define HF_LOG_WEBSOCKETS  (1u << 7)
-#define HF_LOG_ALL     0xffffu
+#define HF_LOG_ALL         0xffffu
 
 /* log_dest bits */
 #define HF_LOGD_STDERR (1u << 0)
@@ -41,54 +41,82 @@
 #define HF_LOGD_DLT    (1u << 5) /* accepted, treated as none */
 
 struct hf_listener_conf {
-	uint16_t port; /* 0 = pick a free port (tests read it back) */
-	char *bind_address; /* NULL = all addresses */
-	int socket_domain; /* 0 = both, else AF_INET or AF_INET6 */
+	uint16_t port;       /* 0 = pick a free port (tests read it back) */
+	char *bind_address;  /* NULL = all addresses */
+	int socket_domain;   /* 0 = both, else AF_INET or AF_INET6 */
 	int max_connections; /* -1 = unlimited */
 	int allow_anonymous; /* -1 = not set here */
-	bool local_only; /* the embedded default: loopback v4 and v6 */
+	bool local_only;     /* the embedded default: loopback v4 and v6 */
 };
+
+/* The embedded default listener (no listener in the configuration, mosquitto
+ * 2.0's "local only mode") is represented as TWO listeners per port, both with
+ * local_only = true: bind_address "127.0.0.1" with socket_domain AF_INET, and
+ * bind_address "::1" with socket_domain AF_INET6. The net layer needs no
+ * special case, except that it may treat a failure to bind the "::1" one as a
+ * warning (hosts without IPv6) as long as the IPv4 one is up. */
+
+/* -p may be given this many times (mosquitto's limit). */
+#define HF_CONFIG_MAX_CMD_PORTS 10
 
 struct hf_config {
 	struct hf_listener_conf *listeners;
 	size_t n_listeners;
 
 	bool per_listener_settings;
-	int allow_anonymous; /* -1 = not set: false, or true in local-only mode */
+	int allow_anonymous; /* -1 = not set: false, or true in local-only mode
+	                      */
 	bool allow_zero_length_clientid;
-	char *auto_id_prefix; /* default "auto-" */
+	char *auto_id_prefix;    /* default "auto-" */
 	char *clientid_prefixes; /* NULL = any client id */
 
-	uint16_t max_keepalive; /* default 65535 */
-	uint32_t max_packet_size; /* 0 = protocol maximum */
+	uint16_t max_keepalive;      /* default 65535 */
+	uint32_t max_packet_size;    /* 0 = protocol maximum */
 	uint32_t message_size_limit; /* 0 = no limit beyond max_packet_size */
 	uint16_t max_inflight_messages; /* default 20; 0 = 65535 */
-	uint64_t max_inflight_bytes; /* 0 = no limit */
-	uint64_t max_queued_messages; /* 0 = no limit (mosquitto: 1000) */
-	uint64_t max_queued_bytes; /* 0 = no limit */
+	uint64_t max_inflight_bytes;    /* 0 = no limit */
+	uint64_t max_queued_messages;   /* 0 = no limit (mosquitto: 1000) */
+	uint64_t max_queued_bytes;      /* 0 = no limit */
 	bool queue_qos0_messages;
 	uint8_t maximum_qos; /* 0..2, default 2 */
 	bool retain_available;
-	uint16_t max_topic_alias; /* default 10 */
+	uint16_t max_topic_alias;              /* default 10 */
 	uint64_t persistent_client_expiration; /* seconds, 0 = never */
 	bool upgrade_outgoing_qos;
 	bool set_tcp_nodelay;
 	uint32_t sys_interval; /* seconds, 0 = no $SYS, default 10 */
 
-	unsigned log_dest; /* HF_LOGD_* bits; default stderr */
-	char *log_file; /* for HF_LOGD_FILE */
+	unsigned log_dest;  /* HF_LOGD_* bits; default stderr */
+	char *log_file;     /* for HF_LOGD_FILE */
 	unsigned log_types; /* HF_LOG_* bits; default err|warning|notice|info */
 	bool log_timestamp; /* default true */
 	char *log_timestamp_format; /* NULL = seconds since the epoch */
-	bool connection_messages; /* default true */
+	bool connection_messages;   /* default true */
 
 	char *pid_file;
 	char *user; /* NULL = do not change user */
 
-	bool daemon; /* -d */
-	bool verbose; /* -v */
-	bool test_config; /* --test-config */
+	bool daemon;       /* -d */
+	bool verbose;      /* -v */
+	bool test_config;  /* --test-config */
 	char *config_file; /* -c */
+
+	/* Added by the config layer (the fields above are the contract). */
+	uint16_t cmd_ports[HF_CONFIG_MAX_CMD_PORTS]; /* -p, in order */
+	size_t n_cmd_ports;
+	/* -p was given but the file configures listeners: as in mosquitto 2.0
+	 * the -p ports are then ignored; main() should warn about it. Set by
+	 * hf_config_finish(). */
+	bool cmd_ports_ignored;
+
+	/* Parser state, not for the engine: the listener built by the
+	 * deprecated top-level `port` / `bind_address` keys (and per-listener
+	 * keys given before any `listener` line). hf_config_finish() moves it
+	 * into listeners[0] when any of those keys was used. */
+	struct hf_listener_conf default_listener;
+	bool default_listener_used;
+	bool log_dest_set; /* first log_dest replaces the default */
+	bool log_type_set; /* first log_type replaces the default */
 };
 
 /* Set every default. Returns 0, or -1 when out of memory. */
@@ -100,16 +128,21 @@ void hf_config_free(struct hf_config *c);
  * printed to stdout, exit code 0).
  * @return 0, or -1 with err filled (bad argument or bad config file). */
 int hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
-		   char *err, size_t errlen);
+                   char *err, size_t errlen);
 
 /* Read path on top of c. include_dir files are read in sorted order.
  * @return 0, or -1 with err = "PATH:LINE: ..." naming the option. */
 int hf_config_load(struct hf_config *c, const char *path, char *err,
-		   size_t errlen);
+                   size_t errlen);
 
 /* After all input: when no listener is configured, add the embedded default
  * (port 1883, or the -p ports, on loopback v4 and v6, anonymous allowed).
- * Resolves allow_anonymous for each listener.
+ * Resolves allow_anonymous for each listener: afterwards every listener's
+ * allow_anonymous and the global one are 0 or 1, never -1. With
+ * per_listener_settings false every listener takes the global value; with it
+ * true a listener without its own value takes the global one when set, else
+ * false (true for the embedded default). Call it once, after the last
+ * hf_config_load()/hf_config_args().
  * @return 0, or -1 with err filled. */
 int hf_config_finish(struct hf_config *c, char *err, size_t errlen);
 

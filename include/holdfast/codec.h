@@ -142,6 +142,11 @@ bool hf_props_user_next(const struct hf_props *pr, uint32_t *off,
 size_t hf_props_user_wire_len(const struct hf_props *pr);
 /* Write that wire form to out (hf_props_user_wire_len() bytes). */
 void hf_props_user_copy(const struct hf_props *pr, uint8_t *out);
+/* Iterate the subscription identifiers of decoded properties (a PUBLISH from
+ * a server may carry several; n_sub_ids counts them, sub_id is the first).
+ * *off starts at 0. Returns true and fills *id for the next one. */
+bool hf_props_sub_id_next(const struct hf_props *pr, uint32_t *off,
+			  uint32_t *id);
 
 struct hf_connect {
 	uint8_t proto_ver; /* HF_PROTO_V31, V311 or V5 */

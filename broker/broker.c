@@ -1,0 +1,113 @@
+/* broker/broker.c - the broker object: the loop's phases, timers, signals,
+ * and shutdown.
+ *
+ * One libuv loop in one thread runs everything (docs/ARCHITECTURE.md). Each
+ * loop turn ends in before_sleep() (a uv_prepare_t, run just before the loop
+ * polls for I/O): this is where the turn's store writes will be committed,
+ * and only after that are the clients' output buffers handed to their
+ * transports, so no acknowledgment can overtake the commit it depends on
+ * (redis writes its AOF before replies the same way). A one-second tick
+ * drives keepalive, will delays and session expiry. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+
+static void
+before_sleep(uv_prepare_t *h)
+{
+	struct hf_broker *b = h->data;
+	/* Store commit goes here (durable store work): nothing to commit in
+	 * the in-memory engine. Then release the turn's output. */
+	while (b->dirty) {
+		struct hf_client *c = b->dirty;
+		b->dirty = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		hf_client_flush(c);
+	}
+}
+
+static void
+tick_cb(uv_timer_t *t)
+{
+	struct hf_broker *b = t->data;
+	hf_session_tick(b, hf_now_ms(b));
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+	struct hf_broker *b = h->data;
+	hf_log(&b->log, HF_LOG_NOTICE, "holdfast %s terminating (signal %d).",
+	       HF_VERSION, signum);
+	hf_broker_shutdown(b);
+}
+
+int
+hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
+	       const struct hf_config *conf)
+{
+	b->loop = loop;
+	b->conf = conf;
+	b->start_time = time(NULL);
+	b->tree = hf_tree_new();
+	b->retained = hf_retain_new();
+	if (!b->tree || !b->retained)
+		return -1;
+	uv_prepare_init(loop, &b->before_sleep);
+	b->before_sleep.data = b;
+	uv_prepare_start(&b->before_sleep, before_sleep);
+	uv_timer_init(loop, &b->tick);
+	b->tick.data = b;
+	uv_timer_start(&b->tick, tick_cb, 1000, 1000);
+	uv_timer_init(loop, &b->sys_timer);
+	b->sys_timer.data = b;
+	uv_signal_init(loop, &b->sig_term);
+	uv_signal_init(loop, &b->sig_int);
+	b->sig_term.data = b->sig_int.data = b;
+	uv_signal_start(&b->sig_term, signal_cb, SIGTERM);
+	uv_signal_start(&b->sig_int, signal_cb, SIGINT);
+	if (hf_listeners_open(b) != 0)
+		return -1;
+	hf_sys_start(b);
+	return 0;
+}
+
+void
+hf_broker_shutdown(struct hf_broker *b)
+{
+	if (b->shutting_down)
+		return;
+	b->shutting_down = true;
+	hf_listeners_close(b);
+	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
+		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
+	uv_close((uv_handle_t *)&b->tick, NULL);
+	uv_close((uv_handle_t *)&b->sys_timer, NULL);
+	uv_close((uv_handle_t *)&b->sig_term, NULL);
+	uv_close((uv_handle_t *)&b->sig_int, NULL);
+	/* before_sleep stays until the loop ends so the last DISCONNECTs
+	 * flush; the loop stops once every connection has closed. */
+	uv_close((uv_handle_t *)&b->before_sleep, NULL);
+}
+
+static void
+release_retained(void *m)
+{
+	hf_msg_unref(m);
+}
+
+void
+hf_broker_free(struct hf_broker *b)
+{
+	while (b->all_sessions)
+		hf_session_free(b->all_sessions, false);
+	hf_map_free(&b->sessions);
+	if (b->tree)
+		hf_tree_free(b->tree);
+	if (b->retained)
+		hf_retain_free(b->retained, release_retained);
+	free(b->listeners);
+}

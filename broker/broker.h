@@ -1,0 +1,293 @@
+/* broker/broker.h - the protocol engine's state: broker, sessions, clients,
+ * messages and the per-session delivery queue.
+ *
+ * Everything here is owned by the one loop thread (docs/ARCHITECTURE.md).
+ * There is no global state: every function takes the struct hf_broker (or
+ * an object that points back to it).
+ *
+ * Ownership in one paragraph: a struct hf_msg is refcounted and shared by
+ * every queue entry, retained slot and will that refers to it. A session
+ * owns its queue entries, its subscription list and its will. A client (one
+ * network connection) owns its input and output buffers and its topic-alias
+ * tables; it points at its session while attached. A connection (transport)
+ * belongs to net/ and points back at the client; the engine closes it through
+ * the transport's vtable and frees the client only from the transport's
+ * closed callback. */
+#ifndef HOLDFAST_BROKER_H
+#define HOLDFAST_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "holdfast/codec.h"
+#include "holdfast/topic.h"
+#include "config.h"
+#include "log.h"
+#include "map.h"
+#include "net/conn.h"
+
+struct hf_broker;
+struct hf_session;
+
+/* A message, stored once and referenced by every queue that holds it.
+ * data[] holds, in this order: topic, payload, content type, response topic,
+ * correlation data, user properties (wire form, see codec.h). */
+struct hf_msg {
+	uint32_t refs;
+	uint8_t qos;
+	bool retain;
+	bool has_payload_format;
+	uint8_t payload_format;
+	bool has_expiry;
+	uint16_t topic_len;
+	uint16_t ctype_len;
+	uint16_t rtopic_len;
+	uint16_t corr_len;
+	uint32_t payload_len;
+	uint32_t user_len;
+	uint32_t n_user;
+	int64_t expiry_at; /* wall-clock ms when has_expiry */
+	uint8_t data[];
+};
+
+static inline const uint8_t *
+hf_msg_topic(const struct hf_msg *m)
+{
+	return m->data;
+}
+static inline const uint8_t *
+hf_msg_payload(const struct hf_msg *m)
+{
+	return m->data + m->topic_len;
+}
+
+/* Queue entry states. */
+enum hf_qstate {
+	HF_Q_QUEUED = 0, /* not sent yet */
+	HF_Q_SENT, /* PUBLISH sent, awaiting PUBACK / PUBREC */
+	HF_Q_RELEASED, /* PUBREL sent, awaiting PUBCOMP */
+};
+
+struct hf_qentry {
+	struct hf_qentry *next;
+	struct hf_msg *msg;
+	uint16_t pid;
+	uint8_t qos;
+	uint8_t state; /* enum hf_qstate */
+	bool retain; /* retain flag as delivered */
+	uint16_t n_subids;
+	uint32_t *subids; /* n_subids, owned */
+};
+
+struct hf_subrec {
+	char *filter; /* NUL-terminated copy (may start with $share/) */
+	uint16_t len;
+	uint8_t opts;
+	uint32_t sub_id;
+};
+
+struct hf_session {
+	struct hf_broker *b;
+	char *id; /* NUL-terminated */
+	uint16_t id_len;
+	struct hf_client *client; /* NULL while offline */
+	uint8_t proto;
+	bool persistent; /* survives the connection */
+	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
+	int64_t offline_since; /* monotonic ms, when client == NULL */
+
+	struct hf_subrec *subs;
+	uint32_t n_subs, cap_subs;
+
+	/* Outgoing: sent and unacknowledged entries, in send order; then
+	 * entries waiting for a window slot (state QUEUED), in arrival order. */
+	struct hf_qentry *inf_head, *inf_tail;
+	struct hf_qentry *q_head, *q_tail;
+	uint32_t n_inflight;
+	uint32_t n_queued;
+	uint64_t queued_bytes;
+	uint16_t next_pid;
+	uint8_t *pids_out; /* bitmap of packet ids in flight, lazily */
+
+	/* Incoming QoS 2 packet ids awaiting PUBREL: bitmap, lazily. */
+	uint8_t *qos2_in;
+	uint32_t n_qos2_in;
+
+	/* Will: published when the connection ends abnormally, after
+	 * will_delay seconds or when the session ends, whichever is first. */
+	struct hf_msg *will;
+	uint32_t will_delay;
+	int64_t will_at; /* monotonic ms; 0 = not pending */
+
+	/* Routing scratch for one publish (deduplication per session). */
+	uint64_t match_gen;
+	uint8_t match_qos;
+	bool match_rap;
+	uint16_t match_nsub;
+	uint32_t match_subids[16];
+	struct hf_session *match_next;
+
+	struct hf_session *all_next, *all_prev; /* broker's list */
+};
+
+enum hf_cstate {
+	HF_C_NEW = 0, /* waiting for CONNECT */
+	HF_C_CONNECTED,
+	HF_C_CLOSING,
+};
+
+struct hf_client {
+	struct hf_broker *b;
+	struct hf_conn *conn;
+	struct hf_session *s;
+	const struct hf_listener *listener;
+	uint8_t state; /* enum hf_cstate */
+	uint8_t proto;
+	bool disconnect_clean; /* DISCONNECT received: no will */
+	bool dirty; /* on the broker's flush list */
+	bool request_problem; /* v5: reason strings allowed */
+	uint16_t keepalive;
+	int64_t last_rx; /* monotonic ms */
+
+	struct hf_wbuf in; /* unparsed input */
+	struct hf_wbuf out; /* encoded, not yet handed to the transport */
+
+	/* Limits the client gave us (v5), or defaults. */
+	uint16_t recv_max; /* our in-flight QoS 1/2 limit towards it */
+	uint32_t max_packet; /* largest packet it accepts; 0 = none */
+	uint16_t alias_max_out; /* topic aliases it accepts from us */
+
+	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
+	struct hf_bytes *alias_in; /* owned copies, alias_in_n slots */
+	uint16_t alias_in_n;
+	struct hf_map alias_out;
+	uint16_t alias_out_next;
+
+	char addr[64];
+	char *username;
+
+	struct hf_client *dirty_next;
+	struct hf_client *all_next, *all_prev;
+};
+
+struct hf_listener {
+	struct hf_broker *b;
+	const struct hf_listener_conf *conf;
+	uv_tcp_t tcp;
+	int n_clients;
+	bool allow_anonymous;
+	uint16_t port; /* as bound */
+};
+
+struct hf_stats {
+	uint64_t msgs_received, msgs_sent;
+	uint64_t bytes_received, bytes_sent;
+	uint64_t pub_dropped;
+	uint64_t clients_max;
+	uint64_t connections_total;
+};
+
+struct hf_broker {
+	uv_loop_t *loop;
+	const struct hf_config *conf;
+	struct hf_logger log;
+
+	struct hf_listener **listeners; /* each allocated on its own */
+	size_t n_listeners;
+
+	struct hf_tree *tree;
+	struct hf_retain_tree *retained;
+	struct hf_map sessions; /* client id -> struct hf_session */
+	struct hf_session *all_sessions;
+	struct hf_client *all_clients;
+	struct hf_client *dirty; /* clients with output to flush */
+	uint32_t n_clients_connected;
+	uint32_t n_sessions;
+
+	uint64_t match_gen;
+	uint64_t auto_id_counter;
+
+	uv_prepare_t before_sleep;
+	uv_timer_t tick; /* 1 s: keepalive, wills, expiry */
+	uv_timer_t sys_timer;
+	uv_signal_t sig_term, sig_int;
+	bool shutting_down;
+	int64_t start_time; /* wall-clock s */
+	struct hf_stats stats;
+	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */
+};
+
+/* Time. */
+int64_t hf_now_ms(struct hf_broker *b); /* monotonic, ms */
+int64_t hf_wall_ms(void); /* wall clock, ms */
+
+/* broker.c */
+int hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
+		   const struct hf_config *conf);
+void hf_broker_shutdown(struct hf_broker *b);
+void hf_broker_free(struct hf_broker *b);
+void hf_client_mark_dirty(struct hf_client *c);
+
+/* msg.c */
+struct hf_msg *hf_msg_new(const struct hf_publish *p, int64_t now_wall);
+struct hf_msg *hf_msg_new_simple(const char *topic, const void *payload,
+				 size_t len, uint8_t qos, bool retain);
+void hf_msg_ref(struct hf_msg *m);
+void hf_msg_unref(struct hf_msg *m);
+bool hf_msg_expired(const struct hf_msg *m, int64_t now_wall);
+
+/* client.c: the transport hands bytes and events here. */
+struct hf_client *hf_client_new(struct hf_broker *b,
+				const struct hf_listener *l);
+void hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n);
+void hf_client_on_eof(struct hf_client *c); /* peer closed or error */
+void hf_client_on_closed(struct hf_client *c); /* transport gone: free */
+/* Encode and queue a packet for c; drops it (returns false) if it exceeds
+ * the client's maximum packet size. */
+bool hf_client_send(struct hf_client *c, const struct hf_packet *p);
+/* Close after sending a v5 DISCONNECT with rc (when the protocol allows). */
+void hf_client_close(struct hf_client *c, int rc); /* rc < 0: none */
+void hf_client_flush(struct hf_client *c);
+
+/* connect.c */
+void hf_handle_connect(struct hf_client *c, const struct hf_connect *p);
+void hf_handle_disconnect(struct hf_client *c, const struct hf_ack *p);
+void hf_client_detach(struct hf_client *c); /* connection ended */
+void hf_session_free(struct hf_session *s, bool publish_will);
+void hf_session_tick(struct hf_broker *b, int64_t now);
+
+/* publish.c */
+void hf_handle_publish(struct hf_client *c, const struct hf_publish *p);
+void hf_handle_puback(struct hf_client *c, const struct hf_ack *a);
+void hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a);
+void hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a);
+void hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a);
+/* Route msg to every matching subscription; origin is the publishing
+ * session (for No Local) or NULL. Handles the retained store. Returns the
+ * number of sessions it was queued to. */
+uint32_t hf_publish_route(struct hf_broker *b, struct hf_msg *m,
+			  const struct hf_session *origin);
+/* Send what the session's window allows (after connect, ack, new msg). */
+void hf_session_pump(struct hf_session *s);
+/* Resend in-flight entries after a reconnect (DUP set). */
+void hf_session_resend(struct hf_session *s);
+void hf_qentry_free(struct hf_qentry *e);
+/* Queue or send one message to a session. */
+void hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
+			bool retain, const uint32_t *subids, uint16_t n_subids);
+
+/* subscribe.c */
+void hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p);
+void hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p);
+void hf_session_drop_subs(struct hf_session *s);
+
+/* sys.c */
+void hf_sys_start(struct hf_broker *b);
+void hf_sys_publish(struct hf_broker *b);
+
+/* net/tcp.c */
+int hf_listeners_open(struct hf_broker *b);
+void hf_listeners_close(struct hf_broker *b);
+
+#endif

@@ -1,0 +1,317 @@
+/* broker/engine/client.c - one network connection as the engine sees it:
+ * input framing and dispatch, output buffering, close.
+ *
+ * Bytes from the transport are appended to c->in; whole packets are cut out
+ * with hf_frame_parse() (which refuses a packet over the size limit before
+ * its body is buffered), decoded with hf_decode() and dispatched to the
+ * handle_* functions. Every packet the engine sends is encoded into c->out;
+ * the broker's before-sleep hook hands c->out to the transport once per loop
+ * turn, after the turn's store commit, so an acknowledgment never leaves
+ * before what it acknowledges is durable. Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+struct hf_client *
+hf_client_new(struct hf_broker *b, const struct hf_listener *l)
+{
+	struct hf_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->b = b;
+	c->listener = l;
+	c->state = HF_C_NEW;
+	c->last_rx = hf_now_ms(b);
+	c->recv_max = 65535;
+	c->request_problem = true;
+	c->all_next = b->all_clients;
+	if (b->all_clients)
+		b->all_clients->all_prev = c;
+	b->all_clients = c;
+	return c;
+}
+
+void
+hf_client_mark_dirty(struct hf_client *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = c->b->dirty;
+	c->b->dirty = c;
+}
+
+bool
+hf_client_send(struct hf_client *c, const struct hf_packet *p)
+{
+	if (c->state == HF_C_CLOSING && p->type != HF_DISCONNECT)
+		return false;
+	uint8_t ver = c->proto ? c->proto : HF_PROTO_V311;
+	if (c->max_packet && hf_encode_size(p, ver) > c->max_packet)
+		return false;
+	size_t before = c->out.len;
+	if (hf_encode(p, ver, &c->out) != HF_OK)
+		return false;
+	c->b->stats.bytes_sent += c->out.len - before;
+	hf_client_mark_dirty(c);
+	return true;
+}
+
+void
+hf_client_flush(struct hf_client *c)
+{
+	if (c->out.len == 0 || !c->conn)
+		return;
+	c->conn->ops->write(c->conn, &c->out);
+}
+
+void
+hf_client_close(struct hf_client *c, int rc)
+{
+	if (c->state == HF_C_CLOSING)
+		return;
+	if (rc >= 0 && c->proto == HF_PROTO_V5 && c->state == HF_C_CONNECTED) {
+		struct hf_packet d;
+		memset(&d, 0, sizeof(d));
+		d.type = HF_DISCONNECT;
+		d.u.ack.rc = (uint8_t)rc;
+		hf_client_send(c, &d);
+	}
+	bool was_connected = c->state == HF_C_CONNECTED;
+	c->state = HF_C_CLOSING;
+	if (was_connected)
+		hf_client_detach(c);
+	hf_client_flush(c);
+	if (c->conn)
+		c->conn->ops->close(c->conn);
+}
+
+void
+hf_client_on_eof(struct hf_client *c)
+{
+	if (c->state == HF_C_CLOSING)
+		return;
+	if (c->state == HF_C_CONNECTED && c->b->conf->connection_messages)
+		hf_log(&c->b->log, HF_LOG_NOTICE,
+		       "Client %s closed its connection.",
+		       c->s ? c->s->id : "?");
+	hf_client_close(c, -1);
+}
+
+void
+hf_client_on_closed(struct hf_client *c)
+{
+	struct hf_broker *b = c->b;
+	if (c->state != HF_C_CLOSING) {
+		c->state = HF_C_CLOSING;
+		hf_client_detach(c);
+	}
+	if (c->dirty) {
+		for (struct hf_client **pp = &b->dirty; *pp;
+		     pp = &(*pp)->dirty_next) {
+			if (*pp == c) {
+				*pp = c->dirty_next;
+				break;
+			}
+		}
+	}
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		b->all_clients = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
+	for (uint16_t i = 0; i < c->alias_in_n; i++)
+		free((void *)c->alias_in[i].p);
+	free(c->alias_in);
+	hf_map_free(&c->alias_out);
+	hf_wbuf_free(&c->in);
+	hf_wbuf_free(&c->out);
+	free(c->username);
+	free(c);
+}
+
+/* Reason code for a decode failure of a packet that is not CONNECT. */
+static void
+protocol_fail(struct hf_client *c, int rc, const char *what)
+{
+	hf_log(&c->b->log, HF_LOG_NOTICE,
+	       "Client %s: %s (reason 0x%02x), disconnecting.",
+	       c->s ? c->s->id : c->addr, what, rc);
+	hf_client_close(c, rc);
+}
+
+/* Peek at a CONNECT body for its protocol level, to answer a CONNECT that
+ * fails to decode in the right form. */
+static uint8_t
+peek_level(const uint8_t *body, uint32_t len)
+{
+	if (len >= 7 && body[0] == 0 && body[1] == 4 &&
+	    memcmp(body + 2, "MQTT", 4) == 0)
+		return body[6];
+	return HF_PROTO_V311;
+}
+
+static void
+connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
+{
+	uint8_t lvl = peek_level(body, len);
+	struct hf_packet ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.type = HF_CONNACK;
+	if (lvl == HF_PROTO_V5 && rc >= 0x80) {
+		c->proto = HF_PROTO_V5;
+		ca.u.connack.rc = (uint8_t)rc;
+		hf_client_send(c, &ca);
+	} else if (rc == HF_RC_UNSUPPORTED_PROTOCOL) {
+		/* 3.1.1 [MQTT-3.1.2-2]: 0x01 then close. An unknown level
+		 * may be a future version: answer in the 3.1.1 form. */
+		c->proto = HF_PROTO_V311;
+		ca.u.connack.rc = HF_CONNACK_BAD_PROTOCOL;
+		hf_client_send(c, &ca);
+	}
+	hf_log(&c->b->log, HF_LOG_NOTICE,
+	       "Bad CONNECT from %s (reason 0x%02x), disconnecting.", c->addr,
+	       rc);
+	hf_client_close(c, -1);
+}
+
+static void
+dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
+	 uint32_t len)
+{
+	struct hf_packet pkt;
+	uint8_t type = type_flags >> 4;
+
+	if (c->state == HF_C_NEW) {
+		if (type != HF_CONNECT) {
+			/* [MQTT-3.1.0-1] first packet must be CONNECT */
+			hf_client_close(c, -1);
+			return;
+		}
+		int rc = hf_decode(type_flags, body, len, 0, &pkt);
+		if (rc != HF_OK) {
+			connect_fail(c, rc, body, len);
+			return;
+		}
+		hf_handle_connect(c, &pkt.u.connect);
+		return;
+	}
+	int rc = hf_decode(type_flags, body, len, c->proto, &pkt);
+	if (rc != HF_OK) {
+		protocol_fail(c, rc, "malformed packet");
+		return;
+	}
+	switch (type) {
+	case HF_CONNECT:
+		protocol_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
+		break;
+	case HF_PUBLISH:
+		hf_handle_publish(c, &pkt.u.publish);
+		break;
+	case HF_PUBACK:
+		hf_handle_puback(c, &pkt.u.ack);
+		break;
+	case HF_PUBREC:
+		hf_handle_pubrec(c, &pkt.u.ack);
+		break;
+	case HF_PUBREL:
+		hf_handle_pubrel(c, &pkt.u.ack);
+		break;
+	case HF_PUBCOMP:
+		hf_handle_pubcomp(c, &pkt.u.ack);
+		break;
+	case HF_SUBSCRIBE:
+		hf_handle_subscribe(c, &pkt.u.subscribe);
+		break;
+	case HF_UNSUBSCRIBE:
+		hf_handle_unsubscribe(c, &pkt.u.subscribe);
+		break;
+	case HF_PINGREQ: {
+		struct hf_packet r;
+		memset(&r, 0, sizeof(r));
+		r.type = HF_PINGRESP;
+		hf_client_send(c, &r);
+		break;
+	}
+	case HF_DISCONNECT:
+		hf_handle_disconnect(c, &pkt.u.ack);
+		break;
+	case HF_AUTH:
+		/* No enhanced authentication method is offered, so an AUTH
+		 * packet is a protocol error [MQTT-4.12.0-1]. */
+		protocol_fail(c, c->proto == HF_PROTO_V5 ? HF_RC_PROTOCOL_ERROR
+							 : -1,
+			      "AUTH without an authentication method");
+		break;
+	default:
+		/* Server-to-client packet types from a client. */
+		protocol_fail(c, HF_RC_PROTOCOL_ERROR, "unexpected packet");
+		break;
+	}
+}
+
+static uint32_t
+max_in_packet(const struct hf_client *c)
+{
+	uint32_t m = c->b->conf->max_packet_size;
+	return m ? m : HF_MAX_VARINT + 5;
+}
+
+/* Cut and dispatch every whole packet at the start of buf. Returns the bytes
+ * consumed. */
+static size_t
+process(struct hf_client *c, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	while (off < len && c->state != HF_C_CLOSING) {
+		struct hf_frame f;
+		int rc = hf_frame_parse(buf + off, len - off, max_in_packet(c),
+					&f);
+		if (rc == HF_AGAIN)
+			break;
+		if (rc != HF_OK) {
+			if (c->state == HF_C_NEW)
+				connect_fail(c, rc, NULL, 0);
+			else
+				protocol_fail(c, rc, rc == HF_RC_PACKET_TOO_LARGE
+							     ? "packet too large"
+							     : "malformed length");
+			return len;
+		}
+		size_t whole = (size_t)f.hdr_len + f.body_len;
+		if (len - off < whole)
+			break;
+		c->b->stats.bytes_received += whole;
+		dispatch(c, f.type_flags, buf + off + f.hdr_len, f.body_len);
+		off += whole;
+	}
+	return off;
+}
+
+void
+hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n)
+{
+	if (c->state == HF_C_CLOSING)
+		return;
+	c->last_rx = hf_now_ms(c->b);
+	if (c->in.len == 0) {
+		/* Common case: parse straight from the read buffer. */
+		size_t used = process(c, p, n);
+		if (used < n && c->state != HF_C_CLOSING)
+			hf_wbuf_put(&c->in, p + used, n - used);
+		return;
+	}
+	if (hf_wbuf_put(&c->in, p, n) != HF_OK) {
+		hf_client_close(c, HF_RC_UNSPECIFIED);
+		return;
+	}
+	size_t used = process(c, c->in.p, c->in.len);
+	if (c->state == HF_C_CLOSING) {
+		c->in.len = 0;
+		return;
+	}
+	memmove(c->in.p, c->in.p + used, c->in.len - used);
+	c->in.len -= used;
+}

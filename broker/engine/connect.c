@@ -1,0 +1,481 @@
+/* broker/engine/connect.c - CONNECT/CONNACK, DISCONNECT, session lifetime,
+ * wills, keepalive.
+ *
+ * Sessions are found by client identifier in b->sessions. A connection
+ * attaches to a session (taking it over from an older connection, which is
+ * closed with v5 DISCONNECT 0x8E), and detaches when it ends; a session
+ * outlives its connection when it is persistent (3.1.1 clean session 0, or a
+ * v5 session expiry interval > 0) until it expires. A will is armed when a
+ * connection ends without DISCONNECT 0x00 and published after the will
+ * delay or when the session ends, whichever comes first, unless a new
+ * connection resumes the session first [MQTT-3.1.3-9]. Time-driven work
+ * (keepalive, will delay, session expiry) runs in hf_session_tick(), once a
+ * second. Loop thread only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static void
+send_connack(struct hf_client *c, uint8_t rc, bool present,
+	     const struct hf_props *props)
+{
+	struct hf_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = HF_CONNACK;
+	p.u.connack.rc = rc;
+	p.u.connack.session_present = present;
+	if (props)
+		p.u.connack.props = *props;
+	hf_client_send(c, &p);
+}
+
+/* Refuse a CONNECT: CONNACK with the code for the client's version, then
+ * close. v311 is the 3.1.1 return code, v5 the reason code. */
+static void
+refuse(struct hf_client *c, uint8_t v311, uint8_t v5, const char *why)
+{
+	send_connack(c, c->proto == HF_PROTO_V5 ? v5 : v311, false, NULL);
+	hf_log(&c->b->log, HF_LOG_NOTICE,
+	       "Client connection from %s refused: %s.", c->addr, why);
+	hf_client_close(c, -1);
+}
+
+static struct hf_session *
+session_new(struct hf_broker *b, const uint8_t *id, size_t len)
+{
+	struct hf_session *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->id = malloc(len + 1);
+	if (!s->id || hf_map_put(&b->sessions, id, len, s) != 0) {
+		free(s->id);
+		free(s);
+		return NULL;
+	}
+	memcpy(s->id, id, len);
+	s->id[len] = '\0';
+	s->id_len = (uint16_t)len;
+	s->b = b;
+	s->next_pid = 1;
+	s->all_next = b->all_sessions;
+	if (b->all_sessions)
+		b->all_sessions->all_prev = s;
+	b->all_sessions = s;
+	b->n_sessions++;
+	return s;
+}
+
+static void
+publish_will(struct hf_session *s)
+{
+	struct hf_msg *w = s->will;
+	if (!w)
+		return;
+	s->will = NULL;
+	s->will_at = 0;
+	hf_publish_route(s->b, w, s);
+	hf_msg_unref(w);
+}
+
+void
+hf_session_free(struct hf_session *s, bool publish)
+{
+	struct hf_broker *b = s->b;
+	if (publish)
+		publish_will(s);
+	hf_msg_unref(s->will);
+	s->will = NULL;
+	hf_session_drop_subs(s);
+	struct hf_qentry *lists[2] = {s->inf_head, s->q_head};
+	for (int i = 0; i < 2; i++) {
+		for (struct hf_qentry *e = lists[i], *n; e; e = n) {
+			n = e->next;
+			hf_qentry_free(e);
+		}
+	}
+	free(s->pids_out);
+	hf_map_del(&b->sessions, s->id, s->id_len);
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		b->all_sessions = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
+	b->n_sessions--;
+	free(s->qos2_in);
+	free(s->subs);
+	free(s->id);
+	free(s);
+}
+
+/* Build the will message of a CONNECT. NULL when none or out of memory. */
+static struct hf_msg *
+make_will(struct hf_client *c, const struct hf_connect *p)
+{
+	struct hf_publish w;
+	memset(&w, 0, sizeof(w));
+	w.topic = p->will_topic;
+	w.payload = p->will_payload;
+	w.qos = p->will_qos;
+	w.retain = p->will_retain;
+	w.props = p->will_props;
+	return hf_msg_new(&w, hf_wall_ms());
+}
+
+static bool
+assign_id(struct hf_client *c, char *out, size_t cap)
+{
+	struct hf_broker *b = c->b;
+	const char *prefix = b->conf->auto_id_prefix ? b->conf->auto_id_prefix
+						     : "auto-";
+	for (int tries = 0; tries < 100; tries++) {
+		uint64_t r = ((uint64_t)uv_hrtime() << 16) ^
+			     (++b->auto_id_counter * 0x9E3779B97F4A7C15ull);
+		snprintf(out, cap, "%s%016llX", prefix, (unsigned long long)r);
+		if (!hf_map_get(&b->sessions, out, strlen(out)))
+			return true;
+	}
+	return false;
+}
+
+/* Checks that refuse the CONNECT; returns false after refusing. */
+static bool
+connect_allowed(struct hf_client *c, const struct hf_connect *p)
+{
+	const struct hf_config *conf = c->b->conf;
+	if ((p->props.present & HF_PP_AUTH_METHOD)) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_BAD_AUTH_METHOD,
+		       "unsupported authentication method");
+		return false;
+	}
+	if (!p->has_username && !c->listener->allow_anonymous) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
+		       "anonymous clients are not allowed");
+		return false;
+	}
+	if (p->has_username && !c->listener->allow_anonymous) {
+		/* No password file or plugin can vouch for anyone yet. */
+		refuse(c, HF_CONNACK_BAD_CREDENTIALS,
+		       HF_RC_BAD_USER_OR_PASSWORD,
+		       "no authentication method configured");
+		return false;
+	}
+	if (conf->clientid_prefixes && p->client_id.len &&
+	    (p->client_id.len < strlen(conf->clientid_prefixes) ||
+	     memcmp(p->client_id.p, conf->clientid_prefixes,
+		    strlen(conf->clientid_prefixes)) != 0)) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
+		       "client id does not match clientid_prefixes");
+		return false;
+	}
+	if (p->proto_ver != HF_PROTO_V5 && conf->max_keepalive < 65535 &&
+	    (p->keepalive > conf->max_keepalive || p->keepalive == 0)) {
+		/* 3.1.1 cannot be told another keepalive. */
+		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_IMPL_SPECIFIC,
+		       "keepalive above max_keepalive");
+		return false;
+	}
+	if (p->will && p->will_qos > conf->maximum_qos &&
+	    p->proto_ver == HF_PROTO_V5) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_QOS_NOT_SUPPORTED,
+		       "will QoS above maximum_qos");
+		return false;
+	}
+	if (p->will && p->will_retain && !conf->retain_available) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED,
+		       HF_RC_RETAIN_NOT_SUPPORTED, "retained will not allowed");
+		return false;
+	}
+	return true;
+}
+
+/* Fill the CONNACK properties the server announces (v5). */
+static void
+connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
+	      const char *assigned)
+{
+	const struct hf_config *conf = c->b->conf;
+	memset(pr, 0, sizeof(*pr));
+	if (conf->maximum_qos < 2) {
+		pr->present |= HF_PP_MAXIMUM_QOS;
+		pr->maximum_qos = conf->maximum_qos;
+	}
+	if (!conf->retain_available) {
+		pr->present |= HF_PP_RETAIN_AVAILABLE;
+		pr->retain_available = 0;
+	}
+	if (conf->max_packet_size) {
+		pr->present |= HF_PP_MAX_PACKET_SIZE;
+		pr->max_packet_size = conf->max_packet_size;
+	}
+	if (conf->max_topic_alias) {
+		pr->present |= HF_PP_TOPIC_ALIAS_MAX;
+		pr->topic_alias_max = conf->max_topic_alias;
+	}
+	if (assigned) {
+		pr->present |= HF_PP_ASSIGNED_CLIENT_ID;
+		pr->assigned_client_id.p = (const uint8_t *)assigned;
+		pr->assigned_client_id.len = (uint32_t)strlen(assigned);
+	}
+	if (keepalive != c->keepalive || c->keepalive == 0) {
+		if (keepalive != c->keepalive) {
+			pr->present |= HF_PP_SERVER_KEEP_ALIVE;
+			pr->server_keep_alive = keepalive;
+		}
+	}
+}
+
+void
+hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
+{
+	struct hf_broker *b = c->b;
+	const struct hf_config *conf = b->conf;
+	c->proto = p->proto_ver;
+	bool v5 = p->proto_ver == HF_PROTO_V5;
+
+	if (!connect_allowed(c, p))
+		return;
+
+	char idbuf[128];
+	const uint8_t *id = p->client_id.p;
+	size_t idlen = p->client_id.len;
+	const char *assigned = NULL;
+	if (idlen == 0) {
+		/* [MQTT-3.1.3-7/8]; v5 3.1.3.1 */
+		if ((!v5 && !p->clean_start) ||
+		    !conf->allow_zero_length_clientid) {
+			refuse(c, HF_CONNACK_ID_REJECTED,
+			       HF_RC_CLIENT_ID_INVALID,
+			       "zero-length client id not allowed");
+			return;
+		}
+		if (!assign_id(c, idbuf, sizeof(idbuf))) {
+			refuse(c, HF_CONNACK_UNAVAILABLE,
+			       HF_RC_SERVER_UNAVAILABLE, "no free client id");
+			return;
+		}
+		id = (const uint8_t *)idbuf;
+		idlen = strlen(idbuf);
+		if (v5)
+			assigned = idbuf;
+	} else if (p->proto_ver == HF_PROTO_V31 && idlen > 23) {
+		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
+		       "MQTT 3.1 client id longer than 23 bytes");
+		return;
+	}
+
+	/* Limits the client sets for what we send it. */
+	if (v5) {
+		if (p->props.present & HF_PP_RECEIVE_MAX)
+			c->recv_max = p->props.receive_max;
+		if (p->props.present & HF_PP_MAX_PACKET_SIZE)
+			c->max_packet = p->props.max_packet_size;
+		if (p->props.present & HF_PP_TOPIC_ALIAS_MAX)
+			c->alias_max_out = p->props.topic_alias_max;
+		if ((p->props.present & HF_PP_REQUEST_PROBLEM) &&
+		    p->props.request_problem == 0)
+			c->request_problem = false;
+	}
+	uint16_t inflight_cap = conf->max_inflight_messages
+					? conf->max_inflight_messages
+					: 65535;
+	if (c->recv_max > inflight_cap)
+		c->recv_max = inflight_cap;
+
+	uint16_t keepalive = p->keepalive;
+	if (v5 && conf->max_keepalive < 65535 &&
+	    (keepalive == 0 || keepalive > conf->max_keepalive))
+		keepalive = conf->max_keepalive;
+	c->keepalive = keepalive;
+
+	struct hf_msg *will = NULL;
+	if (p->will) {
+		will = make_will(c, p);
+		if (!will) {
+			refuse(c, HF_CONNACK_UNAVAILABLE,
+			       HF_RC_SERVER_UNAVAILABLE, "out of memory");
+			return;
+		}
+		if (!v5 && will->qos > conf->maximum_qos)
+			will->qos = conf->maximum_qos;
+	}
+
+	struct hf_session *s = hf_map_get(&b->sessions, id, idlen);
+	if (s && s->client) {
+		struct hf_client *old = s->client;
+		if (conf->connection_messages)
+			hf_log(&b->log, HF_LOG_NOTICE,
+			       "Client %s already connected, closing old "
+			       "connection.",
+			       s->id);
+		hf_client_close(old, HF_RC_SESSION_TAKEN_OVER);
+		/* detaching may have ended a non-persistent session */
+		s = hf_map_get(&b->sessions, id, idlen);
+	}
+	bool present = false;
+	if (s && p->clean_start) {
+		hf_session_free(s, true);
+		s = NULL;
+	}
+	if (s) {
+		present = true;
+		/* A resumed session cancels a pending will [MQTT-3.1.3-9]. */
+		hf_msg_unref(s->will);
+		s->will = NULL;
+		s->will_at = 0;
+	} else {
+		s = session_new(b, id, idlen);
+		if (!s) {
+			hf_msg_unref(will);
+			refuse(c, HF_CONNACK_UNAVAILABLE,
+			       HF_RC_SERVER_UNAVAILABLE, "out of memory");
+			return;
+		}
+	}
+	s->proto = p->proto_ver;
+	if (v5) {
+		s->expiry = (p->props.present & HF_PP_SESSION_EXPIRY)
+				    ? p->props.session_expiry
+				    : 0;
+	} else {
+		s->expiry = p->clean_start ? 0 : UINT32_MAX;
+	}
+	s->persistent = s->expiry > 0;
+	s->will = will;
+	s->will_delay = (will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
+				? p->will_props.will_delay
+				: 0;
+	s->client = c;
+	c->s = s;
+	c->state = HF_C_CONNECTED;
+	c->last_rx = hf_now_ms(b);
+	if (p->has_username) {
+		c->username = malloc(p->username.len + 1);
+		if (c->username) {
+			memcpy(c->username, p->username.p, p->username.len);
+			c->username[p->username.len] = '\0';
+		}
+	}
+	b->n_clients_connected++;
+	b->stats.connections_total++;
+	if (b->n_clients_connected > b->stats.clients_max)
+		b->stats.clients_max = b->n_clients_connected;
+
+	struct hf_props pr;
+	connack_props(c, &pr, keepalive, assigned);
+	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
+	if (conf->connection_messages)
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
+		       c->addr, s->id, p->proto_ver, p->clean_start ? 1 : 0,
+		       keepalive, c->username ? ", u'" : "",
+		       c->username ? c->username : "");
+	if (present)
+		hf_session_resend(s);
+	hf_session_pump(s);
+}
+
+void
+hf_handle_disconnect(struct hf_client *c, const struct hf_ack *p)
+{
+	struct hf_session *s = c->s;
+	if (c->proto == HF_PROTO_V5 &&
+	    (p->props.present & HF_PP_SESSION_EXPIRY)) {
+		if (s->expiry == 0 && p->props.session_expiry != 0) {
+			/* [MQTT-3.14.2-2] */
+			hf_client_close(c, HF_RC_PROTOCOL_ERROR);
+			return;
+		}
+		s->expiry = p->props.session_expiry;
+		s->persistent = s->expiry > 0;
+	}
+	c->disconnect_clean = p->rc != HF_RC_DISCONNECT_WITH_WILL;
+	if (c->b->conf->connection_messages)
+		hf_log(&c->b->log, HF_LOG_NOTICE, "Client %s disconnected.",
+		       s->id);
+	hf_client_close(c, -1);
+}
+
+void
+hf_client_detach(struct hf_client *c)
+{
+	struct hf_session *s = c->s;
+	struct hf_broker *b = c->b;
+	if (!s)
+		return;
+	c->s = NULL;
+	s->client = NULL;
+	b->n_clients_connected--;
+	s->offline_since = hf_now_ms(b);
+	if (c->disconnect_clean) {
+		hf_msg_unref(s->will);
+		s->will = NULL;
+	}
+	/* QoS 0 messages are not kept for an offline client unless asked. */
+	if (!b->conf->queue_qos0_messages || !s->persistent) {
+		struct hf_qentry **pp = &s->q_head, *last = NULL;
+		while (*pp) {
+			struct hf_qentry *e = *pp;
+			if (e->qos == 0) {
+				*pp = e->next;
+				s->n_queued--;
+				s->queued_bytes -= e->msg->payload_len;
+				hf_qentry_free(e);
+				continue;
+			}
+			last = e;
+			pp = &e->next;
+		}
+		s->q_tail = last;
+	}
+	if (b->shutting_down)
+		return;
+	if (!s->persistent) {
+		hf_session_free(s, true);
+		return;
+	}
+	if (s->will) {
+		if (s->will_delay == 0)
+			publish_will(s);
+		else
+			s->will_at = s->offline_since + (int64_t)s->will_delay * 1000;
+	}
+}
+
+void
+hf_session_tick(struct hf_broker *b, int64_t now)
+{
+	for (struct hf_client *c = b->all_clients, *n; c; c = n) {
+		n = c->all_next;
+		if (c->state == HF_C_CONNECTED && c->keepalive &&
+		    now - c->last_rx > (int64_t)c->keepalive * 1500) {
+			hf_log(&b->log, HF_LOG_NOTICE,
+			       "Client %s has exceeded timeout, disconnecting.",
+			       c->s->id);
+			hf_client_close(c, HF_RC_KEEP_ALIVE_TIMEOUT);
+		} else if (c->state == HF_C_NEW && now - c->last_rx > 20000) {
+			hf_client_close(c, -1); /* no CONNECT in time */
+		}
+	}
+	uint64_t pce = b->conf->persistent_client_expiration;
+	for (struct hf_session *s = b->all_sessions, *n; s; s = n) {
+		n = s->all_next;
+		if (s->client)
+			continue;
+		if (s->will_at && now >= s->will_at)
+			publish_will(s);
+		int64_t limit = -1;
+		if (s->expiry != UINT32_MAX)
+			limit = (int64_t)s->expiry * 1000;
+		else if (pce)
+			limit = (int64_t)pce * 1000;
+		if (limit >= 0 && now - s->offline_since >= limit) {
+			if (b->conf->connection_messages)
+				hf_log(&b->log, HF_LOG_NOTICE,
+				       "Session %s expired.", s->id);
+			hf_session_free(s, true);
+		}
+	}
+}

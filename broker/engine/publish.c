@@ -1,0 +1,609 @@
+/* broker/engine/publish.c - PUBLISH in both directions and the QoS flows.
+ *
+ * Inbound: a PUBLISH is checked against the session's state (topic alias,
+ * maximum QoS, retain availability, size limit, duplicate QoS 2 packet id),
+ * turned into one refcounted struct hf_msg, routed, and acknowledged. The
+ * acknowledgment is encoded into the client's output buffer, which leaves
+ * only after the loop turn's store commit (see broker.c before_sleep).
+ *
+ * Routing: hf_tree_match() reports every matching subscription; they are
+ * merged per session (one copy at the highest granted QoS with every
+ * subscription identifier, as 3.1.1 [MQTT-3.3.5-1] and 5.0 3.3.4 allow),
+ * while each matching shared group gives its message to one member,
+ * round-robin, preferring members that are online.
+ *
+ * Outbound: each session has an in-flight list (sent, unacknowledged, in
+ * send order) bounded by the client's Receive Maximum and our
+ * max_inflight_messages, and a queue of messages waiting for a slot.
+ * hf_session_pump() moves messages from the queue into flight. Loop thread
+ * only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+#define QOS0_OUT_LIMIT (16u * 1024 * 1024) /* drop QoS 0 past this backlog */
+
+void
+hf_qentry_free(struct hf_qentry *e)
+{
+	hf_msg_unref(e->msg);
+	free(e->subids);
+	free(e);
+}
+
+static bool
+pid_test(const uint8_t *bm, uint16_t pid)
+{
+	return bm && (bm[pid >> 3] & (1u << (pid & 7)));
+}
+
+static void
+pid_set(uint8_t *bm, uint16_t pid, bool on)
+{
+	if (on)
+		bm[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+	else
+		bm[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+}
+
+/* Next free outgoing packet id, or 0 when none can be had. */
+static uint16_t
+alloc_pid(struct hf_session *s)
+{
+	if (!s->pids_out) {
+		s->pids_out = calloc(8192, 1);
+		if (!s->pids_out)
+			return 0;
+	}
+	for (uint32_t tries = 0; tries < 65535; tries++) {
+		uint16_t pid = s->next_pid;
+		s->next_pid = (uint16_t)(pid == 65535 ? 1 : pid + 1);
+		if (!pid_test(s->pids_out, pid)) {
+			pid_set(s->pids_out, pid, true);
+			return pid;
+		}
+	}
+	return 0;
+}
+
+/* Outbound topic alias for topic: 0 for none. *is_new says the topic must
+ * be sent with it this time. */
+static uint16_t
+alias_for(struct hf_client *c, const struct hf_msg *m, bool *is_new)
+{
+	*is_new = false;
+	if (!c->alias_max_out)
+		return 0;
+	void *v = hf_map_get(&c->alias_out, hf_msg_topic(m), m->topic_len);
+	if (v)
+		return (uint16_t)(uintptr_t)v;
+	if (c->alias_out_next >= c->alias_max_out)
+		return 0;
+	uint16_t a = (uint16_t)(c->alias_out_next + 1);
+	if (hf_map_put(&c->alias_out, hf_msg_topic(m), m->topic_len,
+		       (void *)(uintptr_t)a) != 0)
+		return 0;
+	c->alias_out_next = a;
+	*is_new = true;
+	return a;
+}
+
+/* Encode and queue one PUBLISH for the session's client. Returns false when
+ * it could not be sent at all (bigger than the client accepts). */
+static bool
+send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
+	     uint16_t pid, bool dup, const uint32_t *subids, uint16_t nsub)
+{
+	struct hf_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = HF_PUBLISH;
+	struct hf_publish *pub = &p.u.publish;
+	pub->qos = qos;
+	pub->retain = retain;
+	pub->dup = dup;
+	pub->pid = pid;
+	pub->topic.p = hf_msg_topic(m);
+	pub->topic.len = m->topic_len;
+	pub->payload.p = hf_msg_payload(m);
+	pub->payload.len = m->payload_len;
+	bool new_alias = false;
+	uint16_t alias = 0;
+	if (c->proto == HF_PROTO_V5) {
+		struct hf_props *pr = &pub->props;
+		const uint8_t *d = hf_msg_payload(m) + m->payload_len;
+		if (m->has_payload_format) {
+			pr->present |= HF_PP_PAYLOAD_FORMAT;
+			pr->payload_format = m->payload_format;
+		}
+		if (m->has_expiry) {
+			int64_t left = m->expiry_at - hf_wall_ms();
+			pr->present |= HF_PP_MESSAGE_EXPIRY;
+			pr->message_expiry =
+				left <= 0 ? 0 : (uint32_t)((left + 999) / 1000);
+		}
+		if (m->ctype_len) {
+			pr->present |= HF_PP_CONTENT_TYPE;
+			pr->content_type.p = d;
+			pr->content_type.len = m->ctype_len;
+		}
+		d += m->ctype_len;
+		if (m->rtopic_len) {
+			pr->present |= HF_PP_RESPONSE_TOPIC;
+			pr->response_topic.p = d;
+			pr->response_topic.len = m->rtopic_len;
+		}
+		d += m->rtopic_len;
+		if (m->corr_len) {
+			pr->present |= HF_PP_CORRELATION_DATA;
+			pr->correlation_data.p = d;
+			pr->correlation_data.len = m->corr_len;
+		}
+		d += m->corr_len;
+		if (m->user_len) {
+			pr->present |= HF_PP_USER_PROPERTY;
+			pr->user.p = d;
+			pr->user.len = m->user_len;
+			pr->n_user = m->n_user;
+		}
+		if (nsub) {
+			pr->present |= HF_PP_SUBSCRIPTION_ID;
+			pr->sub_ids = subids;
+			pr->n_sub_ids = nsub;
+		}
+		alias = alias_for(c, m, &new_alias);
+		if (alias) {
+			pr->present |= HF_PP_TOPIC_ALIAS;
+			pr->topic_alias = alias;
+			if (!new_alias)
+				pub->topic.len = 0;
+		}
+	}
+	if (!hf_client_send(c, &p)) {
+		if (new_alias) {
+			hf_map_del(&c->alias_out, hf_msg_topic(m), m->topic_len);
+			c->alias_out_next--;
+		}
+		return false;
+	}
+	c->b->stats.msgs_sent++;
+	return true;
+}
+
+static void
+inflight_remove(struct hf_session *s, struct hf_qentry *prev,
+		struct hf_qentry *e)
+{
+	if (prev)
+		prev->next = e->next;
+	else
+		s->inf_head = e->next;
+	if (s->inf_tail == e)
+		s->inf_tail = prev;
+	s->n_inflight--;
+	if (e->pid && s->pids_out)
+		pid_set(s->pids_out, e->pid, false);
+	hf_qentry_free(e);
+}
+
+void
+hf_session_pump(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	if (!c || c->state != HF_C_CONNECTED)
+		return;
+	int64_t now = hf_wall_ms();
+	while (s->q_head && s->n_inflight < c->recv_max) {
+		struct hf_qentry *e = s->q_head;
+		s->q_head = e->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		s->n_queued--;
+		s->queued_bytes -= e->msg->payload_len;
+		e->next = NULL;
+		if (hf_msg_expired(e->msg, now)) {
+			hf_qentry_free(e);
+			continue;
+		}
+		if (e->qos == 0) {
+			send_publish(c, e->msg, 0, e->retain, 0, false,
+				     e->subids, e->n_subids);
+			hf_qentry_free(e);
+			continue;
+		}
+		e->pid = alloc_pid(s);
+		if (!e->pid) {
+			/* cannot happen with ≤ 65535 in flight; keep it */
+			e->next = s->q_head;
+			s->q_head = e;
+			if (!s->q_tail)
+				s->q_tail = e;
+			s->n_queued++;
+			s->queued_bytes += e->msg->payload_len;
+			return;
+		}
+		if (!send_publish(c, e->msg, e->qos, e->retain, e->pid, false,
+				  e->subids, e->n_subids)) {
+			/* Too big for this client: discarded as if delivered
+			 * (v5 3.1.2.25). */
+			pid_set(s->pids_out, e->pid, false);
+			s->b->stats.pub_dropped++;
+			hf_qentry_free(e);
+			continue;
+		}
+		e->state = HF_Q_SENT;
+		if (s->inf_tail)
+			s->inf_tail->next = e;
+		else
+			s->inf_head = e;
+		s->inf_tail = e;
+		s->n_inflight++;
+	}
+}
+
+void
+hf_session_resend(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	struct hf_qentry *prev = NULL;
+	for (struct hf_qentry *e = s->inf_head, *n; e; e = n) {
+		n = e->next;
+		if (e->state == HF_Q_RELEASED) {
+			struct hf_packet p;
+			memset(&p, 0, sizeof(p));
+			p.type = HF_PUBREL;
+			p.u.ack.pid = e->pid;
+			hf_client_send(c, &p);
+		} else if (!send_publish(c, e->msg, e->qos, e->retain, e->pid,
+					 true, e->subids, e->n_subids)) {
+			inflight_remove(s, prev, e);
+			continue;
+		}
+		prev = e;
+	}
+}
+
+void
+hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
+		   bool retain, const uint32_t *subids, uint16_t nsub)
+{
+	struct hf_broker *b = s->b;
+	struct hf_client *c = s->client;
+	if (qos == 0) {
+		if (c && c->state == HF_C_CONNECTED) {
+			size_t backlog = c->out.len +
+					 (c->conn ? c->conn->ops->pending(c->conn)
+						  : 0);
+			if (backlog > QOS0_OUT_LIMIT) {
+				b->stats.pub_dropped++;
+				return;
+			}
+			send_publish(c, m, 0, retain, 0, false, subids, nsub);
+			return;
+		}
+		if (!b->conf->queue_qos0_messages || !s->persistent)
+			return;
+	}
+	uint64_t maxq = b->conf->max_queued_messages;
+	uint64_t maxb = b->conf->max_queued_bytes;
+	if ((maxq && s->n_queued >= maxq) ||
+	    (maxb && s->queued_bytes + m->payload_len > maxb)) {
+		b->stats.pub_dropped++;
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Queue of %s is full, message on %.*s dropped.", s->id,
+		       (int)m->topic_len, (const char *)hf_msg_topic(m));
+		return;
+	}
+	struct hf_qentry *e = calloc(1, sizeof(*e));
+	if (!e) {
+		b->stats.pub_dropped++;
+		return;
+	}
+	if (nsub) {
+		e->subids = malloc(nsub * sizeof(uint32_t));
+		if (!e->subids) {
+			free(e);
+			b->stats.pub_dropped++;
+			return;
+		}
+		memcpy(e->subids, subids, nsub * sizeof(uint32_t));
+		e->n_subids = nsub;
+	}
+	hf_msg_ref(m);
+	e->msg = m;
+	e->qos = qos;
+	e->retain = retain;
+	if (s->q_tail)
+		s->q_tail->next = e;
+	else
+		s->q_head = e;
+	s->q_tail = e;
+	s->n_queued++;
+	s->queued_bytes += m->payload_len;
+	hf_session_pump(s);
+}
+
+/* Routing context for one publish. */
+struct route {
+	struct hf_broker *b;
+	struct hf_msg *m;
+	const struct hf_session *origin;
+	struct hf_session *list;
+	uint32_t n;
+};
+
+static uint8_t
+granted(const struct hf_broker *b, const struct hf_msg *m, uint8_t subopts)
+{
+	uint8_t sq = subopts & HF_SUBOPT_QOS_MASK;
+	if (b->conf->upgrade_outgoing_qos)
+		return sq;
+	return m->qos < sq ? m->qos : sq;
+}
+
+static void
+on_sub(void *ctx, const struct hf_sub *sub)
+{
+	struct route *r = ctx;
+	struct hf_session *s = sub->owner;
+	if ((sub->opts & HF_SUBOPT_NO_LOCAL) && s == r->origin)
+		return; /* [MQTT-3.8.3-3] */
+	uint8_t q = granted(r->b, r->m, sub->opts);
+	bool rap = (sub->opts & HF_SUBOPT_RAP) != 0;
+	if (s->match_gen != r->b->match_gen) {
+		s->match_gen = r->b->match_gen;
+		s->match_qos = q;
+		s->match_rap = rap;
+		s->match_nsub = 0;
+		s->match_next = r->list;
+		r->list = s;
+	} else {
+		if (q > s->match_qos)
+			s->match_qos = q;
+		s->match_rap |= rap;
+	}
+	if (sub->sub_id && s->match_nsub < 16)
+		s->match_subids[s->match_nsub++] = sub->sub_id;
+}
+
+static void
+on_group(void *ctx, struct hf_share_group *g)
+{
+	struct route *r = ctx;
+	if (g->n == 0)
+		return;
+	uint32_t pick = g->next % g->n;
+	for (uint32_t i = 0; i < g->n; i++) {
+		uint32_t idx = (g->next + i) % g->n;
+		struct hf_session *s = g->members[idx].owner;
+		if (s->client && s->client->state == HF_C_CONNECTED) {
+			pick = idx;
+			break;
+		}
+	}
+	g->next = (pick + 1) % g->n;
+	const struct hf_sub *sub = &g->members[pick];
+	struct hf_session *s = sub->owner;
+	uint8_t q = granted(r->b, r->m, sub->opts);
+	bool retain = r->m->retain && (sub->opts & HF_SUBOPT_RAP);
+	hf_session_deliver(s, r->m, q, retain, sub->sub_id ? &sub->sub_id : NULL,
+			   sub->sub_id ? 1 : 0);
+	r->n++;
+}
+
+uint32_t
+hf_publish_route(struct hf_broker *b, struct hf_msg *m,
+		 const struct hf_session *origin)
+{
+	if (m->retain && b->conf->retain_available) {
+		void *old = NULL;
+		if (m->payload_len == 0) {
+			hf_retain_set(b->retained, hf_msg_topic(m), m->topic_len,
+				      NULL, &old);
+		} else if (hf_retain_set(b->retained, hf_msg_topic(m),
+					 m->topic_len, m, &old) == 0) {
+			hf_msg_ref(m);
+		}
+		hf_msg_unref(old);
+	}
+	struct route r = {.b = b, .m = m, .origin = origin};
+	b->match_gen++;
+	hf_tree_match(b->tree, hf_msg_topic(m), m->topic_len, on_sub, on_group,
+		      &r);
+	for (struct hf_session *s = r.list; s; s = s->match_next) {
+		hf_session_deliver(s, m, s->match_qos, m->retain && s->match_rap,
+				   s->match_subids, s->match_nsub);
+		r.n++;
+	}
+	return r.n;
+}
+
+static void
+send_ack(struct hf_client *c, uint8_t type, uint16_t pid, uint8_t rc)
+{
+	struct hf_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.u.ack.pid = pid;
+	p.u.ack.rc = c->proto == HF_PROTO_V5 ? rc : 0;
+	hf_client_send(c, &p);
+}
+
+/* Resolve the topic of an inbound PUBLISH through its topic alias.
+ * Returns false after closing the connection. */
+static bool
+resolve_alias(struct hf_client *c, struct hf_publish *p)
+{
+	if (!(p->props.present & HF_PP_TOPIC_ALIAS))
+		return true;
+	uint16_t a = p->props.topic_alias;
+	uint16_t max = c->b->conf->max_topic_alias;
+	if (a == 0 || a > max) {
+		hf_client_close(c, HF_RC_TOPIC_ALIAS_INVALID); /* 3.3.2.3.4 */
+		return false;
+	}
+	if (!c->alias_in) {
+		c->alias_in = calloc((size_t)max + 1, sizeof(*c->alias_in));
+		if (!c->alias_in) {
+			hf_client_close(c, HF_RC_UNSPECIFIED);
+			return false;
+		}
+		c->alias_in_n = (uint16_t)(max + 1);
+	}
+	struct hf_bytes *slot = &c->alias_in[a];
+	if (p->topic.len) {
+		uint8_t *copy = malloc(p->topic.len);
+		if (!copy) {
+			hf_client_close(c, HF_RC_UNSPECIFIED);
+			return false;
+		}
+		memcpy(copy, p->topic.p, p->topic.len);
+		free((void *)slot->p);
+		slot->p = copy;
+		slot->len = p->topic.len;
+		return true;
+	}
+	if (!slot->p) {
+		hf_client_close(c, HF_RC_PROTOCOL_ERROR); /* [MQTT-3.3.4-?] */
+		return false;
+	}
+	p->topic = *slot;
+	return true;
+}
+
+void
+hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
+{
+	struct hf_broker *b = c->b;
+	const struct hf_config *conf = b->conf;
+	struct hf_session *s = c->s;
+	struct hf_publish p = *in;
+	bool v5 = c->proto == HF_PROTO_V5;
+
+	if (!resolve_alias(c, &p))
+		return;
+	if (p.topic.len == 0) {
+		hf_client_close(c, HF_RC_PROTOCOL_ERROR);
+		return;
+	}
+	if (p.qos > conf->maximum_qos) {
+		hf_client_close(c, HF_RC_QOS_NOT_SUPPORTED); /* [MQTT-3.2.2-11] */
+		return;
+	}
+	if (p.retain && !conf->retain_available) {
+		hf_client_close(c, HF_RC_RETAIN_NOT_SUPPORTED);
+		return;
+	}
+	b->stats.msgs_received++;
+	uint8_t ack_type = p.qos == 1 ? HF_PUBACK : HF_PUBREC;
+	if (p.qos == 2 && pid_test(s->qos2_in, p.pid)) {
+		/* A resent QoS 2 PUBLISH we already hold: acknowledge again,
+		 * do not deliver twice [MQTT-4.3.3-9]. */
+		send_ack(c, HF_PUBREC, p.pid, HF_RC_SUCCESS);
+		return;
+	}
+	if (conf->message_size_limit && p.payload.len > conf->message_size_limit) {
+		b->stats.pub_dropped++;
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Client %s sent a payload over message_size_limit.",
+		       s->id);
+		if (p.qos == 0)
+			return;
+		if (v5) {
+			send_ack(c, ack_type, p.pid, HF_RC_QUOTA_EXCEEDED);
+			return;
+		}
+		/* 3.1.1 has no negative acknowledgment: never acknowledge a
+		 * message that is thrown away. */
+		hf_client_close(c, -1);
+		return;
+	}
+	struct hf_msg *m = hf_msg_new(&p, hf_wall_ms());
+	if (!m) {
+		hf_client_close(c, HF_RC_UNSPECIFIED);
+		return;
+	}
+	uint32_t n = hf_publish_route(b, m, s);
+	hf_msg_unref(m);
+	if (p.qos == 0)
+		return;
+	if (p.qos == 2) {
+		if (!s->qos2_in) {
+			s->qos2_in = calloc(8192, 1);
+			if (!s->qos2_in) {
+				hf_client_close(c, HF_RC_UNSPECIFIED);
+				return;
+			}
+		}
+		pid_set(s->qos2_in, p.pid, true);
+		s->n_qos2_in++;
+	}
+	send_ack(c, ack_type, p.pid,
+		 n ? HF_RC_SUCCESS : HF_RC_NO_MATCHING_SUBSCRIBERS);
+}
+
+static struct hf_qentry *
+find_inflight(struct hf_session *s, uint16_t pid, struct hf_qentry **prev)
+{
+	*prev = NULL;
+	for (struct hf_qentry *e = s->inf_head; e; e = e->next) {
+		if (e->pid == pid)
+			return e;
+		*prev = e;
+	}
+	return NULL;
+}
+
+void
+hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
+{
+	struct hf_session *s = c->s;
+	struct hf_qentry *prev, *e = find_inflight(s, a->pid, &prev);
+	if (!e || e->qos != 1)
+		return; /* unknown: nothing to do */
+	inflight_remove(s, prev, e);
+	hf_session_pump(s);
+}
+
+void
+hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a)
+{
+	struct hf_session *s = c->s;
+	struct hf_qentry *prev, *e = find_inflight(s, a->pid, &prev);
+	if (!e || e->qos != 2) {
+		send_ack(c, HF_PUBREL, a->pid, HF_RC_PACKET_ID_NOT_FOUND);
+		return;
+	}
+	if (a->rc >= 0x80) {
+		/* The receiver refused it: the flow ends here (v5 4.3.3). */
+		inflight_remove(s, prev, e);
+		hf_session_pump(s);
+		return;
+	}
+	e->state = HF_Q_RELEASED;
+	send_ack(c, HF_PUBREL, a->pid, HF_RC_SUCCESS);
+}
+
+void
+hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a)
+{
+	struct hf_session *s = c->s;
+	struct hf_qentry *prev, *e = find_inflight(s, a->pid, &prev);
+	if (!e || e->state != HF_Q_RELEASED)
+		return;
+	inflight_remove(s, prev, e);
+	hf_session_pump(s);
+}
+
+void
+hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a)
+{
+	struct hf_session *s = c->s;
+	if (!pid_test(s->qos2_in, a->pid)) {
+		send_ack(c, HF_PUBCOMP, a->pid, HF_RC_PACKET_ID_NOT_FOUND);
+		return;
+	}
+	pid_set(s->qos2_in, a->pid, false);
+	s->n_qos2_in--;
+	send_ack(c, HF_PUBCOMP, a->pid, HF_RC_SUCCESS);
+}

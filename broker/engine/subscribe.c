@@ -1,0 +1,189 @@
+/* broker/engine/subscribe.c - SUBSCRIBE/UNSUBSCRIBE and retained delivery.
+ *
+ * A session keeps its own list of subscriptions (filter, options,
+ * identifier) beside the shared topic tree, so that ending a session can
+ * remove exactly its entries and, in later work, so that the store can save
+ * them. The SUBACK is queued before any retained message the subscription
+ * brings, as clients expect. Shared subscriptions get no retained messages
+ * (MQTT 5.0 4.8.2). Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static bool
+is_shared(const uint8_t *f, size_t len)
+{
+	return len > 7 && memcmp(f, "$share/", 7) == 0;
+}
+
+static struct hf_subrec *
+find_subrec(struct hf_session *s, const uint8_t *f, size_t len)
+{
+	for (uint32_t i = 0; i < s->n_subs; i++)
+		if (s->subs[i].len == len && memcmp(s->subs[i].filter, f, len) == 0)
+			return &s->subs[i];
+	return NULL;
+}
+
+static int
+add_subrec(struct hf_session *s, const uint8_t *f, size_t len, uint8_t opts,
+	   uint32_t sub_id)
+{
+	struct hf_subrec *r = find_subrec(s, f, len);
+	if (!r) {
+		if (s->n_subs == s->cap_subs) {
+			uint32_t ncap = s->cap_subs ? s->cap_subs * 2 : 4;
+			void *n = realloc(s->subs, ncap * sizeof(*s->subs));
+			if (!n)
+				return -1;
+			s->subs = n;
+			s->cap_subs = ncap;
+		}
+		char *copy = malloc(len + 1);
+		if (!copy)
+			return -1;
+		memcpy(copy, f, len);
+		copy[len] = '\0';
+		r = &s->subs[s->n_subs++];
+		r->filter = copy;
+		r->len = (uint16_t)len;
+	}
+	r->opts = opts;
+	r->sub_id = sub_id;
+	return 0;
+}
+
+static void
+del_subrec(struct hf_session *s, const uint8_t *f, size_t len)
+{
+	struct hf_subrec *r = find_subrec(s, f, len);
+	if (!r)
+		return;
+	free(r->filter);
+	*r = s->subs[--s->n_subs];
+}
+
+void
+hf_session_drop_subs(struct hf_session *s)
+{
+	for (uint32_t i = 0; i < s->n_subs; i++) {
+		hf_tree_unsub(s->b->tree, (const uint8_t *)s->subs[i].filter,
+			      s->subs[i].len, s);
+		free(s->subs[i].filter);
+	}
+	s->n_subs = 0;
+}
+
+struct retained_ctx {
+	struct hf_session *s;
+	uint8_t qos;
+	uint32_t sub_id;
+	int64_t now;
+};
+
+static void
+on_retained(void *ctx, void *msg)
+{
+	struct retained_ctx *r = ctx;
+	struct hf_msg *m = msg;
+	if (hf_msg_expired(m, r->now))
+		return;
+	uint8_t q = m->qos < r->qos ? m->qos : r->qos;
+	if (r->s->b->conf->upgrade_outgoing_qos)
+		q = r->qos;
+	/* Sent because of a new subscription: retain flag set
+	 * [MQTT-3.3.1-8]. */
+	hf_session_deliver(r->s, m, q, true, r->sub_id ? &r->sub_id : NULL,
+			   r->sub_id ? 1 : 0);
+}
+
+void
+hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
+{
+	struct hf_broker *b = c->b;
+	struct hf_session *s = c->s;
+	uint32_t sub_id = (p->props.present & HF_PP_SUBSCRIPTION_ID)
+				  ? p->props.sub_id
+				  : 0;
+	uint8_t *rcs = malloc(p->n ? p->n : 1);
+	bool *send_retained = calloc(p->n ? p->n : 1, sizeof(bool));
+	if (!rcs || !send_retained) {
+		free(rcs);
+		free(send_retained);
+		hf_client_close(c, HF_RC_UNSPECIFIED);
+		return;
+	}
+	uint32_t off = 0, i = 0;
+	struct hf_bytes f;
+	uint8_t opts;
+	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
+		uint8_t q = opts & HF_SUBOPT_QOS_MASK;
+		if (q > b->conf->maximum_qos)
+			q = b->conf->maximum_qos;
+		uint8_t eff = (uint8_t)((opts & ~HF_SUBOPT_QOS_MASK) | q);
+		if (c->proto != HF_PROTO_V5)
+			eff = q;
+		bool existed = false;
+		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id, &existed) != 0 ||
+		    add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
+			rcs[i++] = HF_RC_UNSPECIFIED;
+			continue;
+		}
+		rcs[i] = q;
+		unsigned rh = (eff & HF_SUBOPT_RH_MASK) >> HF_SUBOPT_RH_SHIFT;
+		send_retained[i] = !is_shared(f.p, f.len) &&
+				   (rh == 0 || (rh == 1 && !existed));
+		hf_log(&b->log, HF_LOG_SUBSCRIBE, "%s %d %.*s", s->id, q,
+		       (int)f.len, (const char *)f.p);
+		i++;
+	}
+	struct hf_packet ack;
+	memset(&ack, 0, sizeof(ack));
+	ack.type = HF_SUBACK;
+	ack.u.suback.pid = p->pid;
+	ack.u.suback.rcs = rcs;
+	ack.u.suback.n = i;
+	hf_client_send(c, &ack);
+
+	struct retained_ctx r = {.s = s, .sub_id = sub_id, .now = hf_wall_ms()};
+	off = 0;
+	for (uint32_t k = 0; k < i && hf_sub_next(p, &off, &f, &opts); k++) {
+		if (!send_retained[k])
+			continue;
+		r.qos = rcs[k];
+		hf_retain_match(b->retained, f.p, f.len, on_retained, &r);
+	}
+	free(rcs);
+	free(send_retained);
+}
+
+void
+hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p)
+{
+	struct hf_broker *b = c->b;
+	struct hf_session *s = c->s;
+	uint8_t *rcs = malloc(p->n ? p->n : 1);
+	if (!rcs) {
+		hf_client_close(c, HF_RC_UNSPECIFIED);
+		return;
+	}
+	uint32_t off = 0, i = 0;
+	struct hf_bytes f;
+	while (i < p->n && hf_unsub_next(p, &off, &f)) {
+		int removed = hf_tree_unsub(b->tree, f.p, f.len, s);
+		del_subrec(s, f.p, f.len);
+		rcs[i++] = removed ? HF_RC_SUCCESS
+				   : HF_RC_NO_SUBSCRIPTION_EXISTED;
+		hf_log(&b->log, HF_LOG_UNSUBSCRIBE, "%s %.*s", s->id,
+		       (int)f.len, (const char *)f.p);
+	}
+	struct hf_packet ack;
+	memset(&ack, 0, sizeof(ack));
+	ack.type = HF_UNSUBACK;
+	ack.u.suback.pid = p->pid;
+	ack.u.suback.rcs = rcs;
+	ack.u.suback.n = i;
+	hf_client_send(c, &ack);
+	free(rcs);
+}

@@ -1,0 +1,27 @@
+/* broker/log.h - the broker's logger: mosquitto's log types and
+ * destinations (stderr, stdout, file, syslog; topic is done by the engine).
+ *
+ * One struct hf_logger per broker, no global state. Not thread-safe (the
+ * loop thread logs). */
+#ifndef HOLDFAST_LOG_H
+#define HOLDFAST_LOG_H
+
+#include <stdio.h>
+
+#include "config.h"
+
+struct hf_logger {
+	unsigned types; /* HF_LOG_* */
+	unsigned dest; /* HF_LOGD_* */
+	int timestamp;
+	const char *ts_format;
+	FILE *file;
+};
+
+/* Set up from the config (opens the log file). Returns 0 or -1. */
+int hf_log_open(struct hf_logger *l, const struct hf_config *c);
+void hf_log_close(struct hf_logger *l);
+void hf_log(struct hf_logger *l, unsigned type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

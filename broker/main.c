@@ -1,0 +1,151 @@
+/* broker/main.c - the holdfast executable: command line, configuration,
+ * process set-up (daemon, pid file, user), and the loop.
+ *
+ * Wiring only: everything with behaviour lives in the libraries. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+
+static int
+daemonize(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+static int
+write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f);
+}
+
+static int
+drop_privileges(struct hf_logger *log, const char *user)
+{
+	if (!user || getuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		hf_log(log, HF_LOG_ERR,
+		       "Error: user '%s' (option user) does not exist.", user);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		hf_log(log, HF_LOG_ERR, "Error: cannot switch to user '%s': %s.",
+		       user, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct hf_config conf;
+	char err[1024];
+	bool exit_now = false;
+	int rc = 1;
+
+	if (hf_config_init(&conf) != 0) {
+		fprintf(stderr, "Error: out of memory.\n");
+		return 1;
+	}
+	if (hf_config_args(&conf, argc, argv, &exit_now, err, sizeof(err)) != 0 ||
+	    (!exit_now && hf_config_finish(&conf, err, sizeof(err)) != 0)) {
+		fprintf(stderr, "Error: %s\n", err);
+		hf_config_free(&conf);
+		return 1;
+	}
+	if (exit_now) {
+		hf_config_free(&conf);
+		return 0;
+	}
+	if (conf.test_config) {
+		printf("%s: configuration OK\n",
+		       conf.config_file ? conf.config_file : "(defaults)");
+		hf_config_free(&conf);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (conf.daemon && daemonize() != 0) {
+		fprintf(stderr, "Error: cannot daemonise: %s\n", strerror(errno));
+		hf_config_free(&conf);
+		return 1;
+	}
+	struct hf_broker *b = calloc(1, sizeof(*b));
+	uv_loop_t loop;
+	if (!b || uv_loop_init(&loop) != 0) {
+		fprintf(stderr, "Error: out of memory.\n");
+		free(b);
+		hf_config_free(&conf);
+		return 1;
+	}
+	if (hf_log_open(&b->log, &conf) != 0) {
+		fprintf(stderr, "Error: cannot open log file %s: %s\n",
+			conf.log_file ? conf.log_file : "?", strerror(errno));
+		goto out;
+	}
+	hf_log(&b->log, HF_LOG_NOTICE, "holdfast version %s starting",
+	       HF_VERSION);
+	if (conf.config_file)
+		hf_log(&b->log, HF_LOG_NOTICE, "Config loaded from %s.",
+		       conf.config_file);
+	else
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Starting in local only mode. Connections will only be "
+		       "possible from clients running on this machine.");
+	if (conf.pid_file && write_pid_file(conf.pid_file) != 0) {
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: cannot write pid_file %s: %s.", conf.pid_file,
+		       strerror(errno));
+		goto out_log;
+	}
+	if (hf_broker_init(b, &loop, &conf) != 0 ||
+	    drop_privileges(&b->log, conf.user) != 0) {
+		hf_broker_shutdown(b);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		goto out_broker;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	rc = 0;
+	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
+out_broker:
+	hf_broker_free(b);
+	if (conf.pid_file)
+		unlink(conf.pid_file);
+out_log:
+	hf_log_close(&b->log);
+out:
+	if (uv_loop_close(&loop) != 0)
+		rc = rc ? rc : 1;
+	free(b);
+	hf_config_free(&conf);
+	return rc;
+}

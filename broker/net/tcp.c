@@ -1,0 +1,393 @@
+/* broker/net/tcp.c - plain TCP listeners and connections on libuv.
+ *
+ * A listener binds each address getaddrinfo() gives for its bind address
+ * (or the wildcard addresses), IPv6 sockets with IPV6_V6ONLY so v4 and v6
+ * can share a port. Accepted sockets become struct tcp_conn, which
+ * implements struct hf_conn_ops: reads go straight from the broker's shared
+ * read buffer into hf_client_on_data(); writes try uv_try_write() first and
+ * hand the rest to one uv_write() at a time, double-buffered so the engine
+ * never waits. Close waits for queued writes (bounded by a timer), then
+ * uv_close(), then hf_client_on_closed().
+ *
+ * Loop thread only. */
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+struct tcp_conn {
+	struct hf_conn base;
+	uv_tcp_t h;
+	uv_write_t wreq;
+	uv_timer_t close_timer;
+	struct hf_wbuf sending; /* owned by the in-flight uv_write */
+	struct hf_wbuf queued; /* waiting for that write to finish */
+	bool writing;
+	bool closing;
+	bool handle_closed;
+	bool timer_closed;
+	struct hf_listener *l;
+};
+
+static void conn_close(struct hf_conn *hc);
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct tcp_conn *c = h->data;
+	struct hf_broker *b = c->l->b;
+	buf->base = (char *)b->readbuf;
+	buf->len = sizeof(b->readbuf);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tcp_conn *c = s->data;
+	if (nread > 0) {
+		if (!c->closing)
+			hf_client_on_data(c->base.client, (const uint8_t *)buf->base,
+					  (size_t)nread);
+	} else if (nread < 0) {
+		uv_read_stop(s);
+		if (!c->closing)
+			hf_client_on_eof(c->base.client);
+		conn_close(&c->base);
+	}
+}
+
+static void
+maybe_free(struct tcp_conn *c)
+{
+	if (!c->handle_closed || !c->timer_closed || c->writing)
+		return;
+	struct hf_listener *l = c->l;
+	l->n_clients--;
+	if (c->base.client)
+		hf_client_on_closed(c->base.client);
+	hf_wbuf_free(&c->sending);
+	hf_wbuf_free(&c->queued);
+	free(c);
+}
+
+static void
+handle_close_cb(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+	c->handle_closed = true;
+	maybe_free(c);
+}
+
+static void
+timer_close_cb(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+	c->timer_closed = true;
+	maybe_free(c);
+}
+
+static void
+really_close(struct tcp_conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->h))
+		uv_close((uv_handle_t *)&c->h, handle_close_cb);
+	if (!uv_is_closing((uv_handle_t *)&c->close_timer))
+		uv_close((uv_handle_t *)&c->close_timer, timer_close_cb);
+}
+
+static int start_write(struct tcp_conn *c);
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+	struct tcp_conn *c = req->data;
+	c->writing = false;
+	c->sending.len = 0;
+	if (status < 0) {
+		c->queued.len = 0;
+		if (!c->closing)
+			hf_client_on_eof(c->base.client);
+		conn_close(&c->base);
+		maybe_free(c);
+		return;
+	}
+	if (c->queued.len) {
+		struct hf_wbuf t = c->sending;
+		c->sending = c->queued;
+		c->queued = t;
+		if (start_write(c) == 0)
+			return;
+	}
+	if (c->closing)
+		really_close(c);
+	maybe_free(c);
+}
+
+static int
+start_write(struct tcp_conn *c)
+{
+	uv_buf_t buf = uv_buf_init((char *)c->sending.p,
+				   (unsigned)c->sending.len);
+	c->wreq.data = c;
+	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->h, &buf, 1, write_cb);
+	if (rc < 0) {
+		c->sending.len = 0;
+		return -1;
+	}
+	c->writing = true;
+	return 0;
+}
+
+static int
+conn_write(struct hf_conn *hc, struct hf_wbuf *data)
+{
+	struct tcp_conn *c = (struct tcp_conn *)hc;
+	if (data->len == 0)
+		return 0;
+	if (c->handle_closed || uv_is_closing((uv_handle_t *)&c->h)) {
+		data->len = 0;
+		return -1;
+	}
+	if (c->writing) {
+		int rc = hf_wbuf_put(&c->queued, data->p, data->len);
+		data->len = 0;
+		return rc == HF_OK ? 0 : -1;
+	}
+	uv_buf_t buf = uv_buf_init((char *)data->p, (unsigned)data->len);
+	int n = uv_try_write((uv_stream_t *)&c->h, &buf, 1);
+	if (n == (int)data->len) {
+		data->len = 0;
+		return 0;
+	}
+	if (n < 0 && n != UV_EAGAIN) {
+		data->len = 0;
+		return -1;
+	}
+	if (n < 0)
+		n = 0;
+	/* Keep the rest: take the caller's buffer, give it ours. */
+	memmove(data->p, data->p + n, data->len - (size_t)n);
+	data->len -= (size_t)n;
+	struct hf_wbuf t = c->sending;
+	c->sending = *data;
+	*data = t;
+	data->len = 0;
+	return start_write(c);
+}
+
+static size_t
+conn_pending(struct hf_conn *hc)
+{
+	struct tcp_conn *c = (struct tcp_conn *)hc;
+	return c->sending.len + c->queued.len;
+}
+
+static void
+close_timeout_cb(uv_timer_t *t)
+{
+	struct tcp_conn *c = t->data;
+	/* The peer did not take our last bytes in time: drop them. */
+	really_close(c);
+}
+
+static void
+conn_close(struct hf_conn *hc)
+{
+	struct tcp_conn *c = (struct tcp_conn *)hc;
+	if (c->closing)
+		return;
+	c->closing = true;
+	uv_read_stop((uv_stream_t *)&c->h);
+	if (c->writing) {
+		uv_timer_start(&c->close_timer, close_timeout_cb, 5000, 0);
+		return;
+	}
+	really_close(c);
+}
+
+static void
+conn_pause(struct hf_conn *hc, int paused)
+{
+	struct tcp_conn *c = (struct tcp_conn *)hc;
+	if (c->closing)
+		return;
+	if (paused)
+		uv_read_stop((uv_stream_t *)&c->h);
+	else
+		uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
+}
+
+static const struct hf_conn_ops tcp_ops = {
+	.write = conn_write,
+	.pending = conn_pending,
+	.close = conn_close,
+	.pause = conn_pause,
+};
+
+static void
+accept_cb(uv_stream_t *server, int status)
+{
+	struct hf_listener *l = server->data;
+	struct hf_broker *b = l->b;
+	if (status < 0)
+		return;
+	struct tcp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->l = l;
+	c->base.ops = &tcp_ops;
+	uv_tcp_init(b->loop, &c->h);
+	uv_timer_init(b->loop, &c->close_timer);
+	c->h.data = c;
+	c->close_timer.data = c;
+	l->n_clients++;
+	struct hf_client *cl = NULL;
+	if (uv_accept(server, (uv_stream_t *)&c->h) != 0 ||
+	    !(cl = hf_client_new(b, l))) {
+		/* Both handles close on a later turn; maybe_free() then. */
+		c->closing = true;
+		really_close(c);
+		return;
+	}
+	cl->conn = &c->base;
+	c->base.client = cl;
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &len) == 0) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+		int port = 0;
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+		}
+		snprintf(cl->addr, sizeof(cl->addr), "%s:%d", ip, port);
+	}
+	if (b->conf->set_tcp_nodelay)
+		uv_tcp_nodelay(&c->h, 1);
+	int maxc = l->conf->max_connections;
+	if (b->shutting_down || (maxc >= 0 && l->n_clients > maxc)) {
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Client connection from %s denied: max_connections "
+		       "reached.",
+		       cl->addr);
+		cl->state = HF_C_CLOSING;
+		conn_close(&c->base);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
+}
+
+static int
+open_one(struct hf_broker *b, const struct hf_listener_conf *lc,
+	 const struct sockaddr *sa, struct hf_listener *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->b = b;
+	l->conf = lc;
+	uv_tcp_init(b->loop, &l->tcp);
+	l->tcp.data = l;
+	unsigned flags = sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (sa->sa_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
+	else
+		uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
+	int rc = uv_tcp_bind(&l->tcp, sa, flags);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, accept_cb);
+	if (rc != 0) {
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: unable to listen on %s port %u: %s.", ip,
+		       lc->port, uv_strerror(rc));
+		return -1; /* the caller closes l->tcp */
+	}
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+	l->port = ntohs(ss.ss_family == AF_INET
+				? ((struct sockaddr_in *)&ss)->sin_port
+				: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	hf_log(&b->log, HF_LOG_NOTICE,
+	       "Opened ipv%c listen socket on port %u (%s).",
+	       sa->sa_family == AF_INET ? '4' : '6', l->port, ip);
+	return 0;
+}
+
+int
+hf_listeners_open(struct hf_broker *b)
+{
+	const struct hf_config *conf = b->conf;
+	size_t cap = 0;
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		const struct hf_listener_conf *lc = &conf->listeners[i];
+		struct addrinfo hints, *res = NULL;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = lc->socket_domain ? lc->socket_domain
+						    : AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE;
+		char port[8];
+		snprintf(port, sizeof(port), "%u", lc->port);
+		int rc = getaddrinfo(lc->bind_address, port, &hints, &res);
+		if (rc != 0) {
+			hf_log(&b->log, HF_LOG_ERR,
+			       "Error: cannot resolve listener address %s: %s.",
+			       lc->bind_address ? lc->bind_address : "*",
+			       gai_strerror(rc));
+			return -1;
+		}
+		for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+			if (ai->ai_family != AF_INET &&
+			    ai->ai_family != AF_INET6)
+				continue;
+			if (b->n_listeners == cap) {
+				/* Listener structs are referenced by libuv
+				 * handles: allocate each separately. */
+				cap = cap ? cap * 2 : 4;
+				void *n = realloc(b->listeners,
+						  cap * sizeof(struct hf_listener *));
+				if (!n) {
+					freeaddrinfo(res);
+					return -1;
+				}
+				b->listeners = n;
+			}
+			struct hf_listener *l = calloc(1, sizeof(*l));
+			if (!l) {
+				freeaddrinfo(res);
+				return -1;
+			}
+			int orc = open_one(b, lc, ai->ai_addr, l);
+			b->listeners[b->n_listeners++] = l;
+			if (orc != 0) {
+				freeaddrinfo(res);
+				return -1;
+			}
+			l->allow_anonymous = lc->allow_anonymous > 0;
+		}
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
+static void
+listener_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void
+hf_listeners_close(struct hf_broker *b)
+{
+	for (size_t i = 0; i < b->n_listeners; i++)
+		uv_close((uv_handle_t *)&b->listeners[i]->tcp, listener_closed);
+	free(b->listeners);
+	b->listeners = NULL;
+	b->n_listeners = 0;
+}

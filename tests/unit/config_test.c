@@ -1,0 +1,1039 @@
+/* tests/unit/config_test.c - the configuration layer: defaults, every key,
+ * every error path (message names the file, the line and the key), planned
+ * and unknown keys, include_dir order and errors, the command line, the
+ * embedded local-only listeners, and conf/holdfast.conf itself.
+ *
+ * Each case writes its configuration text to a fresh mkdtemp() directory
+ * and removes it afterwards; nothing is shared between cases. */
+#include "config.h"
+#include "test.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef HF_SOURCE_DIR
+#error "HF_SOURCE_DIR must be defined by the build"
+#endif
+
+#define ERRLEN 512
+
+struct tmpdir {
+	char path[64];
+};
+
+static int
+tmp_make(struct tmpdir *t)
+{
+	snprintf(t->path, sizeof(t->path), "/tmp/hf_config_test.XXXXXX");
+	return mkdtemp(t->path) ? 0 : -1;
+}
+
+static int
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* Loads text (written to DIR/test.conf) on top of c; the file path is copied
+ * to path_out for the caller's message checks. */
+static int
+load_text(struct hf_config *c, const char *text, char *path_out,
+          size_t path_len, char *err)
+{
+	struct tmpdir t;
+	char path[128];
+	int rc;
+
+	err[0] = '\0';
+	if (tmp_make(&t))
+		return -2;
+	snprintf(path, sizeof(path), "%s/test.conf", t.path);
+	if (write_text(path, text)) {
+		rmdir(t.path);
+		return -2;
+	}
+	rc = hf_config_load(c, path, err, ERRLEN);
+	if (path_out)
+		snprintf(path_out, path_len, "%s", path);
+	unlink(path);
+	rmdir(t.path);
+	return rc;
+}
+
+/* Loads a fresh config from text; expects failure with a message naming the
+ * file, ":line:" and want (the key). Returns 1 when so. */
+static int
+expect_error(const char *text, unsigned line, const char *want)
+{
+	struct hf_config c;
+	char err[ERRLEN], path[128], at[32];
+	int rc, ok;
+
+	if (hf_config_init(&c))
+		return 0;
+	rc = load_text(&c, text, path, sizeof(path), err);
+	hf_config_free(&c);
+	snprintf(at, sizeof(at), ":%u: ", line);
+	ok = rc == -1 && strstr(err, path) == err && strstr(err, at) &&
+	     strstr(err, want);
+	if (!ok)
+		fprintf(stderr,
+		        "  config text: %s  rc=%d err='%s' (wanted line %u, "
+		        "'%s')\n",
+		        text, rc, err, line, want);
+	return ok;
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static bool
+listener_eq(const struct hf_listener_conf *a, const struct hf_listener_conf *b)
+{
+	return a->port == b->port && str_eq(a->bind_address, b->bind_address) &&
+	       a->socket_domain == b->socket_domain &&
+	       a->max_connections == b->max_connections &&
+	       a->allow_anonymous == b->allow_anonymous &&
+	       a->local_only == b->local_only;
+}
+
+/* Every field, one by one (no memcmp: padding and pointers differ). */
+static bool
+config_eq(const struct hf_config *a, const struct hf_config *b)
+{
+	size_t i;
+
+	if (a->n_listeners != b->n_listeners)
+		return false;
+	for (i = 0; i < a->n_listeners; i++)
+		if (!listener_eq(&a->listeners[i], &b->listeners[i]))
+			return false;
+	return a->per_listener_settings == b->per_listener_settings &&
+	       a->allow_anonymous == b->allow_anonymous &&
+	       a->allow_zero_length_clientid == b->allow_zero_length_clientid &&
+	       str_eq(a->auto_id_prefix, b->auto_id_prefix) &&
+	       str_eq(a->clientid_prefixes, b->clientid_prefixes) &&
+	       a->max_keepalive == b->max_keepalive &&
+	       a->max_packet_size == b->max_packet_size &&
+	       a->message_size_limit == b->message_size_limit &&
+	       a->max_inflight_messages == b->max_inflight_messages &&
+	       a->max_inflight_bytes == b->max_inflight_bytes &&
+	       a->max_queued_messages == b->max_queued_messages &&
+	       a->max_queued_bytes == b->max_queued_bytes &&
+	       a->queue_qos0_messages == b->queue_qos0_messages &&
+	       a->maximum_qos == b->maximum_qos &&
+	       a->retain_available == b->retain_available &&
+	       a->max_topic_alias == b->max_topic_alias &&
+	       a->persistent_client_expiration ==
+	           b->persistent_client_expiration &&
+	       a->upgrade_outgoing_qos == b->upgrade_outgoing_qos &&
+	       a->set_tcp_nodelay == b->set_tcp_nodelay &&
+	       a->sys_interval == b->sys_interval &&
+	       a->log_dest == b->log_dest && str_eq(a->log_file, b->log_file) &&
+	       a->log_types == b->log_types &&
+	       a->log_timestamp == b->log_timestamp &&
+	       str_eq(a->log_timestamp_format, b->log_timestamp_format) &&
+	       a->connection_messages == b->connection_messages &&
+	       str_eq(a->pid_file, b->pid_file) && str_eq(a->user, b->user) &&
+	       a->daemon == b->daemon && a->verbose == b->verbose &&
+	       a->test_config == b->test_config &&
+	       a->n_cmd_ports == b->n_cmd_ports &&
+	       listener_eq(&a->default_listener, &b->default_listener) &&
+	       a->default_listener_used == b->default_listener_used;
+}
+
+static void
+test_defaults(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+	size_t i;
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(c.n_listeners, 0);
+	CHECK_EQ(c.allow_anonymous, -1);
+	CHECK(!c.per_listener_settings);
+	CHECK(c.allow_zero_length_clientid);
+	CHECK(str_eq(c.auto_id_prefix, "auto-"));
+	CHECK(c.clientid_prefixes == NULL);
+	CHECK_EQ(c.max_keepalive, 65535);
+	CHECK_EQ(c.max_packet_size, 0);
+	CHECK_EQ(c.message_size_limit, 0);
+	CHECK_EQ(c.max_inflight_messages, 20);
+	CHECK_EQ(c.max_inflight_bytes, 0);
+	CHECK_EQ(c.max_queued_messages, 0); /* not mosquitto's 1000 */
+	CHECK_EQ(c.max_queued_bytes, 0);
+	CHECK(!c.queue_qos0_messages);
+	CHECK_EQ(c.maximum_qos, 2);
+	CHECK(c.retain_available);
+	CHECK_EQ(c.max_topic_alias, 10);
+	CHECK_EQ(c.persistent_client_expiration, 0);
+	CHECK(!c.upgrade_outgoing_qos);
+	CHECK(!c.set_tcp_nodelay);
+	CHECK_EQ(c.sys_interval, 10);
+	CHECK_EQ(c.log_dest, HF_LOGD_STDERR);
+	CHECK(c.log_file == NULL);
+	CHECK_EQ(c.log_types,
+	         HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO);
+	CHECK(c.log_timestamp);
+	CHECK(c.log_timestamp_format == NULL);
+	CHECK(c.connection_messages);
+	CHECK(c.pid_file == NULL && c.user == NULL && c.config_file == NULL);
+	CHECK(!c.daemon && !c.verbose && !c.test_config);
+
+	/* The embedded default: 1883 on loopback v4 and v6, anonymous ok. */
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 2);
+	CHECK_EQ(c.allow_anonymous, 1);
+	CHECK(str_eq(c.listeners[0].bind_address, "127.0.0.1"));
+	CHECK_EQ(c.listeners[0].socket_domain, AF_INET);
+	CHECK(str_eq(c.listeners[1].bind_address, "::1"));
+	CHECK_EQ(c.listeners[1].socket_domain, AF_INET6);
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(c.listeners[i].port, 1883);
+		CHECK(c.listeners[i].local_only);
+		CHECK_EQ(c.listeners[i].allow_anonymous, 1);
+		CHECK_EQ(c.listeners[i].max_connections, -1);
+	}
+	CHECK(!c.cmd_ports_ignored);
+	hf_config_free(&c);
+}
+
+static void
+test_every_key(void)
+{
+	static const char text[] =
+	    "# every implemented key with a non-default value\n"
+	    "per_listener_settings false\n"
+	    "allow_anonymous true\n"
+	    "allow_zero_length_clientid false\n"
+	    "auto_id_prefix hf-\n"
+	    "clientid_prefixes secure-\n"
+	    "max_keepalive 60\n"
+	    "max_packet_size 1000\n"
+	    "message_size_limit 500\n"
+	    "max_inflight_messages 1\n"
+	    "max_inflight_bytes 123456\n"
+	    "max_queued_messages 1000\n"
+	    "max_queued_bytes 9999999999\n"
+	    "queue_qos0_messages true\n"
+	    "maximum_qos 1\n"
+	    "retain_available false\n"
+	    "max_topic_alias 0\n"
+	    "persistent_client_expiration 14d\n"
+	    "upgrade_outgoing_qos true\n"
+	    "set_tcp_nodelay true\n"
+	    "sys_interval 0\n"
+	    "log_dest syslog\n"
+	    "log_dest file /var/log/holdfast.log\n"
+	    "log_type debug\n"
+	    "log_type subscribe\n"
+	    "log_timestamp false\n"
+	    "log_timestamp_format %Y-%m-%d %H:%M:%S\n"
+	    "connection_messages false\n"
+	    "pid_file /run/hf.pid\n"
+	    "user nobody\n"
+	    "listener 1884\n"
+	    "protocol mqtt\n"
+	    "socket_domain ipv6\n"
+	    "max_connections 100\n";
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK(!c.per_listener_settings);
+	CHECK_EQ(c.allow_anonymous, 1);
+	CHECK(!c.allow_zero_length_clientid);
+	CHECK(str_eq(c.auto_id_prefix, "hf-"));
+	CHECK(str_eq(c.clientid_prefixes, "secure-"));
+	CHECK_EQ(c.max_keepalive, 60);
+	CHECK_EQ(c.max_packet_size, 1000);
+	CHECK_EQ(c.message_size_limit, 500);
+	CHECK_EQ(c.max_inflight_messages, 1);
+	CHECK_EQ(c.max_inflight_bytes, 123456);
+	CHECK_EQ(c.max_queued_messages, 1000);
+	CHECK(c.max_queued_bytes == 9999999999ULL);
+	CHECK(c.queue_qos0_messages);
+	CHECK_EQ(c.maximum_qos, 1);
+	CHECK(!c.retain_available);
+	CHECK_EQ(c.max_topic_alias, 0);
+	CHECK_EQ(c.persistent_client_expiration, 14 * 86400);
+	CHECK(c.upgrade_outgoing_qos);
+	CHECK(c.set_tcp_nodelay);
+	CHECK_EQ(c.sys_interval, 0);
+	CHECK_EQ(c.log_dest, HF_LOGD_SYSLOG | HF_LOGD_FILE);
+	CHECK(str_eq(c.log_file, "/var/log/holdfast.log"));
+	CHECK_EQ(c.log_types, HF_LOG_DEBUG | HF_LOG_SUBSCRIBE);
+	CHECK(!c.log_timestamp);
+	CHECK(str_eq(c.log_timestamp_format, "%Y-%m-%d %H:%M:%S"));
+	CHECK(!c.connection_messages);
+	CHECK(str_eq(c.pid_file, "/run/hf.pid"));
+	CHECK(str_eq(c.user, "nobody"));
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.listeners[0].port, 1884);
+	CHECK(c.listeners[0].bind_address == NULL);
+	CHECK_EQ(c.listeners[0].socket_domain, AF_INET6);
+	CHECK_EQ(c.listeners[0].max_connections, 100);
+	CHECK(!c.default_listener_used);
+
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK(!c.listeners[0].local_only);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 1);
+	hf_config_free(&c);
+}
+
+static void
+test_max_values(void)
+{
+	static const char text[] = "max_keepalive 65535\n"
+	                           "max_keepalive 0\n"
+	                           "max_packet_size 268435460\n"
+	                           "max_packet_size 20\n"
+	                           "message_size_limit 268435455\n"
+	                           "max_inflight_messages 65535\n"
+	                           "max_inflight_messages 0\n"
+	                           "maximum_qos 0\n"
+	                           "max_topic_alias 65535\n"
+	                           "max_queued_messages 0\n"
+	                           "max_connections -1\n"
+	                           "persistent_client_expiration 2h\n";
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK_EQ(c.max_keepalive, 0);
+	CHECK_EQ(c.max_packet_size, 20);
+	CHECK_EQ(c.message_size_limit, 268435455);
+	CHECK_EQ(c.max_inflight_messages, 0);
+	CHECK_EQ(c.maximum_qos, 0);
+	CHECK_EQ(c.max_topic_alias, 65535);
+	CHECK_EQ(c.persistent_client_expiration, 7200);
+	/* max_connections before any listener makes the default listener */
+	CHECK(c.default_listener_used);
+	hf_config_free(&c);
+}
+
+static void
+test_durations(void)
+{
+	static const struct {
+		const char *v;
+		unsigned long long secs;
+	} cases[] = {
+	    {"2h", 7200ULL},        {"14d", 14ULL * 86400},
+	    {"1w", 7ULL * 86400},   {"2m", 60ULL * 86400},
+	    {"1y", 365ULL * 86400}, {"100y", 36500ULL * 86400},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hf_config c;
+		char text[64], err[ERRLEN];
+		int rc;
+		unsigned long long got;
+
+		snprintf(text, sizeof(text),
+		         "persistent_client_expiration %s\n", cases[i].v);
+		CHECK_EQ(hf_config_init(&c), 0);
+		rc = load_text(&c, text, NULL, 0, err);
+		got = c.persistent_client_expiration;
+		hf_config_free(&c);
+		CHECK_EQ(rc, 0);
+		CHECK(got == cases[i].secs);
+	}
+}
+
+/* Bad values for every key: the message names the file, line 3, the key. */
+static void
+test_bad_values(void)
+{
+	static const struct {
+		const char *line;
+		const char *want;
+	} cases[] = {
+	    {"max_keepalive 70000", "max_keepalive: value 70000 out of "
+	                            "range 0..65535"},
+	    {"max_keepalive -1", "max_keepalive"},
+	    {"max_keepalive abc", "max_keepalive: 'abc' is not an integer"},
+	    {"max_keepalive 10x", "max_keepalive"},
+	    {"max_keepalive", "max_keepalive: missing value"},
+	    {"max_keepalive 10 20", "max_keepalive: unexpected extra"},
+	    {"max_keepalive 60 # comment", "max_keepalive"},
+	    {"max_packet_size 19", "max_packet_size"},
+	    {"max_packet_size 268435461", "max_packet_size"},
+	    {"max_packet_size x", "max_packet_size"},
+	    {"message_size_limit 268435456", "message_size_limit"},
+	    {"max_inflight_messages 65536", "max_inflight_messages"},
+	    {"max_inflight_bytes -5", "max_inflight_bytes"},
+	    {"max_inflight_bytes 99999999999999999999", "max_inflight_bytes"},
+	    {"max_queued_messages -1", "max_queued_messages"},
+	    {"max_queued_bytes lots", "max_queued_bytes"},
+	    {"maximum_qos 3", "maximum_qos: value 3 out of range 0..2"},
+	    {"max_topic_alias 65536", "max_topic_alias"},
+	    {"sys_interval -1", "sys_interval"},
+	    {"sys_interval 1.5", "sys_interval"},
+	    {"max_connections -2", "max_connections"},
+	    {"max_connections many", "max_connections"},
+	    {"persistent_client_expiration 14", "persistent_client_"
+	                                        "expiration"},
+	    {"persistent_client_expiration d", "persistent_client_"
+	                                       "expiration"},
+	    {"persistent_client_expiration 0d", "persistent_client_"
+	                                        "expiration"},
+	    {"persistent_client_expiration 1x", "persistent_client_"
+	                                        "expiration"},
+	    {"persistent_client_expiration -1d", "persistent_client_"
+	                                         "expiration"},
+	    {"persistent_client_expiration 99999999999999999y",
+	     "persistent_client_expiration"},
+	    {"allow_anonymous yes", "allow_anonymous: 'yes' is not a "
+	                            "boolean"},
+	    {"allow_anonymous", "allow_anonymous: missing value"},
+	    {"per_listener_settings 1", "per_listener_settings"},
+	    {"allow_zero_length_clientid TRUE", "allow_zero_length_"
+	                                        "clientid"},
+	    {"queue_qos0_messages maybe", "queue_qos0_messages"},
+	    {"retain_available on", "retain_available"},
+	    {"upgrade_outgoing_qos x", "upgrade_outgoing_qos"},
+	    {"set_tcp_nodelay x", "set_tcp_nodelay"},
+	    {"log_timestamp x", "log_timestamp"},
+	    {"connection_messages x", "connection_messages"},
+	    {"auto_id_prefix", "auto_id_prefix: missing value"},
+	    {"clientid_prefixes", "clientid_prefixes"},
+	    {"log_timestamp_format", "log_timestamp_format"},
+	    {"pid_file", "pid_file"},
+	    {"user", "user"},
+	    {"log_dest", "log_dest"},
+	    {"log_dest carrier-pigeon", "log_dest: unknown destination"},
+	    {"log_dest file", "log_dest: file: missing file name"},
+	    {"log_dest stderr stdout", "log_dest"},
+	    {"log_type", "log_type"},
+	    {"log_type chatter", "log_type: unknown type 'chatter'"},
+	    {"listener", "listener: missing port"},
+	    {"listener 70000", "listener: value 70000 out of range"},
+	    {"listener http", "listener"},
+	    {"listener 1883 ::1 extra", "listener: unexpected extra"},
+	    {"port 65536", "port"},
+	    {"port", "port"},
+	    {"bind_address", "bind_address"},
+	    {"bind_address a b", "bind_address"},
+	    {"socket_domain ipv5", "socket_domain: 'ipv5' is not ipv4 or "
+	                           "ipv6"},
+	    {"socket_domain", "socket_domain"},
+	    {"protocol mqtts", "protocol: unknown protocol 'mqtts'"},
+	    {"protocol", "protocol"},
+	    {"include_dir", "include_dir"},
+	    {"include_dir /nonexistent/hf-dir", "include_dir: cannot open "
+	                                        "directory"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "# comment\n\n%s\nport 1\n",
+		         cases[i].line);
+		CHECK(expect_error(text, 3, cases[i].want));
+	}
+}
+
+static void
+test_unknown_and_planned(void)
+{
+	static const char *const planned[] = {
+	    "persistence true",
+	    "persistence_location /var/lib/hf/",
+	    "persistence_file hf.db",
+	    "autosave_interval 1800",
+	    "autosave_on_changes false",
+	    "password_file /etc/pw",
+	    "acl_file /etc/acl",
+	    "psk_file /etc/psk",
+	    "psk_hint hint",
+	    "cafile ca.pem",
+	    "capath /etc/ssl",
+	    "certfile c.pem",
+	    "keyfile k.pem",
+	    "crlfile crl.pem",
+	    "ciphers HIGH",
+	    "ciphers_tls1.3 TLS_AES_128_GCM_SHA256",
+	    "tls_version tlsv1.3",
+	    "require_certificate true",
+	    "use_identity_as_username true",
+	    "use_subject_as_username true",
+	    "dhparamfile dh.pem",
+	    "tls_engine x",
+	    "tls_keyform pem",
+	    "http_dir /www",
+	    "websockets_log_level 0",
+	    "websockets_headers_size 4096",
+	    "mount_point m/",
+	    "bind_interface eth0",
+	    "use_username_as_clientid true",
+	    "auth_plugin /lib/p.so",
+	    "plugin /lib/p.so",
+	    "plugin_opt_foo bar",
+	    "auth_opt_db x",
+	    "connection b1",
+	    "address 10.0.0.1:1883",
+	    "topic # both 0",
+	    "bridge_protocol_version mqttv50",
+	    "bridge_cafile x",
+	    "check_retain_source true",
+	    "memory_limit 0",
+	    "accept_protocol_versions 5",
+	    "listener_allow_anonymous true",
+	    "allow_duplicate_messages true",
+	};
+	size_t i;
+
+	CHECK(expect_error("xyz 1\n", 1, "unknown option 'xyz'"));
+	CHECK(expect_error("\n\n\n   Max_keepalive 10\n", 4,
+	                   "unknown option 'Max_keepalive'"));
+	CHECK(expect_error("protocol websockets\n", 1,
+	                   "protocol: websockets: not supported yet in this "
+	                   "build (planned)"));
+	CHECK(expect_error("max_qos 1\n", 1, "max_qos: per-listener"));
+	CHECK(expect_error("retry_interval 20\n", 1,
+	                   "retry_interval: "
+	                   "obsolete"));
+	for (i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+		char text[128], want[128];
+
+		snprintf(text, sizeof(text), "#\n%s\n", planned[i]);
+		snprintf(want, sizeof(want),
+		         "%.*s: not supported yet in this build (planned)",
+		         (int)strcspn(planned[i], " "), planned[i]);
+		CHECK(expect_error(text, 2, want));
+	}
+}
+
+static void
+test_line_syntax(void)
+{
+	static const char text[] = "   # indented comment\r\n"
+	                           "\t\r\n"
+	                           "  max_keepalive \t 30   \r\n"
+	                           "auto_id_prefix a#b\n"
+	                           "clientid_prefixes  with  spaces  \n"
+	                           "sys_interval 5"; /* no final newline */
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK_EQ(c.max_keepalive, 30);
+	CHECK(str_eq(c.auto_id_prefix, "a#b"));
+	CHECK(str_eq(c.clientid_prefixes, "with  spaces"));
+	CHECK_EQ(c.sys_interval, 5);
+	hf_config_free(&c);
+
+	/* an empty file is fine and changes nothing */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, "", NULL, 0, err), 0);
+	CHECK_EQ(c.max_keepalive, 65535);
+	hf_config_free(&c);
+
+	/* a missing file names the file */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(hf_config_load(&c, "/nonexistent/hf.conf", err, sizeof(err)),
+	         -1);
+	hf_config_free(&c);
+	CHECK(strstr(err, "/nonexistent/hf.conf") != NULL);
+}
+
+static void
+test_logging(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "log_dest stdout\nlog_dest topic\nlog_dest dlt\n"
+	                   "log_type error\nlog_type all\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(c.log_dest, HF_LOGD_STDOUT | HF_LOGD_TOPIC | HF_LOGD_DLT);
+	CHECK_EQ(c.log_types, HF_LOG_ALL);
+	/* a second file adds to what the first set, it does not reset */
+	CHECK_EQ(load_text(&c, "log_dest stderr\n", NULL, 0, err), 0);
+	CHECK_EQ(c.log_dest,
+	         HF_LOGD_STDOUT | HF_LOGD_TOPIC | HF_LOGD_DLT | HF_LOGD_STDERR);
+	CHECK_EQ(load_text(&c,
+	                   "log_dest none\nlog_type none\n"
+	                   "log_type unsubscribe\nlog_type websockets\n"
+	                   "log_type warning\nlog_type notice\n"
+	                   "log_type information\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(c.log_dest, 0);
+	CHECK_EQ(c.log_types, HF_LOG_UNSUBSCRIBE | HF_LOG_WEBSOCKETS |
+	                          HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO);
+	CHECK_EQ(load_text(&c, "log_dest file /tmp/a b.log\n", NULL, 0, err),
+	         0);
+	CHECK_EQ(c.log_dest, HF_LOGD_FILE);
+	CHECK(str_eq(c.log_file, "/tmp/a b.log"));
+	hf_config_free(&c);
+}
+
+static void
+test_listeners(void)
+{
+	static const char text[] = "port 1885\n"
+	                           "bind_address 0.0.0.0\n"
+	                           "socket_domain ipv4\n"
+	                           "allow_anonymous true\n"
+	                           "listener 1886 127.0.0.1\n"
+	                           "max_connections 5\n"
+	                           "listener 1887\n"
+	                           "listener 0 ::1\n"
+	                           "listener 0 ::1\n" /* port 0: no clash */
+	                           "socket_domain ipv6\n";
+	struct hf_config c;
+	char err[ERRLEN];
+	size_t i;
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK_EQ(c.n_listeners, 4);
+	CHECK(c.default_listener_used);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 5);
+	/* the default listener (port/bind_address) comes first */
+	CHECK_EQ(c.listeners[0].port, 1885);
+	CHECK(str_eq(c.listeners[0].bind_address, "0.0.0.0"));
+	CHECK_EQ(c.listeners[0].socket_domain, AF_INET);
+	CHECK_EQ(c.listeners[1].port, 1886);
+	CHECK(str_eq(c.listeners[1].bind_address, "127.0.0.1"));
+	CHECK_EQ(c.listeners[1].max_connections, 5);
+	CHECK_EQ(c.listeners[1].socket_domain, 0);
+	CHECK_EQ(c.listeners[2].port, 1887);
+	CHECK(c.listeners[2].bind_address == NULL);
+	CHECK_EQ(c.listeners[2].max_connections, -1);
+	CHECK_EQ(c.listeners[3].port, 0);
+	CHECK_EQ(c.listeners[3].socket_domain, 0);
+	CHECK_EQ(c.listeners[4].socket_domain, AF_INET6);
+	for (i = 0; i < c.n_listeners; i++) {
+		CHECK(!c.listeners[i].local_only);
+		CHECK_EQ(c.listeners[i].allow_anonymous, 1); /* global */
+	}
+	hf_config_free(&c);
+
+	/* the same port and address twice is refused */
+	CHECK(expect_error("listener 1883\nlistener 1884\nlistener 1883\n", 3,
+	                   "listener: port 1883 on all addresses is already "
+	                   "configured"));
+	CHECK(expect_error("listener 1883 ::1\nlistener 1883 ::1\n", 2,
+	                   "listener"));
+
+	/* a listener without allow_anonymous: false (mosquitto 2.0) */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, "listener 1883\n", NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.allow_anonymous, 0);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 0);
+	hf_config_free(&c);
+
+	/* no listener but allow_anonymous false: local only, refused */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, "allow_anonymous false\n", NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 2);
+	CHECK(c.listeners[0].local_only && c.listeners[1].local_only);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 0);
+	CHECK_EQ(c.listeners[1].allow_anonymous, 0);
+	hf_config_free(&c);
+}
+
+static void
+test_per_listener_settings(void)
+{
+	static const char text[] = "per_listener_settings true\n"
+	                           "allow_anonymous true\n" /* default l. */
+	                           "listener 1883\n"
+	                           "allow_anonymous true\n"
+	                           "listener 1884\n"
+	                           "listener 1885\n"
+	                           "allow_anonymous false\n";
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK(c.per_listener_settings);
+	CHECK_EQ(c.allow_anonymous, -1);
+	CHECK(!c.default_listener_used);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 3);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 1);
+	CHECK_EQ(c.listeners[1].allow_anonymous, 0); /* unset: false */
+	CHECK_EQ(c.listeners[2].allow_anonymous, 0);
+	hf_config_free(&c);
+
+	/* per_listener_settings false: the global value wins everywhere */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "listener 1883\nallow_anonymous true\n"
+	                   "listener 1884\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 1);
+	CHECK_EQ(c.listeners[1].allow_anonymous, 1);
+	hf_config_free(&c);
+
+	/* per listener, local only: the default listener's value is used */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "per_listener_settings true\n"
+	                   "allow_anonymous false\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 2);
+	CHECK_EQ(c.listeners[0].allow_anonymous, 0);
+	CHECK_EQ(c.allow_anonymous, 1);
+	hf_config_free(&c);
+}
+
+/* include_dir: sorted order, errors name the included file and line,
+ * include_dir only from the main file. */
+static void
+test_include_dir(void)
+{
+	struct tmpdir t;
+	char dir[128], path[256], main_conf[160], text[256], err[ERRLEN];
+	static const struct {
+		const char *name;
+		const char *text;
+	} files[] = {
+	    {"b.conf", "listener 2004\n"},
+	    {"A.conf", "listener 2001\n"},
+	    {"B.conf", "listener 2003\nmax_connections 7\n"},
+	    {"a.conf", "listener 2002\n"},
+	    {"notes.txt", "this is not a config file\n"},
+	    {".conf", "neither is this\n"},
+	};
+	struct hf_config c;
+	size_t i;
+	int rc;
+
+	CHECK_EQ(tmp_make(&t), 0);
+	snprintf(dir, sizeof(dir), "%s/conf.d", t.path);
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		CHECK_EQ(write_text(path, files[i].text), 0);
+	}
+	snprintf(main_conf, sizeof(main_conf), "%s/main.conf", t.path);
+	/* trailing slash is fine; the listener opened last in an included
+	 * file is still current after it */
+	snprintf(text, sizeof(text),
+	         "listener 2000\ninclude_dir %s/\nmax_connections 9\n", dir);
+	CHECK_EQ(write_text(main_conf, text), 0);
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	rc = hf_config_load(&c, main_conf, err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(c.n_listeners, 5);
+	CHECK_EQ(c.listeners[0].port, 2000);
+	CHECK_EQ(c.listeners[1].port, 2001); /* A */
+	CHECK_EQ(c.listeners[2].port, 2002); /* a */
+	CHECK_EQ(c.listeners[3].port, 2003); /* B */
+	CHECK_EQ(c.listeners[3].max_connections, 7);
+	CHECK_EQ(c.listeners[4].port, 2004); /* b */
+	CHECK_EQ(c.listeners[4].max_connections, 9);
+	hf_config_free(&c);
+
+	/* an error in an included file names that file and its line */
+	snprintf(path, sizeof(path), "%s/C.conf", dir);
+	CHECK_EQ(write_text(path, "# bad\nmaximum_qos 7\n"), 0);
+	CHECK_EQ(hf_config_init(&c), 0);
+	rc = hf_config_load(&c, main_conf, err, sizeof(err));
+	hf_config_free(&c);
+	CHECK_EQ(rc, -1);
+	snprintf(text, sizeof(text), "%s/C.conf:2: maximum_qos: value 7", dir);
+	CHECK(strstr(err, text) == err);
+
+	/* include_dir inside an included file is an error */
+	CHECK_EQ(write_text(path, "include_dir /tmp\n"), 0);
+	CHECK_EQ(hf_config_init(&c), 0);
+	rc = hf_config_load(&c, main_conf, err, sizeof(err));
+	hf_config_free(&c);
+	CHECK_EQ(rc, -1);
+	snprintf(text, sizeof(text), "%s/C.conf:1: include_dir: only allowed",
+	         dir);
+	CHECK(strstr(err, text) == err);
+
+	/* clean up */
+	unlink(path);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		unlink(path);
+	}
+	rmdir(dir);
+	unlink(main_conf);
+	rmdir(t.path);
+}
+
+/* argv is NULL-terminated; copied because hf_config_args takes char **. */
+static int
+run_args(struct hf_config *c, const char *const *argv, bool *exit_now,
+         char *err)
+{
+	char *v[32];
+	int argc = 0;
+
+	while (argv[argc] && argc < 31) {
+		v[argc] = (char *)argv[argc];
+		argc++;
+	}
+	v[argc] = NULL;
+	err[0] = '\0';
+	return hf_config_args(c, argc, v, exit_now, err, ERRLEN);
+}
+
+static void
+test_cli(void)
+{
+	struct tmpdir t;
+	char path[128], err[ERRLEN];
+	struct hf_config c;
+	bool exit_now = true;
+	size_t i;
+
+	CHECK_EQ(tmp_make(&t), 0);
+	snprintf(path, sizeof(path), "%s/cli.conf", t.path);
+	CHECK_EQ(write_text(path, "log_type error\nmax_keepalive 99\n"), 0);
+
+	{
+		const char *argv[] = {
+		    "holdfast", "-c",   path, "-p", "1884",
+		    "--port",   "1885", "-v", "-d", "--test-config",
+		    NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+	}
+	CHECK(!exit_now);
+	CHECK(str_eq(c.config_file, path));
+	CHECK_EQ(c.max_keepalive, 99);
+	CHECK(c.verbose && c.daemon && c.test_config);
+	CHECK_EQ(c.log_types, HF_LOG_ALL); /* -v beats the file */
+	CHECK_EQ(c.n_cmd_ports, 2);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	/* -p ports, local only: v4 and v6 loopback for each */
+	CHECK_EQ(c.n_listeners, 4);
+	CHECK_EQ(c.listeners[0].port, 1884);
+	CHECK(str_eq(c.listeners[0].bind_address, "127.0.0.1"));
+	CHECK_EQ(c.listeners[1].port, 1884);
+	CHECK(str_eq(c.listeners[1].bind_address, "::1"));
+	CHECK_EQ(c.listeners[2].port, 1885);
+	CHECK_EQ(c.listeners[3].port, 1885);
+	for (i = 0; i < 4; i++)
+		CHECK(c.listeners[i].local_only &&
+		      c.listeners[i].allow_anonymous == 1);
+	CHECK(!c.cmd_ports_ignored);
+	hf_config_free(&c);
+
+	/* -p with listeners in the file: ignored, as in mosquitto 2.0 */
+	CHECK_EQ(write_text(path, "listener 1890\n"), 0);
+	{
+		const char *argv[] = {"holdfast", "--config-file", path,
+		                      "-p",       "1884",          NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+	}
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.listeners[0].port, 1890);
+	CHECK(c.cmd_ports_ignored);
+	hf_config_free(&c);
+
+	/* -p repeated 10 times is fine, 11 is not */
+	{
+		const char *argv[] = {"holdfast", "-p", "1",  "-p", "2", "-p",
+		                      "3",        "-p", "4",  "-p", "5", "-p",
+		                      "6",        "-p", "7",  "-p", "8", "-p",
+		                      "9",        "-p", "10", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+		CHECK_EQ(c.n_cmd_ports, 10);
+		CHECK_EQ(c.cmd_ports[9], 10);
+		hf_config_free(&c);
+	}
+	{
+		const char *argv[] = {"holdfast", "-p", "1",  "-p", "2",  "-p",
+		                      "3",        "-p", "4",  "-p", "5",  "-p",
+		                      "6",        "-p", "7",  "-p", "8",  "-p",
+		                      "9",        "-p", "10", "-p", "11", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), -1);
+		hf_config_free(&c);
+		CHECK(strstr(err, "at most 10") != NULL);
+	}
+
+	/* -h: usage on stdout, exit now with 0 */
+	{
+		const char *argv[] = {"holdfast", "-h", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+		hf_config_free(&c);
+		CHECK(exit_now);
+	}
+
+	/* bad arguments */
+	{
+		static const struct {
+			const char *a1, *a2, *want;
+		} bad[] = {
+		    {"-x", NULL, "unknown argument '-x'"},
+		    {"--bogus", NULL, "unknown argument '--bogus'"},
+		    {"extra", NULL, "unknown argument 'extra'"},
+		    {"-p", NULL, "-p: missing port"},
+		    {"-p", "0", "-p: '0' is not a port number"},
+		    {"-p", "65536", "-p: '65536' is not a port number"},
+		    {"-p", "http", "-p: 'http' is not a port number"},
+		    {"-p", "-5", "-p: '-5'"},
+		    {"-c", NULL, "-c: missing file name"},
+		    {"-c", "/nonexistent/hf.conf", "/nonexistent/hf.conf"},
+		};
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			const char *argv[] = {"holdfast", bad[i].a1, bad[i].a2,
+			                      NULL};
+			int rc;
+
+			CHECK_EQ(hf_config_init(&c), 0);
+			rc = run_args(&c, argv, &exit_now, err);
+			hf_config_free(&c);
+			if (rc != -1 || !strstr(err, bad[i].want))
+				fprintf(stderr, "  arg %s: rc=%d err='%s'\n",
+				        bad[i].a1, rc, err);
+			CHECK_EQ(rc, -1);
+			CHECK(strstr(err, bad[i].want) != NULL);
+		}
+	}
+	{
+		const char *argv[] = {"holdfast", "-p",   "1883",
+		                      "-p",       "1883", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), -1);
+		hf_config_free(&c);
+		CHECK(strstr(err, "twice") != NULL);
+	}
+	{
+		const char *argv[] = {"holdfast", "-c", path, "-c", path, NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), -1);
+		hf_config_free(&c);
+	}
+	/* --test-config with a bad file: the load error reaches the caller */
+	CHECK_EQ(write_text(path, "\nmax_keepalive 70000\n"), 0);
+	{
+		const char *argv[] = {"holdfast", "--test-config", "-c", path,
+		                      NULL};
+		char want[256];
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), -1);
+		CHECK(c.test_config);
+		hf_config_free(&c);
+		snprintf(want, sizeof(want),
+		         "%s:2: max_keepalive: value 70000 out of range "
+		         "0..65535",
+		         path);
+		CHECK(str_eq(err, want));
+	}
+	unlink(path);
+	rmdir(t.path);
+}
+
+/* conf/holdfast.conf loads and gives exactly the defaults. */
+static void
+test_shipped_conf(void)
+{
+	struct hf_config def, c;
+	char err[ERRLEN];
+	int rc;
+
+	CHECK_EQ(hf_config_init(&def), 0);
+	CHECK_EQ(hf_config_init(&c), 0);
+	rc = hf_config_load(&c, HF_SOURCE_DIR "/conf/holdfast.conf", err,
+	                    sizeof(err));
+	if (rc)
+		fprintf(stderr, "  %s\n", err);
+	CHECK_EQ(rc, 0);
+	CHECK(config_eq(&def, &c));
+	CHECK(!c.log_dest_set && !c.log_type_set);
+	CHECK_EQ(hf_config_finish(&def, err, sizeof(err)), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK(config_eq(&def, &c));
+	hf_config_free(&def);
+	hf_config_free(&c);
+}
+
+/* finish twice and free twice are harmless. */
+static void
+test_finish_free_idempotent(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 2);
+	hf_config_free(&c);
+	hf_config_free(&c);
+	CHECK(c.listeners == NULL);
+}
+
+int
+main(void)
+{
+	HF_RUN(test_defaults);
+	HF_RUN(test_every_key);
+	HF_RUN(test_max_values);
+	HF_RUN(test_durations);
+	HF_RUN(test_bad_values);
+	HF_RUN(test_unknown_and_planned);
+	HF_RUN(test_line_syntax);
+	HF_RUN(test_logging);
+	HF_RUN(test_listeners);
+	HF_RUN(test_per_listener_settings);
+	HF_RUN(test_include_dir);
+	HF_RUN(test_cli);
+	HF_RUN(test_shipped_conf);
+	HF_RUN(test_finish_free_idempotent);
+	return HF_DONE();
+}

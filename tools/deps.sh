@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# tools/deps.sh - install the Debian 12 packages Holdfast builds and tests
+# with. Idempotent: asks dpkg-query first, so a machine that already has
+# everything does no apt work at all. Run as root (or it re-runs via sudo).
+#
+# The mosquitto package is only for benchmarks and interop comparisons; its
+# service would take port 1883 (our default), so the package's postinst is
+# kept from starting it, and any running instance is stopped and disabled.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils
+	libssl-dev libwebsockets-dev libwebsockets-evlib-uv libmosquitto-dev
+	mosquitto-clients mosquitto python3-paho-mqtt clang libclang-rt-14-dev)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [[ "$st" != "install ok installed" ]]; then
+		missing+=("$p")
+	fi
+done
+
+stop_mosquitto_service() {
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		systemctl disable --now mosquitto >/dev/null 2>&1 || true
+	else
+		if command -v systemctl >/dev/null; then
+			systemctl disable mosquitto >/dev/null 2>&1 || true
+		fi
+		if [[ -x /etc/init.d/mosquitto ]]; then
+			/etc/init.d/mosquitto stop >/dev/null 2>&1 || true
+			update-rc.d mosquitto disable >/dev/null 2>&1 || true
+		fi
+	fi
+	# The service runs as /usr/sbin/mosquitto -c /etc/mosquitto/...; stop
+	# only that one, never a mosquitto someone started by hand elsewhere.
+	local pidfile=/run/mosquitto/mosquitto.pid
+	if [[ -s $pidfile ]]; then
+		kill "$(cat "$pidfile")" 2>/dev/null || true
+	fi
+}
+
+if ((${#missing[@]} == 0)); then
+	# Nothing to install; still make sure a packaged mosquitto service
+	# is not holding port 1883 (cheap, no apt).
+	if [[ $(id -u) -eq 0 ]]; then
+		stop_mosquitto_service
+	fi
+	exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+	if command -v sudo >/dev/null; then
+		exec sudo -E bash "$0" "$@"
+	fi
+	echo "deps.sh: missing packages (${missing[*]}) and not root" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+
+# Keep package scripts from starting services while we install; put back
+# whatever policy the machine had afterwards.
+policy=/usr/sbin/policy-rc.d
+saved=""
+if [[ -e $policy ]]; then
+	saved=$(mktemp)
+	cp -p "$policy" "$saved"
+fi
+restore_policy() {
+	if [[ -n $saved ]]; then
+		mv -f "$saved" "$policy"
+	else
+		rm -f "$policy"
+	fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\nexit 101\n' >"$policy"
+chmod 755 "$policy"
+
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+stop_mosquitto_service

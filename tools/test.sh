@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tools/test.sh - the CI entry point: dependencies, then the whole CTest
+# suite twice: a warnings-as-errors build in build/, and a Debug build with
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/. Also checks
+# layering: persistence/ and auth/ never see wire formats (holdfast/codec.h).
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/deps.sh
+
+echo "== layering: persistence/ and auth/ do not include holdfast/codec.h"
+dirs=()
+for d in persistence auth; do
+	[[ -d $d ]] && dirs+=("$d")
+done
+if ((${#dirs[@]})) && grep -rn 'holdfast/codec.h' "${dirs[@]}"; then
+	echo "layering violation: codec.h included above" >&2
+	exit 1
+fi
+
+echo "== build/ (-Werror)"
+cmake -S . -B build -DHF_WERROR=ON -DHF_SANITIZE= \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j2
+ctest --test-dir build --output-on-failure -j2
+
+echo "== build-asan/ (-Werror, ASan+UBSan, Debug)"
+cmake -S . -B build-asan -DHF_WERROR=ON -DHF_SANITIZE=address,undefined \
+	-DCMAKE_BUILD_TYPE=Debug
+cmake --build build-asan -j2
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-asan --output-on-failure -j2
+
+echo "all tests passed"
