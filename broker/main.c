@@ -117,6 +117,10 @@ main(int argc, char **argv)
 	if (conf.config_file)
 		hf_log(&b->log, HF_LOG_NOTICE, "Config loaded from %s.",
 		       conf.config_file);
+	if (conf.cmd_ports_ignored)
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Warning: -p is ignored because the config file "
+		       "defines listeners.");
 	else
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Starting in local only mode. Connections will only be "

@@ -210,6 +210,12 @@ connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
 		pr->present |= HF_PP_MAX_PACKET_SIZE;
 		pr->max_packet_size = conf->max_packet_size;
 	}
+	if (conf->max_inflight_messages) {
+		/* As mosquitto does: our Receive Maximum is the same bound we
+		 * keep towards clients (QoS 2 messages awaiting PUBREL). */
+		pr->present |= HF_PP_RECEIVE_MAX;
+		pr->receive_max = conf->max_inflight_messages;
+	}
 	if (conf->max_topic_alias) {
 		pr->present |= HF_PP_TOPIC_ALIAS_MAX;
 		pr->topic_alias_max = conf->max_topic_alias;

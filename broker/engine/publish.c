@@ -502,6 +502,13 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		send_ack(c, HF_PUBREC, p.pid, HF_RC_SUCCESS);
 		return;
 	}
+	if (p.qos == 2 && v5 && conf->max_inflight_messages &&
+	    s->n_qos2_in >= conf->max_inflight_messages) {
+		/* More unacknowledged QoS 2 than our Receive Maximum
+		 * [MQTT-3.3.4-9]. */
+		hf_client_close(c, HF_RC_RECEIVE_MAX_EXCEEDED);
+		return;
+	}
 	if (conf->message_size_limit && p.payload.len > conf->message_size_limit) {
 		b->stats.pub_dropped++;
 		hf_log(&b->log, HF_LOG_NOTICE,

@@ -283,6 +283,8 @@ accept_cb(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
 }
 
+static void listener_closed(uv_handle_t *h);
+
 static int
 open_one(struct hf_broker *b, const struct hf_listener_conf *lc,
 	 const struct sockaddr *sa, struct hf_listener *l)
@@ -302,6 +304,13 @@ open_one(struct hf_broker *b, const struct hf_listener_conf *lc,
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->tcp, 1024, accept_cb);
 	if (rc != 0) {
+		if (lc->local_only && sa->sa_family == AF_INET6) {
+			/* The embedded default on a host without IPv6. */
+			hf_log(&b->log, HF_LOG_WARNING,
+			       "Warning: unable to listen on %s port %u: %s.",
+			       ip, lc->port, uv_strerror(rc));
+			return 1;
+		}
 		hf_log(&b->log, HF_LOG_ERR,
 		       "Error: unable to listen on %s port %u: %s.", ip,
 		       lc->port, uv_strerror(rc));
@@ -365,9 +374,15 @@ hf_listeners_open(struct hf_broker *b)
 			}
 			int orc = open_one(b, lc, ai->ai_addr, l);
 			b->listeners[b->n_listeners++] = l;
-			if (orc != 0) {
+			if (orc < 0) {
 				freeaddrinfo(res);
 				return -1;
+			}
+			if (orc > 0) {
+				/* not listening: close and forget it */
+				uv_close((uv_handle_t *)&l->tcp, listener_closed);
+				b->n_listeners--;
+				continue;
 			}
 			l->allow_anonymous = lc->allow_anonymous > 0;
 		}

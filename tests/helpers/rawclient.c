@@ -648,3 +648,76 @@ hf_raw_sub_client(uint16_t port, uint8_t ver, const char *client_id,
 	}
 	return fd;
 }
+
+/* Read a Variable Byte Integer at *off; false if truncated or too long. */
+static bool
+get_varint(const uint8_t *b, uint32_t len, uint32_t *off, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		if (*off >= len)
+			return false;
+		*v |= (uint32_t)(b[*off] & 0x7f) << (7 * i);
+		if (!(b[(*off)++] & 0x80))
+			return true;
+	}
+	return false;
+}
+
+int
+hf_raw_pub_sub_ids(uint8_t type_flags, const uint8_t *body, uint32_t len,
+		   uint32_t *ids, int max)
+{
+	uint32_t off, plen, end;
+	int n = 0;
+
+	if (len < 2)
+		return -1;
+	off = 2 + ((uint32_t)body[0] << 8 | body[1]);
+	if ((type_flags >> 1) & 3)
+		off += 2;
+	if (!get_varint(body, len, &off, &plen) || off + plen > len)
+		return -1;
+	end = off + plen;
+	while (off < end) {
+		uint8_t id = body[off++];
+		uint32_t v, l;
+
+		switch (id) {
+		case 0x01: case 0x17: case 0x19: case 0x24: case 0x25:
+		case 0x28: case 0x29: case 0x2a:
+			off += 1;
+			break;
+		case 0x13: case 0x21: case 0x22: case 0x23:
+			off += 2;
+			break;
+		case 0x02: case 0x11: case 0x18: case 0x27:
+			off += 4;
+			break;
+		case 0x0b:
+			if (!get_varint(body, end, &off, &v))
+				return -1;
+			if (n < max)
+				ids[n] = v;
+			n++;
+			break;
+		case 0x03: case 0x08: case 0x09: case 0x12: case 0x15:
+		case 0x16: case 0x1a: case 0x1c: case 0x1f:
+			if (off + 2 > end)
+				return -1;
+			off += 2 + ((uint32_t)body[off] << 8 | body[off + 1]);
+			break;
+		case 0x26:
+			for (int k = 0; k < 2; k++) {
+				if (off + 2 > end)
+					return -1;
+				l = (uint32_t)body[off] << 8 | body[off + 1];
+				off += 2 + l;
+			}
+			break;
+		default:
+			return -1;
+		}
+	}
+	return off == end ? n : -1;
+}

@@ -109,6 +109,11 @@ int hf_raw_until(int fd, uint8_t ver, const char *marker_topic,
  * either step fails or the SUBACK is a failure. */
 int hf_raw_sub_client(uint16_t port, uint8_t ver, const char *client_id,
 		      const char *filter, uint8_t opts);
+/* Parse the Subscription Identifiers of a 5.0 PUBLISH body (type_flags =
+ * first header byte) by hand, since a PUBLISH may carry several. Stores up
+ * to max in ids; returns how many there are, or -1 if the body is bad. */
+int hf_raw_pub_sub_ids(uint8_t type_flags, const uint8_t *body, uint32_t len,
+		       uint32_t *ids, int max);
 /* Compare a decoded byte view with a C string. */
 bool hf_bytes_eq(struct hf_bytes b, const char *s);
 /* Packet type name, for messages. */

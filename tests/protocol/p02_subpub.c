@@ -267,6 +267,8 @@ overlap(struct hf_bproc *b, uint8_t ver)
 	int s = hf_raw_connect(b->port, ver, "ov", true, 60, NULL, NULL);
 	int pub = hf_raw_connect(b->port, ver, "op", true, 60, NULL, NULL);
 	bool seen1 = false, seen2 = false;
+	uint8_t tf;
+	uint32_t len;
 
 	CHECK(s >= 0 && pub >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "o/+", 0, ver == V5 ? 1 : 0),
@@ -275,28 +277,31 @@ overlap(struct hf_bproc *b, uint8_t ver)
 		 2);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 3, "marker", 0, 0), 0);
 	CHECK_EQ(hf_raw_publish(pub, ver, "o/x", "x", 1, 2, false, 5), 0);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK_EQ(hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len), 1);
+	CHECK_EQ(tf >> 4, HF_PUBLISH);
+	CHECK_EQ(hf_decode(tf, buf, len, ver, &p), HF_OK);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "o/x"));
 	CHECK_EQ(p.u.publish.qos, 2);
 	if (ver == V5) {
-		const struct hf_props *pr = &p.u.publish.props;
+		uint32_t ids[8];
+		int n = hf_raw_pub_sub_ids(tf, buf, len, ids, 8);
 
-		/* Decoded form: each identifier is its own property; the
-		 * codec exposes them through sub_ids when present, else the
-		 * single sub_id. */
-		CHECK(pr->present & HF_PP_SUBSCRIPTION_ID);
-		if (pr->sub_ids && pr->n_sub_ids) {
-			for (uint32_t i = 0; i < pr->n_sub_ids; i++) {
-				seen1 |= pr->sub_ids[i] == 1;
-				seen2 |= pr->sub_ids[i] == 2;
-			}
-		} else {
-			seen1 = pr->sub_id == 1;
-			seen2 = pr->sub_id == 2;
+		for (int i = 0; i < n; i++) {
+			seen1 |= ids[i] == 1;
+			seen2 |= ids[i] == 2;
 		}
+		CHECK_EQ(n, 2);
 		CHECK(seen1 && seen2);
+	}
+	/* Complete the QoS 2 flow by hand. */
+	CHECK_EQ(hf_raw_ack(s, ver, HF_PUBREC, p.u.publish.pid, 0), 0);
+	{
+		struct hf_packet rel;
+		uint8_t b2[64];
+
+		CHECK_EQ(hf_raw_recvb(s, ver, 3000, &rel, b2, sizeof(b2)), 1);
+		CHECK_EQ(rel.type, HF_PUBREL);
+		CHECK_EQ(hf_raw_ack(s, ver, HF_PUBCOMP, rel.u.ack.pid, 0), 0);
 	}
 	CHECK_EQ(marker(pub, ver), 0);
 	CHECK_EQ(hf_raw_until(s, ver, "marker", 3000, &others), 1);
@@ -338,26 +343,6 @@ BOTH(resubscribe)
  * id [MQTT-3.10.4-4]; in 5.0 its reason code is 0x00, or 0x11 (No
  * subscription existed) for a filter the client did not hold [MQTT-3.11.3-1
  * table 3-9]. */
-static void
-unsubscribe(struct hf_bproc *b, uint8_t ver)
-{
-	int others;
-	int s = hf_raw_connect(b->port, ver, "us", true, 60, NULL, NULL);
-	int pub = hf_raw_connect(b->port, ver, "up", true, 60, NULL, NULL);
-
-	CHECK(s >= 0 && pub >= 0);
-	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "u/t", 1, 0), 1);
-	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "marker", 0, 0), 0);
-	CHECK_EQ(hf_raw_unsubscribe(s, ver, 3, "u/t"), 0);
-	CHECK_EQ(hf_raw_unsubscribe(s, ver, 4, "u/none"),
-		 ver == V5 ? HF_RC_NO_SUBSCRIPTION_EXISTED : 0);
-	CHECK_EQ(hf_raw_publish(pub, ver, "u/t", "x", 1, 1, false, 3),
-		 ver == V5 ? -2 : 0); /* placeholder, see below */
-	close(s);
-	close(pub);
-	(void)others;
-}
-
 /* The PUBACK reason code of a message nobody receives may be 0x00 or 0x10
  * (No matching subscribers) in 5.0, so the publish is checked separately. */
 static void
@@ -473,7 +458,6 @@ t_v5_shared_and_plain(struct hf_bproc *b)
 int
 main(void)
 {
-	(void)unsubscribe;
 	HF_BCASE(qos0_roundtrip_v311, NULL);
 	HF_BCASE(qos0_roundtrip_v5, NULL);
 	HF_BCASE(suback_codes_v311, NULL);
