@@ -109,7 +109,7 @@ void
 hf_wr_u32(struct hf_wr *w, uint32_t v)
 {
 	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
-			(uint8_t)(v >> 8), (uint8_t)v};
+	                (uint8_t)(v >> 8), (uint8_t)v};
 
 	hf_wr_raw(w, b, 4);
 }

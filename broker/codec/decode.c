@@ -15,10 +15,10 @@
 
 #include "codec_int.h"
 
-#define SOFT(rc)                                                             \
-	do {                                                                 \
-		if (*soft == 0)                                              \
-			*soft = (rc);                                        \
+#define SOFT(rc)                                                               \
+	do {                                                                   \
+		if (*soft == 0)                                                \
+			*soft = (rc);                                          \
 	} while (0)
 
 static bool
@@ -64,8 +64,7 @@ decode_connect(struct hf_rd *r, struct hf_connect *c, int *soft)
 	c->has_password = f & 0x40;
 	c->has_username = f & 0x80;
 	/* [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15] */
-	if (c->will_qos == 3 ||
-	    (!c->will && (c->will_qos || c->will_retain)))
+	if (c->will_qos == 3 || (!c->will && (c->will_qos || c->will_retain)))
 		return HF_RC_MALFORMED;
 	/* v3.1.1 [MQTT-3.1.2-22]: a password needs a user name. */
 	if (lvl != HF_PROTO_V5 && c->has_password && !c->has_username)
@@ -83,7 +82,7 @@ decode_connect(struct hf_rd *r, struct hf_connect *c, int *soft)
 	if (c->will) {
 		if (lvl == HF_PROTO_V5) {
 			rc = hf_props_read(r, HF_PCTX_WILL, &c->will_props,
-					   soft);
+			                   soft);
 			if (rc)
 				return rc;
 		}
@@ -129,7 +128,7 @@ decode_connack(struct hf_rd *r, bool v5, struct hf_connack *c, int *soft)
 
 static int
 decode_publish(struct hf_rd *r, uint8_t flags, bool v5, struct hf_publish *p,
-	       int *soft)
+               int *soft)
 {
 	int rc;
 
@@ -176,8 +175,7 @@ decode_publish(struct hf_rd *r, uint8_t flags, bool v5, struct hf_publish *p,
 /* PUBACK, PUBREC, PUBREL, PUBCOMP: v5 3.4.2.1 allows remaining length 2
  * (success), 3 (reason code only) or more. */
 static int
-decode_ack(struct hf_rd *r, uint8_t type, bool v5, struct hf_ack *a,
-	   int *soft)
+decode_ack(struct hf_rd *r, uint8_t type, bool v5, struct hf_ack *a, int *soft)
 {
 	if (!hf_rd_u16(r, &a->pid))
 		return HF_RC_MALFORMED;
@@ -198,7 +196,7 @@ decode_ack(struct hf_rd *r, uint8_t type, bool v5, struct hf_ack *a,
 /* DISCONNECT and AUTH: v5 3.14.2.1 / 3.15.2.1, length 0 means success. */
 static int
 decode_disconnect(struct hf_rd *r, uint8_t type, bool v5, struct hf_ack *a,
-		  int *soft)
+                  int *soft)
 {
 	if (v5 && hf_rd_left(r)) {
 		hf_rd_u8(r, &a->rc);
@@ -213,8 +211,8 @@ decode_disconnect(struct hf_rd *r, uint8_t type, bool v5, struct hf_ack *a,
 }
 
 static int
-decode_subscribe(struct hf_rd *r, uint8_t type, bool v5,
-		 struct hf_subscribe *s, int *soft)
+decode_subscribe(struct hf_rd *r, uint8_t type, bool v5, struct hf_subscribe *s,
+                 int *soft)
 {
 	if (!hf_rd_u16(r, &s->pid))
 		return HF_RC_MALFORMED;
@@ -264,7 +262,7 @@ decode_subscribe(struct hf_rd *r, uint8_t type, bool v5,
 
 static int
 decode_suback(struct hf_rd *r, uint8_t type, bool v5, struct hf_suback *s,
-	      int *soft)
+              int *soft)
 {
 	uint32_t i;
 
@@ -294,7 +292,7 @@ decode_suback(struct hf_rd *r, uint8_t type, bool v5, struct hf_suback *s,
 
 int
 hf_decode(uint8_t type_flags, const uint8_t *body, uint32_t len,
-	  uint8_t proto_ver, struct hf_packet *out)
+          uint8_t proto_ver, struct hf_packet *out)
 {
 	uint8_t type = type_flags >> 4, flags = type_flags & 0x0f;
 	struct hf_rd r = {body, len, 0};
@@ -357,7 +355,7 @@ hf_decode(uint8_t type_flags, const uint8_t *body, uint32_t len,
 	case HF_AUTH:
 		/* AUTH does not exist before v5 (reserved type 15). */
 		rc = v5 ? decode_disconnect(&r, type, v5, &out->u.ack, &soft)
-			: HF_RC_MALFORMED;
+		        : HF_RC_MALFORMED;
 		break;
 	default:
 		rc = HF_RC_MALFORMED;
@@ -368,7 +366,7 @@ hf_decode(uint8_t type_flags, const uint8_t *body, uint32_t len,
 
 bool
 hf_sub_next(const struct hf_subscribe *s, uint32_t *off,
-	    struct hf_bytes *filter, uint8_t *opts)
+            struct hf_bytes *filter, uint8_t *opts)
 {
 	struct hf_rd r = {s->entries.p, s->entries.len, *off};
 
@@ -381,7 +379,7 @@ hf_sub_next(const struct hf_subscribe *s, uint32_t *off,
 
 bool
 hf_unsub_next(const struct hf_subscribe *s, uint32_t *off,
-	      struct hf_bytes *filter)
+              struct hf_bytes *filter)
 {
 	struct hf_rd r = {s->entries.p, s->entries.len, *off};
 

@@ -137,8 +137,8 @@ first_byte(const struct hf_packet *pkt)
 	switch (pkt->type) {
 	case HF_PUBLISH:
 		f = (uint8_t)((pkt->u.publish.dup ? 0x08 : 0) |
-			      (pkt->u.publish.qos & 3) << 1 |
-			      (pkt->u.publish.retain ? 1 : 0));
+		              (pkt->u.publish.qos & 3) << 1 |
+		              (pkt->u.publish.retain ? 1 : 0));
 		break;
 	case HF_PUBREL:
 	case HF_SUBSCRIBE:
@@ -164,8 +164,7 @@ hf_encode_size(const struct hf_packet *pkt, uint8_t proto_ver)
 }
 
 int
-hf_encode(const struct hf_packet *pkt, uint8_t proto_ver,
-	  struct hf_wbuf *out)
+hf_encode(const struct hf_packet *pkt, uint8_t proto_ver, struct hf_wbuf *out)
 {
 	struct hf_wr w = {NULL, 0, false};
 	size_t body, total;

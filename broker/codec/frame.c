@@ -10,7 +10,7 @@
 
 int
 hf_frame_parse(const uint8_t *buf, size_t len, uint32_t max_size,
-	       struct hf_frame *f)
+               struct hf_frame *f)
 {
 	uint32_t v = 0;
 	unsigned i;

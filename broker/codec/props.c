@@ -17,8 +17,16 @@
 
 #include "codec_int.h"
 
-enum pkind { PK_NONE, PK_BYTE, PK_U16, PK_U32, PK_VARINT, PK_STR, PK_BIN,
-	     PK_PAIR };
+enum pkind {
+	PK_NONE,
+	PK_BYTE,
+	PK_U16,
+	PK_U32,
+	PK_VARINT,
+	PK_STR,
+	PK_BIN,
+	PK_PAIR
+};
 
 struct pdef {
 	uint8_t kind;
@@ -30,76 +38,75 @@ struct pdef {
 #define T(x) (1u << (x))
 #define W    1u
 #define ACKS (T(HF_PUBACK) | T(HF_PUBREC) | T(HF_PUBREL) | T(HF_PUBCOMP))
-#define ALL                                                                  \
-	(W | T(HF_CONNECT) | T(HF_CONNACK) | T(HF_PUBLISH) | ACKS |           \
+#define ALL                                                                    \
+	(W | T(HF_CONNECT) | T(HF_CONNACK) | T(HF_PUBLISH) | ACKS |            \
 	 T(HF_SUBSCRIBE) | T(HF_SUBACK) | T(HF_UNSUBSCRIBE) | T(HF_UNSUBACK) | \
 	 T(HF_DISCONNECT) | T(HF_AUTH))
 #define F(f) offsetof(struct hf_props, f)
 
 static const struct pdef pdefs[] = {
-	[HF_PROP_PAYLOAD_FORMAT] = {PK_BYTE, HF_PP_PAYLOAD_FORMAT,
-				    T(HF_PUBLISH) | W, F(payload_format)},
-	[HF_PROP_MESSAGE_EXPIRY] = {PK_U32, HF_PP_MESSAGE_EXPIRY,
-				    T(HF_PUBLISH) | W, F(message_expiry)},
-	[HF_PROP_CONTENT_TYPE] = {PK_STR, HF_PP_CONTENT_TYPE,
-				  T(HF_PUBLISH) | W, F(content_type)},
-	[HF_PROP_RESPONSE_TOPIC] = {PK_STR, HF_PP_RESPONSE_TOPIC,
-				    T(HF_PUBLISH) | W, F(response_topic)},
-	[HF_PROP_CORRELATION_DATA] = {PK_BIN, HF_PP_CORRELATION_DATA,
-				      T(HF_PUBLISH) | W, F(correlation_data)},
-	[HF_PROP_SUBSCRIPTION_ID] = {PK_VARINT, HF_PP_SUBSCRIPTION_ID,
-				     T(HF_PUBLISH) | T(HF_SUBSCRIBE),
-				     F(sub_id)},
-	[HF_PROP_SESSION_EXPIRY] = {PK_U32, HF_PP_SESSION_EXPIRY,
-				    T(HF_CONNECT) | T(HF_CONNACK) |
-					    T(HF_DISCONNECT),
-				    F(session_expiry)},
-	[HF_PROP_ASSIGNED_CLIENT_ID] = {PK_STR, HF_PP_ASSIGNED_CLIENT_ID,
-					T(HF_CONNACK), F(assigned_client_id)},
-	[HF_PROP_SERVER_KEEP_ALIVE] = {PK_U16, HF_PP_SERVER_KEEP_ALIVE,
-				       T(HF_CONNACK), F(server_keep_alive)},
-	[HF_PROP_AUTH_METHOD] = {PK_STR, HF_PP_AUTH_METHOD,
-				 T(HF_CONNECT) | T(HF_CONNACK) | T(HF_AUTH),
-				 F(auth_method)},
-	[HF_PROP_AUTH_DATA] = {PK_BIN, HF_PP_AUTH_DATA,
-			       T(HF_CONNECT) | T(HF_CONNACK) | T(HF_AUTH),
-			       F(auth_data)},
-	[HF_PROP_REQUEST_PROBLEM] = {PK_BYTE, HF_PP_REQUEST_PROBLEM,
-				     T(HF_CONNECT), F(request_problem)},
-	[HF_PROP_WILL_DELAY] = {PK_U32, HF_PP_WILL_DELAY, W, F(will_delay)},
-	[HF_PROP_REQUEST_RESPONSE] = {PK_BYTE, HF_PP_REQUEST_RESPONSE,
-				      T(HF_CONNECT), F(request_response)},
-	[HF_PROP_RESPONSE_INFO] = {PK_STR, HF_PP_RESPONSE_INFO, T(HF_CONNACK),
-				   F(response_info)},
-	[HF_PROP_SERVER_REFERENCE] = {PK_STR, HF_PP_SERVER_REFERENCE,
-				      T(HF_CONNACK) | T(HF_DISCONNECT),
-				      F(server_reference)},
-	[HF_PROP_REASON_STRING] = {PK_STR, HF_PP_REASON_STRING,
-				   T(HF_CONNACK) | ACKS | T(HF_SUBACK) |
-					   T(HF_UNSUBACK) | T(HF_DISCONNECT) |
-					   T(HF_AUTH),
-				   F(reason_string)},
-	[HF_PROP_RECEIVE_MAX] = {PK_U16, HF_PP_RECEIVE_MAX,
-				 T(HF_CONNECT) | T(HF_CONNACK), F(receive_max)},
-	[HF_PROP_TOPIC_ALIAS_MAX] = {PK_U16, HF_PP_TOPIC_ALIAS_MAX,
-				     T(HF_CONNECT) | T(HF_CONNACK),
-				     F(topic_alias_max)},
-	[HF_PROP_TOPIC_ALIAS] = {PK_U16, HF_PP_TOPIC_ALIAS, T(HF_PUBLISH),
-				 F(topic_alias)},
-	[HF_PROP_MAXIMUM_QOS] = {PK_BYTE, HF_PP_MAXIMUM_QOS, T(HF_CONNACK),
-				 F(maximum_qos)},
-	[HF_PROP_RETAIN_AVAILABLE] = {PK_BYTE, HF_PP_RETAIN_AVAILABLE,
-				      T(HF_CONNACK), F(retain_available)},
-	[HF_PROP_USER_PROPERTY] = {PK_PAIR, HF_PP_USER_PROPERTY, ALL, 0},
-	[HF_PROP_MAX_PACKET_SIZE] = {PK_U32, HF_PP_MAX_PACKET_SIZE,
-				     T(HF_CONNECT) | T(HF_CONNACK),
-				     F(max_packet_size)},
-	[HF_PROP_WILDCARD_SUB_AVAIL] = {PK_BYTE, HF_PP_WILDCARD_SUB_AVAIL,
-					T(HF_CONNACK), F(wildcard_sub_avail)},
-	[HF_PROP_SUB_ID_AVAIL] = {PK_BYTE, HF_PP_SUB_ID_AVAIL, T(HF_CONNACK),
-				  F(sub_id_avail)},
-	[HF_PROP_SHARED_SUB_AVAIL] = {PK_BYTE, HF_PP_SHARED_SUB_AVAIL,
-				      T(HF_CONNACK), F(shared_sub_avail)},
+    [HF_PROP_PAYLOAD_FORMAT] = {PK_BYTE, HF_PP_PAYLOAD_FORMAT,
+                                T(HF_PUBLISH) | W, F(payload_format)},
+    [HF_PROP_MESSAGE_EXPIRY] = {PK_U32, HF_PP_MESSAGE_EXPIRY, T(HF_PUBLISH) | W,
+                                F(message_expiry)},
+    [HF_PROP_CONTENT_TYPE] = {PK_STR, HF_PP_CONTENT_TYPE, T(HF_PUBLISH) | W,
+                              F(content_type)},
+    [HF_PROP_RESPONSE_TOPIC] = {PK_STR, HF_PP_RESPONSE_TOPIC, T(HF_PUBLISH) | W,
+                                F(response_topic)},
+    [HF_PROP_CORRELATION_DATA] = {PK_BIN, HF_PP_CORRELATION_DATA,
+                                  T(HF_PUBLISH) | W, F(correlation_data)},
+    [HF_PROP_SUBSCRIPTION_ID] = {PK_VARINT, HF_PP_SUBSCRIPTION_ID,
+                                 T(HF_PUBLISH) | T(HF_SUBSCRIBE), F(sub_id)},
+    [HF_PROP_SESSION_EXPIRY] = {PK_U32, HF_PP_SESSION_EXPIRY,
+                                T(HF_CONNECT) | T(HF_CONNACK) |
+                                    T(HF_DISCONNECT),
+                                F(session_expiry)},
+    [HF_PROP_ASSIGNED_CLIENT_ID] = {PK_STR, HF_PP_ASSIGNED_CLIENT_ID,
+                                    T(HF_CONNACK), F(assigned_client_id)},
+    [HF_PROP_SERVER_KEEP_ALIVE] = {PK_U16, HF_PP_SERVER_KEEP_ALIVE,
+                                   T(HF_CONNACK), F(server_keep_alive)},
+    [HF_PROP_AUTH_METHOD] = {PK_STR, HF_PP_AUTH_METHOD,
+                             T(HF_CONNECT) | T(HF_CONNACK) | T(HF_AUTH),
+                             F(auth_method)},
+    [HF_PROP_AUTH_DATA] = {PK_BIN, HF_PP_AUTH_DATA,
+                           T(HF_CONNECT) | T(HF_CONNACK) | T(HF_AUTH),
+                           F(auth_data)},
+    [HF_PROP_REQUEST_PROBLEM] = {PK_BYTE, HF_PP_REQUEST_PROBLEM, T(HF_CONNECT),
+                                 F(request_problem)},
+    [HF_PROP_WILL_DELAY] = {PK_U32, HF_PP_WILL_DELAY, W, F(will_delay)},
+    [HF_PROP_REQUEST_RESPONSE] = {PK_BYTE, HF_PP_REQUEST_RESPONSE,
+                                  T(HF_CONNECT), F(request_response)},
+    [HF_PROP_RESPONSE_INFO] = {PK_STR, HF_PP_RESPONSE_INFO, T(HF_CONNACK),
+                               F(response_info)},
+    [HF_PROP_SERVER_REFERENCE] = {PK_STR, HF_PP_SERVER_REFERENCE,
+                                  T(HF_CONNACK) | T(HF_DISCONNECT),
+                                  F(server_reference)},
+    [HF_PROP_REASON_STRING] = {PK_STR, HF_PP_REASON_STRING,
+                               T(HF_CONNACK) | ACKS | T(HF_SUBACK) |
+                                   T(HF_UNSUBACK) | T(HF_DISCONNECT) |
+                                   T(HF_AUTH),
+                               F(reason_string)},
+    [HF_PROP_RECEIVE_MAX] = {PK_U16, HF_PP_RECEIVE_MAX,
+                             T(HF_CONNECT) | T(HF_CONNACK), F(receive_max)},
+    [HF_PROP_TOPIC_ALIAS_MAX] = {PK_U16, HF_PP_TOPIC_ALIAS_MAX,
+                                 T(HF_CONNECT) | T(HF_CONNACK),
+                                 F(topic_alias_max)},
+    [HF_PROP_TOPIC_ALIAS] = {PK_U16, HF_PP_TOPIC_ALIAS, T(HF_PUBLISH),
+                             F(topic_alias)},
+    [HF_PROP_MAXIMUM_QOS] = {PK_BYTE, HF_PP_MAXIMUM_QOS, T(HF_CONNACK),
+                             F(maximum_qos)},
+    [HF_PROP_RETAIN_AVAILABLE] = {PK_BYTE, HF_PP_RETAIN_AVAILABLE,
+                                  T(HF_CONNACK), F(retain_available)},
+    [HF_PROP_USER_PROPERTY] = {PK_PAIR, HF_PP_USER_PROPERTY, ALL, 0},
+    [HF_PROP_MAX_PACKET_SIZE] = {PK_U32, HF_PP_MAX_PACKET_SIZE,
+                                 T(HF_CONNECT) | T(HF_CONNACK),
+                                 F(max_packet_size)},
+    [HF_PROP_WILDCARD_SUB_AVAIL] = {PK_BYTE, HF_PP_WILDCARD_SUB_AVAIL,
+                                    T(HF_CONNACK), F(wildcard_sub_avail)},
+    [HF_PROP_SUB_ID_AVAIL] = {PK_BYTE, HF_PP_SUB_ID_AVAIL, T(HF_CONNACK),
+                              F(sub_id_avail)},
+    [HF_PROP_SHARED_SUB_AVAIL] = {PK_BYTE, HF_PP_SHARED_SUB_AVAIL,
+                                  T(HF_CONNACK), F(shared_sub_avail)},
 };
 
 #define NPDEFS (sizeof(pdefs) / sizeof(pdefs[0]))
@@ -256,8 +263,8 @@ hf_props_read(struct hf_rd *r, int ctx, struct hf_props *pr, int *soft)
 /* Skip one property of a block already validated (or a user property block
  * in wire form). Returns false when the bytes do not parse. */
 static bool
-skip_prop(struct hf_rd *r, uint8_t *id, struct hf_bytes *a,
-	  struct hf_bytes *b, uint32_t *v)
+skip_prop(struct hf_rd *r, uint8_t *id, struct hf_bytes *a, struct hf_bytes *b,
+          uint32_t *v)
 {
 	const struct pdef *d;
 	uint8_t b8;
@@ -287,7 +294,7 @@ skip_prop(struct hf_rd *r, uint8_t *id, struct hf_bytes *a,
 
 bool
 hf_props_user_next(const struct hf_props *pr, uint32_t *off,
-		   struct hf_bytes *key, struct hf_bytes *val)
+                   struct hf_bytes *key, struct hf_bytes *val)
 {
 	struct hf_rd r = {pr->user.p, pr->user.len, *off};
 	uint8_t id;
@@ -404,7 +411,7 @@ write_body(struct hf_wr *w, const struct hf_props *pr)
 			break;
 		default: {
 			const struct hf_bytes *b =
-				(const struct hf_bytes *)(const void *)field;
+			    (const struct hf_bytes *)(const void *)field;
 
 			hf_wr_bin(w, b->p, b->len);
 			break;

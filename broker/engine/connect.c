@@ -194,7 +194,7 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 /* Fill the CONNACK properties the server announces (v5). */
 static void
 connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
-	      const char *assigned)
+	      uint16_t asked_keepalive, const char *assigned)
 {
 	const struct hf_config *conf = c->b->conf;
 	memset(pr, 0, sizeof(*pr));
@@ -225,11 +225,9 @@ connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
 		pr->assigned_client_id.p = (const uint8_t *)assigned;
 		pr->assigned_client_id.len = (uint32_t)strlen(assigned);
 	}
-	if (keepalive != c->keepalive || c->keepalive == 0) {
-		if (keepalive != c->keepalive) {
-			pr->present |= HF_PP_SERVER_KEEP_ALIVE;
-			pr->server_keep_alive = keepalive;
-		}
+	if (keepalive != asked_keepalive) {
+		pr->present |= HF_PP_SERVER_KEEP_ALIVE; /* [MQTT-3.2.2-21] */
+		pr->server_keep_alive = keepalive;
 	}
 }
 
@@ -370,7 +368,7 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 		b->stats.clients_max = b->n_clients_connected;
 
 	struct hf_props pr;
-	connack_props(c, &pr, keepalive, assigned);
+	connack_props(c, &pr, keepalive, p->keepalive, assigned);
 	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
 	if (conf->connection_messages)
 		hf_log(&b->log, HF_LOG_NOTICE,

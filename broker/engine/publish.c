@@ -480,6 +480,11 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 	struct hf_publish p = *in;
 	bool v5 = c->proto == HF_PROTO_V5;
 
+	if (p.props.present & HF_PP_SUBSCRIPTION_ID) {
+		/* Only the server sends subscription ids [MQTT-3.3.4-6]. */
+		hf_client_close(c, HF_RC_PROTOCOL_ERROR);
+		return;
+	}
 	if (!resolve_alias(c, &p))
 		return;
 	if (p.topic.len == 0) {

@@ -97,9 +97,11 @@ void hf_wbuf_free(struct hf_wbuf *b);
  * verbatim; n_user is ignored.
  *
  * Subscription identifiers: on decode `sub_id` holds the one identifier a
- * SUBSCRIBE may carry. On encode (PUBLISH to a subscriber) `sub_ids` points
- * at n_sub_ids identifiers, each written as its own property; `sub_id` is
- * then ignored. */
+ * SUBSCRIBE may carry (for a PUBLISH, the first; n_sub_ids counts them all,
+ * sub_ids is NULL: walk them with hf_props_sub_id_next()). On encode
+ * (PUBLISH to a subscriber) `sub_ids` points at n_sub_ids identifiers, each
+ * written as its own property; `sub_id` is then ignored. With sub_ids NULL,
+ * sub_id is written once when HF_PP_SUBSCRIPTION_ID is present. */
 struct hf_props {
 	uint32_t present;
 	uint8_t payload_format;
@@ -193,7 +195,9 @@ struct hf_ack {
 };
 
 /* SUBSCRIBE / UNSUBSCRIBE: `entries` is a view of the entry list, iterated
- * with hf_sub_next() / hf_unsub_next(); `n` entries, at least one. */
+ * with hf_sub_next() / hf_unsub_next(); `n` entries, at least one. On encode
+ * `entries` is written verbatim (wire form: [len][filter][options] per
+ * SUBSCRIBE entry, [len][filter] per UNSUBSCRIBE entry) and n is ignored. */
 struct hf_subscribe {
 	uint16_t pid;
 	struct hf_props props;
@@ -275,11 +279,15 @@ bool hf_unsub_next(const struct hf_subscribe *s, uint32_t *off,
  * Properties are written only for HF_PROTO_V5. type/flags come from pkt
  * (for PUBLISH the flags are computed from qos/dup/retain; for PUBREL,
  * SUBSCRIBE, UNSUBSCRIBE the required 0x2 is used).
- * @return HF_OK or HF_ENOMEM (out unchanged on failure). */
+ * @return HF_OK or HF_ENOMEM (out unchanged on failure); HF_RC_MALFORMED
+ *         when a field cannot be represented (a string or binary over 65535
+ *         bytes), HF_RC_PACKET_TOO_LARGE when the body would exceed
+ *         HF_MAX_VARINT. */
 int hf_encode(const struct hf_packet *pkt, uint8_t proto_ver,
 	      struct hf_wbuf *out);
 
-/* Size the encoded packet would have (header included), without writing. */
+/* Size the encoded packet would have (header included), without writing;
+ * 0 when hf_encode() would refuse it. */
 size_t hf_encode_size(const struct hf_packet *pkt, uint8_t proto_ver);
 
 /* Validation helpers used by the decoder and by the engine. */

@@ -103,9 +103,10 @@ hf_bproc_dump_log(struct hf_bproc *b, long max_bytes)
 	long off = size > max_bytes ? size - max_bytes : 0;
 	char *s = read_log(b, off);
 
-	fprintf(stderr, "---- broker log %s (last %ld bytes) ----\n%s\n"
-			"---- end of broker log ----\n",
-		b->log, size - off, s ? s : "(unreadable)");
+	fprintf(stderr,
+	        "---- broker log %s (last %ld bytes) ----\n%s\n"
+	        "---- end of broker log ----\n",
+	        b->log, size - off, s ? s : "(unreadable)");
 	free(s);
 }
 
@@ -226,18 +227,24 @@ spawn(struct hf_bproc *b)
 			if (port <= 0 || port > 65535)
 				break;
 			b->port = (uint16_t)port;
+			/* mosquitto logs "Opening ... listen socket" before it
+			 * listens; its "running" line comes after. */
+			if (getenv("HF_TEST_BROKER") &&
+			    *getenv("HF_TEST_BROKER"))
+				hf_bproc_wait_log(b, " running", 2000);
 			return 0;
 		}
 		free(s);
 		if (reap(b, WNOHANG)) {
 			fprintf(stderr, "broker exited during start (%d)\n",
-				b->status);
+			        b->status);
 			break;
 		}
 		if (hf_now_ms() > deadline) {
-			fprintf(stderr, "broker did not report a port in "
-					"%d ms\n",
-				START_TIMEOUT_MS);
+			fprintf(stderr,
+			        "broker did not report a port in "
+			        "%d ms\n",
+			        START_TIMEOUT_MS);
 			break;
 		}
 		hf_sleep_ms(10);
@@ -290,7 +297,7 @@ hf_bproc_restart(struct hf_bproc *b)
 				f = fopen(b->conf, "w");
 				if (f) {
 					fprintf(f, "listener %u 127.0.0.1%s",
-						pick_free_port(), nl);
+					        pick_free_port(), nl);
 					fclose(f);
 				}
 			}
@@ -312,7 +319,7 @@ hf_bproc_stop(struct hf_bproc *b)
 	while (!reap(b, WNOHANG)) {
 		if (hf_now_ms() > deadline) {
 			fprintf(stderr, "broker ignored SIGTERM for %d ms\n",
-				STOP_TIMEOUT_MS);
+			        STOP_TIMEOUT_MS);
 			hf_bproc_kill(b);
 			hf_bproc_dump_log(b, 16384);
 			b->status = -1;
@@ -322,7 +329,7 @@ hf_bproc_stop(struct hf_bproc *b)
 	}
 	if (b->status != 0) {
 		fprintf(stderr, "broker exit status after SIGTERM: %d\n",
-			b->status);
+		        b->status);
 		hf_bproc_dump_log(b, 16384);
 	}
 	return b->status;
@@ -407,7 +414,7 @@ hf_bproc_cleanup(struct hf_bproc *b)
 
 void
 hf_bproc_case(const char *name, void (*fn)(struct hf_bproc *),
-	      const char *extra_conf)
+              const char *extra_conf)
 {
 	struct hf_bproc b;
 	int64_t t0 = hf_now_ms();
@@ -423,26 +430,27 @@ hf_bproc_case(const char *name, void (*fn)(struct hf_bproc *),
 		if (hf_test_failed_)
 			fprintf(stderr, "(broker log: %s)\n", b.log);
 		if (!hf_bproc_alive(&b)) {
-			fprintf(stderr, "%s: broker died during the case "
-					"(status %d)\n",
-				name, b.status);
+			fprintf(stderr,
+			        "%s: broker died during the case "
+			        "(status %d)\n",
+			        name, b.status);
 			hf_bproc_dump_log(&b, 16384);
 			hf_test_failed_ = 1;
 		} else if ((st = hf_bproc_stop(&b)) != 0) {
 			fprintf(stderr, "%s: unclean broker exit %d\n", name,
-				st);
+			        st);
 			hf_test_failed_ = 1;
 		}
 	}
 	if (hf_test_failed_) {
 		/* Keep the directory of a failed case for inspection. */
 		fprintf(stderr, "FAIL %s (%lld ms, dir %s kept)\n", name,
-			(long long)(hf_now_ms() - t0), b.dir);
+		        (long long)(hf_now_ms() - t0), b.dir);
 		hf_test_fail_++;
 	} else {
 		hf_bproc_cleanup(&b);
 		fprintf(stderr, "ok %s (%lld ms)\n", name,
-			(long long)(hf_now_ms() - t0));
+		        (long long)(hf_now_ms() - t0));
 		hf_test_pass_++;
 	}
 }

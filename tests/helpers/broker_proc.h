@@ -33,7 +33,7 @@ struct hf_bproc {
 	char conf[320];
 	char log[320];
 	/* Added beyond the agreed interface: */
-	int status; /* exit status once reaped (-1 unknown) */
+	int status;   /* exit status once reaped (-1 unknown) */
 	long log_off; /* log size when the current run started */
 };
 
@@ -53,8 +53,7 @@ void hf_bproc_kill(struct hf_bproc *b);
 bool hf_bproc_alive(struct hf_bproc *b);
 bool hf_bproc_log_contains(struct hf_bproc *b, const char *needle);
 /* Wait until the log contains needle, up to timeout_ms. */
-bool hf_bproc_wait_log(struct hf_bproc *b, const char *needle,
-		       int timeout_ms);
+bool hf_bproc_wait_log(struct hf_bproc *b, const char *needle, int timeout_ms);
 /* Stop if running (ignoring the status), remove the directory. */
 void hf_bproc_cleanup(struct hf_bproc *b);
 /* Print the last max_bytes of the log to stderr. */
@@ -65,7 +64,7 @@ void hf_bproc_dump_log(struct hf_bproc *b, long max_bytes);
  * broker does not start, fn fails a CHECK, or the broker does not exit
  * cleanly (0) on SIGTERM. Use through HF_BCASE(fn, extra_conf). */
 void hf_bproc_case(const char *name, void (*fn)(struct hf_bproc *),
-		   const char *extra_conf);
+                   const char *extra_conf);
 #define HF_BCASE(fn, conf) hf_bproc_case(#fn, fn, conf)
 
 /* Monotonic milliseconds, for deadlines in tests. */

@@ -16,14 +16,14 @@
 #define V3 HF_PROTO_V311
 #define V5 HF_PROTO_V5
 
-#define BOTH(fn)                                                             \
-	static void fn##_v311(struct hf_bproc *b)                             \
-	{                                                                    \
-		fn(b, V3);                                                   \
-	}                                                                    \
-	static void fn##_v5(struct hf_bproc *b)                               \
-	{                                                                    \
-		fn(b, V5);                                                   \
+#define BOTH(fn)                                                               \
+	static void fn##_v311(struct hf_bproc *b)                              \
+	{                                                                      \
+		fn(b, V3);                                                     \
+	}                                                                      \
+	static void fn##_v5(struct hf_bproc *b)                                \
+	{                                                                      \
+		fn(b, V5);                                                     \
 	}
 
 /* Plain accepted connection; clean session => session present 0
@@ -53,17 +53,16 @@ BOTH(connect_ok)
 static void
 t_bad_protocol_level(struct hf_bproc *b)
 {
-	static const uint8_t conn[] = {0x10, 0x0c, 0x00, 0x04, 'M', 'Q',
-				       'T',  'T',  0x06, 0x02, 0x00, 0x3c,
-				       0x00, 0x00};
+	static const uint8_t conn[] = {0x10, 0x0c, 0x00, 0x04, 'M',
+	                               'Q',  'T',  'T',  0x06, 0x02,
+	                               0x00, 0x3c, 0x00, 0x00};
 	uint8_t tf, body[64];
 	uint32_t len;
 	int fd = hf_raw_open(b->port);
 
 	CHECK(fd >= 0);
 	CHECK_EQ(hf_raw_send(fd, conn, sizeof(conn)), 0);
-	CHECK_EQ(hf_raw_recv_frame(fd, 3000, &tf, body, sizeof(body), &len),
-		 1);
+	CHECK_EQ(hf_raw_recv_frame(fd, 3000, &tf, body, sizeof(body), &len), 1);
 	CHECK_EQ(tf, 0x20);
 	CHECK(len >= 2);
 	if (len == 2)
@@ -131,10 +130,10 @@ t_v5_assigned_id(struct hf_bproc *b)
 	CHECK_EQ(ca2.u.connack.rc, 0);
 	CHECK(ca2.u.connack.props.present & HF_PP_ASSIGNED_CLIENT_ID);
 	CHECK(ca1.u.connack.props.assigned_client_id.len !=
-		      ca2.u.connack.props.assigned_client_id.len ||
+	          ca2.u.connack.props.assigned_client_id.len ||
 	      memcmp(ca1.u.connack.props.assigned_client_id.p,
-		     ca2.u.connack.props.assigned_client_id.p,
-		     ca1.u.connack.props.assigned_client_id.len) != 0);
+	             ca2.u.connack.props.assigned_client_id.p,
+	             ca1.u.connack.props.assigned_client_id.len) != 0);
 	CHECK_EQ(hf_raw_ping(a, 3000), 1);
 	CHECK_EQ(hf_raw_ping(d, 3000), 1);
 	close(a);
@@ -149,7 +148,7 @@ t_packet_before_connect(struct hf_bproc *b)
 {
 	static const uint8_t ping[] = {0xc0, 0x00};
 	static const uint8_t sub[] = {0x82, 0x06, 0x00, 0x01,
-				      0x00, 0x01, 'a',	0x00};
+	                              0x00, 0x01, 'a',  0x00};
 	static const uint8_t pub[] = {0x30, 0x04, 0x00, 0x01, 'a', 'x'};
 	const uint8_t *pkts[] = {ping, sub, pub};
 	size_t lens[] = {sizeof(ping), sizeof(sub), sizeof(pub)};
@@ -163,9 +162,9 @@ t_packet_before_connect(struct hf_bproc *b)
 		CHECK_EQ(hf_raw_send(fd, pkts[i], lens[i]), 0);
 		/* Nothing but a close (a DISCONNECT is not allowed before
 		 * CONNACK either, so any packet is wrong). */
-		CHECK_EQ(hf_raw_recv_frame(fd, 3000, &tf, body, sizeof(body),
-					   &len),
-			 -1);
+		CHECK_EQ(
+		    hf_raw_recv_frame(fd, 3000, &tf, body, sizeof(body), &len),
+		    -1);
 		CHECK(hf_raw_wait_close(fd, 100, &drc));
 		close(fd);
 	}
@@ -200,8 +199,8 @@ static void
 reserved_flag(struct hf_bproc *b, uint8_t ver)
 {
 	/* CONNECT, clean start + reserved bit, keepalive 60, id "r". */
-	uint8_t conn[] = {0x10, 0x0d, 0x00, 0x04, 'M',	'Q',  'T', 'T',
-			  ver,	0x03, 0x00, 0x3c, 0x00, 0x01, 'r', 0x00};
+	uint8_t conn[] = {0x10, 0x0d, 0x00, 0x04, 'M',  'Q',  'T', 'T',
+	                  ver,  0x03, 0x00, 0x3c, 0x00, 0x01, 'r', 0x00};
 	size_t n = sizeof(conn) - 1;
 	uint8_t tf, body[64];
 	uint32_t len;
@@ -317,8 +316,8 @@ static void
 t_v31_connect(struct hf_bproc *b)
 {
 	uint8_t rc;
-	int fd = hf_raw_connect(b->port, HF_PROTO_V31, "old", true, 60, &rc,
-				NULL);
+	int fd =
+	    hf_raw_connect(b->port, HF_PROTO_V31, "old", true, 60, &rc, NULL);
 
 	CHECK(fd >= 0);
 	CHECK_EQ(rc, 0);

@@ -17,14 +17,14 @@
 #define V3 HF_PROTO_V311
 #define V5 HF_PROTO_V5
 
-#define BOTH(fn)                                                             \
-	static void fn##_v311(struct hf_bproc *b)                             \
-	{                                                                    \
-		fn(b, V3);                                                   \
-	}                                                                    \
-	static void fn##_v5(struct hf_bproc *b)                               \
-	{                                                                    \
-		fn(b, V5);                                                   \
+#define BOTH(fn)                                                               \
+	static void fn##_v311(struct hf_bproc *b)                              \
+	{                                                                      \
+		fn(b, V3);                                                     \
+	}                                                                      \
+	static void fn##_v5(struct hf_bproc *b)                                \
+	{                                                                      \
+		fn(b, V5);                                                     \
 	}
 
 /* Publish QoS 0 "m" on "marker" from fd. */
@@ -45,10 +45,10 @@ qos0_roundtrip(struct hf_bproc *b, uint8_t ver)
 	int pub = hf_raw_connect(b->port, ver, "pub", true, 60, NULL, NULL);
 
 	CHECK(s >= 0 && pub >= 0);
-	CHECK_EQ(hf_raw_publish(pub, ver, "a/b", "hello", 5, 0, false, 0), 0);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(pub, ver, "a/b", "hello", 5, 0, false, 0)));
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "a/b"));
 	CHECK_EQ(p.u.publish.payload.len, 5);
 	CHECK_MEM(p.u.publish.payload.p, "hello", 5);
@@ -118,19 +118,17 @@ wildcards(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "h/#", 0, 0), 0);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 3, "marker", 0, 0), 0);
 	for (size_t i = 0; i < 5; i++) {
-		CHECK_EQ(hf_raw_publish(pub, ver, nomatch[i], "n", 1, 0,
-					false, 0),
-			 0);
-		CHECK_EQ(hf_raw_publish(pub, ver, match[i], "y", 1, 0, false,
-					0),
-			 0);
+		CHECK(HF_PUB_OK(
+		    hf_raw_publish(pub, ver, nomatch[i], "n", 1, 0, false, 0)));
+		CHECK(HF_PUB_OK(
+		    hf_raw_publish(pub, ver, match[i], "y", 1, 0, false, 0)));
 		CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-					       sizeof(buf)),
-			 1);
+		                               sizeof(buf)),
+		         1);
 		if (!hf_bytes_eq(p.u.publish.topic, match[i]))
 			fprintf(stderr, "expected %s, got %.*s\n", match[i],
-				(int)p.u.publish.topic.len,
-				(const char *)p.u.publish.topic.p);
+			        (int)p.u.publish.topic.len,
+			        (const char *)p.u.publish.topic.p);
 		CHECK(hf_bytes_eq(p.u.publish.topic, match[i]));
 	}
 	CHECK_EQ(marker(pub, ver), 0);
@@ -184,8 +182,8 @@ invalid_filter(struct hf_bproc *b, uint8_t ver)
 	const char *bad[] = {"a/#/b", "a+/b", "#/a", "a/b#"};
 
 	for (size_t i = 0; i < 4; i++) {
-		int fd = hf_raw_connect(b->port, ver, "if", true, 60, NULL,
-					NULL);
+		int fd =
+		    hf_raw_connect(b->port, ver, "if", true, 60, NULL, NULL);
 		struct hf_packet p;
 		uint8_t buf[256];
 		int drc, r;
@@ -195,8 +193,7 @@ invalid_filter(struct hf_bproc *b, uint8_t ver)
 		r = hf_raw_recvb(fd, ver, 3000, &p, buf, sizeof(buf));
 		if (ver == V5 && r == 1 && p.type == HF_SUBACK) {
 			CHECK_EQ(p.u.suback.n, 1);
-			CHECK_EQ(p.u.suback.rcs[0],
-				 HF_RC_TOPIC_FILTER_INVALID);
+			CHECK_EQ(p.u.suback.rcs[0], HF_RC_TOPIC_FILTER_INVALID);
 			close(fd);
 			continue;
 		}
@@ -210,7 +207,7 @@ invalid_filter(struct hf_bproc *b, uint8_t ver)
 		} else {
 			if (r == 1)
 				fprintf(stderr, "%s: got %s\n", bad[i],
-					hf_ptype_name(p.type));
+				        hf_ptype_name(p.type));
 			CHECK_EQ(r, -1);
 		}
 		CHECK(hf_raw_wait_close(fd, 3000, NULL));
@@ -234,13 +231,12 @@ qos_downgrade(struct hf_bproc *b, uint8_t ver)
 
 	CHECK(s0 >= 0 && s1 >= 0 && s2 >= 0 && pub >= 0);
 	for (uint8_t q = 0; q <= 2; q++) {
-		CHECK_EQ(hf_raw_publish(pub, ver, "d/t", "x", 1, q, false,
-					(uint16_t)(10 + q)),
-			 0);
+		CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "d/t", "x", 1, q,
+		                               false, (uint16_t)(10 + q))));
 		for (int i = 0; i < 3; i++) {
 			CHECK_EQ(hf_raw_expect_publish(subs[i], ver, 3000, true,
-						       &p, buf, sizeof(buf)),
-				 1);
+			                               &p, buf, sizeof(buf)),
+			         1);
 			CHECK_EQ(p.u.publish.qos, q < i ? q : i);
 			if (p.u.publish.qos > 0) /* [MQTT-2.3.1-1] */
 				CHECK(p.u.publish.pid != 0);
@@ -271,12 +267,10 @@ overlap(struct hf_bproc *b, uint8_t ver)
 	uint32_t len;
 
 	CHECK(s >= 0 && pub >= 0);
-	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "o/+", 0, ver == V5 ? 1 : 0),
-		 0);
-	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "o/#", 2, ver == V5 ? 2 : 0),
-		 2);
+	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "o/+", 0, ver == V5 ? 1 : 0), 0);
+	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "o/#", 2, ver == V5 ? 2 : 0), 2);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 3, "marker", 0, 0), 0);
-	CHECK_EQ(hf_raw_publish(pub, ver, "o/x", "x", 1, 2, false, 5), 0);
+	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "o/x", "x", 1, 2, false, 5)));
 	CHECK_EQ(hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len), 1);
 	CHECK_EQ(tf >> 4, HF_PUBLISH);
 	CHECK_EQ(hf_decode(tf, buf, len, ver, &p), HF_OK);
@@ -326,10 +320,9 @@ resubscribe(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "r/t", 0, 0), 0);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "r/t", 1, 0), 1);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 3, "marker", 0, 0), 0);
-	CHECK_EQ(hf_raw_publish(pub, ver, "r/t", "x", 1, 1, false, 3), 0);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "r/t", "x", 1, 1, false, 3)));
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK_EQ(p.u.publish.qos, 1);
 	CHECK_EQ(marker(pub, ver), 0);
 	CHECK_EQ(hf_raw_until(s, ver, "marker", 3000, &others), 1);
@@ -357,7 +350,7 @@ unsubscribe_stops(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_subscribe(s, ver, 2, "marker", 0, 0), 0);
 	CHECK_EQ(hf_raw_unsubscribe(s, ver, 3, "u/t"), 0);
 	CHECK_EQ(hf_raw_unsubscribe(s, ver, 4, "u/none"),
-		 ver == V5 ? HF_RC_NO_SUBSCRIPTION_EXISTED : 0);
+	         ver == V5 ? HF_RC_NO_SUBSCRIPTION_EXISTED : 0);
 	rc = hf_raw_publish(pub, ver, "u/t", "x", 1, 1, false, 3);
 	CHECK(rc == 0 || (ver == V5 && rc == HF_RC_NO_MATCHING_SUBSCRIBERS));
 	CHECK_EQ(marker(pub, ver), 0);
@@ -386,9 +379,8 @@ t_v5_shared(struct hf_bproc *b)
 		char pl[8];
 
 		snprintf(pl, sizeof(pl), "%d", i);
-		CHECK_EQ(hf_raw_publish(pub, V5, "s/t", pl, strlen(pl), 1,
-					false, (uint16_t)(i + 1)),
-			 0);
+		CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "s/t", pl, strlen(pl),
+		                               1, false, (uint16_t)(i + 1))));
 	}
 	deadline = hf_now_ms() + 5000;
 	while (total < 20 && hf_now_ms() < deadline) {
@@ -399,7 +391,7 @@ t_v5_shared(struct hf_bproc *b)
 			uint8_t buf[512];
 			char pl[8] = {0};
 			int r = hf_raw_expect_publish(fds[k], V5, 100, true, &p,
-						      buf, sizeof(buf));
+			                              buf, sizeof(buf));
 
 			if (r == 0)
 				continue;
@@ -441,14 +433,12 @@ t_v5_shared_and_plain(struct hf_bproc *b)
 	uint8_t buf[512];
 
 	CHECK(m1 >= 0 && pl >= 0 && pub >= 0);
-	CHECK_EQ(hf_raw_publish(pub, V5, "x", "1", 1, 0, false, 0), 0);
-	CHECK_EQ(hf_raw_expect_publish(m1, V5, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "x", "1", 1, 0, false, 0)));
+	CHECK_EQ(
+	    hf_raw_expect_publish(m1, V5, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "x"));
-	CHECK_EQ(hf_raw_expect_publish(pl, V5, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK_EQ(
+	    hf_raw_expect_publish(pl, V5, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "x"));
 	close(m1);
 	close(pl);

@@ -67,6 +67,9 @@ static const struct row rows[] = {
 	{"+/+", "$SYS/x", false},
 	{"+/monitor/Clients", "$SYS/monitor/Clients", false},
 	{"+/#", "$SYS/monitor", false},
+	{"+", "$only", false}, /* no "$only" child: '+' still refused */
+	{"+/+", "$only/x", false},
+	{"+/x/#", "$only/x", false},
 	{"$SYS/#", "$SYS/monitor/Clients", true},
 	{"$SYS/#", "$SYS", true},
 	{"$SYS/monitor/+", "$SYS/monitor/Clients", true},
@@ -472,12 +475,24 @@ test_retain(void)
 
 	memset(msgs, 0, sizeof(msgs));
 	hf_retain_free(r, release_count);
-	/* Everything still held released once: 8 1 6 3 5 7. */
 	for (k = 0; k < 16; k++)
 		CHECK_EQ(msgs[k], k == 8 || k == 1 || k == 6 || k == 3 ||
 					  k == 5 || k == 7
 				  ? 1
 				  : 0);
+
+	/* Only '$' children at the root: wildcards return nothing. */
+	r = hf_retain_new();
+	CHECK(r != NULL);
+	CHECK_EQ(hf_retain_set(r, S("$SYS/a"), &msgs[0], &old), 0);
+	CHECK_EQ(hf_retain_set(r, S("$x"), &msgs[1], &old), 0);
+	CHECK_EQ(rmatch(r, "+/a"), 0);
+	CHECK_EQ(rmatch(r, "+"), 0);
+	CHECK_EQ(rmatch(r, "#"), 0);
+	CHECK_EQ(rmatch(r, "+/#"), 0);
+	CHECK_EQ(rmatch(r, "$SYS/+"), B(0));
+	CHECK_EQ(rmatch(r, "$x/#"), B(1));
+	hf_retain_free(r, NULL);
 }
 
 /* ---- pruning, volume, depth ---- */
