@@ -14,19 +14,44 @@
 
 #include "broker.h"
 
+/* End of a loop turn: commit the turn's store writes, then release every
+ * client's output and carry out the closes asked for during the turn. When
+ * the commit fails nothing is released: the broker stops, and what it had
+ * not yet acknowledged is simply not acknowledged. */
 static void
-before_sleep(uv_prepare_t *h)
+end_of_turn(struct hf_broker *b)
 {
-	struct hf_broker *b = h->data;
-	/* Store commit goes here (durable store work): nothing to commit in
-	 * the in-memory engine. Then release the turn's output. */
+	if (!hf_dur_commit(b)) {
+		if (!b->exit_code)
+			hf_log(&b->log, HF_LOG_ERR,
+			       "Error: the store cannot take more writes; "
+			       "stopping without acknowledging this turn's "
+			       "messages.");
+		b->exit_code = 1;
+		for (struct hf_client *c = b->dirty; c; c = c->dirty_next)
+			c->out.len = 0;
+		if (!b->shutting_down) {
+			hf_broker_shutdown(b); /* comes back here to close */
+			return;
+		}
+	}
 	while (b->dirty) {
 		struct hf_client *c = b->dirty;
 		b->dirty = c->dirty_next;
 		c->dirty = false;
 		c->dirty_next = NULL;
 		hf_client_flush(c);
+		if (c->close_pending && c->conn) {
+			c->close_pending = false;
+			c->conn->ops->close(c->conn);
+		}
 	}
+}
+
+static void
+before_sleep(uv_prepare_t *h)
+{
+	end_of_turn(h->data);
 }
 
 static void
@@ -56,6 +81,13 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->retained = hf_retain_new();
 	if (!b->tree || !b->retained)
 		return -1;
+	char err[1024];
+	if (hf_dur_open(b, err, sizeof(err)) != 0) {
+		hf_log(&b->log, HF_LOG_ERR, "Error: %s", err);
+		return -1;
+	}
+	if (hf_dur_recover(b) != 0)
+		return -1;
 	uv_prepare_init(loop, &b->before_sleep);
 	b->before_sleep.data = b;
 	uv_prepare_start(&b->before_sleep, before_sleep);
@@ -84,6 +116,7 @@ hf_broker_shutdown(struct hf_broker *b)
 	hf_listeners_close(b);
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
 		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
+	end_of_turn(b);
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->sys_timer, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
@@ -102,6 +135,8 @@ release_retained(void *m)
 void
 hf_broker_free(struct hf_broker *b)
 {
+	/* In-memory state only: the store keeps the durable sessions. */
+	hf_dur_close(b);
 	while (b->all_sessions)
 		hf_session_free(b->all_sessions, false);
 	hf_map_free(&b->sessions);

@@ -29,12 +29,16 @@
 
 struct hf_broker;
 struct hf_session;
+struct hf_store;
 
 /* A message, stored once and referenced by every queue that holds it.
  * data[] holds, in this order: topic, payload, content type, response topic,
  * correlation data, user properties (wire form, see codec.h). */
 struct hf_msg {
 	uint32_t refs;
+	uint64_t store_id; /* body id in the store; 0 = not stored */
+	struct hf_map *cache; /* the broker's id -> msg cache, when in it */
+	bool retained_durable; /* the store marks it as a retained message */
 	uint8_t qos;
 	bool retain;
 	bool has_payload_format;
@@ -72,6 +76,7 @@ enum hf_qstate {
 struct hf_qentry {
 	struct hf_qentry *next;
 	struct hf_msg *msg;
+	uint64_t seq; /* key of its store record (durable sessions) */
 	uint16_t pid;
 	uint8_t qos;
 	uint8_t state; /* enum hf_qstate */
@@ -89,6 +94,13 @@ struct hf_subrec {
 
 struct hf_session {
 	struct hf_broker *b;
+	/* Durable sessions (sid != 0) keep their waiting messages in the
+	 * store only: q_head/q_tail stay empty, n_queued/queued_bytes count
+	 * the entries on disk from seq disk_next on, and hf_session_pump()
+	 * streams them in as the window allows. */
+	uint64_t sid;
+	uint64_t next_seq;
+	uint64_t disk_next;
 	char *id; /* NUL-terminated */
 	uint16_t id_len;
 	struct hf_client *client; /* NULL while offline */
@@ -145,6 +157,7 @@ struct hf_client {
 	uint8_t state; /* enum hf_cstate */
 	uint8_t proto;
 	bool disconnect_clean; /* DISCONNECT received: no will */
+	bool close_pending; /* close after the turn's commit and flush */
 	bool dirty; /* on the broker's flush list */
 	bool request_problem; /* v5: reason strings allowed */
 	uint16_t keepalive;
@@ -184,6 +197,7 @@ struct hf_stats {
 	uint64_t msgs_received, msgs_sent;
 	uint64_t bytes_received, bytes_sent;
 	uint64_t pub_dropped;
+	uint64_t pub_refused; /* QoS 1/2 refused: queue or store full */
 	uint64_t clients_max;
 	uint64_t connections_total;
 };
@@ -207,6 +221,15 @@ struct hf_broker {
 
 	uint64_t match_gen;
 	uint64_t auto_id_counter;
+	struct hf_target *targets; /* routing scratch, reused */
+	size_t n_targets, cap_targets;
+
+	struct hf_store *store; /* NULL when persistence is off */
+	uint64_t next_sid, next_msg_id;
+	struct hf_map msg_cache; /* store id -> in-memory message */
+	bool store_full; /* over the refusal threshold (after last commit) */
+	bool store_failed; /* a write failed: stop before acknowledging */
+	int exit_code;
 
 	uv_prepare_t before_sleep;
 	uv_timer_t tick; /* 1 s: keepalive, wills, expiry */
@@ -216,6 +239,15 @@ struct hf_broker {
 	int64_t start_time; /* wall-clock s */
 	struct hf_stats stats;
 	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */
+};
+
+/* One delivery decided by routing. */
+struct hf_target {
+	struct hf_session *s;
+	uint8_t qos;
+	bool retain;
+	bool shared;
+	uint32_t sub_id; /* shared deliveries carry their one id here */
 };
 
 /* Time. */
@@ -264,10 +296,13 @@ void hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a);
 /* Route msg to every matching subscription; origin is the publishing
- * session (for No Local) or NULL. Handles the retained store. Returns the
- * number of sessions it was queued to. */
-uint32_t hf_publish_route(struct hf_broker *b, struct hf_msg *m,
-			  const struct hf_session *origin);
+ * session (for No Local) or NULL. Handles the retained store. With
+ * may_refuse, a QoS 1/2 message that a full queue or a full store cannot
+ * take is refused whole (nothing delivered, retained unchanged) and -1 is
+ * returned; otherwise full queues drop it. Returns the number of sessions it
+ * was delivered or queued to. */
+int hf_publish_route(struct hf_broker *b, struct hf_msg *m,
+		     const struct hf_session *origin, bool may_refuse);
 /* Send what the session's window allows (after connect, ack, new msg). */
 void hf_session_pump(struct hf_session *s);
 /* Resend in-flight entries after a reconnect (DUP set). */
@@ -285,6 +320,32 @@ void hf_session_drop_subs(struct hf_session *s);
 /* sys.c */
 void hf_sys_start(struct hf_broker *b);
 void hf_sys_publish(struct hf_broker *b);
+
+/* durable.c: the engine's side of the store (no-ops without a store). */
+int hf_dur_open(struct hf_broker *b, char *err, size_t errlen);
+int hf_dur_recover(struct hf_broker *b);
+void hf_dur_close(struct hf_broker *b);
+/* Commit the turn's writes; false when the store failed. */
+bool hf_dur_commit(struct hf_broker *b);
+void hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta);
+struct hf_msg *hf_dur_msg_load(struct hf_broker *b, uint64_t id);
+void hf_dur_session_save(struct hf_session *s);
+void hf_dur_session_drop(struct hf_session *s);
+void hf_dur_sub_put(struct hf_session *s, const struct hf_subrec *r);
+void hf_dur_sub_del(struct hf_session *s, const uint8_t *f, uint16_t len);
+void hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e);
+void hf_dur_qentry_del(struct hf_session *s, uint64_t seq);
+void hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on);
+void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
+/* Fill e (and a subids copy) from the store; see durable.c. */
+int hf_dur_queue_read(struct hf_session *s, size_t max,
+		      struct hf_qentry **out, size_t *n);
+
+/* subscribe.c helpers used by recovery */
+int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
+			  uint8_t opts, uint32_t sub_id);
+struct hf_session *hf_session_new(struct hf_broker *b, const uint8_t *id,
+				  size_t len);
 
 /* net/tcp.c */
 int hf_listeners_open(struct hf_broker *b);

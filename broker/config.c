@@ -7,7 +7,8 @@
  * up in three tables: keys refused today (planned for a later milestone, or
  * obsolete), plain keys (boolean, range-checked integer or string stored at a
  * fixed offset in struct hf_config), and keys with their own handler
- * (listeners, logging, include_dir, durations). Anything else is an unknown
+ * (listeners, logging, include_dir, durations, persistence paths and
+ * sizes). Anything else is an unknown
  * option. The first problem stops the load and is reported as
  * "PATH:LINE: key: message". The "current listener", to which per-listener
  * keys apply, is the last one added by a `listener` line, or before any the
@@ -19,6 +20,8 @@
  * string and the listener array are heap copies owned by the struct and freed
  * by hf_config_free(). No global mutable state. */
 #include "config.h"
+
+#include "holdfast/store.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -39,6 +42,19 @@
 /* Largest MQTT packet: 1 byte type, 4 bytes remaining length, 268435455. */
 #define MAX_PACKET_LIMIT  268435460LL
 #define MAX_PAYLOAD_LIMIT 268435455LL
+
+#define MIB (1024ULL * 1024)
+#define GIB (1024ULL * MIB)
+/* persistence_max_size: at least 1 MiB; persistence_initial_size: at least
+ * 64 KiB (a few LMDB pages; small values let tests exercise map growth). */
+#define MIN_STORE_MAX_SIZE     MIB
+#define MIN_STORE_INITIAL_SIZE (64ULL * 1024)
+#define MAX_STORE_SIZE         ((unsigned long long)INT64_MAX)
+#define MAX_COMMIT_OPS         1000000LL
+
+/* persistence_sync is stored as an int holding enum hf_store_sync. */
+_Static_assert(HF_SYNC_FULL == 0 && HF_SYNC_OS == 1,
+               "persistence_sync values must match enum hf_store_sync");
 
 struct pctx {
 	struct hf_config *c;
@@ -561,6 +577,129 @@ k_log_type(struct pctx *p, const char *key, char *val)
 	return 0;
 }
 
+/* ---- persistence --------------------------------------------------------- */
+
+/* persistence_location: a directory. mosquitto treats the value as a path
+ * prefix ending in '/'; trailing slashes are accepted and stripped ("/"
+ * stays "/"). The rest of the line, spaces included, as for other paths. */
+static int
+k_persistence_location(struct pctx *p, const char *key, char *val)
+{
+	size_t n = strlen(val);
+
+	while (n > 1 && val[n - 1] == '/')
+		val[--n] = '\0';
+	return set_string(p, key, val, &p->c->persistence_location);
+}
+
+/* persistence_file: a file name inside persistence_location. */
+static int
+k_persistence_file(struct pctx *p, const char *key, char *val)
+{
+	if (strchr(val, '/'))
+		return fail(p,
+		            "%s: '%s' must be a file name without '/' (set "
+		            "the directory with persistence_location)",
+		            key, val);
+	if (!strcmp(val, ".") || !strcmp(val, ".."))
+		return fail(p, "%s: '%s' is not a file name", key, val);
+	return set_string(p, key, val, &p->c->persistence_file);
+}
+
+static int
+k_persistence_sync(struct pctx *p, const char *key, char *val)
+{
+	char *w;
+
+	if (one_word(p, key, val, &w))
+		return -1;
+	if (!strcmp(w, "full"))
+		p->c->persistence_sync = HF_SYNC_FULL;
+	else if (!strcmp(w, "os"))
+		p->c->persistence_sync = HF_SYNC_OS;
+	else
+		return fail(p, "%s: '%s' is not full or os", key, w);
+	return 0;
+}
+
+/* A size: decimal bytes, or with one suffix k/K, m/M, g/G or t/T (powers
+ * of 1024), in min..MAX_STORE_SIZE. */
+static int
+parse_size(struct pctx *p, const char *key, char *val, unsigned long long min,
+           uint64_t *out)
+{
+	unsigned long long n, mult = 1;
+	char *w, *end;
+	size_t len;
+
+	if (one_word(p, key, val, &w))
+		return -1;
+	len = strlen(w);
+	switch (w[len - 1]) {
+	case 'k':
+	case 'K':
+		mult = 1024ULL;
+		break;
+	case 'm':
+	case 'M':
+		mult = MIB;
+		break;
+	case 'g':
+	case 'G':
+		mult = GIB;
+		break;
+	case 't':
+	case 'T':
+		mult = 1024ULL * GIB;
+		break;
+	default:
+		break;
+	}
+	if (mult > 1)
+		len--;
+	if (!len || !isdigit((unsigned char)w[0]))
+		goto bad;
+	errno = 0;
+	n = strtoull(w, &end, 10);
+	if ((size_t)(end - w) != len)
+		goto bad;
+	if (errno == ERANGE || n > MAX_STORE_SIZE / mult || n * mult < min)
+		return fail(p, "%s: size %s out of range %llu..%llu bytes", key,
+		            w, min, MAX_STORE_SIZE);
+	*out = n * mult;
+	return 0;
+bad:
+	return fail(p,
+	            "%s: '%s' is not a size (bytes, or a number followed by "
+	            "k, m, g or t, e.g. 64m)",
+	            key, w);
+}
+
+static int
+k_persistence_max_size(struct pctx *p, const char *key, char *val)
+{
+	return parse_size(p, key, val, MIN_STORE_MAX_SIZE,
+	                  &p->c->persistence_max_size);
+}
+
+static int
+k_persistence_initial_size(struct pctx *p, const char *key, char *val)
+{
+	return parse_size(p, key, val, MIN_STORE_INITIAL_SIZE,
+	                  &p->c->persistence_initial_size);
+}
+
+static int
+k_persistence_commit_max(struct pctx *p, const char *key, char *val)
+{
+	long long v;
+
+	if (parse_int_word(p, key, val, 1, MAX_COMMIT_OPS, &v))
+		return -1;
+	p->c->persistence_commit_max = (uint32_t)v;
+	return 0;
+}
+
 /* ---- include_dir -------------------------------------------------------- */
 
 static int read_file(struct hf_config *c, const char *path, int depth,
@@ -654,11 +793,6 @@ k_include_dir(struct pctx *p, const char *key, char *val)
 
 /* Later milestones implement these; until then they stop start-up. */
 static const char *const planned_keys[] = {
-    "persistence",
-    "persistence_location",
-    "persistence_file",
-    "autosave_interval",
-    "autosave_on_changes",
     /* authentication and access control */
     "password_file",
     "acl_file",
@@ -806,6 +940,15 @@ static const struct key_def key_defs[] = {
     FN_KEY("include_dir", k_include_dir),
     STR_KEY(pid_file),
     STR_KEY(user),
+    BOOL_KEY(persistence),
+    FN_KEY("persistence_location", k_persistence_location),
+    FN_KEY("persistence_file", k_persistence_file),
+    UINT_KEY(autosave_interval, INT32_MAX), /* accepted, no effect */
+    BOOL_KEY(autosave_on_changes),          /* accepted, no effect */
+    FN_KEY("persistence_sync", k_persistence_sync),
+    FN_KEY("persistence_max_size", k_persistence_max_size),
+    FN_KEY("persistence_initial_size", k_persistence_initial_size),
+    FN_KEY("persistence_commit_max", k_persistence_commit_max),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -919,7 +1062,9 @@ hf_config_init(struct hf_config *c)
 		return -1;
 	c->max_keepalive = 65535;
 	c->max_inflight_messages = 20;
-	c->max_queued_messages = 0; /* mosquitto: 1000, see holdfast.conf */
+	/* mosquitto: 1000, enforced by dropping acknowledged messages;
+	 * Holdfast refuses the PUBLISH instead, see holdfast.conf. */
+	c->max_queued_messages = 1000000;
 	c->maximum_qos = 2;
 	c->retain_available = true;
 	c->max_topic_alias = 10;
@@ -929,6 +1074,18 @@ hf_config_init(struct hf_config *c)
 	    HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO;
 	c->log_timestamp = true;
 	c->connection_messages = true;
+	c->persistence = true; /* mosquitto: false */
+	c->persistence_location = strdup("data");
+	c->persistence_file = strdup("holdfast.db");
+	if (!c->persistence_location || !c->persistence_file) {
+		hf_config_free(c);
+		return -1;
+	}
+	c->autosave_interval = 1800;
+	c->persistence_sync = HF_SYNC_FULL;
+	c->persistence_max_size = 16 * GIB;
+	c->persistence_initial_size = 64 * MIB;
+	c->persistence_commit_max = 8192;
 	listener_defaults(&c->default_listener, DEFAULT_PORT);
 	return 0;
 }
@@ -949,6 +1106,8 @@ hf_config_free(struct hf_config *c)
 	free(c->pid_file);
 	free(c->user);
 	free(c->config_file);
+	free(c->persistence_location);
+	free(c->persistence_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -965,6 +1124,7 @@ usage(void)
 	      "\n"
 	      "usage: holdfast [-c FILE] [-d] [-p PORT]... [-v] "
 	      "[--test-config]\n"
+	      "                [--move-damaged-store]\n"
 	      "\n"
 	      " -c, --config-file FILE  read the configuration from FILE.\n"
 	      "                         Without a file (or a file with no "
@@ -978,6 +1138,14 @@ usage(void)
 	      "configures listeners\n"
 	      " -v, --verbose           log everything (log_type all)\n"
 	      "     --test-config       check the configuration and exit\n"
+	      "     --move-damaged-store\n"
+	      "                         if the store cannot be opened or "
+	      "fails validation, move\n"
+	      "                         it aside to <file>.damaged-<time> "
+	      "and start with an\n"
+	      "                         empty one (without this flag a "
+	      "damaged store stops\n"
+	      "                         start-up)\n"
 	      " -h, --help              print this help and exit\n"
 	      "\n"
 	      "See conf/holdfast.conf for every configuration option.\n",
@@ -1042,6 +1210,8 @@ hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
 			c->verbose = true;
 		} else if (!strcmp(a, "--test-config")) {
 			c->test_config = true;
+		} else if (!strcmp(a, "--move-damaged-store")) {
+			c->move_damaged_store = true;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
 			if (exit_now)
@@ -1069,6 +1239,14 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 	size_t n_ports = 1, i;
 	bool local_only = false;
 	int g;
+
+	if (c->persistence_initial_size > c->persistence_max_size)
+		return set_err(
+		    err, errlen,
+		    "persistence_initial_size (%llu bytes) is larger "
+		    "than persistence_max_size (%llu bytes)",
+		    (unsigned long long)c->persistence_initial_size,
+		    (unsigned long long)c->persistence_max_size);
 
 	if (c->default_listener_used) {
 		struct hf_listener_conf *arr;

@@ -9,9 +9,9 @@
  * embedded default listener when none is configured).
  *
  * Errors are written to err as "FILE:LINE: message naming the option", and
- * the caller refuses to start. Keys that later work will implement
- * (persistence, TLS, websockets, password/ACL files, bridges) and unknown
- * keys are errors, never silently ignored.
+ * the caller refuses to start. Keys that later work will implement (TLS,
+ * websockets, password/ACL files, bridges) and unknown keys are errors,
+ * never silently ignored.
  *
  * Not thread-safe; the struct is read-only once the broker runs. */
 #ifndef HOLDFAST_CONFIG_H
@@ -75,7 +75,7 @@ struct hf_config {
 	uint32_t message_size_limit; /* 0 = no limit beyond max_packet_size */
 	uint16_t max_inflight_messages; /* default 20; 0 = 65535 */
 	uint64_t max_inflight_bytes;    /* 0 = no limit */
-	uint64_t max_queued_messages;   /* 0 = no limit (mosquitto: 1000) */
+	uint64_t max_queued_messages;   /* default 1000000; 0 = no limit */
 	uint64_t max_queued_bytes;      /* 0 = no limit */
 	bool queue_qos0_messages;
 	uint8_t maximum_qos; /* 0..2, default 2 */
@@ -109,6 +109,27 @@ struct hf_config {
 	 * hf_config_finish(). */
 	bool cmd_ports_ignored;
 
+	/* The durable store (include/holdfast/store.h); see the Persistence
+	 * section of conf/holdfast.conf. */
+	bool persistence;           /* default true (mosquitto: false) */
+	char *persistence_location; /* directory, default "data"; no
+	                               trailing '/' (except "/" itself) */
+	char *persistence_file;     /* file name inside it, no '/', default
+	                               "holdfast.db" */
+	/* Accepted so that mosquitto files load, WITHOUT EFFECT: every change
+	 * is committed before it is acknowledged. */
+	uint32_t autosave_interval; /* seconds, default 1800 */
+	bool autosave_on_changes;   /* default false */
+	int persistence_sync; /* HF_SYNC_FULL (0, default) or HF_SYNC_OS (1) */
+	uint64_t persistence_max_size;     /* bytes, default 16 GiB */
+	uint64_t persistence_initial_size; /* bytes, default 64 MiB, <= max */
+	uint32_t persistence_commit_max;   /* store writes per transaction at
+	                                      most, 1..1000000, default 8192 */
+	/* --move-damaged-store: a store that cannot be opened or fails
+	 * validation is renamed to <file>.damaged-<time> and an empty one
+	 * created; without it such a store stops start-up. */
+	bool move_damaged_store;
+
 	/* Parser state, not for the engine: the listener built by the
 	 * deprecated top-level `port` / `bind_address` keys (and per-listener
 	 * keys given before any `listener` line). hf_config_finish() moves it
@@ -124,8 +145,8 @@ int hf_config_init(struct hf_config *c);
 void hf_config_free(struct hf_config *c);
 
 /* Parse argv (mosquitto's: -c FILE, -p PORT (repeatable), -v, -d, -h,
- * --test-config). Loads the -c file when given. Sets *exit_now for -h (usage
- * printed to stdout, exit code 0).
+ * --test-config; Holdfast's own: --move-damaged-store). Loads the -c file when
+ * given. Sets *exit_now for -h (usage printed to stdout, exit code 0).
  * @return 0, or -1 with err filled (bad argument or bad config file). */
 int hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
                    char *err, size_t errlen);
@@ -135,8 +156,10 @@ int hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
 int hf_config_load(struct hf_config *c, const char *path, char *err,
                    size_t errlen);
 
-/* After all input: when no listener is configured, add the embedded default
- * (port 1883, or the -p ports, on loopback v4 and v6, anonymous allowed).
+/* After all input: checks persistence_initial_size <= persistence_max_size
+ * (the error names both options). When no listener is configured, adds the
+ * embedded default (port 1883, or the -p ports, on loopback v4 and v6,
+ * anonymous allowed).
  * Resolves allow_anonymous for each listener: afterwards every listener's
  * allow_anonymous and the global one are 0 or 1, never -1. With
  * per_listener_settings false every listener takes the global value; with it

@@ -138,7 +138,7 @@ main(int argc, char **argv)
 		goto out_broker;
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
-	rc = 0;
+	rc = b->exit_code;
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
 out_broker:
 	hf_broker_free(b);

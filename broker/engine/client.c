@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "holdfast/store.h"
 #include "broker.h"
+
+static void on_data(struct hf_client *c, const uint8_t *p,
+			       size_t n);
 
 struct hf_client *
 hf_client_new(struct hf_broker *b, const struct hf_listener *l)
@@ -82,9 +86,10 @@ hf_client_close(struct hf_client *c, int rc)
 	c->state = HF_C_CLOSING;
 	if (was_connected)
 		hf_client_detach(c);
-	hf_client_flush(c);
-	if (c->conn)
-		c->conn->ops->close(c->conn);
+	/* The output (acknowledgments among it) leaves only after this
+	 * turn's commit: before_sleep() flushes, then closes. */
+	c->close_pending = true;
+	hf_client_mark_dirty(c);
 }
 
 void
@@ -290,11 +295,27 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 	return off;
 }
 
+static void
+bound_txn(struct hf_broker *b)
+{
+	/* Group-commit bound: a long burst commits in slices. The turn's
+	 * acknowledgments still wait for the turn's last commit. */
+	if (b->store && hf_store_pending(b->store) >= b->conf->persistence_commit_max)
+		hf_dur_commit(b);
+}
+
 void
 hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n)
 {
 	if (c->state == HF_C_CLOSING)
 		return;
+	on_data(c, p, n);
+	bound_txn(c->b);
+}
+
+static void
+on_data(struct hf_client *c, const uint8_t *p, size_t n)
+{
 	c->last_rx = hf_now_ms(c->b);
 	if (c->in.len == 0) {
 		/* Common case: parse straight from the read buffer. */

@@ -42,8 +42,8 @@ refuse(struct hf_client *c, uint8_t v311, uint8_t v5, const char *why)
 	hf_client_close(c, -1);
 }
 
-static struct hf_session *
-session_new(struct hf_broker *b, const uint8_t *id, size_t len)
+struct hf_session *
+hf_session_new(struct hf_broker *b, const uint8_t *id, size_t len)
 {
 	struct hf_session *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -67,15 +67,30 @@ session_new(struct hf_broker *b, const uint8_t *id, size_t len)
 	return s;
 }
 
+/* Forget the session's will (its store reference too). */
 static void
-publish_will(struct hf_session *s)
+drop_will(struct hf_session *s)
 {
 	struct hf_msg *w = s->will;
 	if (!w)
 		return;
 	s->will = NULL;
 	s->will_at = 0;
-	hf_publish_route(s->b, w, s);
+	if (s->sid)
+		hf_dur_msg_ref(s->b, w, -1);
+	hf_msg_unref(w);
+}
+
+static void
+publish_will(struct hf_session *s)
+{
+	struct hf_msg *w = s->will;
+	if (!w)
+		return;
+	hf_msg_ref(w);
+	drop_will(s);
+	hf_dur_session_save(s);
+	hf_publish_route(s->b, w, s, false);
 	hf_msg_unref(w);
 }
 
@@ -85,8 +100,8 @@ hf_session_free(struct hf_session *s, bool publish)
 	struct hf_broker *b = s->b;
 	if (publish)
 		publish_will(s);
-	hf_msg_unref(s->will);
-	s->will = NULL;
+	drop_will(s);
+	hf_dur_session_drop(s);
 	hf_session_drop_subs(s);
 	struct hf_qentry *lists[2] = {s->inf_head, s->q_head};
 	for (int i = 0; i < 2; i++) {
@@ -326,11 +341,9 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	if (s) {
 		present = true;
 		/* A resumed session cancels a pending will [MQTT-3.1.3-9]. */
-		hf_msg_unref(s->will);
-		s->will = NULL;
-		s->will_at = 0;
+		drop_will(s);
 	} else {
-		s = session_new(b, id, idlen);
+		s = hf_session_new(b, id, idlen);
 		if (!s) {
 			hf_msg_unref(will);
 			refuse(c, HF_CONNACK_UNAVAILABLE,
@@ -353,6 +366,15 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 				: 0;
 	s->client = c;
 	c->s = s;
+	if (s->persistent && b->store) {
+		if (!s->sid) {
+			s->sid = ++b->next_sid;
+			s->next_seq = 1;
+		}
+		if (will)
+			hf_dur_msg_ref(b, will, 1);
+		hf_dur_session_save(s);
+	}
 	c->state = HF_C_CONNECTED;
 	c->last_rx = hf_now_ms(b);
 	if (p->has_username) {
@@ -413,10 +435,8 @@ hf_client_detach(struct hf_client *c)
 	s->client = NULL;
 	b->n_clients_connected--;
 	s->offline_since = hf_now_ms(b);
-	if (c->disconnect_clean) {
-		hf_msg_unref(s->will);
-		s->will = NULL;
-	}
+	if (c->disconnect_clean)
+		drop_will(s);
 	/* QoS 0 messages are not kept for an offline client unless asked. */
 	if (!b->conf->queue_qos0_messages || !s->persistent) {
 		struct hf_qentry **pp = &s->q_head, *last = NULL;
@@ -434,8 +454,10 @@ hf_client_detach(struct hf_client *c)
 		}
 		s->q_tail = last;
 	}
-	if (b->shutting_down)
+	if (b->shutting_down) {
+		hf_dur_session_save(s); /* no will on a broker shutdown */
 		return;
+	}
 	if (!s->persistent) {
 		hf_session_free(s, true);
 		return;
@@ -446,6 +468,7 @@ hf_client_detach(struct hf_client *c)
 		else
 			s->will_at = s->offline_since + (int64_t)s->will_delay * 1000;
 	}
+	hf_dur_session_save(s);
 }
 
 void

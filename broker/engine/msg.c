@@ -104,8 +104,11 @@ hf_msg_ref(struct hf_msg *m)
 void
 hf_msg_unref(struct hf_msg *m)
 {
-	if (m && --m->refs == 0)
+	if (m && --m->refs == 0) {
+		if (m->cache)
+			hf_map_del(m->cache, &m->store_id, sizeof(m->store_id));
 		free(m);
+	}
 }
 
 bool

@@ -171,7 +171,7 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 }
 
 static void
-inflight_remove(struct hf_session *s, struct hf_qentry *prev,
+inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
 		struct hf_qentry *e)
 {
 	if (prev)
@@ -183,7 +183,133 @@ inflight_remove(struct hf_session *s, struct hf_qentry *prev,
 	s->n_inflight--;
 	if (e->pid && s->pids_out)
 		pid_set(s->pids_out, e->pid, false);
+}
+
+/* The flow of e is complete (or abandoned): forget it, in the store too. */
+static void
+inflight_remove(struct hf_session *s, struct hf_qentry *prev,
+		struct hf_qentry *e)
+{
+	inflight_unlink(s, prev, e);
+	hf_dur_qentry_del(s, e->seq);
 	hf_qentry_free(e);
+}
+
+static void
+inflight_append(struct hf_session *s, struct hf_qentry *e)
+{
+	e->next = NULL;
+	if (s->inf_tail)
+		s->inf_tail->next = e;
+	else
+		s->inf_head = e;
+	s->inf_tail = e;
+	s->n_inflight++;
+}
+
+static bool
+mark_pid(struct hf_session *s, uint16_t pid)
+{
+	if (!s->pids_out && !(s->pids_out = calloc(8192, 1)))
+		return false;
+	pid_set(s->pids_out, pid, true);
+	return true;
+}
+
+/* Send a waiting entry (state QUEUED) and move it into flight. Returns false
+ * when it was discarded instead (too big for the client, expired). */
+static bool
+start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now)
+{
+	struct hf_client *c = s->client;
+	if (hf_msg_expired(e->msg, now) || e->qos == 0) {
+		if (e->qos == 0)
+			send_publish(c, e->msg, 0, e->retain, 0, false,
+				     e->subids, e->n_subids);
+		hf_dur_qentry_del(s, e->seq);
+		hf_qentry_free(e);
+		return false;
+	}
+	e->pid = alloc_pid(s);
+	if (!e->pid || !send_publish(c, e->msg, e->qos, e->retain, e->pid,
+				     false, e->subids, e->n_subids)) {
+		/* Too big for this client: discarded as if delivered
+		 * (v5 3.1.2.25). */
+		if (e->pid)
+			pid_set(s->pids_out, e->pid, false);
+		s->b->stats.pub_dropped++;
+		hf_dur_qentry_del(s, e->seq);
+		hf_qentry_free(e);
+		return false;
+	}
+	e->state = HF_Q_SENT;
+	hf_dur_qentry_put(s, e);
+	inflight_append(s, e);
+	return true;
+}
+
+/* Durable sessions: stream waiting entries in from the store. */
+static void
+pump_disk(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	struct hf_broker *b = s->b;
+	int64_t now = hf_wall_ms();
+	struct hf_qentry *batch[256];
+	for (int rounds = 0; rounds < 1024 && s->n_queued > 0 &&
+			     s->n_inflight < c->recv_max && !b->store_failed;
+	     rounds++) {
+		size_t want = c->recv_max - s->n_inflight;
+		if (want > 256)
+			want = 256;
+		size_t n = 0;
+		if (hf_dur_queue_read(s, want, batch, &n) != 0 || n == 0) {
+			if (n == 0)
+				s->n_queued = 0; /* counts were off: resync */
+			for (size_t i = 0; i < n; i++) {
+				batch[i]->msg = NULL;
+				hf_qentry_free(batch[i]);
+			}
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct hf_qentry *e = batch[i];
+			uint64_t id = (uint64_t)(uintptr_t)e->msg;
+			e->msg = hf_dur_msg_load(b, id);
+			s->disk_next = e->seq + 1;
+			s->n_queued--;
+			if (!e->msg) {
+				hf_dur_qentry_del(s, e->seq);
+				hf_qentry_free(e);
+				continue;
+			}
+			s->queued_bytes -= e->msg->payload_len < s->queued_bytes
+						   ? e->msg->payload_len
+						   : s->queued_bytes;
+			if (e->state == HF_Q_QUEUED) {
+				start_flight(s, e, now);
+				continue;
+			}
+			/* In flight when the broker stopped: resend as the
+			 * spec asks on reconnection [MQTT-4.4.0-1]. */
+			if (!mark_pid(s, e->pid)) {
+				hf_qentry_free(e);
+				continue;
+			}
+			if (e->state == HF_Q_RELEASED) {
+				struct hf_packet p;
+				memset(&p, 0, sizeof(p));
+				p.type = HF_PUBREL;
+				p.u.ack.pid = e->pid;
+				hf_client_send(c, &p);
+			} else {
+				send_publish(c, e->msg, e->qos, e->retain,
+					     e->pid, true, e->subids,
+					     e->n_subids);
+			}
+			inflight_append(s, e);
+		}
+	}
 }
 
 void
@@ -192,6 +318,10 @@ hf_session_pump(struct hf_session *s)
 	struct hf_client *c = s->client;
 	if (!c || c->state != HF_C_CONNECTED)
 		return;
+	if (s->sid) {
+		pump_disk(s);
+		return;
+	}
 	int64_t now = hf_wall_ms();
 	while (s->q_head && s->n_inflight < c->recv_max) {
 		struct hf_qentry *e = s->q_head;
@@ -201,43 +331,7 @@ hf_session_pump(struct hf_session *s)
 		s->n_queued--;
 		s->queued_bytes -= e->msg->payload_len;
 		e->next = NULL;
-		if (hf_msg_expired(e->msg, now)) {
-			hf_qentry_free(e);
-			continue;
-		}
-		if (e->qos == 0) {
-			send_publish(c, e->msg, 0, e->retain, 0, false,
-				     e->subids, e->n_subids);
-			hf_qentry_free(e);
-			continue;
-		}
-		e->pid = alloc_pid(s);
-		if (!e->pid) {
-			/* cannot happen with ≤ 65535 in flight; keep it */
-			e->next = s->q_head;
-			s->q_head = e;
-			if (!s->q_tail)
-				s->q_tail = e;
-			s->n_queued++;
-			s->queued_bytes += e->msg->payload_len;
-			return;
-		}
-		if (!send_publish(c, e->msg, e->qos, e->retain, e->pid, false,
-				  e->subids, e->n_subids)) {
-			/* Too big for this client: discarded as if delivered
-			 * (v5 3.1.2.25). */
-			pid_set(s->pids_out, e->pid, false);
-			s->b->stats.pub_dropped++;
-			hf_qentry_free(e);
-			continue;
-		}
-		e->state = HF_Q_SENT;
-		if (s->inf_tail)
-			s->inf_tail->next = e;
-		else
-			s->inf_head = e;
-		s->inf_tail = e;
-		s->n_inflight++;
+		start_flight(s, e, now);
 	}
 }
 
@@ -263,14 +357,26 @@ hf_session_resend(struct hf_session *s)
 	}
 }
 
+/* True when s cannot take one more message of len payload bytes. */
+static bool
+queue_full(const struct hf_session *s, uint32_t len)
+{
+	const struct hf_config *conf = s->b->conf;
+	uint64_t maxq = conf->max_queued_messages;
+	uint64_t maxb = conf->max_queued_bytes;
+	return (maxq && s->n_queued >= maxq) ||
+	       (maxb && s->queued_bytes + len > maxb);
+}
+
 void
 hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		   bool retain, const uint32_t *subids, uint16_t nsub)
 {
 	struct hf_broker *b = s->b;
 	struct hf_client *c = s->client;
+	bool online = c && c->state == HF_C_CONNECTED;
 	if (qos == 0) {
-		if (c && c->state == HF_C_CONNECTED) {
+		if (online) {
 			size_t backlog = c->out.len +
 					 (c->conn ? c->conn->ops->pending(c->conn)
 						  : 0);
@@ -284,16 +390,15 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		if (!b->conf->queue_qos0_messages || !s->persistent)
 			return;
 	}
-	uint64_t maxq = b->conf->max_queued_messages;
-	uint64_t maxb = b->conf->max_queued_bytes;
-	if ((maxq && s->n_queued >= maxq) ||
-	    (maxb && s->queued_bytes + m->payload_len > maxb)) {
+	if (queue_full(s, m->payload_len)) {
 		b->stats.pub_dropped++;
 		hf_log(&b->log, HF_LOG_WARNING,
 		       "Queue of %s is full, message on %.*s dropped.", s->id,
 		       (int)m->topic_len, (const char *)hf_msg_topic(m));
 		return;
 	}
+	if (hf_msg_expired(m, hf_wall_ms()))
+		return;
 	struct hf_qentry *e = calloc(1, sizeof(*e));
 	if (!e) {
 		b->stats.pub_dropped++;
@@ -313,6 +418,37 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	e->msg = m;
 	e->qos = qos;
 	e->retain = retain;
+	if (s->sid) {
+		/* Durable: one store reference and one queue record per
+		 * delivery, written before any acknowledgment leaves. */
+		e->seq = s->next_seq++;
+		hf_dur_msg_ref(b, m, 1);
+		if (online && s->n_queued == 0 && s->n_inflight < c->recv_max &&
+		    qos > 0) {
+			e->pid = alloc_pid(s);
+			if (e->pid && send_publish(c, m, qos, retain, e->pid,
+						   false, subids, nsub)) {
+				e->state = HF_Q_SENT;
+				hf_dur_qentry_put(s, e);
+				inflight_append(s, e);
+				return;
+			}
+			/* too big for this client: discarded (v5 3.1.2.25) */
+			if (e->pid)
+				pid_set(s->pids_out, e->pid, false);
+			b->stats.pub_dropped++;
+			hf_dur_msg_ref(b, m, -1);
+			hf_qentry_free(e);
+			return;
+		}
+		hf_dur_qentry_put(s, e);
+		s->n_queued++;
+		s->queued_bytes += m->payload_len;
+		hf_qentry_free(e);
+		if (online)
+			hf_session_pump(s);
+		return;
+	}
 	if (s->q_tail)
 		s->q_tail->next = e;
 	else
@@ -328,8 +464,7 @@ struct route {
 	struct hf_broker *b;
 	struct hf_msg *m;
 	const struct hf_session *origin;
-	struct hf_session *list;
-	uint32_t n;
+	bool oom;
 };
 
 static uint8_t
@@ -339,6 +474,25 @@ granted(const struct hf_broker *b, const struct hf_msg *m, uint8_t subopts)
 	if (b->conf->upgrade_outgoing_qos)
 		return sq;
 	return m->qos < sq ? m->qos : sq;
+}
+
+static struct hf_target *
+add_target(struct route *r)
+{
+	struct hf_broker *b = r->b;
+	if (b->n_targets == b->cap_targets) {
+		size_t ncap = b->cap_targets ? b->cap_targets * 2 : 64;
+		void *n = realloc(b->targets, ncap * sizeof(*b->targets));
+		if (!n) {
+			r->oom = true;
+			return NULL;
+		}
+		b->targets = n;
+		b->cap_targets = ncap;
+	}
+	struct hf_target *t = &b->targets[b->n_targets++];
+	memset(t, 0, sizeof(*t));
+	return t;
 }
 
 static void
@@ -351,12 +505,14 @@ on_sub(void *ctx, const struct hf_sub *sub)
 	uint8_t q = granted(r->b, r->m, sub->opts);
 	bool rap = (sub->opts & HF_SUBOPT_RAP) != 0;
 	if (s->match_gen != r->b->match_gen) {
+		struct hf_target *t = add_target(r);
+		if (!t)
+			return;
 		s->match_gen = r->b->match_gen;
 		s->match_qos = q;
 		s->match_rap = rap;
 		s->match_nsub = 0;
-		s->match_next = r->list;
-		r->list = s;
+		t->s = s;
 	} else {
 		if (q > s->match_qos)
 			s->match_qos = q;
@@ -383,39 +539,81 @@ on_group(void *ctx, struct hf_share_group *g)
 	}
 	g->next = (pick + 1) % g->n;
 	const struct hf_sub *sub = &g->members[pick];
-	struct hf_session *s = sub->owner;
-	uint8_t q = granted(r->b, r->m, sub->opts);
-	bool retain = r->m->retain && (sub->opts & HF_SUBOPT_RAP);
-	hf_session_deliver(s, r->m, q, retain, sub->sub_id ? &sub->sub_id : NULL,
-			   sub->sub_id ? 1 : 0);
-	r->n++;
+	struct hf_target *t = add_target(r);
+	if (!t)
+		return;
+	t->s = sub->owner;
+	t->shared = true;
+	t->qos = granted(r->b, r->m, sub->opts);
+	t->retain = r->m->retain && (sub->opts & HF_SUBOPT_RAP);
+	t->sub_id = sub->sub_id;
 }
 
-uint32_t
-hf_publish_route(struct hf_broker *b, struct hf_msg *m,
-		 const struct hf_session *origin)
+/* Would this delivery be refused (queue or store full)? */
+static bool
+target_refuses(struct hf_broker *b, const struct hf_target *t, uint8_t qos,
+	       const struct hf_msg *m)
 {
+	if (qos == 0)
+		return false;
+	struct hf_session *s = t->s;
+	if (s->sid && b->store_full)
+		return true;
+	return queue_full(s, m->payload_len);
+}
+
+int
+hf_publish_route(struct hf_broker *b, struct hf_msg *m,
+		 const struct hf_session *origin, bool may_refuse)
+{
+	struct route r = {.b = b, .m = m, .origin = origin};
+	b->match_gen++;
+	b->n_targets = 0;
+	hf_tree_match(b->tree, hf_msg_topic(m), m->topic_len, on_sub, on_group,
+		      &r);
+	size_t n = b->n_targets;
+	for (size_t i = 0; i < n; i++) {
+		struct hf_target *t = &b->targets[i];
+		if (!t->shared) {
+			t->qos = t->s->match_qos;
+			t->retain = m->retain && t->s->match_rap;
+		}
+	}
+	if (may_refuse && m->qos > 0) {
+		if (r.oom)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (target_refuses(b, &b->targets[i],
+					   b->targets[i].qos, m))
+				return -1;
+	}
 	if (m->retain && b->conf->retain_available) {
 		void *old = NULL;
 		if (m->payload_len == 0) {
 			hf_retain_set(b->retained, hf_msg_topic(m), m->topic_len,
 				      NULL, &old);
+			hf_dur_retain(b, old, NULL);
 		} else if (hf_retain_set(b->retained, hf_msg_topic(m),
 					 m->topic_len, m, &old) == 0) {
 			hf_msg_ref(m);
+			hf_dur_retain(b, old, m);
 		}
 		hf_msg_unref(old);
 	}
-	struct route r = {.b = b, .m = m, .origin = origin};
-	b->match_gen++;
-	hf_tree_match(b->tree, hf_msg_topic(m), m->topic_len, on_sub, on_group,
-		      &r);
-	for (struct hf_session *s = r.list; s; s = s->match_next) {
-		hf_session_deliver(s, m, s->match_qos, m->retain && s->match_rap,
-				   s->match_subids, s->match_nsub);
-		r.n++;
+	/* Deliveries may route again (never: no callbacks publish), but take
+	 * the count first: the target array is the broker's scratch. */
+	for (size_t i = 0; i < n; i++) {
+		struct hf_target *t = &b->targets[i];
+		struct hf_session *s = t->s;
+		if (t->shared)
+			hf_session_deliver(s, m, t->qos, t->retain,
+					   t->sub_id ? &t->sub_id : NULL,
+					   t->sub_id ? 1 : 0);
+		else
+			hf_session_deliver(s, m, t->qos, t->retain,
+					   s->match_subids, s->match_nsub);
 	}
-	return r.n;
+	return (int)n;
 }
 
 static void
@@ -535,10 +733,25 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		hf_client_close(c, HF_RC_UNSPECIFIED);
 		return;
 	}
-	uint32_t n = hf_publish_route(b, m, s);
+	int n = hf_publish_route(b, m, s, true);
 	hf_msg_unref(m);
 	if (p.qos == 0)
 		return;
+	if (n < 0) {
+		/* A queue or the store is full: refuse rather than accept and
+		 * drop. v5 has a negative acknowledgment; 3.1.1 does not, so
+		 * the connection is closed with the message unacknowledged
+		 * and the client sends it again when it reconnects. */
+		b->stats.pub_refused++;
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Message from %s on %.*s refused: queue or store full.",
+		       s->id, (int)p.topic.len, (const char *)p.topic.p);
+		if (v5)
+			send_ack(c, ack_type, p.pid, HF_RC_QUOTA_EXCEEDED);
+		else
+			hf_client_close(c, -1);
+		return;
+	}
 	if (p.qos == 2) {
 		if (!s->qos2_in) {
 			s->qos2_in = calloc(8192, 1);
@@ -549,6 +762,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		}
 		pid_set(s->qos2_in, p.pid, true);
 		s->n_qos2_in++;
+		hf_dur_qos2(s, p.pid, true);
 	}
 	send_ack(c, ack_type, p.pid,
 		 n ? HF_RC_SUCCESS : HF_RC_NO_MATCHING_SUBSCRIBERS);
@@ -593,6 +807,7 @@ hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a)
 		return;
 	}
 	e->state = HF_Q_RELEASED;
+	hf_dur_qentry_put(s, e);
 	send_ack(c, HF_PUBREL, a->pid, HF_RC_SUCCESS);
 }
 
@@ -617,5 +832,6 @@ hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a)
 	}
 	pid_set(s->qos2_in, a->pid, false);
 	s->n_qos2_in--;
+	hf_dur_qos2(s, a->pid, false);
 	send_ack(c, HF_PUBCOMP, a->pid, HF_RC_SUCCESS);
 }

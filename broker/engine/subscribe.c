@@ -26,8 +26,8 @@ find_subrec(struct hf_session *s, const uint8_t *f, size_t len)
 	return NULL;
 }
 
-static int
-add_subrec(struct hf_session *s, const uint8_t *f, size_t len, uint8_t opts,
+int
+hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len, uint8_t opts,
 	   uint32_t sub_id)
 {
 	struct hf_subrec *r = find_subrec(s, f, len);
@@ -126,10 +126,11 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 			eff = q;
 		bool existed = false;
 		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id, &existed) != 0 ||
-		    add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
+		    hf_session_add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
 			rcs[i++] = HF_RC_UNSPECIFIED;
 			continue;
 		}
+		hf_dur_sub_put(s, find_subrec(s, f.p, f.len));
 		rcs[i] = q;
 		unsigned rh = (eff & HF_SUBOPT_RH_MASK) >> HF_SUBOPT_RH_SHIFT;
 		send_retained[i] = !is_shared(f.p, f.len) &&
@@ -173,6 +174,8 @@ hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p)
 	while (i < p->n && hf_unsub_next(p, &off, &f)) {
 		int removed = hf_tree_unsub(b->tree, f.p, f.len, s);
 		del_subrec(s, f.p, f.len);
+		if (removed)
+			hf_dur_sub_del(s, f.p, (uint16_t)f.len);
 		rcs[i++] = removed ? HF_RC_SUCCESS
 				   : HF_RC_NO_SUBSCRIPTION_EXISTED;
 		hf_log(&b->log, HF_LOG_UNSUBSCRIBE, "%s %.*s", s->id,

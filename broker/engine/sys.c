@@ -25,7 +25,7 @@ sys_put(struct hf_broker *b, const char *topic, const char *value)
 		hf_msg_unref(m);
 		return;
 	}
-	hf_publish_route(b, m, NULL);
+	hf_publish_route(b, m, NULL, false);
 	hf_msg_unref(m);
 }
 
@@ -58,6 +58,8 @@ hf_sys_publish(struct hf_broker *b)
 	sys_num(b, "$SYS/broker/publish/messages/sent", b->stats.msgs_sent);
 	sys_num(b, "$SYS/broker/publish/messages/dropped",
 		b->stats.pub_dropped);
+	sys_num(b, "$SYS/broker/publish/messages/refused",
+		b->stats.pub_refused);
 	sys_num(b, "$SYS/broker/bytes/received", b->stats.bytes_received);
 	sys_num(b, "$SYS/broker/bytes/sent", b->stats.bytes_sent);
 	sys_num(b, "$SYS/broker/subscriptions/count", hf_tree_count(b->tree));

@@ -23,7 +23,7 @@
 
 struct rnode {
 	struct hf_tnode base; /* first: struct rnode * <-> hf_tnode * */
-	void *msg; /* retained message or NULL */
+	void *msg;            /* retained message or NULL */
 };
 
 struct hf_retain_tree {
@@ -60,12 +60,12 @@ level_start(const uint8_t *s, size_t end)
 
 static struct rnode *
 find_child(const struct hf_retain_tree *r, const struct rnode *n,
-	   const uint8_t *s, size_t len)
+           const uint8_t *s, size_t len)
 {
 	if (n->base.n == 0)
 		return NULL;
 	return (struct rnode *)hf_tmap_find(&n->base, s, len,
-					    hf_tmap_hash(r->seed, s, len));
+	                                    hf_tmap_hash(r->seed, s, len));
 }
 
 /* Next child of n after `after` (NULL = first), skipping '$' levels when
@@ -115,8 +115,8 @@ walk(struct hf_retain_tree *r, const uint8_t *topic, size_t len, bool create)
 	for (;;) {
 		e = level_end(topic, len, pos);
 		h = hf_tmap_hash(r->seed, topic + pos, e - pos);
-		c = (struct rnode *)hf_tmap_find(&n->base, topic + pos,
-						 e - pos, h);
+		c = (struct rnode *)hf_tmap_find(&n->base, topic + pos, e - pos,
+		                                 h);
 		if (c == NULL) {
 			if (!create)
 				return NULL;
@@ -176,7 +176,7 @@ hf_retain_free(struct hf_retain_tree *r, void (*release)(void *msg))
 
 int
 hf_retain_set(struct hf_retain_tree *r, const uint8_t *topic, size_t len,
-	      void *msg, void **old)
+              void *msg, void **old)
 {
 	struct rnode *n = walk(r, topic, len, msg != NULL);
 	void *prev;
@@ -244,7 +244,7 @@ is_level(const uint8_t *s, size_t len, uint8_t c)
 
 void
 hf_retain_match(struct hf_retain_tree *r, const uint8_t *filter, size_t len,
-		hf_retained_cb cb, void *ctx)
+                hf_retained_cb cb, void *ctx)
 {
 	struct rnode *const root = &r->root;
 	struct rnode *n = root, *c, *p;
@@ -265,7 +265,7 @@ hf_retain_match(struct hf_retain_tree *r, const uint8_t *filter, size_t len,
 					c = next_child(n, NULL, n == root);
 				else
 					c = find_child(r, n, filter + pos,
-						       e - pos);
+					               e - pos);
 				if (c != NULL) {
 					n = c;
 					pos = e + 1;

@@ -52,8 +52,8 @@ hf_tmap_seed(const void *tree)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return mix64((uint64_t)(uintptr_t)tree ^
-		     ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec);
+	return mix64((uint64_t)(uintptr_t)tree ^ ((uint64_t)ts.tv_sec << 32) ^
+	             (uint64_t)ts.tv_nsec);
 }
 
 /* Most children a table of cap slots may hold. */
@@ -64,8 +64,7 @@ limit(uint32_t cap)
 }
 
 struct hf_tnode *
-hf_tmap_find(const struct hf_tnode *p, const uint8_t *s, size_t len,
-	     uint32_t h)
+hf_tmap_find(const struct hf_tnode *p, const uint8_t *s, size_t len, uint32_t h)
 {
 	uint32_t mask, i, k;
 	struct hf_tnode *c;

@@ -29,11 +29,11 @@ struct hf_retain_tree;
 struct hf_tnode {
 	struct hf_tnode *parent; /* NULL for the root */
 	struct hf_tnode **slots; /* child table, cap entries, NULL = free */
-	const uint8_t *level; /* this node's level bytes (NULL for root) */
-	uint32_t len; /* level length */
+	const uint8_t *level;    /* this node's level bytes (NULL for root) */
+	uint32_t len;            /* level length */
 	uint32_t hash; /* hf_tmap_hash() of level; cursor in hf_tmap_pop */
-	uint32_t cap; /* 0 or a power of two */
-	uint32_t n; /* children in the table */
+	uint32_t cap;  /* 0 or a power of two */
+	uint32_t n;    /* children in the table */
 };
 
 /* Seeded hash of one level. */
@@ -44,7 +44,7 @@ uint64_t hf_tmap_seed(const void *tree);
 
 /* Child of p with level s/len (h its hash), or NULL. */
 struct hf_tnode *hf_tmap_find(const struct hf_tnode *p, const uint8_t *s,
-			      size_t len, uint32_t h);
+                              size_t len, uint32_t h);
 
 /* Make room for one more child. @return 0, or -1 when out of memory (p is
  * unchanged). */
@@ -60,7 +60,7 @@ void hf_tmap_remove(struct hf_tnode *p, struct hf_tnode *c);
 /* Iteration in slot order: the child after `after` (NULL = the first), or
  * NULL at the end. p must not change during the iteration. */
 struct hf_tnode *hf_tmap_next(const struct hf_tnode *p,
-			      const struct hf_tnode *after);
+                              const struct hf_tnode *after);
 
 /* Destruction only: unlink and return some child of p, NULL when none.
  * Reuses p->hash as a scan cursor, so p must not be looked up afterwards.

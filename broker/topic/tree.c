@@ -31,15 +31,15 @@
 
 struct group {
 	struct hf_share_group pub;
-	uint32_t cap; /* members allocated */
+	uint32_t cap;   /* members allocated */
 	uint8_t name[]; /* pub.name points here */
 };
 
 struct snode {
 	struct hf_tnode base; /* first: struct snode * <-> hf_tnode * */
-	struct snode *plus; /* '+' child */
-	struct snode *hash; /* '#' child */
-	struct hf_sub *subs; /* plain subscriptions, any order */
+	struct snode *plus;   /* '+' child */
+	struct snode *hash;   /* '#' child */
+	struct hf_sub *subs;  /* plain subscriptions, any order */
 	uint32_t nsubs, subcap;
 	uint32_t *idx; /* owner index: position + 1, 0 = free; or NULL */
 	uint32_t idxcap;
@@ -230,7 +230,7 @@ sub_remove(struct snode *n, uint32_t pos)
 		idx_remove_slot(n, idx_slot(n, n->subs[pos].owner, pos + 1));
 		if (pos != last)
 			n->idx[idx_slot(n, n->subs[last].owner, last + 1)] =
-				pos + 1;
+			    pos + 1;
 	}
 	n->subs[pos] = n->subs[last];
 	n->nsubs--;
@@ -247,7 +247,7 @@ sub_remove(struct snode *n, uint32_t pos)
 		idx_build(n, n->nsubs * 2);
 	if (n->subcap > 8 && n->nsubs * 4 < n->subcap) {
 		struct hf_sub *ns =
-			realloc(n->subs, (size_t)(n->subcap / 2) * sizeof(*ns));
+		    realloc(n->subs, (size_t)(n->subcap / 2) * sizeof(*ns));
 
 		if (ns != NULL) {
 			n->subs = ns;
@@ -293,7 +293,7 @@ group_free(struct group *g)
 /* Add a group of one member s at n. @return 0 or -1 (node unchanged). */
 static int
 group_add(struct snode *n, const uint8_t *name, size_t len,
-	  const struct hf_sub *s)
+          const struct hf_sub *s)
 {
 	struct group *g = malloc(sizeof(*g) + len);
 
@@ -314,7 +314,7 @@ group_add(struct snode *n, const uint8_t *name, size_t len,
 	if (n->ngroups == n->gcap) {
 		uint32_t cap = n->gcap ? n->gcap * 2 : 1;
 		struct group **ng =
-			realloc(n->groups, (size_t)cap * sizeof(*ng));
+		    realloc(n->groups, (size_t)cap * sizeof(*ng));
 
 		if (ng == NULL) {
 			group_free(g);
@@ -335,8 +335,7 @@ member_append(struct group *g, const struct hf_sub *s)
 
 		if (g->cap >= UINT32_MAX / 2)
 			return -1;
-		nm = realloc(g->pub.members,
-			     (size_t)g->cap * 2 * sizeof(*nm));
+		nm = realloc(g->pub.members, (size_t)g->cap * 2 * sizeof(*nm));
 		if (nm == NULL)
 			return -1;
 		g->pub.members = nm;
@@ -353,7 +352,7 @@ member_remove(struct snode *n, struct group *g, uint32_t pos)
 	uint32_t i;
 
 	memmove(g->pub.members + pos, g->pub.members + pos + 1,
-		(size_t)(g->pub.n - pos - 1) * sizeof(*g->pub.members));
+	        (size_t)(g->pub.n - pos - 1) * sizeof(*g->pub.members));
 	g->pub.n--;
 	/* Keep the round-robin cursor on the member it pointed at. */
 	if (pos < g->pub.next)
@@ -365,7 +364,7 @@ member_remove(struct snode *n, struct group *g, uint32_t pos)
 	for (i = 0; i < n->ngroups && n->groups[i] != g; i++)
 		;
 	memmove(n->groups + i, n->groups + i + 1,
-		(size_t)(n->ngroups - i - 1) * sizeof(*n->groups));
+	        (size_t)(n->ngroups - i - 1) * sizeof(*n->groups));
 	n->ngroups--;
 	group_free(g);
 	if (n->ngroups == 0) {
@@ -406,7 +405,7 @@ node_free(struct hf_tree *t, struct snode *n)
  * absent (or out of memory). */
 static struct snode *
 child_get(struct hf_tree *t, struct snode *n, const uint8_t *s, size_t len,
-	  bool create)
+          bool create)
 {
 	struct snode **wild = NULL, *c;
 	uint32_t h = 0;
@@ -467,7 +466,7 @@ prune_up(struct hf_tree *t, struct snode *n)
  * FILTER. Returns false for a plain filter. */
 static bool
 split_share(const uint8_t **filter, size_t *len, const uint8_t **group,
-	    size_t *glen)
+            size_t *glen)
 {
 	static const char pre[] = "$share/";
 	const size_t plen = sizeof(pre) - 1;
@@ -551,8 +550,8 @@ hf_tree_free(struct hf_tree *t)
 }
 
 int
-hf_tree_sub(struct hf_tree *t, const uint8_t *filter, size_t len,
-	    void *owner, uint8_t opts, uint32_t sub_id, bool *existed)
+hf_tree_sub(struct hf_tree *t, const uint8_t *filter, size_t len, void *owner,
+            uint8_t opts, uint32_t sub_id, bool *existed)
 {
 	struct hf_sub s = {.owner = owner, .opts = opts, .sub_id = sub_id};
 	const uint8_t *gname = NULL;
@@ -598,8 +597,7 @@ hf_tree_sub(struct hf_tree *t, const uint8_t *filter, size_t len,
 }
 
 int
-hf_tree_unsub(struct hf_tree *t, const uint8_t *filter, size_t len,
-	      void *owner)
+hf_tree_unsub(struct hf_tree *t, const uint8_t *filter, size_t len, void *owner)
 {
 	const uint8_t *gname = NULL;
 	size_t glen = 0;
@@ -642,17 +640,17 @@ report(struct snode *n, hf_sub_cb sub_cb, hf_group_cb group_cb, void *ctx)
 
 static struct snode *
 exact_child(const struct hf_tree *t, const struct snode *n, const uint8_t *s,
-	    size_t len)
+            size_t len)
 {
 	if (n->base.n == 0)
 		return NULL;
 	return (struct snode *)hf_tmap_find(&n->base, s, len,
-					    hf_tmap_hash(t->seed, s, len));
+	                                    hf_tmap_hash(t->seed, s, len));
 }
 
 void
 hf_tree_match(struct hf_tree *t, const uint8_t *topic, size_t len,
-	      hf_sub_cb sub_cb, hf_group_cb group_cb, void *ctx)
+              hf_sub_cb sub_cb, hf_group_cb group_cb, void *ctx)
 {
 	/* [MQTT-4.7.2-1]: no wildcard first level for a '$' topic. */
 	const bool dollar = len > 0 && topic[0] == '$';
@@ -711,7 +709,7 @@ hf_tree_node_count(const struct hf_tree *t)
 
 bool
 hf_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic,
-		 size_t tlen)
+                 size_t tlen)
 {
 	size_t fi = 0, ti = 0, fe, te;
 

@@ -149,6 +149,9 @@ write_conf(struct hf_bproc *b, const char *extra)
 	}
 	fprintf(f, "listener %u 127.0.0.1\n", port);
 	fputs("allow_anonymous true\nlog_dest stderr\nlog_type all\n", f);
+	/* Each broker keeps its store in its own test directory, so tests can
+	 * run in parallel and a restart finds its own data. */
+	fprintf(f, "persistence_location %s/data/\n", b->dir);
 	/* A test that wants $SYS sets its own sys_interval after this line;
 	 * the later value wins. */
 	fputs("sys_interval 0\n", f);

@@ -547,7 +547,7 @@ hf_raw_publish(int fd, uint8_t ver, const char *topic, const void *payload,
 
 int
 hf_raw_expect_publish(int fd, uint8_t ver, int timeout_ms, bool ack,
-		      struct hf_packet *pkt, uint8_t *buf, size_t cap)
+                      struct hf_packet *pkt, uint8_t *buf, size_t cap)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	uint16_t pid;
@@ -557,7 +557,7 @@ hf_raw_expect_publish(int fd, uint8_t ver, int timeout_ms, bool ack,
 		int64_t left = deadline - now_ms();
 
 		r = hf_raw_recvb(fd, ver, left > 0 ? (int)left : 0, pkt, buf,
-				 cap);
+		                 cap);
 		if (r != 1)
 			return r == 0 ? 0 : -1;
 		/* The release of an earlier QoS 2 delivery: complete it. */
@@ -570,7 +570,7 @@ hf_raw_expect_publish(int fd, uint8_t ver, int timeout_ms, bool ack,
 	}
 	if (pkt->type != HF_PUBLISH) {
 		fprintf(stderr, "rawclient: expected PUBLISH, got %s\n",
-			hf_ptype_name(pkt->type));
+		        hf_ptype_name(pkt->type));
 		return -1;
 	}
 	if (!ack || pkt->u.publish.qos == 0)
@@ -579,10 +579,10 @@ hf_raw_expect_publish(int fd, uint8_t ver, int timeout_ms, bool ack,
 	/* QoS 2: PUBREC now; the PUBREL is answered when it comes (by a
 	 * later hf_raw_expect_publish, hf_raw_until or hf_raw_ping). */
 	return hf_raw_ack(fd, ver,
-			  pkt->u.publish.qos == 1 ? HF_PUBACK : HF_PUBREC, pid,
-			  0) == 0
-		       ? 1
-		       : -1;
+	                  pkt->u.publish.qos == 1 ? HF_PUBACK : HF_PUBREC, pid,
+	                  0) == 0
+	           ? 1
+	           : -1;
 }
 
 int
@@ -600,7 +600,7 @@ hf_raw_ping(int fd, int timeout_ms)
 		int64_t left = deadline - now_ms();
 
 		r = hf_raw_recv_frame(fd, left > 0 ? (int)left : 0, &tf, buf,
-				      sizeof(buf), &len);
+		                      sizeof(buf), &len);
 		if (r != 1)
 			return r;
 		/* A PUBREL still due from a QoS 2 delivery: complete it. */
@@ -615,7 +615,7 @@ hf_raw_ping(int fd, int timeout_ms)
 	}
 	if (tf != 0xd0 || len != 0) {
 		fprintf(stderr, "rawclient: expected PINGRESP, got %s\n",
-			hf_ptype_name(tf >> 4));
+		        hf_ptype_name(tf >> 4));
 		return -1;
 	}
 	return 1;

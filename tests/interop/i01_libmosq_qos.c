@@ -52,9 +52,9 @@ qos_roundtrip(struct hf_bproc *b, int version, int qos)
 	for (int i = 0; i < N_MSGS; i++) {
 		int len = make_payload(buf, i);
 
-		CHECK_EQ(ic_publish_props(&pub, topic, len, buf, qos, false,
-					  NULL),
-			 MOSQ_ERR_SUCCESS);
+		CHECK_EQ(
+		    ic_publish_props(&pub, topic, len, buf, qos, false, NULL),
+		    MOSQ_ERR_SUCCESS);
 	}
 	CHECK(ic_wait_ge(&pub, &pub.published, N_MSGS, 30000));
 	CHECK_EQ(ic_get(&pub, &pub.pub_failed), 0);
@@ -73,7 +73,7 @@ qos_roundtrip(struct hf_bproc *b, int version, int qos)
 		CHECK(!m->retain);
 		CHECK(m->len >= 4);
 		seq = (int)((unsigned)p[0] << 24 | (unsigned)p[1] << 16 |
-			    (unsigned)p[2] << 8 | p[3]);
+		            (unsigned)p[2] << 8 | p[3]);
 		if (seq < next && qos == 1) {
 			dups++; /* a redelivery is allowed at QoS 1 only */
 			continue;
@@ -92,10 +92,10 @@ qos_roundtrip(struct hf_bproc *b, int version, int qos)
 	ic_free(&sub);
 }
 
-#define QCASE(name, ver, q)                                                  \
-	static void name(struct hf_bproc *b)                                 \
-	{                                                                    \
-		qos_roundtrip(b, ver, q);                                    \
+#define QCASE(name, ver, q)                                                    \
+	static void name(struct hf_bproc *b)                                   \
+	{                                                                      \
+		qos_roundtrip(b, ver, q);                                      \
 	}
 
 QCASE(v311_qos0, MQTT_PROTOCOL_V311, 0)

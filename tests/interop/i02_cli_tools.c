@@ -63,7 +63,7 @@ cli_spawn(struct cli *c, const char *const argv[])
 	posix_spawn_file_actions_addclose(&fa, p[0]);
 	posix_spawn_file_actions_addclose(&fa, p[1]);
 	rc = posix_spawnp(&c->pid, argv[0], &fa, NULL, (char *const *)argv,
-			   environ);
+	                  environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
 	if (rc != 0) {
@@ -140,7 +140,7 @@ cli_wait(struct cli *c, int ms)
 				close(c->fd);
 			c->fd = -1;
 			fprintf(stderr, "child timed out; output:\n%s\n",
-				c->out);
+			        c->out);
 			return -1;
 		}
 		poll(NULL, 0, 10);
@@ -165,15 +165,15 @@ cli_run(const char *const argv[])
 	rc = cli_wait(&c, CLI_WAIT_MS);
 	if (rc != 0)
 		fprintf(stderr, "%s exited %d; output:\n%s\n", argv[0], rc,
-			c.out);
+		        c.out);
 	return rc;
 }
 
 /* mosquitto_sub in the background, returned once subscribed. args are
  * extra arguments (NULL-terminated) added after the common ones. */
 static int
-sub_start(struct cli *c, struct hf_bproc *b, const char *ver,
-	  const char *fmt, const char *count, const char *const args[])
+sub_start(struct cli *c, struct hf_bproc *b, const char *ver, const char *fmt,
+          const char *count, const char *const args[])
 {
 	char port[16];
 	const char *argv[48];
@@ -203,7 +203,7 @@ sub_start(struct cli *c, struct hf_bproc *b, const char *ver,
 		return -1;
 	if (!cli_read_until(c, "Subscribed (mid", CLI_WAIT_MS)) {
 		fprintf(stderr, "mosquitto_sub did not subscribe:\n%s\n",
-			c->out);
+		        c->out);
 		kill(c->pid, SIGKILL);
 		cli_wait(c, 1000);
 		return -1;
@@ -285,11 +285,10 @@ qos_roundtrips(struct hf_bproc *b, const char *ver)
 		snprintf(msg, sizeof(msg), "hello at qos %d", q);
 		snprintf(want, sizeof(want), "MSG %s %d 0 %s\n", topic, q, msg);
 		CHECK_EQ(sub_start(&sub, b, ver, "MSG %t %q %r %p", "1",
-				   ARGS("-q", qs, "-t", topic)),
-			 0);
-		CHECK_EQ(pub_run(b, ver,
-				 ARGS("-q", qs, "-t", topic, "-m", msg)),
-			 0);
+		                   ARGS("-q", qs, "-t", topic)),
+		         0);
+		CHECK_EQ(
+		    pub_run(b, ver, ARGS("-q", qs, "-t", topic, "-m", msg)), 0);
 		CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 		if (!strstr(sub.out, want))
 			fprintf(stderr, "want %s got:\n%s\n", want, sub.out);
@@ -320,13 +319,13 @@ cli_ordered(struct hf_bproc *b)
 	char got[256];
 
 	CHECK_EQ(sub_start(&sub, b, "mqttv311", "MSG %p", "4",
-			   ARGS("-q", "1", "-t", "cli/ord")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/ord")),
+	         0);
 	for (int i = 0; i < 4; i++)
-		CHECK_EQ(pub_run(b, i % 2 ? "mqttv5" : "mqttv311",
-				 ARGS("-q", "1", "-t", "cli/ord", "-m",
-				      words[i])),
-			 0);
+		CHECK_EQ(
+		    pub_run(b, i % 2 ? "mqttv5" : "mqttv311",
+		            ARGS("-q", "1", "-t", "cli/ord", "-m", words[i])),
+		    0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	all_msgs(&sub, got, sizeof(got));
 	if (strcmp(got, "MSG one\nMSG two\nMSG three\nMSG four\n") != 0)
@@ -342,22 +341,22 @@ retained(struct hf_bproc *b, const char *ver)
 
 	/* Set, then a new subscriber gets it with the retain flag. */
 	CHECK_EQ(pub_run(b, ver,
-			 ARGS("-r", "-q", "1", "-t", "cli/ret", "-m", "keep")),
-		 0);
+	                 ARGS("-r", "-q", "1", "-t", "cli/ret", "-m", "keep")),
+	         0);
 	CHECK_EQ(sub_start(&sub, b, ver, "MSG %t %r %q %p", "1",
-			   ARGS("-q", "1", "-t", "cli/ret")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/ret")),
+	         0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	CHECK(strcmp(got, "cli/ret 1 1 keep") == 0);
 
 	/* Replaced by a newer retained message. */
 	CHECK_EQ(pub_run(b, ver,
-			 ARGS("-r", "-q", "0", "-t", "cli/ret", "-m", "new")),
-		 0);
-	CHECK_EQ(sub_start(&sub, b, ver, "MSG %t %r %p", "1",
-			   ARGS("-t", "cli/+")),
-		 0);
+	                 ARGS("-r", "-q", "0", "-t", "cli/ret", "-m", "new")),
+	         0);
+	CHECK_EQ(
+	    sub_start(&sub, b, ver, "MSG %t %r %p", "1", ARGS("-t", "cli/+")),
+	    0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	CHECK(strcmp(got, "cli/ret 1 new") == 0);
@@ -365,13 +364,13 @@ retained(struct hf_bproc *b, const char *ver)
 	/* Cleared by an empty retained message (-n): a new subscriber sees
 	 * the marker first, not the old retained message. */
 	CHECK_EQ(pub_run(b, ver, ARGS("-r", "-q", "1", "-t", "cli/ret", "-n")),
-		 0);
+	         0);
 	CHECK_EQ(sub_start(&sub, b, ver, "MSG %t %r %p", "1",
-			   ARGS("-q", "1", "-t", "cli/ret", "-t", "cli/mark")),
-		 0);
-	CHECK_EQ(pub_run(b, ver,
-			 ARGS("-q", "1", "-t", "cli/mark", "-m", "marker")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/ret", "-t", "cli/mark")),
+	         0);
+	CHECK_EQ(
+	    pub_run(b, ver, ARGS("-q", "1", "-t", "cli/mark", "-m", "marker")),
+	    0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	CHECK(strcmp(got, "cli/mark 0 marker") == 0);
@@ -397,34 +396,34 @@ cli_v5_properties(struct hf_bproc *b)
 	char got[512];
 
 	CHECK_EQ(sub_start(&sub, b, "mqttv5", "MSG %P|%C|%R|%D|%t|%p", "1",
-			   ARGS("-q", "1", "-t", "cli/props")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/props")),
+	         0);
 	CHECK_EQ(pub_run(b, "mqttv5",
-			 ARGS("-q", "1", "-t", "cli/props", "-m", "body", "-D",
-			      "publish", "user-property", "k", "v", "-D",
-			      "publish", "user-property", "a", "b", "-D",
-			      "publish", "user-property", "k", "v2", "-D",
-			      "publish", "content-type", "text/plain", "-D",
-			      "publish", "response-topic", "cli/reply", "-D",
-			      "publish", "correlation-data", "corr-42")),
-		 0);
+	                 ARGS("-q", "1", "-t", "cli/props", "-m", "body", "-D",
+	                      "publish", "user-property", "k", "v", "-D",
+	                      "publish", "user-property", "a", "b", "-D",
+	                      "publish", "user-property", "k", "v2", "-D",
+	                      "publish", "content-type", "text/plain", "-D",
+	                      "publish", "response-topic", "cli/reply", "-D",
+	                      "publish", "correlation-data", "corr-42")),
+	         0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	if (strcmp(got, "k:v a:b k:v2|text/plain|cli/reply|corr-42|"
-			"cli/props|body") != 0)
+	                "cli/props|body") != 0)
 		fprintf(stderr, "got: %s\n", got);
 	CHECK(strcmp(got, "k:v a:b k:v2|text/plain|cli/reply|corr-42|"
-			  "cli/props|body") == 0);
+	                  "cli/props|body") == 0);
 
 	/* Message expiry is forwarded (reduced by the time held, so at
 	 * most the value sent). */
 	CHECK_EQ(sub_start(&sub, b, "mqttv5", "MSG %E|%p", "1",
-			   ARGS("-q", "1", "-t", "cli/exp")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/exp")),
+	         0);
 	CHECK_EQ(pub_run(b, "mqttv5",
-			 ARGS("-q", "1", "-t", "cli/exp", "-m", "e", "-D",
-			      "publish", "message-expiry-interval", "300")),
-		 0);
+	                 ARGS("-q", "1", "-t", "cli/exp", "-m", "e", "-D",
+	                      "publish", "message-expiry-interval", "300")),
+	         0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	CHECK(strcmp(got, "300|e") == 0 || strcmp(got, "299|e") == 0);
@@ -441,15 +440,15 @@ wills(struct hf_bproc *b, const char *ver)
 
 	snprintf(port, sizeof(port), "%u", b->port);
 	CHECK_EQ(sub_start(&watch, b, ver, "MSG %t %q %p", "1",
-			   ARGS("-q", "1", "-t", "cli/will")),
-		 0);
-	CHECK_EQ(cli_spawn(&victim,
-			   ARGS("stdbuf", "-oL", "mosquitto_sub", "-d", "-h",
-				"127.0.0.1", "-p",
-				port, "-V", ver, "-t", "cli/victim", "-W", "30",
-				"--will-topic", "cli/will", "--will-payload",
-				"gone", "--will-qos", "1")),
-		 0);
+	                   ARGS("-q", "1", "-t", "cli/will")),
+	         0);
+	CHECK_EQ(
+	    cli_spawn(&victim,
+	              ARGS("stdbuf", "-oL", "mosquitto_sub", "-d", "-h",
+	                   "127.0.0.1", "-p", port, "-V", ver, "-t",
+	                   "cli/victim", "-W", "30", "--will-topic", "cli/will",
+	                   "--will-payload", "gone", "--will-qos", "1")),
+	    0);
 	CHECK(cli_read_until(&victim, "Subscribed (mid", CLI_WAIT_MS));
 	kill(victim.pid, SIGKILL);
 	st = cli_wait(&victim, CLI_WAIT_MS);
@@ -458,18 +457,18 @@ wills(struct hf_bproc *b, const char *ver)
 	first_msg(&watch, got, sizeof(got));
 	CHECK(strcmp(got, "cli/will 1 gone") == 0);
 
-	CHECK_EQ(sub_start(&watch, b, ver, "MSG %t %p", "1",
-			   ARGS("-q", "1", "-t", "cli/will2", "-t",
-				"cli/mark2")),
-		 0);
-	CHECK_EQ(cli_run(ARGS("mosquitto_sub", "-E", "-h", "127.0.0.1", "-p",
-			      port, "-V", ver, "-t", "cli/victim",
-			      "--will-topic", "cli/will2", "--will-payload",
-			      "should-not-appear")),
-		 0);
-	CHECK_EQ(pub_run(b, ver,
-			 ARGS("-q", "1", "-t", "cli/mark2", "-m", "marker")),
-		 0);
+	CHECK_EQ(
+	    sub_start(&watch, b, ver, "MSG %t %p", "1",
+	              ARGS("-q", "1", "-t", "cli/will2", "-t", "cli/mark2")),
+	    0);
+	CHECK_EQ(
+	    cli_run(ARGS("mosquitto_sub", "-E", "-h", "127.0.0.1", "-p", port,
+	                 "-V", ver, "-t", "cli/victim", "--will-topic",
+	                 "cli/will2", "--will-payload", "should-not-appear")),
+	    0);
+	CHECK_EQ(
+	    pub_run(b, ver, ARGS("-q", "1", "-t", "cli/mark2", "-m", "marker")),
+	    0);
 	CHECK_EQ(cli_wait(&watch, CLI_WAIT_MS), 0);
 	first_msg(&watch, got, sizeof(got));
 	CHECK(strcmp(got, "cli/mark2 marker") == 0);
@@ -496,8 +495,8 @@ cli_sys_version(struct hf_bproc *b)
 	char got[256];
 
 	CHECK_EQ(sub_start(&sub, b, "mqttv311", "MSG %t %p", "1",
-			   ARGS("-t", "$SYS/broker/version")),
-		 0);
+	                   ARGS("-t", "$SYS/broker/version")),
+	         0);
 	CHECK_EQ(cli_wait(&sub, CLI_WAIT_MS), 0);
 	first_msg(&sub, got, sizeof(got));
 	CHECK(strncmp(got, "$SYS/broker/version ", 20) == 0);

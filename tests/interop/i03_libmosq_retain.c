@@ -22,7 +22,7 @@
  * connected in *sub for further checks. -1 on failure. */
 static int
 sub_until_marker(struct ic *sub, struct ic *pub, uint16_t port, int version,
-		 const char *filter, int qos, int opts, const char *mark_topic)
+                 const char *filter, int qos, int opts, const char *mark_topic)
 {
 	int idx;
 
@@ -64,7 +64,7 @@ retained(struct hf_bproc *b, int version)
 	/* Late subscriber at QoS 1: r/a (QoS 1 = min(2,1)) and r/b (QoS 0),
 	 * both with the retain flag, before the marker. */
 	n = sub_until_marker(&late, &pub, b->port, version, "r/#", 1, 0,
-			     "r/zmark");
+	                     "r/zmark");
 	CHECK_EQ(n, 2);
 	ia = ic_find(&late, "r/a", 0);
 	ib = ic_find(&late, "r/b", 0);
@@ -86,7 +86,7 @@ retained(struct hf_bproc *b, int version)
 	CHECK(ic_wait_topic(&late, "r/a", ia + 1, IC_WAIT_MS) > ia);
 
 	n = sub_until_marker(&after, &pub, b->port, version, "r/#", 1, 0,
-			     "r/zmark");
+	                     "r/zmark");
 	CHECK_EQ(n, 1);
 	m = ic_msg_at(&after, 0);
 	CHECK(strcmp(m.topic, "r/b") == 0);
@@ -94,8 +94,8 @@ retained(struct hf_bproc *b, int version)
 
 	/* A subscription that matches nothing retained gets nothing. */
 	ic_end(&after);
-	n = sub_until_marker(&after, &pub, b->port, version, "r/+/deeper", 1,
-			     0, "r/zmark/deeper");
+	n = sub_until_marker(&after, &pub, b->port, version, "r/+/deeper", 1, 0,
+	                     "r/zmark/deeper");
 	CHECK_EQ(n, 0);
 
 	/* Subscribing again to the same filter re-sends retained messages
@@ -135,25 +135,25 @@ retain_options_v5(struct hf_bproc *b)
 	CHECK_EQ(ic_init(&rap, "i03-rap", true, MQTT_PROTOCOL_V5), 0);
 	CHECK_EQ(ic_connect(&rap, b->port), 0);
 	CHECK_EQ(ic_subscribe_props(&rap, "o/#", 1,
-				    MQTT_SUB_OPT_RETAIN_AS_PUBLISHED, NULL),
-		 1);
+	                            MQTT_SUB_OPT_RETAIN_AS_PUBLISHED, NULL),
+	         1);
 	CHECK(ic_publish_wait(&pub, "o/keep", "K", 1, true));
 	CHECK(ic_publish_wait(&pub, "o/plain", "P", 1, false));
 	CHECK(ic_wait_ge(&rap, &rap.nmsgs, 2, IC_WAIT_MS));
 	CHECK(ic_msg_at(&rap, ic_find(&rap, "o/keep", 0)).retain);
 	CHECK(!ic_msg_at(&rap, ic_find(&rap, "o/plain", 0)).retain);
 
-	n = sub_until_marker(&never, &pub, b->port, MQTT_PROTOCOL_V5, "o/#",
-			     1, MQTT_SUB_OPT_SEND_RETAIN_NEVER, "o/zmark");
+	n = sub_until_marker(&never, &pub, b->port, MQTT_PROTOCOL_V5, "o/#", 1,
+	                     MQTT_SUB_OPT_SEND_RETAIN_NEVER, "o/zmark");
 	CHECK_EQ(n, 0);
 
 	n = sub_until_marker(&newonly, &pub, b->port, MQTT_PROTOCOL_V5, "o/#",
-			     1, MQTT_SUB_OPT_SEND_RETAIN_NEW, "o/zmark");
+	                     1, MQTT_SUB_OPT_SEND_RETAIN_NEW, "o/zmark");
 	CHECK_EQ(n, 1); /* new subscription: o/keep is sent */
 	/* Same filter again: it exists, so nothing is sent this time. */
 	CHECK_EQ(ic_subscribe_props(&newonly, "o/#", 1,
-				    MQTT_SUB_OPT_SEND_RETAIN_NEW, NULL),
-		 1);
+	                            MQTT_SUB_OPT_SEND_RETAIN_NEW, NULL),
+	         1);
 	CHECK(ic_publish_wait(&pub, "o/zmark", "marker2", 1, false));
 	CHECK(ic_wait_ge(&newonly, &newonly.nmsgs, 3, IC_WAIT_MS));
 	CHECK(strcmp(ic_msg_at(&newonly, 2).payload, "marker2") == 0);

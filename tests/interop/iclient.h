@@ -48,12 +48,12 @@ struct ic {
 	pthread_cond_t cv;
 	bool threaded;
 	/* Everything below is written by callbacks, read under mu. */
-	int connects;	 /* CONNACKs seen with rc 0 */
-	int conn_rc;	 /* last CONNACK rc (-1 none yet) */
-	int conn_flags;	 /* last CONNACK flags (bit 0 = session present) */
+	int connects;    /* CONNACKs seen with rc 0 */
+	int conn_rc;     /* last CONNACK rc (-1 none yet) */
+	int conn_flags;  /* last CONNACK flags (bit 0 = session present) */
 	int disconnects; /* on_disconnect calls */
 	int disc_rc;
-	int published;	/* on_publish calls (acks complete) */
+	int published;  /* on_publish calls (acks complete) */
 	int pub_failed; /* v5 on_publish with reason code >= 0x80 */
 	int subacks;
 	int granted[8]; /* granted QoS / reason codes of the last SUBACK */
@@ -74,7 +74,7 @@ ic_now_ms(void)
 
 static inline void
 ic_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
-	      const mosquitto_property *props)
+              const mosquitto_property *props)
 {
 	struct ic *c = obj;
 
@@ -89,7 +89,7 @@ ic_on_connect(struct mosquitto *m, void *obj, int rc, int flags,
 
 static inline void
 ic_on_disconnect(struct mosquitto *m, void *obj, int rc,
-		 const mosquitto_property *props)
+                 const mosquitto_property *props)
 {
 	struct ic *c = obj;
 
@@ -102,7 +102,7 @@ ic_on_disconnect(struct mosquitto *m, void *obj, int rc,
 
 static inline void
 ic_on_publish(struct mosquitto *m, void *obj, int mid, int reason,
-	      const mosquitto_property *props)
+              const mosquitto_property *props)
 {
 	struct ic *c = obj;
 
@@ -116,7 +116,7 @@ ic_on_publish(struct mosquitto *m, void *obj, int mid, int reason,
 
 static inline void
 ic_on_subscribe(struct mosquitto *m, void *obj, int mid, int n,
-		const int *granted, const mosquitto_property *props)
+                const int *granted, const mosquitto_property *props)
 {
 	struct ic *c = obj;
 
@@ -131,7 +131,7 @@ ic_on_subscribe(struct mosquitto *m, void *obj, int mid, int n,
 
 static inline void
 ic_on_unsubscribe(struct mosquitto *m, void *obj, int mid,
-		  const mosquitto_property *props)
+                  const mosquitto_property *props)
 {
 	struct ic *c = obj;
 
@@ -143,8 +143,8 @@ ic_on_unsubscribe(struct mosquitto *m, void *obj, int mid,
 
 static inline void
 ic_on_message(struct mosquitto *m, void *obj,
-	      const struct mosquitto_message *msg,
-	      const mosquitto_property *props)
+              const struct mosquitto_message *msg,
+              const mosquitto_property *props)
 {
 	struct ic *c = obj;
 	struct ic_msg *r;
@@ -253,12 +253,12 @@ ic_get(struct ic *c, const int *field)
  * and wait for the CONNACK. Returns the CONNACK rc, or -1 on failure. */
 static inline int
 ic_connect_props(struct ic *c, uint16_t port, int keepalive,
-		 const mosquitto_property *props)
+                 const mosquitto_property *props)
 {
 	int before = ic_get(c, &c->connects);
 
-	if (mosquitto_connect_bind_v5(c->m, "127.0.0.1", port, keepalive,
-				      NULL, props) != MOSQ_ERR_SUCCESS)
+	if (mosquitto_connect_bind_v5(c->m, "127.0.0.1", port, keepalive, NULL,
+	                              props) != MOSQ_ERR_SUCCESS)
 		return -1;
 	if (mosquitto_loop_start(c->m) != MOSQ_ERR_SUCCESS)
 		return -1;
@@ -288,7 +288,7 @@ ic_connect(struct ic *c, uint16_t port)
  * reason code, or -1 when no SUBACK came. */
 static inline int
 ic_subscribe_props(struct ic *c, const char *filter, int qos, int options,
-		   const mosquitto_property *props)
+                   const mosquitto_property *props)
 {
 	int before = ic_get(c, &c->subacks);
 
@@ -311,25 +311,23 @@ ic_subscribe(struct ic *c, const char *filter, int qos)
 
 static inline int
 ic_publish_props(struct ic *c, const char *topic, int len, const void *p,
-		 int qos, bool retain, const mosquitto_property *props)
+                 int qos, bool retain, const mosquitto_property *props)
 {
 	return mosquitto_publish_v5(c->m, NULL, topic, len, p, qos, retain,
-				    props);
+	                            props);
 }
 
 static inline int
-ic_publish(struct ic *c, const char *topic, const char *s, int qos,
-	   bool retain)
+ic_publish(struct ic *c, const char *topic, const char *s, int qos, bool retain)
 {
-	return ic_publish_props(c, topic, (int)strlen(s), s, qos, retain,
-				NULL);
+	return ic_publish_props(c, topic, (int)strlen(s), s, qos, retain, NULL);
 }
 
 /* Publish and wait until the library reports it complete (sent for QoS 0,
  * PUBACK for 1, PUBCOMP for 2). */
 static inline bool
 ic_publish_wait(struct ic *c, const char *topic, const char *s, int qos,
-		bool retain)
+                bool retain)
 {
 	int before = ic_get(c, &c->published);
 
@@ -373,7 +371,7 @@ ic_wait_topic(struct ic *c, const char *topic, int from, int ms)
 		if (ic_now_ms() >= end)
 			return -1;
 		ic_wait_ge(c, &c->nmsgs, seen + 1,
-			   (int)(end - ic_now_ms()) + 1);
+		           (int)(end - ic_now_ms()) + 1);
 	}
 }
 
@@ -390,6 +388,22 @@ ic_msg_at(struct ic *c, int i)
 	return m;
 }
 
+/* Stop the network thread (if still running) without touching the
+ * connection; after this c->msgs may be read directly. */
+static inline void
+ic_close(struct ic *c)
+{
+	if (c->threaded) {
+		/* Marks the client as disconnecting (also when the connection
+		 * is already gone), so the network thread leaves its
+		 * reconnect wait when loop_stop wakes it: no thread
+		 * cancellation needed. */
+		mosquitto_disconnect(c->m);
+		mosquitto_loop_stop(c->m, false);
+		c->threaded = false;
+	}
+}
+
 /* Normal DISCONNECT (optionally a v5 reason code) and stop the thread. */
 static inline bool
 ic_disconnect_rc(struct ic *c, int reason)
@@ -403,8 +417,7 @@ ic_disconnect_rc(struct ic *c, int reason)
 		ok = ic_wait_ge(c, &c->disconnects, before + 1, IC_WAIT_MS);
 	else
 		ok = false;
-	mosquitto_loop_stop(c->m, !ok);
-	c->threaded = false;
+	ic_close(c);
 	return ok;
 }
 
@@ -423,22 +436,9 @@ ic_abort(struct ic *c)
 
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
-	if (c->threaded) {
+	if (c->threaded)
 		ic_wait_ge(c, &c->disconnects, 1, IC_WAIT_MS);
-		mosquitto_loop_stop(c->m, true);
-		c->threaded = false;
-	}
-}
-
-/* Stop the network thread (if still running) without touching the
- * connection; after this c->msgs may be read directly. */
-static inline void
-ic_close(struct ic *c)
-{
-	if (c->threaded) {
-		mosquitto_loop_stop(c->m, true);
-		c->threaded = false;
-	}
+	ic_close(c);
 }
 
 static inline void
@@ -479,7 +479,7 @@ ic_user_props(const mosquitto_property *props, char *out, size_t cap)
 
 	out[0] = '\0';
 	p = mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY,
-						&k, &v, false);
+	                                        &k, &v, false);
 	while (p) {
 		int n = snprintf(out + used, cap - used, "%s=%s;", k, v);
 
@@ -489,7 +489,7 @@ ic_user_props(const mosquitto_property *props, char *out, size_t cap)
 		free(v);
 		k = v = NULL;
 		p = mosquitto_property_read_string_pair(
-			p, MQTT_PROP_USER_PROPERTY, &k, &v, true);
+		    p, MQTT_PROP_USER_PROPERTY, &k, &v, true);
 	}
 }
 

@@ -253,7 +253,8 @@ BOTH(qos_downgrade)
  * respecting the maximum QoS of the matches [MQTT-3.3.5-1] (3.1.1),
  * [MQTT-3.3.4-2] (5.0). The specification allows further copies; this
  * project delivers exactly one, and in 5.0 that single copy carries the
- * Subscription Identifiers of all matching subscriptions [MQTT-3.3.4-3]. */
+ * Subscription Identifiers of all matching subscriptions [MQTT-3.3.4-3],
+ * [MQTT-3.3.4-4]. */
 static void
 overlap(struct hf_bproc *b, uint8_t ver)
 {

@@ -16,14 +16,14 @@
 #define V3 HF_PROTO_V311
 #define V5 HF_PROTO_V5
 
-#define BOTH(fn)                                                             \
-	static void fn##_v311(struct hf_bproc *b)                             \
-	{                                                                    \
-		fn(b, V3);                                                   \
-	}                                                                    \
-	static void fn##_v5(struct hf_bproc *b)                               \
-	{                                                                    \
-		fn(b, V5);                                                   \
+#define BOTH(fn)                                                               \
+	static void fn##_v311(struct hf_bproc *b)                              \
+	{                                                                      \
+		fn(b, V3);                                                     \
+	}                                                                      \
+	static void fn##_v5(struct hf_bproc *b)                                \
+	{                                                                      \
+		fn(b, V5);                                                     \
 	}
 
 /* Connect; for 5.0 with Session Expiry Interval `expiry` (0 = property
@@ -81,17 +81,16 @@ offline_queue(struct hf_bproc *b, uint8_t ver)
 	CHECK(sp);
 	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-					       sizeof(buf)),
-			 1);
+		                               sizeof(buf)),
+		         1);
 		CHECK(hf_bytes_eq(p.u.publish.topic, "q/1"));
 		CHECK_EQ(p.u.publish.payload.len, 1);
 		CHECK_EQ(p.u.publish.payload.p[0], "abc"[i]);
 		CHECK_EQ(p.u.publish.qos, i == 1 ? 2 : 1);
 	}
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "q/2", "d", 1, 1, false, 4)));
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
-				       sizeof(buf)),
-		 1);
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "q/2"));
 	close(s);
 	close(pub);
@@ -117,8 +116,8 @@ clean_discards(struct hf_bproc *b, uint8_t ver)
 	CHECK(!sp);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "marker", 0, 0), 0);
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "cd", "x", 1, 1, false, 1)));
-	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "marker", "m", 1, 0, false,
-				       0)));
+	CHECK(
+	    HF_PUB_OK(hf_raw_publish(pub, ver, "marker", "m", 1, 0, false, 0)));
 	CHECK_EQ(hf_raw_until(s, ver, "marker", 3000, &others), 1);
 	CHECK_EQ(others, 0);
 	close(s);

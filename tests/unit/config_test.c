@@ -1,11 +1,13 @@
 /* tests/unit/config_test.c - the configuration layer: defaults, every key,
  * every error path (message names the file, the line and the key), planned
  * and unknown keys, include_dir order and errors, the command line, the
- * embedded local-only listeners, and conf/holdfast.conf itself.
+ * embedded local-only listeners, the persistence keys and
+ * --move-damaged-store, and conf/holdfast.conf itself.
  *
  * Each case writes its configuration text to a fresh mkdtemp() directory
  * and removes it afterwards; nothing is shared between cases. */
 #include "config.h"
+#include "holdfast/store.h"
 #include "test.h"
 
 #include <limits.h>
@@ -154,6 +156,16 @@ config_eq(const struct hf_config *a, const struct hf_config *b)
 	       a->daemon == b->daemon && a->verbose == b->verbose &&
 	       a->test_config == b->test_config &&
 	       a->n_cmd_ports == b->n_cmd_ports &&
+	       a->persistence == b->persistence &&
+	       str_eq(a->persistence_location, b->persistence_location) &&
+	       str_eq(a->persistence_file, b->persistence_file) &&
+	       a->autosave_interval == b->autosave_interval &&
+	       a->autosave_on_changes == b->autosave_on_changes &&
+	       a->persistence_sync == b->persistence_sync &&
+	       a->persistence_max_size == b->persistence_max_size &&
+	       a->persistence_initial_size == b->persistence_initial_size &&
+	       a->persistence_commit_max == b->persistence_commit_max &&
+	       a->move_damaged_store == b->move_damaged_store &&
 	       listener_eq(&a->default_listener, &b->default_listener) &&
 	       a->default_listener_used == b->default_listener_used;
 }
@@ -177,7 +189,7 @@ test_defaults(void)
 	CHECK_EQ(c.message_size_limit, 0);
 	CHECK_EQ(c.max_inflight_messages, 20);
 	CHECK_EQ(c.max_inflight_bytes, 0);
-	CHECK_EQ(c.max_queued_messages, 0); /* not mosquitto's 1000 */
+	CHECK_EQ(c.max_queued_messages, 1000000); /* not mosquitto's 1000 */
 	CHECK_EQ(c.max_queued_bytes, 0);
 	CHECK(!c.queue_qos0_messages);
 	CHECK_EQ(c.maximum_qos, 2);
@@ -196,6 +208,17 @@ test_defaults(void)
 	CHECK(c.connection_messages);
 	CHECK(c.pid_file == NULL && c.user == NULL && c.config_file == NULL);
 	CHECK(!c.daemon && !c.verbose && !c.test_config);
+	/* persistence: on, unlike mosquitto */
+	CHECK(c.persistence);
+	CHECK(str_eq(c.persistence_location, "data"));
+	CHECK(str_eq(c.persistence_file, "holdfast.db"));
+	CHECK_EQ(c.autosave_interval, 1800);
+	CHECK(!c.autosave_on_changes);
+	CHECK_EQ(c.persistence_sync, HF_SYNC_FULL);
+	CHECK(c.persistence_max_size == 16ULL * 1024 * 1024 * 1024);
+	CHECK(c.persistence_initial_size == 64ULL * 1024 * 1024);
+	CHECK_EQ(c.persistence_commit_max, 8192);
+	CHECK(!c.move_damaged_store);
 
 	/* The embedded default: 1883 on loopback v4 and v6, anonymous ok. */
 	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
@@ -460,11 +483,6 @@ static void
 test_unknown_and_planned(void)
 {
 	static const char *const planned[] = {
-	    "persistence true",
-	    "persistence_location /var/lib/hf/",
-	    "persistence_file hf.db",
-	    "autosave_interval 1800",
-	    "autosave_on_changes false",
 	    "password_file /etc/pw",
 	    "acl_file /etc/acl",
 	    "psk_file /etc/psk",
@@ -978,6 +996,319 @@ test_cli(void)
 	rmdir(t.path);
 }
 
+#define KIB_ULL 1024ULL
+#define MIB_ULL (1024ULL * KIB_ULL)
+#define GIB_ULL (1024ULL * MIB_ULL)
+#define TIB_ULL (1024ULL * GIB_ULL)
+
+/* Every persistence key with a non-default value; a mosquitto-style file
+ * (persistence location with a trailing '/', autosave keys) loads. */
+static void
+test_persistence_keys(void)
+{
+	static const char text[] = "persistence false\n"
+	                           "persistence_location /var/lib/hf/\n"
+	                           "persistence_file hf.db\n"
+	                           "autosave_interval 0\n"
+	                           "autosave_on_changes true\n"
+	                           "persistence_sync os\n"
+	                           "persistence_max_size 2g\n"
+	                           "persistence_initial_size 1m\n"
+	                           "persistence_commit_max 1\n"
+	                           "max_queued_messages 5\n";
+	static const char mosq[] = "persistence true\n"
+	                           "persistence_location /var/lib/mosquitto/\n"
+	                           "persistence_file mosquitto.db\n"
+	                           "autosave_interval 1800\n"
+	                           "autosave_on_changes false\n";
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK(!c.persistence);
+	CHECK(str_eq(c.persistence_location, "/var/lib/hf"));
+	CHECK(str_eq(c.persistence_file, "hf.db"));
+	CHECK_EQ(c.autosave_interval, 0);
+	CHECK(c.autosave_on_changes);
+	CHECK_EQ(c.persistence_sync, HF_SYNC_OS);
+	CHECK(c.persistence_max_size == 2 * GIB_ULL);
+	CHECK(c.persistence_initial_size == MIB_ULL);
+	CHECK_EQ(c.persistence_commit_max, 1);
+	CHECK_EQ(c.max_queued_messages, 5);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	hf_config_free(&c);
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, mosq, NULL, 0, err), 0);
+	CHECK(c.persistence);
+	CHECK(str_eq(c.persistence_location, "/var/lib/mosquitto"));
+	CHECK(str_eq(c.persistence_file, "mosquitto.db"));
+	CHECK_EQ(c.autosave_interval, 1800);
+	CHECK(!c.autosave_on_changes);
+	hf_config_free(&c);
+
+	/* later lines win; the sync level can be set back to full; relative
+	 * locations, several trailing slashes, "/" alone and spaces */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "persistence_sync os\n"
+	                   "persistence_sync full\n"
+	                   "persistence_location rel/dir//\n"
+	                   "persistence_file a b.db\n"
+	                   "persistence_commit_max 1000000\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(c.persistence_sync, HF_SYNC_FULL);
+	CHECK(str_eq(c.persistence_location, "rel/dir"));
+	CHECK(str_eq(c.persistence_file, "a b.db"));
+	CHECK_EQ(c.persistence_commit_max, 1000000);
+	CHECK_EQ(load_text(&c, "persistence_location /\n", NULL, 0, err), 0);
+	CHECK(str_eq(c.persistence_location, "/"));
+	CHECK_EQ(load_text(&c, "persistence_location ///\n", NULL, 0, err), 0);
+	CHECK(str_eq(c.persistence_location, "/"));
+	hf_config_free(&c);
+}
+
+static void
+test_persistence_sizes(void)
+{
+	static const struct {
+		const char *v;
+		unsigned long long bytes;
+	} cases[] = {
+	    {"1048576", MIB_ULL},
+	    {"1024k", MIB_ULL},
+	    {"1024K", MIB_ULL},
+	    {"1m", MIB_ULL},
+	    {"64M", 64 * MIB_ULL},
+	    {"3g", 3 * GIB_ULL},
+	    {"16G", 16 * GIB_ULL},
+	    {"1t", TIB_ULL},
+	    {"2T", 2 * TIB_ULL},
+	    {"1048577", MIB_ULL + 1},
+	    {"8388607t", 8388607ULL * TIB_ULL}, /* the largest: < 2^63 */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hf_config c;
+		char text[96], err[ERRLEN];
+		uint64_t got_max, got_init;
+		int rc;
+
+		snprintf(text, sizeof(text),
+		         "persistence_max_size %s\n"
+		         "persistence_initial_size %s\n",
+		         cases[i].v, cases[i].v);
+		CHECK_EQ(hf_config_init(&c), 0);
+		rc = load_text(&c, text, NULL, 0, err);
+		got_max = c.persistence_max_size;
+		got_init = c.persistence_initial_size;
+		if (rc == 0)
+			rc = hf_config_finish(&c, err, sizeof(err));
+		hf_config_free(&c);
+		if (rc)
+			fprintf(stderr, "  size %s: %s\n", cases[i].v, err);
+		CHECK_EQ(rc, 0);
+		CHECK(got_max == cases[i].bytes);
+		CHECK(got_init == cases[i].bytes);
+	}
+
+	/* the initial size may be below 1 MiB (down to 64 KiB) */
+	{
+		struct hf_config c;
+		char err[ERRLEN];
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(load_text(&c, "persistence_initial_size 64k\n", NULL,
+		                   0, err),
+		         0);
+		CHECK(c.persistence_initial_size == 64 * KIB_ULL);
+		hf_config_free(&c);
+	}
+}
+
+/* persistence_initial_size > persistence_max_size: refused by finish, the
+ * message names the option; equal is fine. The defaults (64m, 16g) too. */
+static void
+test_persistence_initial_above_max(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "persistence_max_size 1m\n"
+	                   "persistence_initial_size 2m\n",
+	                   NULL, 0, err),
+	         0);
+	err[0] = '\0';
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "persistence_initial_size") != NULL);
+	CHECK(strstr(err, "persistence_max_size") != NULL);
+	hf_config_free(&c);
+
+	/* default initial size (64m) above a smaller max */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, "persistence_max_size 32m\n", NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "persistence_initial_size") != NULL);
+	hf_config_free(&c);
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "persistence_max_size 2m\n"
+	                   "persistence_initial_size 2048k\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	hf_config_free(&c);
+}
+
+/* Bad persistence values: the message names the file, line 3, the key. */
+static void
+test_persistence_bad_values(void)
+{
+	static const struct {
+		const char *line;
+		const char *want;
+	} cases[] = {
+	    {"persistence yes", "persistence: 'yes' is not a boolean"},
+	    {"persistence", "persistence: missing value"},
+	    {"persistence true false", "persistence: unexpected extra"},
+	    {"persistence_location", "persistence_location: missing value"},
+	    {"persistence_file", "persistence_file: missing value"},
+	    {"persistence_file db/hf.db", "persistence_file: 'db/hf.db' "
+	                                  "must be a file name"},
+	    {"persistence_file /hf.db", "persistence_file"},
+	    {"persistence_file hf.db/", "persistence_file"},
+	    {"persistence_file ..", "persistence_file"},
+	    {"autosave_interval -1", "autosave_interval"},
+	    {"autosave_interval 1h", "autosave_interval: '1h' is not an "
+	                             "integer"},
+	    {"autosave_interval", "autosave_interval: missing value"},
+	    {"autosave_interval 2147483648", "autosave_interval"},
+	    {"autosave_on_changes 1", "autosave_on_changes"},
+	    {"persistence_sync", "persistence_sync: missing value"},
+	    {"persistence_sync fsync", "persistence_sync: 'fsync' is not "
+	                               "full or os"},
+	    {"persistence_sync FULL", "persistence_sync"},
+	    {"persistence_sync full os", "persistence_sync: unexpected"},
+	    {"persistence_max_size", "persistence_max_size: missing value"},
+	    {"persistence_max_size 1048575", "persistence_max_size: size "
+	                                     "1048575 out of range"},
+	    {"persistence_max_size 1023k", "persistence_max_size: size "
+	                                   "1023k out of range"},
+	    {"persistence_max_size 0", "persistence_max_size"},
+	    {"persistence_max_size 16x", "persistence_max_size: '16x' is "
+	                                 "not a size"},
+	    {"persistence_max_size 16gb", "persistence_max_size"},
+	    {"persistence_max_size 1.5g", "persistence_max_size"},
+	    {"persistence_max_size g", "persistence_max_size"},
+	    {"persistence_max_size -1g", "persistence_max_size"},
+	    {"persistence_max_size +1g", "persistence_max_size"},
+	    {"persistence_max_size 16 g", "persistence_max_size: "
+	                                  "unexpected"},
+	    {"persistence_max_size 8388608t", "persistence_max_size: size "
+	                                      "8388608t out of range"},
+	    {"persistence_max_size 99999999999999999999",
+	     "persistence_max_size"},
+	    {"persistence_max_size 18014398509481984k", "persistence_max_size"},
+	    {"persistence_initial_size 65535", "persistence_initial_size: "
+	                                       "size 65535 out of range"},
+	    {"persistence_initial_size lots", "persistence_initial_size"},
+	    {"persistence_initial_size", "persistence_initial_size"},
+	    {"persistence_commit_max 0", "persistence_commit_max: value 0 "
+	                                 "out of range 1..1000000"},
+	    {"persistence_commit_max 1000001", "persistence_commit_max"},
+	    {"persistence_commit_max -1", "persistence_commit_max"},
+	    {"persistence_commit_max 8k", "persistence_commit_max"},
+	    {"persistence_commit_max", "persistence_commit_max"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "# comment\n\n%s\nport 1\n",
+		         cases[i].line);
+		CHECK(expect_error(text, 3, cases[i].want));
+	}
+}
+
+/* --move-damaged-store sets the flag, alone or with the other arguments,
+ * and appears in the usage text. */
+static void
+test_cli_move_damaged_store(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+	bool exit_now = true;
+
+	{
+		const char *argv[] = {"holdfast", "--move-damaged-store", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+		CHECK(!exit_now);
+		CHECK(c.move_damaged_store);
+		CHECK(!c.test_config && !c.verbose && !c.daemon);
+		CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+		CHECK(c.move_damaged_store);
+		hf_config_free(&c);
+	}
+	{
+		const char *argv[] = {"holdfast",      "-p",
+		                      "1884",          "--move-damaged-store",
+		                      "--test-config", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+		CHECK(c.move_damaged_store && c.test_config);
+		CHECK_EQ(c.n_cmd_ports, 1);
+		hf_config_free(&c);
+	}
+	{
+		const char *argv[] = {"holdfast", "--move-damaged", NULL};
+
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), -1);
+		CHECK(!c.move_damaged_store);
+		hf_config_free(&c);
+		CHECK(strstr(err, "unknown argument '--move-damaged'") != NULL);
+	}
+	/* the usage text (stdout) names the flag */
+	{
+		const char *argv[] = {"holdfast", "-h", NULL};
+		char buf[4096];
+		size_t n;
+		FILE *f = tmpfile();
+		int saved;
+
+		CHECK(f != NULL);
+		if (!f)
+			return;
+		fflush(stdout);
+		saved = dup(STDOUT_FILENO);
+		CHECK(saved >= 0);
+		CHECK(dup2(fileno(f), STDOUT_FILENO) >= 0);
+		CHECK_EQ(hf_config_init(&c), 0);
+		CHECK_EQ(run_args(&c, argv, &exit_now, err), 0);
+		hf_config_free(&c);
+		fflush(stdout);
+		CHECK(dup2(saved, STDOUT_FILENO) >= 0);
+		close(saved);
+		CHECK(exit_now);
+		rewind(f);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		CHECK(strstr(buf, "--move-damaged-store") != NULL);
+		CHECK(strstr(buf, ".damaged-") != NULL);
+	}
+}
+
 /* conf/holdfast.conf loads and gives exactly the defaults. */
 static void
 test_shipped_conf(void)
@@ -995,6 +1326,53 @@ test_shipped_conf(void)
 	CHECK_EQ(rc, 0);
 	CHECK(config_eq(&def, &c));
 	CHECK(!c.log_dest_set && !c.log_type_set);
+	/* the persistence defaults explicitly (config_eq compares them too) */
+	CHECK(c.persistence);
+	CHECK(str_eq(c.persistence_location, "data"));
+	CHECK(str_eq(c.persistence_file, "holdfast.db"));
+	CHECK_EQ(c.max_queued_messages, 1000000);
+	CHECK_EQ(c.persistence_sync, HF_SYNC_FULL);
+	/* and every persistence key is documented there, commented out, with
+	 * its default */
+	{
+		static const char *const lines[] = {
+		    "\n#persistence true\n",
+		    "\n#persistence_location data\n",
+		    "\n#persistence_file holdfast.db\n",
+		    "\n#persistence_sync full\n",
+		    "\n#persistence_commit_max 8192\n",
+		    "\n#persistence_initial_size 64m\n",
+		    "\n#persistence_max_size 16g\n",
+		    "\n#autosave_interval 1800\n",
+		    "\n#autosave_on_changes false\n",
+		    "\n#max_queued_messages 1000000\n",
+		    "\n#max_queued_bytes 0\n",
+		    "--move-damaged-store",
+		    "0x97",
+		};
+		const size_t cap = 1 << 16;
+		char *text = malloc(cap);
+		FILE *f = fopen(HF_SOURCE_DIR "/conf/holdfast.conf", "r");
+		size_t n = 0, i;
+
+		CHECK(f != NULL && text != NULL);
+		if (f && text)
+			n = fread(text, 1, cap - 1, f);
+		if (f)
+			fclose(f);
+		if (text) {
+			text[n] = '\0';
+			CHECK(n < cap - 1);
+			for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+				if (!strstr(text, lines[i]))
+					fprintf(stderr,
+					        "  not in holdfast.conf: %s\n",
+					        lines[i]);
+				CHECK(strstr(text, lines[i]) != NULL);
+			}
+		}
+		free(text);
+	}
 	CHECK_EQ(hf_config_finish(&def, err, sizeof(err)), 0);
 	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
 	CHECK(config_eq(&def, &c));
@@ -1033,6 +1411,11 @@ main(void)
 	HF_RUN(test_per_listener_settings);
 	HF_RUN(test_include_dir);
 	HF_RUN(test_cli);
+	HF_RUN(test_persistence_keys);
+	HF_RUN(test_persistence_sizes);
+	HF_RUN(test_persistence_initial_above_max);
+	HF_RUN(test_persistence_bad_values);
+	HF_RUN(test_cli_move_damaged_store);
 	HF_RUN(test_shipped_conf);
 	HF_RUN(test_finish_free_idempotent);
 	return HF_DONE();

@@ -28,73 +28,72 @@ struct row {
 };
 
 static const struct row rows[] = {
-	/* 4.7.1.2 multi-level wildcard */
-	{"sport/tennis/player1/#", "sport/tennis/player1", true},
-	{"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
-	{"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon",
-	 true},
-	{"sport/tennis/player1/#", "sport/tennis/player2", false},
-	{"sport/tennis/player1/#", "sport/tennis", false},
-	{"sport/#", "sport", true},
-	{"sport/#", "sport/", true},
-	{"#", "sport/tennis", true},
-	{"#", "/finance", true},
-	{"#", "/", true},
-	/* 4.7.1.3 single-level wildcard */
-	{"sport/tennis/+", "sport/tennis/player1", true},
-	{"sport/tennis/+", "sport/tennis/player2", true},
-	{"sport/tennis/+", "sport/tennis/player1/ranking", false},
-	{"sport/tennis/+", "sport/tennis", false},
-	{"sport/+", "sport", false},
-	{"sport/+", "sport/", true},
-	{"+/+", "/finance", true},
-	{"/+", "/finance", true},
-	{"+", "/finance", false},
-	{"+", "finance", true},
-	{"sport/+/player1", "sport/tennis/player1", true},
-	{"sport/+/player1", "sport//player1", true},
-	{"+/+/+", "//", true},
-	{"+/#", "a", true},
-	{"+/#", "/a", true},
-	{"a/+/c/#", "a/x/c", true},
-	{"a/+/c/#", "a/x/d/c", false},
-	{"a/b/#", "a", false},
-	/* 4.7.2 topics beginning with '$' [MQTT-4.7.2-1] */
-	{"#", "$SYS/monitor/Clients", false},
-	{"#", "$SYS", false},
-	{"#", "$", false},
-	{"+", "$SYS", false},
-	{"+/+", "$SYS/x", false},
-	{"+/monitor/Clients", "$SYS/monitor/Clients", false},
-	{"+/#", "$SYS/monitor", false},
-	{"+", "$only", false}, /* no "$only" child: '+' still refused */
-	{"+/+", "$only/x", false},
-	{"+/x/#", "$only/x", false},
-	{"$SYS/#", "$SYS/monitor/Clients", true},
-	{"$SYS/#", "$SYS", true},
-	{"$SYS/monitor/+", "$SYS/monitor/Clients", true},
-	{"$SYS", "$SYS", true},
-	{"$", "$", true},
-	{"+/$b", "a/$b", true},
-	{"a/+", "a/$b", true},
-	{"#", "a/$b", true},
-	/* empty levels and exact matches */
-	{"a//b", "a//b", true},
-	{"a//b", "a/b", false},
-	{"a/+/b", "a//b", true},
-	{"/a", "/a", true},
-	{"/a", "a", false},
-	{"a/", "a/", true},
-	{"a/", "a", false},
-	{"a", "a/", false},
-	{"a/+", "a/", true},
-	{"/#", "/", true},
-	{"/#", "a", false},
-	{"a/b", "a/b/c", false},
-	{"a/b/c", "a/b", false},
-	{"Sport", "sport", false},
-	{"a-rather-long-level-name/x", "a-rather-long-level-name/x", true},
-	{"a-rather-long-level-name/x", "a-rather-long-level-namE/x", false},
+    /* 4.7.1.2 multi-level wildcard */
+    {"sport/tennis/player1/#", "sport/tennis/player1", true},
+    {"sport/tennis/player1/#", "sport/tennis/player1/ranking", true},
+    {"sport/tennis/player1/#", "sport/tennis/player1/score/wimbledon", true},
+    {"sport/tennis/player1/#", "sport/tennis/player2", false},
+    {"sport/tennis/player1/#", "sport/tennis", false},
+    {"sport/#", "sport", true},
+    {"sport/#", "sport/", true},
+    {"#", "sport/tennis", true},
+    {"#", "/finance", true},
+    {"#", "/", true},
+    /* 4.7.1.3 single-level wildcard */
+    {"sport/tennis/+", "sport/tennis/player1", true},
+    {"sport/tennis/+", "sport/tennis/player2", true},
+    {"sport/tennis/+", "sport/tennis/player1/ranking", false},
+    {"sport/tennis/+", "sport/tennis", false},
+    {"sport/+", "sport", false},
+    {"sport/+", "sport/", true},
+    {"+/+", "/finance", true},
+    {"/+", "/finance", true},
+    {"+", "/finance", false},
+    {"+", "finance", true},
+    {"sport/+/player1", "sport/tennis/player1", true},
+    {"sport/+/player1", "sport//player1", true},
+    {"+/+/+", "//", true},
+    {"+/#", "a", true},
+    {"+/#", "/a", true},
+    {"a/+/c/#", "a/x/c", true},
+    {"a/+/c/#", "a/x/d/c", false},
+    {"a/b/#", "a", false},
+    /* 4.7.2 topics beginning with '$' [MQTT-4.7.2-1] */
+    {"#", "$SYS/monitor/Clients", false},
+    {"#", "$SYS", false},
+    {"#", "$", false},
+    {"+", "$SYS", false},
+    {"+/+", "$SYS/x", false},
+    {"+/monitor/Clients", "$SYS/monitor/Clients", false},
+    {"+/#", "$SYS/monitor", false},
+    {"+", "$only", false}, /* no "$only" child: '+' still refused */
+    {"+/+", "$only/x", false},
+    {"+/x/#", "$only/x", false},
+    {"$SYS/#", "$SYS/monitor/Clients", true},
+    {"$SYS/#", "$SYS", true},
+    {"$SYS/monitor/+", "$SYS/monitor/Clients", true},
+    {"$SYS", "$SYS", true},
+    {"$", "$", true},
+    {"+/$b", "a/$b", true},
+    {"a/+", "a/$b", true},
+    {"#", "a/$b", true},
+    /* empty levels and exact matches */
+    {"a//b", "a//b", true},
+    {"a//b", "a/b", false},
+    {"a/+/b", "a//b", true},
+    {"/a", "/a", true},
+    {"/a", "a", false},
+    {"a/", "a/", true},
+    {"a/", "a", false},
+    {"a", "a/", false},
+    {"a/+", "a/", true},
+    {"/#", "/", true},
+    {"/#", "a", false},
+    {"a/b", "a/b/c", false},
+    {"a/b/c", "a/b", false},
+    {"Sport", "sport", false},
+    {"a-rather-long-level-name/x", "a-rather-long-level-name/x", true},
+    {"a-rather-long-level-name/x", "a-rather-long-level-namE/x", false},
 };
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -145,7 +144,7 @@ test_matches_table(void)
 
 		if (m != rows[i].match)
 			fprintf(stderr, "row %zu: %s vs %s\n", i,
-				rows[i].filter, rows[i].topic);
+			        rows[i].filter, rows[i].topic);
 		CHECK_EQ(m, rows[i].match);
 	}
 }
@@ -162,9 +161,9 @@ test_tree_table(void)
 
 	CHECK(t != NULL);
 	for (i = 0; i < NROWS; i++) {
-		CHECK_EQ(hf_tree_sub(t, S(rows[i].filter), &mark[i], 0, 0,
-				     &existed),
-			 0);
+		CHECK_EQ(
+		    hf_tree_sub(t, S(rows[i].filter), &mark[i], 0, 0, &existed),
+		    0);
 		CHECK(!existed);
 	}
 	CHECK_EQ(hf_tree_count(t), NROWS);
@@ -175,12 +174,12 @@ test_tree_table(void)
 		/* Each owner exactly as often as the brute force says. */
 		for (j = 0; j < NROWS; j++) {
 			bool m = hf_topic_matches(S(rows[j].filter),
-						  S(rows[i].topic));
+			                          S(rows[i].topic));
 
 			if (count[j] != (int)m)
 				fprintf(stderr, "topic %s filter %s: %d\n",
-					rows[i].topic, rows[j].filter,
-					count[j]);
+				        rows[i].topic, rows[j].filter,
+				        count[j]);
 			CHECK_EQ(count[j], m);
 		}
 		CHECK_EQ(count[i], rows[i].match);
@@ -329,7 +328,7 @@ test_shared(void)
 	memset(&l, 0, sizeof(l));
 	hf_tree_match(t, S("s/x"), on_plain_log, on_group_log, &l);
 	CHECK_EQ(l.np, 2);
-	CHECK_EQ(l.ng, 3); /* g1 at s/+, g2 at s/+, g1 at s/# */
+	CHECK_EQ(l.ng, 3);            /* g1 at s/+, g2 at s/+, g1 at s/# */
 	g1 = find_group(&l, "g1", 3); /* s/+ (the s/# one has 1) */
 	g2 = find_group(&l, "g2", 1);
 	CHECK(g1 != NULL && g2 != NULL && find_group(&l, "g1", 1) != NULL);
@@ -417,8 +416,8 @@ release_count(void *msg)
 static void
 test_retain(void)
 {
-	static const char *const topics[] = {"a/b", "a/c",  "a",   "$SYS/x",
-					     "a/b/c", "/x", "a//b", "$SYS"};
+	static const char *const topics[] = {"a/b",   "a/c", "a",    "$SYS/x",
+	                                     "a/b/c", "/x",  "a//b", "$SYS"};
 	struct hf_retain_tree *r = hf_retain_new();
 	void *old = &msgs[15];
 	unsigned mask = 0;
@@ -477,9 +476,9 @@ test_retain(void)
 	hf_retain_free(r, release_count);
 	for (k = 0; k < 16; k++)
 		CHECK_EQ(msgs[k], k == 8 || k == 1 || k == 6 || k == 3 ||
-					  k == 5 || k == 7
-				  ? 1
-				  : 0);
+		                          k == 5 || k == 7
+		                      ? 1
+		                      : 0);
 
 	/* Only '$' children at the root: wildcards return nothing. */
 	r = hf_retain_new();
@@ -550,7 +549,7 @@ test_retain_prune_100k(void)
 	for (i = 0; i < N; i++) {
 		len = rand_path(&s, tp[i], false, 6);
 		snprintf(tp[i] + len, 128 - len, "/%u",
-			 (unsigned)(rnd(&s) % 5000));
+		         (unsigned)(rnd(&s) % 5000));
 		CHECK_EQ(hf_retain_set(r, S(tp[i]), &msgs[1], &old), 0);
 		if (old == NULL)
 			held++;
@@ -591,7 +590,7 @@ test_prune_tree_100k(void)
 		len = rand_path(&s, f[i], true, 8); /* <= 87 bytes */
 		if (len == 0 || f[i][len - 1] != '#')
 			len += (size_t)snprintf(f[i] + len, 128 - len, "/%u",
-						(unsigned)(rnd(&s) % 3000));
+			                        (unsigned)(rnd(&s) % 3000));
 		if (i % 5 == 0) { /* "$share/gN/" in front */
 			memmove(f[i] + 10, f[i], len + 1);
 			memcpy(f[i], "$share/g", 8);
@@ -599,8 +598,7 @@ test_prune_tree_100k(void)
 			f[i][9] = '/';
 		}
 		/* Owner cycles over 64 sessions: overlaps and repeats. */
-		CHECK_EQ(hf_tree_sub(t, S(f[i]), &mark[i % 64], 0, 0, NULL),
-			 0);
+		CHECK_EQ(hf_tree_sub(t, S(f[i]), &mark[i % 64], 0, 0, NULL), 0);
 		perm[i] = (uint32_t)i;
 	}
 	CHECK(hf_tree_node_count(t) > 10000);
@@ -640,16 +638,16 @@ test_many_owners_one_filter(void)
 
 	CHECK(mark != NULL && perm != NULL && count != NULL && t != NULL);
 	for (i = 0; i < N; i++) {
-		CHECK_EQ(hf_tree_sub(t, S("fleet/+/cmd"), &mark[i], 1, 0,
-				     &existed),
-			 0);
+		CHECK_EQ(
+		    hf_tree_sub(t, S("fleet/+/cmd"), &mark[i], 1, 0, &existed),
+		    0);
 		CHECK(!existed);
 		perm[i] = (uint32_t)i;
 	}
 	for (i = 0; i < N; i += 3) {
-		CHECK_EQ(hf_tree_sub(t, S("fleet/+/cmd"), &mark[i], 2, 5,
-				     &existed),
-			 0);
+		CHECK_EQ(
+		    hf_tree_sub(t, S("fleet/+/cmd"), &mark[i], 2, 5, &existed),
+		    0);
 		CHECK(existed);
 	}
 	CHECK_EQ(hf_tree_count(t), N);
@@ -665,8 +663,7 @@ test_many_owners_one_filter(void)
 		perm[j] = x;
 	}
 	for (i = 0; i < N / 2; i++)
-		CHECK_EQ(hf_tree_unsub(t, S("fleet/+/cmd"), &mark[perm[i]]),
-			 1);
+		CHECK_EQ(hf_tree_unsub(t, S("fleet/+/cmd"), &mark[perm[i]]), 1);
 	hits_reset(&h);
 	hf_tree_match(t, S("fleet/x/cmd"), on_sub, NULL, &h);
 	CHECK_EQ(h.total, N - N / 2);
@@ -675,8 +672,7 @@ test_many_owners_one_filter(void)
 	for (; i < N; i++)
 		CHECK_EQ(count[perm[i]], 1);
 	for (i = N / 2; i < N; i++)
-		CHECK_EQ(hf_tree_unsub(t, S("fleet/+/cmd"), &mark[perm[i]]),
-			 1);
+		CHECK_EQ(hf_tree_unsub(t, S("fleet/+/cmd"), &mark[perm[i]]), 1);
 	CHECK_EQ(hf_tree_count(t), 0);
 	CHECK_EQ(hf_tree_node_count(t), 0);
 	hf_tree_free(t);
@@ -708,31 +704,28 @@ test_deep(void)
 		plus[2 * i] = '+';
 		plus[2 * i + 1] = '/';
 	}
-	CHECK_EQ(hf_tree_sub(t, (const uint8_t *)topic, L - 1, &mark[0], 0, 0,
-			     NULL),
-		 0);
+	CHECK_EQ(
+	    hf_tree_sub(t, (const uint8_t *)topic, L - 1, &mark[0], 0, 0, NULL),
+	    0);
 	CHECK_EQ(hf_tree_sub(t, S("#"), &mark[1], 0, 0, NULL), 0);
 	CHECK_EQ(hf_tree_sub(t, S("+/#"), &mark[2], 0, 0, NULL), 0);
 	CHECK_EQ(hf_tree_sub(t, (const uint8_t *)plus, 2 * L - 1, &mark[3], 0,
-			     0, NULL),
-		 0);
+	                     0, NULL),
+	         0);
 	CHECK_EQ(hf_tree_node_count(t), 2 * L + 2);
 	hits_reset(&h);
 	hf_tree_match(t, (const uint8_t *)topic, L - 1, on_sub, NULL, &h);
-	CHECK(count[0] == 1 && count[1] == 1 && count[2] == 1 &&
-	      count[3] == 1);
+	CHECK(count[0] == 1 && count[1] == 1 && count[2] == 1 && count[3] == 1);
 	hits_reset(&h);
 	hf_tree_match(t, (const uint8_t *)longer, L, on_sub, NULL, &h);
-	CHECK(count[0] == 0 && count[1] == 1 && count[2] == 1 &&
-	      count[3] == 0);
+	CHECK(count[0] == 0 && count[1] == 1 && count[2] == 1 && count[3] == 0);
 	CHECK(hf_topic_matches((const uint8_t *)plus, 2 * L - 1,
-			       (const uint8_t *)topic, L - 1));
+	                       (const uint8_t *)topic, L - 1));
 
-	CHECK_EQ(hf_retain_set(r, (const uint8_t *)topic, L - 1, &msgs[1],
-			       &old),
-		 0);
+	CHECK_EQ(
+	    hf_retain_set(r, (const uint8_t *)topic, L - 1, &msgs[1], &old), 0);
 	CHECK_EQ(hf_retain_set(r, (const uint8_t *)longer, L, &msgs[2], &old),
-		 0);
+	         0);
 	mask = 0;
 	hf_retain_match(r, (const uint8_t *)plus, 2 * L - 1, on_ret, &mask);
 	CHECK_EQ(mask, B(1));
@@ -748,7 +741,7 @@ test_deep(void)
 	CHECK_EQ(hf_retain_node_count(r), L);
 
 	CHECK_EQ(hf_tree_unsub(t, (const uint8_t *)plus, 2 * L - 1, &mark[3]),
-		 1);
+	         1);
 	CHECK_EQ(hf_tree_node_count(t), L + 3);
 	/* Freed with content: must not recurse either. */
 	hf_tree_free(t);
@@ -800,7 +793,7 @@ test_random_cross(void)
 
 			if (count[j] != (int)m)
 				fprintf(stderr, "filter '%s' topic '%s'\n",
-					f[j], tp[i]);
+				        f[j], tp[i]);
 			CHECK_EQ(count[j], m);
 		}
 	}
@@ -814,7 +807,7 @@ test_random_cross(void)
 		bool found = false;
 
 		CHECK_EQ(hf_retain_set(r, S(tp[k]), del ? NULL : &got[k], &old),
-			 0);
+		         0);
 		/* Equal topic strings share one slot: whichever index set
 		 * it last holds it. */
 		for (j = 0; j < NT; j++)
@@ -840,7 +833,7 @@ test_random_cross(void)
 
 			if (got[j] != want)
 				fprintf(stderr, "filter '%s' topic '%s'\n", q,
-					tp[j]);
+				        tp[j]);
 			CHECK_EQ(got[j], want);
 		}
 	}

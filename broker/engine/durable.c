@@ -1,0 +1,568 @@
+/* broker/engine/durable.c - the engine's side of the durable store.
+ *
+ * Translates engine objects (sessions, messages, queue entries) into store
+ * records (include/holdfast/store.h) and back, and rebuilds the engine's
+ * state at start-up. Every function is a no-op when persistence is off
+ * (b->store == NULL), so the rest of the engine calls them unconditionally.
+ *
+ * What is durable: persistent sessions (3.1.1 clean session 0, v5 session
+ * expiry > 0) with their subscriptions, will, queue entries (waiting and in
+ * flight, with QoS 2 stage) and inbound QoS 2 packet ids; message bodies
+ * referenced by any of those; retained messages (except $SYS topics). What
+ * is not: clean sessions, which end with their connection anyway.
+ *
+ * Start-up reads sessions, subscriptions, inbound QoS 2 ids, retained
+ * messages and per-session queue counts; queued message bodies stay on disk
+ * and are streamed in by hf_session_pump() when their client is back.
+ *
+ * Write errors: the store aborts the open transaction when it cannot grow
+ * (HF_STORE_EFULL) or fails; b->store_failed is then set and
+ * before_sleep() stops the broker without releasing the turn's
+ * acknowledgments (nothing acknowledged is lost; nothing lost was
+ * acknowledged). Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "holdfast/store.h"
+#include "broker.h"
+
+/* Properties blob: what follows the payload in hf_msg.data, behind a small
+ * header. */
+#define PROPS_HDR 16
+
+static void
+check(struct hf_broker *b, int rc, const char *what)
+{
+	if (rc == 0 || b->store_failed)
+		return;
+	b->store_failed = true;
+	hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
+	       hf_store_errmsg(b->store));
+}
+
+static void
+put_u16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get_u16(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 8 | p[1];
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+void
+hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
+{
+	if (!b->store || delta == 0)
+		return;
+	if (m->store_id) {
+		check(b, hf_store_msg_ref(b->store, m->store_id, delta),
+		      "message reference");
+		return;
+	}
+	if (delta < 0)
+		return;
+	size_t extra = (size_t)m->ctype_len + m->rtopic_len + m->corr_len +
+		       m->user_len;
+	uint8_t *blob = malloc(PROPS_HDR + extra);
+	if (!blob) {
+		b->store_failed = true;
+		return;
+	}
+	blob[0] = m->has_payload_format ? 1 : 0;
+	blob[1] = m->payload_format;
+	put_u16(blob + 2, m->ctype_len);
+	put_u16(blob + 4, m->rtopic_len);
+	put_u16(blob + 6, m->corr_len);
+	put_u32(blob + 8, m->user_len);
+	put_u32(blob + 12, m->n_user);
+	memcpy(blob + PROPS_HDR, hf_msg_payload(m) + m->payload_len, extra);
+	struct hf_store_msg r = {
+		.id = ++b->next_msg_id,
+		.qos = m->qos,
+		.retain = m->retain,
+		.expiry_at = m->has_expiry ? m->expiry_at : 0,
+		.topic = hf_msg_topic(m),
+		.topic_len = m->topic_len,
+		.payload = hf_msg_payload(m),
+		.payload_len = m->payload_len,
+		.props = blob,
+		.props_len = (uint32_t)(PROPS_HDR + extra),
+	};
+	int rc = hf_store_msg_put(b->store, &r, (uint32_t)delta);
+	free(blob);
+	check(b, rc, "message write");
+	m->store_id = r.id;
+	if (!m->cache && hf_map_put(&b->msg_cache, &m->store_id, 8, m) == 0)
+		m->cache = &b->msg_cache;
+}
+
+/* Build an in-memory message from a stored body. */
+static struct hf_msg *
+msg_from_record(const struct hf_store_msg *r)
+{
+	if (r->props_len < PROPS_HDR)
+		return NULL;
+	const uint8_t *h = r->props;
+	uint32_t ct = get_u16(h + 2), rt = get_u16(h + 4), cd = get_u16(h + 6);
+	uint32_t ul = get_u32(h + 8);
+	if ((uint64_t)PROPS_HDR + ct + rt + cd + ul != r->props_len)
+		return NULL;
+	size_t extra = r->props_len - PROPS_HDR;
+	struct hf_msg *m = malloc(sizeof(*m) + r->topic_len + r->payload_len +
+				  extra);
+	if (!m)
+		return NULL;
+	memset(m, 0, sizeof(*m));
+	m->refs = 1;
+	m->store_id = r->id;
+	m->qos = r->qos;
+	m->retain = r->retain;
+	m->has_payload_format = h[0] & 1;
+	m->payload_format = h[1];
+	m->ctype_len = (uint16_t)ct;
+	m->rtopic_len = (uint16_t)rt;
+	m->corr_len = (uint16_t)cd;
+	m->user_len = ul;
+	m->n_user = get_u32(h + 12);
+	m->has_expiry = r->expiry_at != 0;
+	m->expiry_at = r->expiry_at;
+	m->topic_len = r->topic_len;
+	m->payload_len = r->payload_len;
+	memcpy(m->data, r->topic, r->topic_len);
+	if (r->payload_len)
+		memcpy(m->data + r->topic_len, r->payload, r->payload_len);
+	memcpy(m->data + r->topic_len + r->payload_len, h + PROPS_HDR, extra);
+	return m;
+}
+
+struct load_ctx {
+	struct hf_msg *m;
+};
+
+static void
+load_cb(void *ctx, const struct hf_store_msg *r)
+{
+	struct load_ctx *l = ctx;
+	l->m = msg_from_record(r);
+}
+
+struct hf_msg *
+hf_dur_msg_load(struct hf_broker *b, uint64_t id)
+{
+	struct hf_msg *m = hf_map_get(&b->msg_cache, &id, 8);
+	if (m) {
+		hf_msg_ref(m);
+		return m;
+	}
+	if (!b->store)
+		return NULL;
+	struct load_ctx l = {NULL};
+	int rc = hf_store_msg_get(b->store, id, load_cb, &l);
+	if (rc != 0 || !l.m) {
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: stored message %llu cannot be read (%s).",
+		       (unsigned long long)id,
+		       rc ? hf_store_errmsg(b->store) : "bad record");
+		return NULL;
+	}
+	if (hf_map_put(&b->msg_cache, &l.m->store_id, 8, l.m) == 0)
+		l.m->cache = &b->msg_cache;
+	return l.m;
+}
+
+void
+hf_dur_session_save(struct hf_session *s)
+{
+	struct hf_broker *b = s->b;
+	if (!b->store || !s->persistent)
+		return;
+	if (!s->sid)
+		s->sid = ++b->next_sid;
+	int64_t now_wall = hf_wall_ms();
+	struct hf_store_session r = {
+		.sid = s->sid,
+		.client_id = (const uint8_t *)s->id,
+		.client_id_len = s->id_len,
+		.proto = s->proto,
+		.expiry = s->expiry,
+		.disconnected_at = s->client ? 0 : now_wall,
+		.will_msg = s->will ? s->will->store_id : 0,
+		.will_delay = s->will_delay,
+		.will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b))
+				      : 0,
+	};
+	check(b, hf_store_session_put(b->store, &r), "session write");
+}
+
+void
+hf_dur_session_drop(struct hf_session *s)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	check(s->b, hf_store_session_del(s->b->store, s->sid),
+	      "session delete");
+	s->sid = 0;
+}
+
+void
+hf_dur_sub_put(struct hf_session *s, const struct hf_subrec *r)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	struct hf_store_sub rec = {
+		.sid = s->sid,
+		.filter = (const uint8_t *)r->filter,
+		.filter_len = r->len,
+		.opts = r->opts,
+		.sub_id = r->sub_id,
+	};
+	check(s->b, hf_store_sub_put(s->b->store, &rec), "subscription write");
+}
+
+void
+hf_dur_sub_del(struct hf_session *s, const uint8_t *f, uint16_t len)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	check(s->b, hf_store_sub_del(s->b->store, s->sid, f, len),
+	      "subscription delete");
+}
+
+void
+hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	struct hf_store_qentry r = {
+		.sid = s->sid,
+		.seq = e->seq,
+		.msg_id = e->msg->store_id,
+		.payload_len = e->msg->payload_len,
+		.qos = e->qos,
+		.state = e->state,
+		.retain = e->retain,
+		.pid = e->pid,
+		.n_subids = e->n_subids,
+		.subids = e->subids,
+	};
+	check(s->b, hf_store_queue_put(s->b->store, &r), "queue write");
+}
+
+void
+hf_dur_qentry_del(struct hf_session *s, uint64_t seq)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	check(s->b, hf_store_queue_del(s->b->store, s->sid, seq),
+	      "queue delete");
+}
+
+void
+hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on)
+{
+	if (!s->b->store || !s->sid)
+		return;
+	int rc = on ? hf_store_qos2_put(s->b->store, s->sid, pid)
+		    : hf_store_qos2_del(s->b->store, s->sid, pid);
+	check(s->b, rc, "QoS 2 state write");
+}
+
+static bool
+is_sys(const struct hf_msg *m)
+{
+	return m->topic_len >= 1 && hf_msg_topic(m)[0] == '$';
+}
+
+void
+hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m)
+{
+	if (!b->store)
+		return;
+	if (old && old->retained_durable) {
+		check(b, hf_store_retain_del(b->store, old->store_id),
+		      "retained delete");
+		old->retained_durable = false;
+	}
+	if (m && !is_sys(m)) {
+		hf_dur_msg_ref(b, m, 1);
+		if (!b->store_failed) {
+			check(b, hf_store_retain_put(b->store, m->store_id),
+			      "retained write");
+			m->retained_durable = true;
+		}
+	}
+}
+
+struct qread {
+	struct hf_qentry **out;
+	size_t n, max;
+	int err;
+};
+
+static int
+qread_cb(void *ctx, const struct hf_store_qentry *r)
+{
+	struct qread *q = ctx;
+	struct hf_qentry *e = calloc(1, sizeof(*e));
+	if (!e) {
+		q->err = 1;
+		return 1;
+	}
+	e->seq = r->seq;
+	e->qos = r->qos;
+	e->state = r->state;
+	e->retain = r->retain;
+	e->pid = r->pid;
+	/* Borrow the message id through msg until loaded (see pump). */
+	e->msg = (struct hf_msg *)(uintptr_t)r->msg_id;
+	if (r->n_subids) {
+		e->subids = malloc(r->n_subids * sizeof(uint32_t));
+		if (!e->subids) {
+			free(e);
+			q->err = 1;
+			return 1;
+		}
+		memcpy(e->subids, r->subids, r->n_subids * sizeof(uint32_t));
+		e->n_subids = r->n_subids;
+	}
+	q->out[q->n++] = e;
+	return q->n >= q->max ? 1 : 0;
+}
+
+int
+hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
+		  size_t *n)
+{
+	struct qread q = {.out = out, .max = max};
+	*n = 0;
+	int rc = hf_store_queue_each(s->b->store, s->sid, s->disk_next, max,
+				     qread_cb, &q);
+	*n = q.n;
+	if (q.err || rc < 0)
+		return -1;
+	return 0;
+}
+
+int
+hf_dur_open(struct hf_broker *b, char *err, size_t errlen)
+{
+	const struct hf_config *c = b->conf;
+	if (!c->persistence)
+		return 0;
+	struct hf_store_conf sc = {
+		.dir = c->persistence_location,
+		.file = c->persistence_file,
+		.sync = c->persistence_sync ? HF_SYNC_OS : HF_SYNC_FULL,
+		.initial_map_size = c->persistence_initial_size,
+		.max_map_size = c->persistence_max_size,
+	};
+	int rc = hf_store_open(&b->store, &sc, err, errlen);
+	if ((rc == HF_STORE_ECORRUPT || rc == HF_STORE_EVERSION) &&
+	    c->move_damaged_store) {
+		hf_log(&b->log, HF_LOG_WARNING, "Warning: %s", err);
+		if (hf_store_move_aside(&sc, err, errlen) != 0)
+			return -1;
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Warning: damaged store moved aside "
+		       "(--move-damaged-store); starting with an empty one.");
+		rc = hf_store_open(&b->store, &sc, err, errlen);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+void
+hf_dur_close(struct hf_broker *b)
+{
+	if (b->store)
+		hf_store_close(b->store);
+	b->store = NULL;
+}
+
+bool
+hf_dur_commit(struct hf_broker *b)
+{
+	if (!b->store)
+		return true;
+	if (b->store_failed)
+		return false;
+	if (hf_store_pending(b->store) == 0)
+		return true;
+	int rc = hf_store_commit(b->store);
+	if (rc != 0) {
+		hf_log(&b->log, HF_LOG_ERR, "Error: store commit failed: %s.",
+		       hf_store_errmsg(b->store));
+		b->store_failed = true;
+		return false;
+	}
+	struct hf_store_stats st;
+	if (hf_store_stats(b->store, &st) == 0 && st.max_map_size)
+		b->store_full = st.used_bytes > st.max_map_size / 10 * 9;
+	return true;
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+struct recover {
+	struct hf_broker *b;
+	struct hf_map by_sid;
+	int64_t now_wall, now_mono;
+	int err;
+};
+
+static int
+rec_session(void *ctx, const struct hf_store_session *r)
+{
+	struct recover *rc = ctx;
+	struct hf_broker *b = rc->b;
+	struct hf_session *s = hf_session_new(b, r->client_id,
+					      r->client_id_len);
+	if (!s || hf_map_put(&rc->by_sid, &r->sid, 8, s) != 0) {
+		rc->err = 1;
+		return 1;
+	}
+	s->sid = r->sid;
+	s->proto = r->proto;
+	s->expiry = r->expiry;
+	s->persistent = true;
+	int64_t gone = r->disconnected_at ? r->disconnected_at : rc->now_wall;
+	s->offline_since = rc->now_mono - (rc->now_wall - gone);
+	if (r->will_msg) {
+		s->will = hf_dur_msg_load(b, r->will_msg);
+		s->will_delay = r->will_delay;
+		if (r->will_at)
+			s->will_at = rc->now_mono + (r->will_at - rc->now_wall);
+		else if (!r->disconnected_at)
+			/* connected when the broker stopped abnormally */
+			s->will_at = rc->now_mono +
+				     (int64_t)r->will_delay * 1000 + 1;
+		if (s->will_at && s->will_at < 1)
+			s->will_at = 1;
+	}
+	uint64_t count = 0, bytes = 0, last = 0;
+	if (hf_store_queue_stat(b->store, s->sid, &count, &bytes, &last) != 0) {
+		rc->err = 1;
+		return 1;
+	}
+	s->n_queued = (uint32_t)count;
+	s->queued_bytes = bytes;
+	s->next_seq = last + 1;
+	s->disk_next = 0;
+	return 0;
+}
+
+static int
+rec_sub(void *ctx, const struct hf_store_sub *r)
+{
+	struct recover *rc = ctx;
+	struct hf_session *s = hf_map_get(&rc->by_sid, &r->sid, 8);
+	if (!s)
+		return 0; /* orphan: ignored */
+	if (hf_tree_sub(rc->b->tree, r->filter, r->filter_len, s, r->opts,
+			r->sub_id, NULL) != 0 ||
+	    hf_session_add_subrec(s, r->filter, r->filter_len, r->opts,
+				  r->sub_id) != 0) {
+		rc->err = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+rec_qos2(void *ctx, uint64_t sid, uint16_t pid)
+{
+	struct recover *rc = ctx;
+	struct hf_session *s = hf_map_get(&rc->by_sid, &sid, 8);
+	if (!s)
+		return 0;
+	if (!s->qos2_in && !(s->qos2_in = calloc(8192, 1))) {
+		rc->err = 1;
+		return 1;
+	}
+	s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+	s->n_qos2_in++;
+	return 0;
+}
+
+static int
+rec_retained(void *ctx, const struct hf_store_msg *r)
+{
+	struct recover *rc = ctx;
+	struct hf_broker *b = rc->b;
+	struct hf_msg *m = msg_from_record(r);
+	if (!m) {
+		rc->err = 2;
+		return 1;
+	}
+	m->retained_durable = true;
+	void *old = NULL;
+	if (hf_retain_set(b->retained, hf_msg_topic(m), m->topic_len, m,
+			  &old) != 0) {
+		hf_msg_unref(m);
+		rc->err = 1;
+		return 1;
+	}
+	if (hf_map_put(&b->msg_cache, &m->store_id, 8, m) == 0)
+		m->cache = &b->msg_cache;
+	hf_msg_unref(old);
+	return 0;
+}
+
+int
+hf_dur_recover(struct hf_broker *b)
+{
+	if (!b->store)
+		return 0;
+	struct recover rc = {.b = b,
+			     .now_wall = hf_wall_ms(),
+			     .now_mono = hf_now_ms(b)};
+	uint64_t max_sid = 0, max_msg = 0;
+	int r = hf_store_max_ids(b->store, &max_sid, &max_msg);
+	b->next_sid = max_sid;
+	b->next_msg_id = max_msg;
+	if (r == 0)
+		r = hf_store_sessions_each(b->store, rec_session, &rc);
+	if (r == 0 && !rc.err)
+		r = hf_store_subs_each(b->store, rec_sub, &rc);
+	if (r == 0 && !rc.err)
+		r = hf_store_qos2_each(b->store, rec_qos2, &rc);
+	if (r == 0 && !rc.err)
+		r = hf_store_retained_each(b->store, rec_retained, &rc);
+	hf_map_free(&rc.by_sid);
+	if (r < 0 || rc.err) {
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: cannot read the store back: %s.",
+		       r < 0 ? hf_store_errmsg(b->store)
+			     : "a record does not decode or out of memory");
+		return -1;
+	}
+	/* Sessions that were connected when the broker stopped are
+	 * disconnected now: record that, so expiry counts from here. */
+	for (struct hf_session *s = b->all_sessions; s; s = s->all_next)
+		hf_dur_session_save(s);
+	hf_log(&b->log, HF_LOG_NOTICE,
+	       "Store: %u sessions, %zu subscriptions, %zu retained messages "
+	       "restored.",
+	       b->n_sessions, hf_tree_count(b->tree),
+	       hf_retain_count(b->retained));
+	return hf_dur_commit(b) ? 0 : -1;
+}

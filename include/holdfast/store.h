@@ -1,0 +1,197 @@
+/* holdfast/store.h - the durable store: records in, records out.
+ *
+ * The store knows sessions, subscriptions, message bodies, per-session
+ * queue entries, inbound QoS 2 packet ids and retained-message markers. It
+ * does not know MQTT packets: message properties are an opaque blob the
+ * engine encodes, and nothing here includes codec.h.
+ *
+ * Transactions: writes made between two hf_store_commit() calls form one
+ * transaction (group commit). The first write after a commit begins it;
+ * hf_store_commit() makes everything since the last commit durable at the
+ * configured sync level, in one go. Reads made while a transaction is open
+ * see its writes. If the map fills up mid-transaction, the store grows the
+ * map and replays the transaction by itself (up to max_map_size); the caller
+ * never sees MDB_MAP_FULL, only HF_STORE_EFULL when the configured maximum
+ * is reached, after which the open transaction is aborted (everything since
+ * the last commit is lost, so the caller must not have acknowledged any of
+ * it: acknowledgments are released only after hf_store_commit() returns 0).
+ *
+ * Keys: client ids, filters and topics can be 65535 bytes, LMDB keys at most
+ * 511. Sessions are keyed by a 64-bit session id (the client id is in the
+ * value) and subscriptions by (session id, 64-bit hash of the filter) with
+ * the filter in the value and collisions probed; messages by a 64-bit id.
+ * The layout is versioned and documented in persistence/README.md.
+ *
+ * Ownership: every pointer in a record passed to a write function is
+ * borrowed for the call (the store copies). Every pointer in a record
+ * passed to a read callback is owned by the store and valid only during the
+ * callback. Thread rules: one thread (the loop) uses a store. */
+#ifndef HOLDFAST_STORE_H
+#define HOLDFAST_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Errors (negative). 0 is success. */
+#define HF_STORE_EIO      (-1) /* LMDB or file-system error; see errmsg */
+#define HF_STORE_EFULL    (-2) /* max_map_size reached */
+#define HF_STORE_ECORRUPT (-3) /* damaged or foreign store, or bad record */
+#define HF_STORE_EVERSION (-4) /* written by an incompatible version */
+#define HF_STORE_ENOMEM   (-5)
+#define HF_STORE_ENOTFOUND (-6)
+
+enum hf_store_sync {
+	HF_SYNC_FULL = 0, /* fsync on every commit: survives power loss */
+	HF_SYNC_OS = 1, /* no fsync: survives a broker crash (the data is in
+			   the OS page cache), not a power cut */
+};
+
+struct hf_store_conf {
+	const char *dir; /* persistence_location; created if missing */
+	const char *file; /* persistence_file, inside dir */
+	enum hf_store_sync sync;
+	uint64_t initial_map_size; /* bytes; rounded to the page size */
+	uint64_t max_map_size; /* bytes; the map grows up to this */
+	bool read_only; /* for the inspection tool */
+};
+
+struct hf_store;
+
+/* A session. client_id is not NUL-terminated. */
+struct hf_store_session {
+	uint64_t sid;
+	const uint8_t *client_id;
+	uint16_t client_id_len;
+	uint8_t proto; /* protocol level */
+	uint32_t expiry; /* session expiry interval, s; UINT32_MAX = never */
+	int64_t disconnected_at; /* wall-clock ms; 0 = was connected */
+	uint64_t will_msg; /* message id of the will, 0 = none */
+	uint32_t will_delay; /* s */
+	int64_t will_at; /* wall-clock ms when an armed will is due; 0 = none */
+};
+
+struct hf_store_sub {
+	uint64_t sid;
+	const uint8_t *filter; /* may start with $share/ */
+	uint16_t filter_len;
+	uint8_t opts;
+	uint32_t sub_id;
+};
+
+/* A message body. props is opaque to the store. */
+struct hf_store_msg {
+	uint64_t id;
+	uint8_t qos;
+	bool retain;
+	int64_t expiry_at; /* wall-clock ms; 0 = never */
+	const uint8_t *topic;
+	uint16_t topic_len;
+	const uint8_t *payload;
+	uint32_t payload_len;
+	const uint8_t *props;
+	uint32_t props_len;
+};
+
+/* One entry of a session's outgoing queue, ordered by seq. */
+struct hf_store_qentry {
+	uint64_t sid;
+	uint64_t seq;
+	uint64_t msg_id;
+	uint32_t payload_len; /* copied from the message, for byte limits */
+	uint8_t qos;
+	uint8_t state; /* 0 queued, 1 PUBLISH sent, 2 PUBREL sent */
+	bool retain;
+	uint16_t pid; /* 0 until sent */
+	uint16_t n_subids;
+	const uint32_t *subids;
+};
+
+/* Open (creating when missing) and validate the store.
+ * @param[out] st   the store, on success
+ * @param[out] err  a message naming the file and the way out, on failure
+ * @return 0, HF_STORE_EIO, HF_STORE_ECORRUPT, HF_STORE_EVERSION or
+ *         HF_STORE_ENOMEM. */
+int hf_store_open(struct hf_store **st, const struct hf_store_conf *conf,
+		  char *err, size_t errlen);
+/* Abort any open transaction and close. */
+void hf_store_close(struct hf_store *st);
+/* Rename the store file (and its lock file) aside to
+ * "<file>.damaged-<unix time>" so a new one can be created. Returns 0 or
+ * HF_STORE_EIO with err filled. */
+int hf_store_move_aside(const struct hf_store_conf *conf, char *err,
+			size_t errlen);
+
+/* Commit the open transaction (no-op when none). Returns 0, HF_STORE_EIO or
+ * HF_STORE_EFULL (then nothing since the last commit is stored). */
+int hf_store_commit(struct hf_store *st);
+/* Number of write operations in the open transaction. */
+size_t hf_store_pending(const struct hf_store *st);
+/* Last error text (for logs). */
+const char *hf_store_errmsg(const struct hf_store *st);
+
+/* Writes. All return 0, HF_STORE_EFULL, HF_STORE_EIO or HF_STORE_ENOMEM. */
+int hf_store_session_put(struct hf_store *st, const struct hf_store_session *s);
+/* Delete a session with its subscriptions, queue entries (releasing their
+ * message references), inbound QoS 2 ids, and its will reference. */
+int hf_store_session_del(struct hf_store *st, uint64_t sid);
+int hf_store_sub_put(struct hf_store *st, const struct hf_store_sub *s);
+int hf_store_sub_del(struct hf_store *st, uint64_t sid, const uint8_t *filter,
+		     uint16_t len);
+/* Store a body with reference count `refs` (> 0). */
+int hf_store_msg_put(struct hf_store *st, const struct hf_store_msg *m,
+		     uint32_t refs);
+/* Add delta to a body's reference count; at 0 the body is deleted. */
+int hf_store_msg_ref(struct hf_store *st, uint64_t msg_id, int32_t delta);
+/* Add or overwrite (same sid+seq) a queue entry. Does not touch message
+ * reference counts: the caller counts one reference per entry. */
+int hf_store_queue_put(struct hf_store *st, const struct hf_store_qentry *e);
+/* Delete a queue entry and release its message reference. */
+int hf_store_queue_del(struct hf_store *st, uint64_t sid, uint64_t seq);
+int hf_store_qos2_put(struct hf_store *st, uint64_t sid, uint16_t pid);
+int hf_store_qos2_del(struct hf_store *st, uint64_t sid, uint16_t pid);
+/* Mark a message as the retained message of its topic (the caller holds
+ * one reference for it) or remove the mark (releasing that reference). */
+int hf_store_retain_put(struct hf_store *st, uint64_t msg_id);
+int hf_store_retain_del(struct hf_store *st, uint64_t msg_id);
+
+/* Reads. Callbacks return 0 to continue, non-zero to stop (that value is
+ * returned). Functions return 0, HF_STORE_EIO or HF_STORE_ECORRUPT. */
+int hf_store_sessions_each(struct hf_store *st,
+			   int (*cb)(void *ctx, const struct hf_store_session *s),
+			   void *ctx);
+int hf_store_subs_each(struct hf_store *st,
+		       int (*cb)(void *ctx, const struct hf_store_sub *s),
+		       void *ctx);
+int hf_store_qos2_each(struct hf_store *st,
+		       int (*cb)(void *ctx, uint64_t sid, uint16_t pid),
+		       void *ctx);
+int hf_store_retained_each(struct hf_store *st,
+			   int (*cb)(void *ctx, const struct hf_store_msg *m),
+			   void *ctx);
+/* Queue entries of sid with seq >= from, in seq order, at most max. */
+int hf_store_queue_each(struct hf_store *st, uint64_t sid, uint64_t from,
+			size_t max,
+			int (*cb)(void *ctx, const struct hf_store_qentry *e),
+			void *ctx);
+/* Count and payload bytes of sid's queue; *last_seq = highest seq or 0. */
+int hf_store_queue_stat(struct hf_store *st, uint64_t sid, uint64_t *count,
+			uint64_t *bytes, uint64_t *last_seq);
+/* Read one body. Returns 0 (cb called), HF_STORE_ENOTFOUND, EIO, ECORRUPT. */
+int hf_store_msg_get(struct hf_store *st, uint64_t msg_id,
+		     void (*cb)(void *ctx, const struct hf_store_msg *m),
+		     void *ctx);
+/* Highest session id and message id in use (0 when none). */
+int hf_store_max_ids(struct hf_store *st, uint64_t *max_sid,
+		     uint64_t *max_msg_id);
+
+struct hf_store_stats {
+	uint64_t map_size; /* current map size, bytes */
+	uint64_t used_bytes; /* pages in use × page size */
+	uint64_t max_map_size;
+	uint64_t sessions, subs, msgs, queue_entries, retained, qos2;
+	uint64_t commits, grows;
+};
+int hf_store_stats(struct hf_store *st, struct hf_store_stats *out);
+
+#endif

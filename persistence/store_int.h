@@ -1,0 +1,100 @@
+/* persistence/store_int.h - internals shared by the store's own files.
+ *
+ * The on-disk record encodings (records.c) and a testing hook of the LMDB
+ * store (store_lmdb.c). Nothing outside persistence/ and its unit test
+ * includes this. Every integer on disk is big-endian so that LMDB's
+ * bytewise key order is numeric order; the byte layouts are documented in
+ * persistence/README.md and must change only together with
+ * HF_STORE_FORMAT_VERSION.
+ *
+ * Decoders treat their input as untrusted (it comes from disk): they check
+ * every length against the bytes present and return -1 rather than read
+ * past the end. Decoded pointers point into the input buffer.
+ *
+ * Threading: pure functions, no state. */
+#ifndef HF_STORE_INT_H
+#define HF_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "holdfast/store.h"
+
+#define HF_STORE_FORMAT_VERSION 1u
+#define HF_STORE_MAGIC          "holdfast-store"
+
+/* Fixed part of each value, in bytes (see README.md). */
+#define HF_REC_SESSION_HDR 35u
+#define HF_REC_SUB_HDR     7u
+#define HF_REC_MSG_HDR     20u
+#define HF_REC_QENTRY_HDR  19u
+
+static inline void
+hf_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+hf_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline void
+hf_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint16_t
+hf_rd16(const uint8_t *p)
+{
+	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+hf_rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+hf_rd64(const uint8_t *p)
+{
+	return (uint64_t)hf_rd32(p) << 32 | hf_rd32(p + 4);
+}
+
+/* 64-bit FNV-1a of a filter: the subscription key's hash part. */
+uint64_t hf_rec_hash(const uint8_t *p, size_t n);
+
+/* Encoders return a malloc'd value (caller frees) and its length, or NULL
+ * when out of memory. */
+uint8_t *hf_rec_session_enc(const struct hf_store_session *s, size_t *len);
+uint8_t *hf_rec_sub_enc(const struct hf_store_sub *s, size_t *len);
+uint8_t *hf_rec_msg_enc(const struct hf_store_msg *m, size_t *len);
+uint8_t *hf_rec_qentry_enc(const struct hf_store_qentry *e, size_t *len);
+
+/* Decoders fill *out (the key parts come from the caller) and return 0, or
+ * -1 when the bytes are not a valid record. */
+int hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid,
+                       struct hf_store_session *out);
+int hf_rec_sub_dec(const uint8_t *p, size_t n, uint64_t sid,
+                   struct hf_store_sub *out);
+int hf_rec_msg_dec(const uint8_t *p, size_t n, uint64_t id,
+                   struct hf_store_msg *out);
+/* out->subids is left NULL; *raw_subids gets the n_subids big-endian u32
+ * on disk, to be converted with hf_rec_subids(). */
+int hf_rec_qentry_dec(const uint8_t *p, size_t n, uint64_t sid, uint64_t seq,
+                      struct hf_store_qentry *out, const uint8_t **raw_subids);
+void hf_rec_subids(const uint8_t *raw, uint16_t n, uint32_t *out);
+
+/* Testing only: keep the low `bits` bits of the filter hash (64 = all), so
+ * a test can force subscription key collisions. */
+void hf_store_test_hash_bits(struct hf_store *st, unsigned bits);
+
+#endif

@@ -1,0 +1,1586 @@
+/* persistence/store_lmdb.c - the durable store (include/holdfast/store.h)
+ * on LMDB.
+ *
+ * One LMDB environment in one file (MDB_NOSUBDIR: "<file>" plus
+ * "<file>-lock") with eight named databases: meta, sessions, subs, msgs,
+ * mrefs, queue, qos2, retained. Keys are big-endian integers so cursor order
+ * is numeric order; values are the encodings of records.c. The layout is
+ * documented byte by byte in persistence/README.md.
+ *
+ * Transactions: the first write after a commit begins a write transaction.
+ * Every write is applied to it at once and also appended, with a copy of its
+ * (already encoded) data, to a replay log. When LMDB reports MDB_MAP_FULL,
+ * from a put or from the commit, the transaction is aborted, the map is
+ * doubled (capped at max_map_size) while no transaction is open, a new
+ * transaction begins and the log is replayed; the replay is deterministic
+ * because it starts from the same committed state. At the maximum the store
+ * returns HF_STORE_EFULL and drops the transaction and the log. Any other
+ * LMDB failure during a write also drops them (HF_STORE_EIO). Writes report
+ * "soft" errors (HF_STORE_ECORRUPT for a reference on a missing message,
+ * HF_STORE_EIO for an exhausted subscription probe chain) without dropping
+ * anything: their effects, if any, stay in the transaction and replay
+ * identically. Reads use the open write transaction when there is one (so
+ * they see pending writes), else a cached read-only transaction that is
+ * reset between reads and renewed for the next.
+ *
+ * Threading/ownership: one thread uses a store. Records handed to write
+ * functions are copied; records handed to read callbacks point into the map
+ * and live until the callback returns. Writing from inside a read callback
+ * is refused (HF_STORE_EIO): a map resize would pull the pages from under
+ * the running cursor. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "store_int.h"
+
+enum {
+	DB_META,
+	DB_SESSIONS,
+	DB_SUBS,
+	DB_MSGS,
+	DB_MREFS,
+	DB_QUEUE,
+	DB_QOS2,
+	DB_RETAINED,
+	DB_COUNT
+};
+
+static const char *const db_names[DB_COUNT] = {
+    "meta", "sessions", "subs", "msgs", "mrefs", "queue", "qos2", "retained",
+};
+
+/* How many consecutive hash slots a filter may use in one session. */
+#define SUB_PROBES 16
+
+#define DEFAULT_INITIAL_MAP (1024u * 1024u)
+
+enum op_kind {
+	OP_SESSION_PUT,
+	OP_SESSION_DEL,
+	OP_SUB_PUT,
+	OP_SUB_DEL,
+	OP_MSG_PUT,
+	OP_MSG_REF,
+	OP_QUEUE_PUT,
+	OP_QUEUE_DEL,
+	OP_QOS2_PUT,
+	OP_QOS2_DEL,
+	OP_RETAIN_PUT,
+	OP_RETAIN_DEL,
+};
+
+/* One logged write: enough to apply it again. data is owned by the log. */
+struct op {
+	enum op_kind kind;
+	uint64_t a, b; /* sid or msg id; seq or pid */
+	int64_t c;     /* refs or delta */
+	uint8_t *data; /* encoded value, or the filter for OP_SUB_DEL */
+	size_t len;
+};
+
+struct hf_store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	MDB_txn *wtxn;    /* open write transaction, or NULL */
+	MDB_txn *rtxn;    /* cached read-only transaction */
+	unsigned rdepth;  /* nesting of reads using rtxn */
+	unsigned in_read; /* nesting of any read (writes refused) */
+	struct op *log;
+	size_t nlog, caplog;
+	char *path;
+	size_t psize; /* LMDB page size */
+	size_t os_page;
+	uint64_t max_map;
+	uint64_t hash_mask;
+	bool read_only;
+	uint64_t commits, grows;
+	char errmsg[512];
+};
+
+/* ---- errors -------------------------------------------------------------- */
+
+__attribute__((format(printf, 2, 3))) static void
+seterr(struct hf_store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+fmterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+damaged(char *err, size_t errlen, const char *path, const char *why)
+{
+	fmterr(err, errlen,
+	       "store %s is damaged (%s); start with --move-damaged-store to "
+	       "move it aside and start empty, or restore a backup",
+	       path, why);
+}
+
+static bool
+is_soft(int rc)
+{
+	return rc < 0 && rc >= HF_STORE_ENOTFOUND;
+}
+
+/* A damaged record met by a read. */
+static int
+bad_record(struct hf_store *st, int db, const MDB_val *k)
+{
+	char hex[40];
+	size_t n = k->mv_size < 16 ? k->mv_size : 16;
+
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x",
+		         ((const uint8_t *)k->mv_data)[i]);
+	hex[2 * n] = '\0';
+	seterr(st,
+	       "store %s is damaged (bad %s record, key %s); start with "
+	       "--move-damaged-store to move it aside and start empty, or "
+	       "restore a backup",
+	       st->path, db_names[db], hex);
+	return HF_STORE_ECORRUPT;
+}
+
+static int
+lmdb_fail(struct hf_store *st, const char *what, int rc)
+{
+	seterr(st, "store %s: %s: %s", st->path, what, mdb_strerror(rc));
+	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
+}
+
+const char *
+hf_store_errmsg(const struct hf_store *st)
+{
+	return st->errmsg;
+}
+
+void
+hf_store_test_hash_bits(struct hf_store *st, unsigned bits)
+{
+	st->hash_mask = bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;
+}
+
+/* ---- the replay log --------------------------------------------------------
+ */
+
+static void
+log_clear(struct hf_store *st)
+{
+	for (size_t i = 0; i < st->nlog; i++)
+		free(st->log[i].data);
+	st->nlog = 0;
+	if (st->caplog > 1024) { /* do not keep a huge turn's array */
+		free(st->log);
+		st->log = NULL;
+		st->caplog = 0;
+	}
+}
+
+static int
+log_push(struct hf_store *st, const struct op *op)
+{
+	if (st->nlog == st->caplog) {
+		size_t cap = st->caplog ? st->caplog * 2 : 64;
+		struct op *n = realloc(st->log, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		st->log = n;
+		st->caplog = cap;
+	}
+	st->log[st->nlog++] = *op;
+	return 0;
+}
+
+/* ---- map size --------------------------------------------------------------
+ */
+
+static uint64_t
+map_size(struct hf_store *st)
+{
+	MDB_envinfo info;
+
+	mdb_env_info(st->env, &info);
+	return info.me_mapsize;
+}
+
+/* Double the map (capped at max_map). No transaction may be open. */
+static int
+grow(struct hf_store *st)
+{
+	uint64_t cur = map_size(st), next;
+	int rc;
+
+	if (cur >= st->max_map)
+		return HF_STORE_EFULL;
+	next = cur > st->max_map / 2 ? st->max_map : cur * 2;
+	rc = mdb_env_set_mapsize(st->env, (size_t)next);
+	if (rc)
+		return lmdb_fail(st, "cannot grow the map", rc);
+	st->grows++;
+	return 0;
+}
+
+/* ---- write transactions ----------------------------------------------------
+ */
+
+static int
+wtxn_begin(struct hf_store *st)
+{
+	MDB_envinfo info;
+	int rc;
+
+	/* Grow ahead of need: above ~80% of the map a turn may well fill it,
+	 * and growing now is cheaper than a replay. */
+	mdb_env_info(st->env, &info);
+	if ((uint64_t)(info.me_last_pgno + 1) * st->psize >
+	        info.me_mapsize / 10 * 8 &&
+	    info.me_mapsize < st->max_map)
+		(void)grow(st); /* a failure shows up as MDB_MAP_FULL later */
+	rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+	if (rc == MDB_MAP_RESIZED) { /* another process grew it */
+		mdb_env_set_mapsize(st->env, 0);
+		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+	}
+	if (rc) {
+		st->wtxn = NULL;
+		return lmdb_fail(st, "cannot begin a write transaction", rc);
+	}
+	return 0;
+}
+
+static int
+put(struct hf_store *st, int db, const void *k, size_t kl, const void *v,
+    size_t vl)
+{
+	MDB_val key = {kl, (void *)k}, val = {vl, (void *)v};
+
+	return mdb_put(st->wtxn, st->dbi[db], &key, &val, 0);
+}
+
+static int
+del(struct hf_store *st, int db, const void *k, size_t kl)
+{
+	MDB_val key = {kl, (void *)k};
+	int rc = mdb_del(st->wtxn, st->dbi[db], &key, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int
+get(MDB_txn *txn, struct hf_store *st, int db, const void *k, size_t kl,
+    MDB_val *v)
+{
+	MDB_val key = {kl, (void *)k};
+
+	return mdb_get(txn, st->dbi[db], &key, v);
+}
+
+/* Add delta to a message's reference count; delete the body at 0. */
+static int
+ref_add(struct hf_store *st, uint64_t id, int64_t delta)
+{
+	uint8_t k[8], v4[4];
+	MDB_val v;
+	int64_t n;
+	int rc;
+
+	hf_be64(k, id);
+	rc = get(st->wtxn, st, DB_MREFS, k, 8, &v);
+	if (rc == MDB_NOTFOUND) {
+		seterr(st,
+		       "store %s: reference change on message %" PRIu64
+		       " which is not stored",
+		       st->path, id);
+		return HF_STORE_ECORRUPT;
+	}
+	if (rc)
+		return rc;
+	if (v.mv_size != 4) {
+		seterr(st, "store %s: bad reference count of message %" PRIu64,
+		       st->path, id);
+		return HF_STORE_ECORRUPT;
+	}
+	n = (int64_t)hf_rd32(v.mv_data) + delta;
+	if (n > (int64_t)UINT32_MAX) {
+		seterr(st,
+		       "store %s: reference count of message %" PRIu64
+		       " overflows",
+		       st->path, id);
+		return HF_STORE_ECORRUPT;
+	}
+	if (n > 0) {
+		hf_be32(v4, (uint32_t)n);
+		return put(st, DB_MREFS, k, 8, v4, 4);
+	}
+	if ((rc = del(st, DB_MSGS, k, 8)) || (rc = del(st, DB_MREFS, k, 8)))
+		return rc;
+	if (n < 0) {
+		seterr(st,
+		       "store %s: reference count of message %" PRIu64
+		       " went below zero",
+		       st->path, id);
+		return HF_STORE_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Delete every key of db that starts with the 8-byte sid; for the queue
+ * also release each entry's message reference. */
+static int
+del_prefix(struct hf_store *st, int db, uint64_t sid, int *soft)
+{
+	MDB_cursor *c;
+	uint8_t pre[8];
+	int rc;
+
+	hf_be64(pre, sid);
+	rc = mdb_cursor_open(st->wtxn, st->dbi[db], &c);
+	if (rc)
+		return rc;
+	for (;;) {
+		MDB_val k = {8, pre}, v;
+		uint64_t mid = 0;
+		bool release = false;
+
+		/* Re-seek each time: no reliance on cursor state after a
+		 * delete, and each seek is O(log n). */
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc || k.mv_size < 8 || memcmp(k.mv_data, pre, 8))
+			break;
+		if (db == DB_QUEUE) {
+			if (v.mv_size >= HF_REC_QENTRY_HDR) {
+				mid = hf_rd64(v.mv_data);
+				release = true;
+			} else {
+				*soft = HF_STORE_ECORRUPT;
+			}
+		}
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+		if (release) {
+			rc = ref_add(st, mid, -1);
+			if (is_soft(rc))
+				*soft = rc;
+			else if (rc)
+				break;
+			rc = 0;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static void
+sub_key(uint8_t k[16], uint64_t sid, uint64_t h)
+{
+	hf_be64(k, sid);
+	hf_be64(k + 8, h);
+}
+
+/* Find the slot holding filter (*found) and the first free slot (*free_at)
+ * among SUB_PROBES consecutive hashes; -1 when none. All slots are looked
+ * at because deletes leave holes in a chain. */
+static int
+sub_probe(struct hf_store *st, MDB_txn *txn, uint64_t sid,
+          const uint8_t *filter, uint16_t flen, int *found, int *free_at)
+{
+	uint64_t h = hf_rec_hash(filter, flen) & st->hash_mask;
+
+	*found = *free_at = -1;
+	for (int i = 0; i < SUB_PROBES; i++) {
+		uint8_t k[16];
+		struct hf_store_sub s;
+		MDB_val v;
+		int rc;
+
+		sub_key(k, sid, h + (uint64_t)i);
+		rc = get(txn, st, DB_SUBS, k, 16, &v);
+		if (rc == MDB_NOTFOUND) {
+			if (*free_at < 0)
+				*free_at = i;
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (hf_rec_sub_dec(v.mv_data, v.mv_size, sid, &s) == 0 &&
+		    s.filter_len == flen &&
+		    (flen == 0 || memcmp(s.filter, filter, flen) == 0)) {
+			*found = i;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* ---- applying one write ----------------------------------------------------
+ */
+
+static int
+apply_session_del(struct hf_store *st, uint64_t sid)
+{
+	struct hf_store_session s;
+	uint8_t k[8];
+	MDB_val v;
+	int soft = 0, rc;
+
+	hf_be64(k, sid);
+	rc = get(st->wtxn, st, DB_SESSIONS, k, 8, &v);
+	if (rc == 0) {
+		if (hf_rec_session_dec(v.mv_data, v.mv_size, sid, &s))
+			soft = HF_STORE_ECORRUPT;
+		else if (s.will_msg) {
+			rc = ref_add(st, s.will_msg, -1);
+			if (is_soft(rc))
+				soft = rc;
+			else if (rc)
+				return rc;
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		return rc;
+	}
+	if ((rc = del_prefix(st, DB_QUEUE, sid, &soft)) ||
+	    (rc = del_prefix(st, DB_SUBS, sid, &soft)) ||
+	    (rc = del_prefix(st, DB_QOS2, sid, &soft)) ||
+	    (rc = del(st, DB_SESSIONS, k, 8)))
+		return rc;
+	return soft;
+}
+
+static int
+apply_sub(struct hf_store *st, const struct op *op)
+{
+	const uint8_t *filter = op->data;
+	uint16_t flen = (uint16_t)op->len;
+	int found, free_at, rc;
+	uint8_t k[16];
+
+	if (op->kind == OP_SUB_PUT) {
+		filter = op->data + HF_REC_SUB_HDR;
+		flen = hf_rd16(op->data + 5);
+	}
+	rc = sub_probe(st, st->wtxn, op->a, filter, flen, &found, &free_at);
+	if (rc)
+		return rc;
+	if (op->kind == OP_SUB_DEL) {
+		if (found < 0)
+			return 0;
+		sub_key(k, op->a,
+		        (hf_rec_hash(filter, flen) & st->hash_mask) +
+		            (uint64_t)found);
+		return del(st, DB_SUBS, k, 16);
+	}
+	if (found < 0)
+		found = free_at;
+	if (found < 0) {
+		seterr(st,
+		       "store %s: %d subscriptions of session %" PRIu64
+		       " share a filter hash; not stored",
+		       st->path, SUB_PROBES, op->a);
+		return HF_STORE_EIO;
+	}
+	sub_key(k, op->a,
+	        (hf_rec_hash(filter, flen) & st->hash_mask) + (uint64_t)found);
+	return put(st, DB_SUBS, k, 16, op->data, op->len);
+}
+
+static int
+apply(struct hf_store *st, const struct op *op)
+{
+	uint8_t k[16], v4[4];
+	MDB_val v;
+	int rc;
+
+	switch (op->kind) {
+	case OP_SESSION_PUT:
+		hf_be64(k, op->a);
+		return put(st, DB_SESSIONS, k, 8, op->data, op->len);
+	case OP_SESSION_DEL:
+		return apply_session_del(st, op->a);
+	case OP_SUB_PUT:
+	case OP_SUB_DEL:
+		return apply_sub(st, op);
+	case OP_MSG_PUT:
+		hf_be64(k, op->a);
+		hf_be32(v4, (uint32_t)op->c);
+		if ((rc = put(st, DB_MSGS, k, 8, op->data, op->len)))
+			return rc;
+		return put(st, DB_MREFS, k, 8, v4, 4);
+	case OP_MSG_REF:
+		if (op->c == 0) { /* only check that it exists */
+			hf_be64(k, op->a);
+			rc = get(st->wtxn, st, DB_MREFS, k, 8, &v);
+			if (rc != MDB_NOTFOUND)
+				return rc;
+		}
+		return ref_add(st, op->a, op->c);
+	case OP_QUEUE_PUT:
+		hf_be64(k, op->a);
+		hf_be64(k + 8, op->b);
+		return put(st, DB_QUEUE, k, 16, op->data, op->len);
+	case OP_QUEUE_DEL:
+		hf_be64(k, op->a);
+		hf_be64(k + 8, op->b);
+		rc = get(st->wtxn, st, DB_QUEUE, k, 16, &v);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc)
+			return rc;
+		if (v.mv_size < HF_REC_QENTRY_HDR) {
+			rc = del(st, DB_QUEUE, k, 16);
+			return rc ? rc
+			          : bad_record(st, DB_QUEUE, &(MDB_val){16, k});
+		} else {
+			uint64_t mid = hf_rd64(v.mv_data);
+
+			if ((rc = del(st, DB_QUEUE, k, 16)))
+				return rc;
+			return ref_add(st, mid, -1);
+		}
+	case OP_QOS2_PUT:
+	case OP_QOS2_DEL:
+		hf_be64(k, op->a);
+		hf_be16(k + 8, (uint16_t)op->b);
+		if (op->kind == OP_QOS2_DEL)
+			return del(st, DB_QOS2, k, 10);
+		return put(st, DB_QOS2, k, 10, "", 0);
+	case OP_RETAIN_PUT:
+		hf_be64(k, op->a);
+		rc = get(st->wtxn, st, DB_MREFS, k, 8, &v);
+		if (rc == MDB_NOTFOUND) {
+			seterr(st,
+			       "store %s: retain mark on message %" PRIu64
+			       " which is not stored",
+			       st->path, op->a);
+			return HF_STORE_ECORRUPT;
+		}
+		if (rc)
+			return rc;
+		return put(st, DB_RETAINED, k, 8, "", 0);
+	case OP_RETAIN_DEL:
+		hf_be64(k, op->a);
+		rc = get(st->wtxn, st, DB_RETAINED, k, 8, &v);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc || (rc = del(st, DB_RETAINED, k, 8)))
+			return rc;
+		return ref_add(st, op->a, -1);
+	}
+	return 0;
+}
+
+/* Drop the open transaction and the log after a hard LMDB failure. */
+static int
+hard_fail(struct hf_store *st, int rc)
+{
+	size_t n = st->nlog;
+
+	if (st->wtxn)
+		mdb_txn_abort(st->wtxn);
+	st->wtxn = NULL;
+	log_clear(st);
+	seterr(st,
+	       "store %s: %s; the %zu writes since the last commit were "
+	       "discarded",
+	       st->path, mdb_strerror(rc), n);
+	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
+}
+
+/* The map is full: drop the transaction (unless LMDB already freed it),
+ * grow, begin again and replay the log, as often as needed. Returns 0 with
+ * *last = the soft result of the last logged write, or EFULL/EIO/ENOMEM
+ * with no transaction open and the log cleared. */
+static int
+recover_full(struct hf_store *st, bool txn_gone, int *last)
+{
+	for (;;) {
+		size_t i;
+		int rc;
+
+		if (!txn_gone && st->wtxn)
+			mdb_txn_abort(st->wtxn);
+		st->wtxn = NULL;
+		rc = grow(st);
+		if (rc) {
+			size_t n = st->nlog;
+
+			log_clear(st);
+			if (rc == HF_STORE_EFULL)
+				seterr(st,
+				       "store %s is full: max_map_size %" PRIu64
+				       " bytes reached; the %zu writes since "
+				       "the last commit were discarded",
+				       st->path, st->max_map, n);
+			return rc;
+		}
+		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
+		if (rc) {
+			st->wtxn = NULL;
+			return hard_fail(st, rc);
+		}
+		txn_gone = false;
+		*last = 0;
+		for (i = 0; i < st->nlog; i++) {
+			rc = apply(st, &st->log[i]);
+			if (rc == MDB_MAP_FULL)
+				break;
+			if (rc && !is_soft(rc))
+				return hard_fail(st, rc);
+			*last = rc;
+		}
+		if (i == st->nlog)
+			return 0;
+	}
+}
+
+/* Log op (taking its data) and apply it. */
+static int
+write_op(struct hf_store *st, struct op *op)
+{
+	int rc, last;
+
+	if (st->read_only || st->in_read) {
+		free(op->data);
+		seterr(st, "store %s: %s", st->path,
+		       st->read_only ? "opened read-only"
+		                     : "write from inside a read callback");
+		return HF_STORE_EIO;
+	}
+	if (!st->wtxn && (rc = wtxn_begin(st))) {
+		free(op->data);
+		return rc;
+	}
+	if (log_push(st, op)) {
+		free(op->data);
+		seterr(st, "store %s: out of memory", st->path);
+		return HF_STORE_ENOMEM;
+	}
+	rc = apply(st, &st->log[st->nlog - 1]);
+	if (rc == MDB_MAP_FULL) {
+		rc = recover_full(st, false, &last);
+		return rc ? rc : last;
+	}
+	if (rc && !is_soft(rc))
+		return hard_fail(st, rc);
+	return rc;
+}
+
+static int
+enomem(struct hf_store *st)
+{
+	seterr(st, "store %s: out of memory", st->path);
+	return HF_STORE_ENOMEM;
+}
+
+static int
+badarg(struct hf_store *st, const char *what)
+{
+	seterr(st, "store %s: invalid argument: %s", st->path, what);
+	return HF_STORE_EIO;
+}
+
+int
+hf_store_commit(struct hf_store *st)
+{
+	int rc, last;
+
+	while (st->wtxn) {
+		rc = mdb_txn_commit(st->wtxn);
+		st->wtxn = NULL; /* freed by LMDB, success or not */
+		if (rc == 0) {
+			log_clear(st);
+			st->commits++;
+			return 0;
+		}
+		if (rc != MDB_MAP_FULL)
+			return hard_fail(st, rc);
+		rc = recover_full(st, true, &last);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+size_t
+hf_store_pending(const struct hf_store *st)
+{
+	return st->nlog;
+}
+
+/* ---- public writes ---------------------------------------------------------
+ */
+
+int
+hf_store_session_put(struct hf_store *st, const struct hf_store_session *s)
+{
+	struct op op = {.kind = OP_SESSION_PUT, .a = s->sid};
+
+	if (s->client_id_len && !s->client_id)
+		return badarg(st, "client id");
+	if (!(op.data = hf_rec_session_enc(s, &op.len)))
+		return enomem(st);
+	return write_op(st, &op);
+}
+
+int
+hf_store_session_del(struct hf_store *st, uint64_t sid)
+{
+	struct op op = {.kind = OP_SESSION_DEL, .a = sid};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_sub_put(struct hf_store *st, const struct hf_store_sub *s)
+{
+	struct op op = {.kind = OP_SUB_PUT, .a = s->sid};
+
+	if (s->filter_len && !s->filter)
+		return badarg(st, "filter");
+	if (!(op.data = hf_rec_sub_enc(s, &op.len)))
+		return enomem(st);
+	return write_op(st, &op);
+}
+
+int
+hf_store_sub_del(struct hf_store *st, uint64_t sid, const uint8_t *filter,
+                 uint16_t len)
+{
+	struct op op = {.kind = OP_SUB_DEL, .a = sid, .len = len};
+
+	if (len && !filter)
+		return badarg(st, "filter");
+	if (!(op.data = malloc(len ? len : 1)))
+		return enomem(st);
+	if (len)
+		memcpy(op.data, filter, len);
+	return write_op(st, &op);
+}
+
+int
+hf_store_msg_put(struct hf_store *st, const struct hf_store_msg *m,
+                 uint32_t refs)
+{
+	struct op op = {.kind = OP_MSG_PUT, .a = m->id, .c = refs};
+
+	if (refs == 0)
+		return badarg(st, "message stored with no reference");
+	if ((m->topic_len && !m->topic) || (m->payload_len && !m->payload) ||
+	    (m->props_len && !m->props))
+		return badarg(st, "message");
+	if (!(op.data = hf_rec_msg_enc(m, &op.len)))
+		return enomem(st);
+	return write_op(st, &op);
+}
+
+int
+hf_store_msg_ref(struct hf_store *st, uint64_t msg_id, int32_t delta)
+{
+	struct op op = {.kind = OP_MSG_REF, .a = msg_id, .c = delta};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_queue_put(struct hf_store *st, const struct hf_store_qentry *e)
+{
+	struct op op = {.kind = OP_QUEUE_PUT, .a = e->sid, .b = e->seq};
+
+	if (e->n_subids && !e->subids)
+		return badarg(st, "subscription ids");
+	if (!(op.data = hf_rec_qentry_enc(e, &op.len)))
+		return enomem(st);
+	return write_op(st, &op);
+}
+
+int
+hf_store_queue_del(struct hf_store *st, uint64_t sid, uint64_t seq)
+{
+	struct op op = {.kind = OP_QUEUE_DEL, .a = sid, .b = seq};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_qos2_put(struct hf_store *st, uint64_t sid, uint16_t pid)
+{
+	struct op op = {.kind = OP_QOS2_PUT, .a = sid, .b = pid};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_qos2_del(struct hf_store *st, uint64_t sid, uint16_t pid)
+{
+	struct op op = {.kind = OP_QOS2_DEL, .a = sid, .b = pid};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_retain_put(struct hf_store *st, uint64_t msg_id)
+{
+	struct op op = {.kind = OP_RETAIN_PUT, .a = msg_id};
+
+	return write_op(st, &op);
+}
+
+int
+hf_store_retain_del(struct hf_store *st, uint64_t msg_id)
+{
+	struct op op = {.kind = OP_RETAIN_DEL, .a = msg_id};
+
+	return write_op(st, &op);
+}
+
+/* ---- reads -----------------------------------------------------------------
+ */
+
+static int
+rd_begin(struct hf_store *st, MDB_txn **txn)
+{
+	int rc;
+
+	if (st->wtxn) {
+		*txn = st->wtxn;
+		st->in_read++;
+		return 0;
+	}
+	if (st->rdepth) { /* a read inside a read callback */
+		*txn = st->rtxn;
+		st->rdepth++;
+		st->in_read++;
+		return 0;
+	}
+	rc = st->rtxn ? mdb_txn_renew(st->rtxn) : -1;
+	if (rc) {
+		if (st->rtxn)
+			mdb_txn_abort(st->rtxn);
+		st->rtxn = NULL;
+		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn);
+		if (rc == MDB_MAP_RESIZED) { /* grown by another process */
+			mdb_env_set_mapsize(st->env, 0);
+			rc =
+			    mdb_txn_begin(st->env, NULL, MDB_RDONLY, &st->rtxn);
+		}
+		if (rc) {
+			st->rtxn = NULL;
+			return lmdb_fail(st, "cannot begin a read transaction",
+			                 rc);
+		}
+	}
+	*txn = st->rtxn;
+	st->rdepth = 1;
+	st->in_read++;
+	return 0;
+}
+
+static void
+rd_end(struct hf_store *st, MDB_txn *txn)
+{
+	st->in_read--;
+	if (txn == st->rtxn && --st->rdepth == 0)
+		mdb_txn_reset(txn);
+}
+
+/* Walk db from `start` (or the first key when start is NULL) while keys
+ * begin with the first `prefix` bytes of start, calling fn for each; keys
+ * must be keylen bytes. Returns fn's first non-zero value, or an error. */
+static int
+walk(struct hf_store *st, int db, const uint8_t *start, size_t startlen,
+     size_t prefix, size_t keylen,
+     int (*fn)(struct hf_store *st, MDB_txn *txn, const MDB_val *k,
+               const MDB_val *v, void *arg),
+     void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = {startlen, (void *)start}, v;
+	int rc, ret = 0;
+
+	if ((rc = rd_begin(st, &txn)))
+		return rc;
+	rc = mdb_cursor_open(txn, st->dbi[db], &c);
+	if (rc) {
+		rd_end(st, txn);
+		return lmdb_fail(st, "cannot open a cursor", rc);
+	}
+	rc = mdb_cursor_get(c, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0) {
+		if (prefix && (k.mv_size < prefix ||
+		               memcmp(k.mv_data, start, prefix) != 0))
+			break;
+		if (k.mv_size != keylen) {
+			ret = bad_record(st, db, &k);
+			break;
+		}
+		ret = fn(st, txn, &k, &v, arg);
+		if (ret)
+			break;
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	if (!ret && rc && rc != MDB_NOTFOUND)
+		ret = lmdb_fail(st, "cannot read", rc);
+	mdb_cursor_close(c);
+	rd_end(st, txn);
+	return ret;
+}
+
+struct each_ctx {
+	union {
+		int (*session)(void *, const struct hf_store_session *);
+		int (*sub)(void *, const struct hf_store_sub *);
+		int (*qos2)(void *, uint64_t, uint16_t);
+		int (*msg)(void *, const struct hf_store_msg *);
+		int (*qentry)(void *, const struct hf_store_qentry *);
+	} cb;
+	void *ctx;
+	/* queue_each */
+	size_t left;
+	bool reached_max;
+	uint32_t *subids;
+	size_t subids_cap;
+	/* queue_stat */
+	uint64_t count, bytes, last;
+};
+
+static int
+session_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k,
+           const MDB_val *v, void *arg)
+{
+	struct each_ctx *e = arg;
+	struct hf_store_session s;
+
+	if (hf_rec_session_dec(v->mv_data, v->mv_size, hf_rd64(k->mv_data), &s))
+		return bad_record(st, DB_SESSIONS, k);
+	return e->cb.session(e->ctx, &s);
+}
+
+int
+hf_store_sessions_each(struct hf_store *st,
+                       int (*cb)(void *ctx, const struct hf_store_session *s),
+                       void *ctx)
+{
+	struct each_ctx e = {.cb.session = cb, .ctx = ctx};
+
+	return walk(st, DB_SESSIONS, NULL, 0, 0, 8, session_fn, &e);
+}
+
+static int
+sub_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+       void *arg)
+{
+	struct each_ctx *e = arg;
+	struct hf_store_sub s;
+
+	if (hf_rec_sub_dec(v->mv_data, v->mv_size, hf_rd64(k->mv_data), &s))
+		return bad_record(st, DB_SUBS, k);
+	return e->cb.sub(e->ctx, &s);
+}
+
+int
+hf_store_subs_each(struct hf_store *st,
+                   int (*cb)(void *ctx, const struct hf_store_sub *s),
+                   void *ctx)
+{
+	struct each_ctx e = {.cb.sub = cb, .ctx = ctx};
+
+	return walk(st, DB_SUBS, NULL, 0, 0, 16, sub_fn, &e);
+}
+
+static int
+qos2_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+        void *arg)
+{
+	struct each_ctx *e = arg;
+	const uint8_t *p = k->mv_data;
+
+	return e->cb.qos2(e->ctx, hf_rd64(p), hf_rd16(p + 8));
+}
+
+int
+hf_store_qos2_each(struct hf_store *st,
+                   int (*cb)(void *ctx, uint64_t sid, uint16_t pid), void *ctx)
+{
+	struct each_ctx e = {.cb.qos2 = cb, .ctx = ctx};
+
+	return walk(st, DB_QOS2, NULL, 0, 0, 10, qos2_fn, &e);
+}
+
+static int
+retained_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k,
+            const MDB_val *v, void *arg)
+{
+	struct each_ctx *e = arg;
+	struct hf_store_msg m;
+	MDB_val body;
+	int rc;
+
+	rc = mdb_get(txn, st->dbi[DB_MSGS], (MDB_val *)k, &body);
+	if (rc == MDB_NOTFOUND)
+		return bad_record(st, DB_RETAINED, k);
+	if (rc)
+		return lmdb_fail(st, "cannot read a message", rc);
+	if (hf_rec_msg_dec(body.mv_data, body.mv_size, hf_rd64(k->mv_data), &m))
+		return bad_record(st, DB_MSGS, k);
+	return e->cb.msg(e->ctx, &m);
+}
+
+int
+hf_store_retained_each(struct hf_store *st,
+                       int (*cb)(void *ctx, const struct hf_store_msg *m),
+                       void *ctx)
+{
+	struct each_ctx e = {.cb.msg = cb, .ctx = ctx};
+
+	return walk(st, DB_RETAINED, NULL, 0, 0, 8, retained_fn, &e);
+}
+
+static int
+queue_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+         void *arg)
+{
+	struct each_ctx *e = arg;
+	const uint8_t *kp = k->mv_data, *raw;
+	struct hf_store_qentry q;
+	int rc;
+
+	if (hf_rec_qentry_dec(v->mv_data, v->mv_size, hf_rd64(kp),
+	                      hf_rd64(kp + 8), &q, &raw))
+		return bad_record(st, DB_QUEUE, k);
+	if (q.n_subids) {
+		if (q.n_subids > e->subids_cap) {
+			uint32_t *n =
+			    realloc(e->subids, q.n_subids * sizeof(*n));
+
+			if (!n)
+				return enomem(st);
+			e->subids = n;
+			e->subids_cap = q.n_subids;
+		}
+		hf_rec_subids(raw, q.n_subids, e->subids);
+		q.subids = e->subids;
+	}
+	rc = e->cb.qentry(e->ctx, &q);
+	if (rc == 0 && --e->left == 0) {
+		e->reached_max = true;
+		return 1; /* turned back into 0 by hf_store_queue_each */
+	}
+	return rc;
+}
+
+int
+hf_store_queue_each(struct hf_store *st, uint64_t sid, uint64_t from,
+                    size_t max,
+                    int (*cb)(void *ctx, const struct hf_store_qentry *e),
+                    void *ctx)
+{
+	struct each_ctx e = {.cb.qentry = cb, .ctx = ctx, .left = max};
+	uint8_t k[16];
+	int rc;
+
+	if (max == 0)
+		return 0;
+	hf_be64(k, sid);
+	hf_be64(k + 8, from);
+	rc = walk(st, DB_QUEUE, k, 16, 8, 16, queue_fn, &e);
+	free(e.subids);
+	if (e.reached_max)
+		rc = 0;
+	return rc;
+}
+
+static int
+stat_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+        void *arg)
+{
+	struct each_ctx *e = arg;
+
+	if (v->mv_size < HF_REC_QENTRY_HDR)
+		return bad_record(st, DB_QUEUE, k);
+	e->count++;
+	e->bytes += hf_rd32((const uint8_t *)v->mv_data + 8);
+	e->last = hf_rd64((const uint8_t *)k->mv_data + 8);
+	return 0;
+}
+
+int
+hf_store_queue_stat(struct hf_store *st, uint64_t sid, uint64_t *count,
+                    uint64_t *bytes, uint64_t *last_seq)
+{
+	struct each_ctx e = {0};
+	uint8_t k[16];
+	int rc;
+
+	hf_be64(k, sid);
+	hf_be64(k + 8, 0);
+	rc = walk(st, DB_QUEUE, k, 16, 8, 16, stat_fn, &e);
+	if (count)
+		*count = rc ? 0 : e.count;
+	if (bytes)
+		*bytes = rc ? 0 : e.bytes;
+	if (last_seq)
+		*last_seq = rc ? 0 : e.last;
+	return rc;
+}
+
+int
+hf_store_msg_get(struct hf_store *st, uint64_t msg_id,
+                 void (*cb)(void *ctx, const struct hf_store_msg *m), void *ctx)
+{
+	struct hf_store_msg m;
+	MDB_txn *txn;
+	uint8_t k[8];
+	MDB_val v;
+	int rc;
+
+	if ((rc = rd_begin(st, &txn)))
+		return rc;
+	hf_be64(k, msg_id);
+	rc = get(txn, st, DB_MSGS, k, 8, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = HF_STORE_ENOTFOUND;
+	} else if (rc) {
+		rc = lmdb_fail(st, "cannot read a message", rc);
+	} else if (hf_rec_msg_dec(v.mv_data, v.mv_size, msg_id, &m)) {
+		rc = bad_record(st, DB_MSGS, &(MDB_val){8, k});
+	} else {
+		cb(ctx, &m);
+	}
+	rd_end(st, txn);
+	return rc;
+}
+
+static int
+last_key(struct hf_store *st, MDB_txn *txn, int db, uint64_t *out)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	*out = 0;
+	if ((rc = mdb_cursor_open(txn, st->dbi[db], &c)))
+		return lmdb_fail(st, "cannot open a cursor", rc);
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8)
+		*out = hf_rd64(k.mv_data);
+	else if (rc == 0)
+		rc = bad_record(st, db, &k);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = lmdb_fail(st, "cannot read", rc);
+	mdb_cursor_close(c);
+	return rc;
+}
+
+int
+hf_store_max_ids(struct hf_store *st, uint64_t *max_sid, uint64_t *max_msg_id)
+{
+	uint64_t s = 0, m = 0;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = rd_begin(st, &txn)))
+		return rc;
+	rc = last_key(st, txn, DB_SESSIONS, &s);
+	if (!rc)
+		rc = last_key(st, txn, DB_MSGS, &m);
+	rd_end(st, txn);
+	if (max_sid)
+		*max_sid = s;
+	if (max_msg_id)
+		*max_msg_id = m;
+	return rc;
+}
+
+int
+hf_store_stats(struct hf_store *st, struct hf_store_stats *out)
+{
+	uint64_t *counts[DB_COUNT] = {0};
+	MDB_envinfo info;
+	MDB_txn *txn;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	mdb_env_info(st->env, &info);
+	out->map_size = info.me_mapsize;
+	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st->psize;
+	out->max_map_size = st->max_map;
+	out->commits = st->commits;
+	out->grows = st->grows;
+	counts[DB_SESSIONS] = &out->sessions;
+	counts[DB_SUBS] = &out->subs;
+	counts[DB_MSGS] = &out->msgs;
+	counts[DB_QUEUE] = &out->queue_entries;
+	counts[DB_RETAINED] = &out->retained;
+	counts[DB_QOS2] = &out->qos2;
+	if ((rc = rd_begin(st, &txn)))
+		return rc;
+	for (int i = 0; i < DB_COUNT && !rc; i++) {
+		MDB_stat ms;
+
+		if (!counts[i])
+			continue;
+		rc = mdb_stat(txn, st->dbi[i], &ms);
+		if (rc)
+			rc = lmdb_fail(st, "cannot stat", rc);
+		else
+			*counts[i] = ms.ms_entries;
+	}
+	rd_end(st, txn);
+	return rc;
+}
+
+/* ---- open, close, move aside ----------------------------------------------
+ */
+
+static char *
+store_path(const struct hf_store_conf *conf)
+{
+	size_t n = strlen(conf->dir) + strlen(conf->file) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", conf->dir, conf->file);
+	return p;
+}
+
+/* mkdir -p; 0 or an errno value. */
+static int
+mkdir_p(const char *dir)
+{
+	char *p = strdup(dir);
+	struct stat sb;
+	int rc = 0;
+
+	if (!p)
+		return ENOMEM;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST) {
+			rc = errno;
+			break;
+		}
+		*s = '/';
+	}
+	if (!rc && mkdir(p, 0700) && errno != EEXIST)
+		rc = errno;
+	if (!rc && (stat(p, &sb) || !S_ISDIR(sb.st_mode)))
+		rc = ENOTDIR;
+	free(p);
+	return rc;
+}
+
+static bool
+is_damage(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+	       rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+	       rc == MDB_PANIC || rc == MDB_INCOMPATIBLE;
+}
+
+static int
+open_fail(struct hf_store *st, int rc, const char *what, char *err,
+          size_t errlen)
+{
+	if (is_damage(rc)) {
+		damaged(err, errlen, st->path, mdb_strerror(rc));
+		return HF_STORE_ECORRUPT;
+	}
+	fmterr(err, errlen, "store %s: %s: %s", st->path, what,
+	       mdb_strerror(rc));
+	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
+}
+
+/* Create the databases and the meta record of a new store. */
+static int
+create_store(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
+{
+	uint8_t ver[4], created[8];
+	struct timespec ts;
+	MDB_val k, v;
+	int rc = 0;
+
+	for (int i = 0; i < DB_COUNT && !rc; i++)
+		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	hf_be32(ver, HF_STORE_FORMAT_VERSION);
+	hf_be64(created,
+	        (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	if (!rc) {
+		k = (MDB_val){5, (void *)"magic"};
+		v = (MDB_val){strlen(HF_STORE_MAGIC), (void *)HF_STORE_MAGIC};
+		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	}
+	if (!rc) {
+		k = (MDB_val){7, (void *)"version"};
+		v = (MDB_val){4, ver};
+		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	}
+	if (!rc) {
+		k = (MDB_val){7, (void *)"created"};
+		v = (MDB_val){8, created};
+		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	}
+	if (rc)
+		return open_fail(st, rc, "cannot create the store", err,
+		                 errlen);
+	return 0;
+}
+
+/* Validate meta (or create a new store) and open every database. On
+ * success the transaction has been committed, which keeps the handles. */
+static int
+open_dbs(struct hf_store *st, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint32_t ver = 0;
+	int rc;
+
+	rc = mdb_txn_begin(st->env, NULL, st->read_only ? MDB_RDONLY : 0, &txn);
+	if (rc)
+		return open_fail(st, rc, "cannot begin a transaction", err,
+		                 errlen);
+	rc = mdb_dbi_open(txn, db_names[DB_META], 0, &st->dbi[DB_META]);
+	if (rc == MDB_NOTFOUND) {
+		MDB_dbi main_db;
+		MDB_stat ms;
+
+		rc = mdb_dbi_open(txn, NULL, 0, &main_db);
+		if (!rc)
+			rc = mdb_stat(txn, main_db, &ms);
+		if (rc) {
+			rc = open_fail(st, rc, "cannot read", err, errlen);
+		} else if (ms.ms_entries) {
+			damaged(err, errlen, st->path,
+			        "an LMDB file without Holdfast meta data");
+			rc = HF_STORE_ECORRUPT;
+		} else if (st->read_only) {
+			fmterr(err, errlen, "store %s is empty", st->path);
+			rc = HF_STORE_EIO;
+		} else {
+			rc = create_store(st, txn, err, errlen);
+		}
+		goto done;
+	}
+	if (rc) {
+		rc = open_fail(st, rc, "cannot open the meta database", err,
+		               errlen);
+		goto done;
+	}
+	k = (MDB_val){5, (void *)"magic"};
+	rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+	if (rc || v.mv_size != strlen(HF_STORE_MAGIC) ||
+	    memcmp(v.mv_data, HF_STORE_MAGIC, v.mv_size)) {
+		damaged(err, errlen, st->path, "no Holdfast magic in meta");
+		rc = HF_STORE_ECORRUPT;
+		goto done;
+	}
+	k = (MDB_val){7, (void *)"version"};
+	rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+	if (rc || v.mv_size != 4 || (ver = hf_rd32(v.mv_data)) == 0) {
+		damaged(err, errlen, st->path, "no valid format version");
+		rc = HF_STORE_ECORRUPT;
+		goto done;
+	}
+	if (ver > HF_STORE_FORMAT_VERSION) {
+		fmterr(err, errlen,
+		       "store %s was written by a newer Holdfast (format "
+		       "version %" PRIu32 ", this build reads version %u); run "
+		       "that version, or start with --move-damaged-store to "
+		       "move it aside and start empty",
+		       st->path, ver, HF_STORE_FORMAT_VERSION);
+		rc = HF_STORE_EVERSION;
+		goto done;
+	}
+	for (int i = 1; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "database %s is missing",
+			         db_names[i]);
+			damaged(err, errlen, st->path, why);
+			rc = HF_STORE_ECORRUPT;
+			goto done;
+		}
+		if (rc) {
+			rc = open_fail(st, rc, "cannot open a database", err,
+			               errlen);
+			goto done;
+		}
+	}
+done:
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return open_fail(st, rc, "cannot commit", err, errlen);
+	return 0;
+}
+
+int
+hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
+              char *err, size_t errlen)
+{
+	struct hf_store *st;
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
+	uint64_t init;
+	struct stat sb;
+	MDB_stat ms;
+	int rc;
+
+	*out = NULL;
+	fmterr(err, errlen, "%s", "");
+	if (!conf->dir || !conf->file || !*conf->dir || !*conf->file) {
+		fmterr(err, errlen, "store: no directory or file name given");
+		return HF_STORE_EIO;
+	}
+	if (!(st = calloc(1, sizeof(*st))) || !(st->path = store_path(conf))) {
+		free(st);
+		fmterr(err, errlen, "store: out of memory");
+		return HF_STORE_ENOMEM;
+	}
+	st->read_only = conf->read_only;
+	st->hash_mask = UINT64_MAX;
+	st->os_page = (size_t)sysconf(_SC_PAGESIZE);
+	init = conf->initial_map_size ? conf->initial_map_size
+	                              : DEFAULT_INITIAL_MAP;
+	init = (init + st->os_page - 1) / st->os_page * st->os_page;
+	st->max_map = conf->max_map_size / st->os_page * st->os_page;
+	if (st->max_map < init)
+		st->max_map = init;
+	if (st->read_only) {
+		flags |= MDB_RDONLY;
+		if (access(st->path, F_OK)) {
+			fmterr(err, errlen, "store %s: %s", st->path,
+			       strerror(errno));
+			rc = HF_STORE_EIO;
+			goto fail;
+		}
+	} else if ((rc = mkdir_p(conf->dir))) {
+		fmterr(err, errlen, "store %s: cannot create directory %s: %s",
+		       st->path, conf->dir, strerror(rc));
+		rc = rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
+		goto fail;
+	}
+	if (conf->sync == HF_SYNC_OS)
+		flags |= MDB_NOSYNC;
+	rc = mdb_env_create(&st->env);
+	if (rc) {
+		st->env = NULL;
+		rc = open_fail(st, rc, "cannot create the environment", err,
+		               errlen);
+		goto fail;
+	}
+	mdb_env_set_maxdbs(st->env, DB_COUNT);
+	/* An existing store keeps the map size it grew to (0 = take it from
+	 * the file); a new one starts at the initial size. */
+	mdb_env_set_mapsize(st->env, stat(st->path, &sb) == 0 && sb.st_size > 0
+	                                 ? 0
+	                                 : (size_t)init);
+	rc = mdb_env_open(st->env, st->path, flags, 0600);
+	if (rc) {
+		rc = open_fail(st, rc, "cannot open", err, errlen);
+		goto fail;
+	}
+	if (!st->read_only && map_size(st) < init)
+		mdb_env_set_mapsize(st->env, (size_t)init);
+	mdb_env_stat(st->env, &ms);
+	st->psize = ms.ms_psize;
+	if ((rc = open_dbs(st, err, errlen)))
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	if (st->env)
+		mdb_env_close(st->env);
+	free(st->path);
+	free(st);
+	return rc;
+}
+
+void
+hf_store_close(struct hf_store *st)
+{
+	if (!st)
+		return;
+	if (st->wtxn)
+		mdb_txn_abort(st->wtxn);
+	if (st->rtxn)
+		mdb_txn_abort(st->rtxn);
+	log_clear(st);
+	free(st->log);
+	mdb_env_close(st->env);
+	free(st->path);
+	free(st);
+}
+
+int
+hf_store_move_aside(const struct hf_store_conf *conf, char *err, size_t errlen)
+{
+	char *path = store_path(conf);
+	char dst[4096], lock[4200], dlock[4200];
+	long long now = (long long)time(NULL);
+	struct stat sb;
+	int n = 0;
+
+	if (!path) {
+		fmterr(err, errlen, "store: out of memory");
+		return HF_STORE_ENOMEM;
+	}
+	/* Two moves in one second get ".1", ".2", ... appended. */
+	snprintf(dst, sizeof(dst), "%s.damaged-%lld", path, now);
+	while (lstat(dst, &sb) == 0 && ++n < 100)
+		snprintf(dst, sizeof(dst), "%s.damaged-%lld.%d", path, now, n);
+	if (rename(path, dst)) {
+		fmterr(err, errlen, "store %s: cannot move it to %s: %s", path,
+		       dst, strerror(errno));
+		free(path);
+		return HF_STORE_EIO;
+	}
+	/* The lock file holds no data; keeping it next to the moved file
+	 * makes the pair openable with holdfast-db -f. If it cannot be moved
+	 * LMDB reinitialises a stale one, so that is not an error. */
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	snprintf(dlock, sizeof(dlock), "%s-lock", dst);
+	if (rename(lock, dlock) && errno != ENOENT)
+		(void)unlink(lock);
+	fmterr(err, errlen, "store %s moved to %s", path, dst);
+	free(path);
+	return 0;
+}
