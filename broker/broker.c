@@ -144,5 +144,7 @@ hf_broker_free(struct hf_broker *b)
 		hf_tree_free(b->tree);
 	if (b->retained)
 		hf_retain_free(b->retained, release_retained);
-	free(b->listeners);
+	hf_map_free(&b->msg_cache);
+	free(b->targets);
+	hf_listeners_free(b);
 }

@@ -136,9 +136,12 @@ struct hf_session {
 	uint64_t match_gen;
 	uint8_t match_qos;
 	bool match_rap;
-	uint16_t match_nsub;
+	uint16_t match_nsub; /* matches with an id, in match_subids */
 	uint32_t match_subids[16];
-	struct hf_session *match_next;
+	uint8_t match_n; /* every match, up to 16, for split delivery */
+	uint8_t match_each_qos[16];
+	bool match_each_rap[16];
+	uint32_t match_each_id[16];
 
 	struct hf_session *all_next, *all_prev; /* broker's list */
 };
@@ -350,5 +353,6 @@ struct hf_session *hf_session_new(struct hf_broker *b, const uint8_t *id,
 /* net/tcp.c */
 int hf_listeners_open(struct hf_broker *b);
 void hf_listeners_close(struct hf_broker *b);
+void hf_listeners_free(struct hf_broker *b); /* after the loop has ended */
 
 #endif

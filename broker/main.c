@@ -117,11 +117,14 @@ main(int argc, char **argv)
 	if (conf.config_file)
 		hf_log(&b->log, HF_LOG_NOTICE, "Config loaded from %s.",
 		       conf.config_file);
+	bool local_only = conf.n_listeners > 0;
+	for (size_t i = 0; i < conf.n_listeners; i++)
+		local_only &= conf.listeners[i].local_only;
 	if (conf.cmd_ports_ignored)
 		hf_log(&b->log, HF_LOG_WARNING,
 		       "Warning: -p is ignored because the config file "
 		       "defines listeners.");
-	else
+	if (local_only)
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Starting in local only mode. Connections will only be "
 		       "possible from clients running on this machine.");

@@ -512,6 +512,7 @@ on_sub(void *ctx, const struct hf_sub *sub)
 		s->match_qos = q;
 		s->match_rap = rap;
 		s->match_nsub = 0;
+		s->match_n = 0;
 		t->s = s;
 	} else {
 		if (q > s->match_qos)
@@ -520,6 +521,12 @@ on_sub(void *ctx, const struct hf_sub *sub)
 	}
 	if (sub->sub_id && s->match_nsub < 16)
 		s->match_subids[s->match_nsub++] = sub->sub_id;
+	if (s->match_n < 16) {
+		s->match_each_qos[s->match_n] = q;
+		s->match_each_rap[s->match_n] = rap;
+		s->match_each_id[s->match_n] = sub->sub_id;
+		s->match_n++;
+	}
 }
 
 static void
@@ -605,13 +612,27 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
 		struct hf_session *s = t->s;
-		if (t->shared)
+		if (t->shared) {
 			hf_session_deliver(s, m, t->qos, t->retain,
 					   t->sub_id ? &t->sub_id : NULL,
 					   t->sub_id ? 1 : 0);
-		else
+		} else if (s->match_nsub > 1) {
+			/* Several subscription identifiers: one copy per
+			 * matching subscription, each with its own id
+			 * [MQTT-3.3.4-5]. One copy carrying them all would be
+			 * as valid, but common clients (libmosquitto) refuse
+			 * a repeated Subscription Identifier property. */
+			for (uint8_t k = 0; k < s->match_n; k++) {
+				uint32_t id = s->match_each_id[k];
+				hf_session_deliver(
+					s, m, s->match_each_qos[k],
+					m->retain && s->match_each_rap[k],
+					id ? &id : NULL, id ? 1 : 0);
+			}
+		} else {
 			hf_session_deliver(s, m, t->qos, t->retain,
 					   s->match_subids, s->match_nsub);
+		}
 	}
 	return (int)n;
 }

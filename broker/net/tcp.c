@@ -397,11 +397,23 @@ listener_closed(uv_handle_t *h)
 	free(h->data);
 }
 
+/* Stop listening. The structs stay until hf_listeners_free(): connections
+ * still closing point at their listener. */
 void
 hf_listeners_close(struct hf_broker *b)
 {
+	for (size_t i = 0; i < b->n_listeners; i++) {
+		uv_handle_t *h = (uv_handle_t *)&b->listeners[i]->tcp;
+		if (!uv_is_closing(h))
+			uv_close(h, NULL);
+	}
+}
+
+void
+hf_listeners_free(struct hf_broker *b)
+{
 	for (size_t i = 0; i < b->n_listeners; i++)
-		uv_close((uv_handle_t *)&b->listeners[i]->tcp, listener_closed);
+		free(b->listeners[i]);
 	free(b->listeners);
 	b->listeners = NULL;
 	b->n_listeners = 0;
