@@ -426,6 +426,10 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		if (online && s->n_queued == 0 && s->n_inflight < c->recv_max &&
 		    qos > 0) {
 			e->pid = alloc_pid(s);
+			/* Nothing waits on disk, so everything before this
+			 * entry is in flight or done: reading resumes after
+			 * it. */
+			s->disk_next = e->seq + 1;
 			if (e->pid && send_publish(c, m, qos, retain, e->pid,
 						   false, subids, nsub)) {
 				e->state = HF_Q_SENT;

@@ -190,12 +190,24 @@ reap(struct hf_bproc *b, int flags)
 	return true;
 }
 
+/* Start the broker with -c and the config, plus the NULL-terminated extra
+ * arguments (NULL for none; at most MAX_EXTRA_ARGS are used). */
+#define MAX_EXTRA_ARGS 8
 static int
-spawn(struct hf_bproc *b)
+spawn(struct hf_bproc *b, const char *const *extra)
 {
 	const char *bin = broker_bin();
+	const char *argv[4 + MAX_EXTRA_ARGS];
 	int64_t deadline;
+	size_t argc = 0;
 	pid_t pid;
+
+	argv[argc++] = bin;
+	argv[argc++] = "-c";
+	argv[argc++] = b->conf;
+	for (size_t i = 0; extra && extra[i] && i < MAX_EXTRA_ARGS; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
 
 	b->log_off = log_size(b);
 	b->status = -1;
@@ -212,7 +224,7 @@ spawn(struct hf_bproc *b)
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		close(fd);
-		execl(bin, bin, "-c", b->conf, (char *)NULL);
+		execv(bin, (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
@@ -275,11 +287,17 @@ hf_bproc_start(struct hf_bproc *b, const char *extra_conf)
 		perror("write broker.conf");
 		return -1;
 	}
-	return spawn(b);
+	return spawn(b, NULL);
 }
 
 int
 hf_bproc_restart(struct hf_bproc *b)
+{
+	return hf_bproc_restart_args(b, NULL);
+}
+
+int
+hf_bproc_restart_args(struct hf_bproc *b, const char *const *args)
 {
 	if (b->pid > 0) {
 		fprintf(stderr, "hf_bproc_restart: broker still running\n");
@@ -307,7 +325,7 @@ hf_bproc_restart(struct hf_bproc *b)
 		}
 		free(conf);
 	}
-	return spawn(b);
+	return spawn(b, args);
 }
 
 int

@@ -44,6 +44,10 @@ int hf_bproc_start(struct hf_bproc *b, const char *extra_conf);
 /* Start again in the same dir with the same config (after stop or kill);
  * waits for a port line written after the previous log content. */
 int hf_bproc_restart(struct hf_bproc *b);
+/* hf_bproc_restart() with extra command-line arguments after "-c FILE":
+ * args is NULL-terminated (at most 8 used), or NULL for none. Added for
+ * the store damage tests (--move-damaged-store). */
+int hf_bproc_restart_args(struct hf_bproc *b, const char *const *args);
 /* SIGTERM, wait up to 15 s (then SIGKILL and return -1). Returns the exit
  * status: 0 = clean, 128+N = killed by signal N. */
 int hf_bproc_stop(struct hf_bproc *b);
