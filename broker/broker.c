@@ -81,13 +81,6 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->retained = hf_retain_new();
 	if (!b->tree || !b->retained)
 		return -1;
-	char err[1024];
-	if (hf_dur_open(b, err, sizeof(err)) != 0) {
-		hf_log(&b->log, HF_LOG_ERR, "Error: %s", err);
-		return -1;
-	}
-	if (hf_dur_recover(b) != 0)
-		return -1;
 	uv_prepare_init(loop, &b->before_sleep);
 	b->before_sleep.data = b;
 	uv_prepare_start(&b->before_sleep, before_sleep);
@@ -101,6 +94,16 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->sig_term.data = b->sig_int.data = b;
 	uv_signal_start(&b->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&b->sig_int, signal_cb, SIGINT);
+	/* Every handle exists from here on, so a failure below can go
+	 * through hf_broker_shutdown(). */
+	b->handles_ready = true;
+	char err[1024];
+	if (hf_dur_open(b, err, sizeof(err)) != 0) {
+		hf_log(&b->log, HF_LOG_ERR, "Error: %s", err);
+		return -1;
+	}
+	if (hf_dur_recover(b) != 0)
+		return -1;
 	if (hf_listeners_open(b) != 0)
 		return -1;
 	hf_sys_start(b);
@@ -117,6 +120,8 @@ hf_broker_shutdown(struct hf_broker *b)
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
 		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
 	end_of_turn(b);
+	if (!b->handles_ready)
+		return;
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->sys_timer, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);

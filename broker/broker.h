@@ -239,6 +239,7 @@ struct hf_broker {
 	uv_timer_t sys_timer;
 	uv_signal_t sig_term, sig_int;
 	bool shutting_down;
+	bool handles_ready; /* loop handles initialised (shutdown may close) */
 	int64_t start_time; /* wall-clock s */
 	struct hf_stats stats;
 	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */

@@ -1260,6 +1260,42 @@ hf_store_stats(struct hf_store *st, struct hf_store_stats *out)
 	return rc;
 }
 
+int
+hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t free_pages = 0;
+	int rc;
+
+	mdb_env_info(st->env, &info);
+	*max = st->max_map;
+	*used = (uint64_t)(info.me_last_pgno + 1) * st->psize;
+	/* The file's high-water mark is an upper bound; only near the limit
+	 * is it worth walking LMDB's freelist (DB 0: each value is a page
+	 * list whose first word is its length) for pages ready for reuse. */
+	if (*used <= st->max_map / 10 * 8)
+		return 0;
+	if ((rc = rd_begin(st, &txn)))
+		return rc;
+	rc = mdb_cursor_open(txn, 0, &cur);
+	if (rc == 0) {
+		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+			if (v.mv_size >= sizeof(size_t)) {
+				size_t n;
+				memcpy(&n, v.mv_data, sizeof(n));
+				free_pages += n;
+			}
+		mdb_cursor_close(cur);
+	}
+	rd_end(st, txn);
+	if (free_pages * st->psize < *used)
+		*used -= free_pages * st->psize;
+	return 0;
+}
+
 /* ---- open, close, move aside ----------------------------------------------
  */
 

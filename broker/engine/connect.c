@@ -87,11 +87,32 @@ publish_will(struct hf_session *s)
 	struct hf_msg *w = s->will;
 	if (!w)
 		return;
-	hf_msg_ref(w);
-	drop_will(s);
-	hf_dur_session_save(s);
+	s->will = NULL;
+	s->will_at = 0;
+	/* Route first: the deliveries take their own store references
+	 * before the will's is released, so the body is not deleted and
+	 * written again. */
 	hf_publish_route(s->b, w, s, false);
+	if (s->sid)
+		hf_dur_msg_ref(s->b, w, -1);
+	hf_dur_session_save(s);
 	hf_msg_unref(w);
+}
+
+/* Has this offline session outlived its expiry interval (or
+ * persistent_client_expiration)? */
+static bool
+session_expired(const struct hf_session *s, int64_t now)
+{
+	if (s->client)
+		return false;
+	int64_t limit = -1;
+	uint64_t pce = s->b->conf->persistent_client_expiration;
+	if (s->expiry != UINT32_MAX)
+		limit = (int64_t)s->expiry * 1000;
+	else if (pce)
+		limit = (int64_t)pce * 1000;
+	return limit >= 0 && now - s->offline_since >= limit;
 }
 
 void
@@ -322,6 +343,11 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	}
 
 	struct hf_session *s = hf_map_get(&b->sessions, id, idlen);
+	if (s && session_expired(s, hf_now_ms(b))) {
+		/* expired between two ticks: it is gone [MQTT-3.1.2-23] */
+		hf_session_free(s, true);
+		s = NULL;
+	}
 	if (s && s->client) {
 		struct hf_client *old = s->client;
 		if (conf->connection_messages)
@@ -486,19 +512,13 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 			hf_client_close(c, -1); /* no CONNECT in time */
 		}
 	}
-	uint64_t pce = b->conf->persistent_client_expiration;
 	for (struct hf_session *s = b->all_sessions, *n; s; s = n) {
 		n = s->all_next;
 		if (s->client)
 			continue;
 		if (s->will_at && now >= s->will_at)
 			publish_will(s);
-		int64_t limit = -1;
-		if (s->expiry != UINT32_MAX)
-			limit = (int64_t)s->expiry * 1000;
-		else if (pce)
-			limit = (int64_t)pce * 1000;
-		if (limit >= 0 && now - s->offline_since >= limit) {
+		if (session_expired(s, now)) {
 			if (b->conf->connection_messages)
 				hf_log(&b->log, HF_LOG_NOTICE,
 				       "Session %s expired.", s->id);

@@ -75,9 +75,20 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	if (!b->store || delta == 0)
 		return;
 	if (m->store_id) {
-		check(b, hf_store_msg_ref(b->store, m->store_id, delta),
-		      "message reference");
-		return;
+		int rc = hf_store_msg_ref(b->store, m->store_id, delta);
+		if (rc == 0 || delta < 0) {
+			check(b, rc, "message reference");
+			return;
+		}
+		/* Its stored body was released meanwhile (every stored
+		 * reference acknowledged) while the message lived on in
+		 * memory: store it again under a new id. */
+		if (m->cache) {
+			hf_map_del(m->cache, &m->store_id, sizeof(m->store_id));
+			m->cache = NULL;
+		}
+		m->store_id = 0;
+		m->retained_durable = false;
 	}
 	if (delta < 0)
 		return;
@@ -205,7 +216,11 @@ hf_dur_session_save(struct hf_session *s)
 		.client_id_len = s->id_len,
 		.proto = s->proto,
 		.expiry = s->expiry,
-		.disconnected_at = s->client ? 0 : now_wall,
+		/* wall-clock time of the disconnection, kept across
+		 * re-saves so expiry counts from the real moment */
+		.disconnected_at = s->client ? 0
+					     : now_wall - (hf_now_ms(b) -
+							   s->offline_since),
 		.will_msg = s->will ? s->will->store_id : 0,
 		.will_delay = s->will_delay,
 		.will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b))
@@ -414,9 +429,9 @@ hf_dur_commit(struct hf_broker *b)
 		b->store_failed = true;
 		return false;
 	}
-	struct hf_store_stats st;
-	if (hf_store_stats(b->store, &st) == 0 && st.max_map_size)
-		b->store_full = st.used_bytes > st.max_map_size / 10 * 9;
+	uint64_t used, max;
+	if (hf_store_usage(b->store, &used, &max) == 0 && max)
+		b->store_full = used > max / 10 * 9;
 	return true;
 }
 

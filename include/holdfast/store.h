@@ -193,5 +193,8 @@ struct hf_store_stats {
 	uint64_t commits, grows;
 };
 int hf_store_stats(struct hf_store *st, struct hf_store_stats *out);
+/* Bytes in use (pages not free for reuse) and the configured maximum. Cheap
+ * (no table walk) while far from the maximum. Returns 0 or HF_STORE_EIO. */
+int hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max);
 
 #endif

@@ -239,15 +239,15 @@ session_subs(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	CHECK(sp);
 	pub = cconn(b->port, ver, "ss-pub");
 	CHECK(pub >= 0);
-	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "ss/a", "one", 3, 1, false,
-	                               1)));
+	CHECK(
+	    HF_PUB_OK(hf_raw_publish(pub, ver, "ss/a", "one", 3, 1, false, 1)));
 	CHECK_EQ(
 	    hf_raw_expect_publish(s, ver, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "ss/a"));
 	CHECK(payload_is(&p, "one"));
 	CHECK_EQ(p.u.publish.qos, 1);
-	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "other/x/y", "two", 3, 2,
-	                               false, 2)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(pub, ver, "other/x/y", "two", 3, 2, false, 2)));
 	CHECK_EQ(
 	    hf_raw_expect_publish(s, ver, 3000, true, &p, buf, sizeof(buf)), 1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "other/x/y"));
@@ -277,9 +277,9 @@ queued(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	pub = cconn(b->port, ver, "qp");
 	CHECK(pub >= 0);
 	for (int i = 0; i < 5; i++)
-		CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "q/t", pl[i], 1,
-		                               qos[i], false,
-		                               (uint16_t)(10 + i))));
+		CHECK(
+		    HF_PUB_OK(hf_raw_publish(pub, ver, "q/t", pl[i], 1, qos[i],
+		                             false, (uint16_t)(10 + i))));
 	close(pub);
 	CHECK(bounce(b, mode));
 	s = pconn(b->port, ver, "qs", &sp);
@@ -323,12 +323,12 @@ inflight_qos1(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "f/#", 1, 0), 1);
 	pub = cconn(b->port, ver, "fp");
 	CHECK(pub >= 0);
-	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "f/1", "fly", 3, 1, false,
-	                               5)));
+	CHECK(
+	    HF_PUB_OK(hf_raw_publish(pub, ver, "f/1", "fly", 3, 1, false, 5)));
 	close(pub);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, false, &p, buf,
-	                               sizeof(buf)),
-	         1);
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, false, &p, buf, sizeof(buf)),
+	    1);
 	CHECK_EQ(p.u.publish.qos, 1);
 	CHECK(!p.u.publish.dup);
 	pid = p.u.publish.pid;
@@ -338,9 +338,9 @@ inflight_qos1(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	s = pconn(b->port, ver, "fs", &sp);
 	CHECK(s >= 0);
 	CHECK(sp);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, false, &p, buf,
-	                               sizeof(buf)),
-	         1);
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, false, &p, buf, sizeof(buf)),
+	    1);
 	CHECK(hf_bytes_eq(p.u.publish.topic, "f/1"));
 	CHECK(payload_is(&p, "fly"));
 	CHECK_EQ(p.u.publish.qos, 1);
@@ -375,9 +375,9 @@ qos2_out_stage(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	CHECK(pub >= 0);
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "g", "two", 3, 2, false, 9)));
 	close(pub);
-	CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, false, &p, buf,
-	                               sizeof(buf)),
-	         1);
+	CHECK_EQ(
+	    hf_raw_expect_publish(s, ver, 3000, false, &p, buf, sizeof(buf)),
+	    1);
 	CHECK_EQ(p.u.publish.qos, 2);
 	pid = p.u.publish.pid;
 	CHECK_EQ(hf_raw_ack(s, ver, HF_PUBREC, pid, 0), 0);
@@ -664,8 +664,8 @@ msg_expiry(struct hf_bproc *b, enum bounce_mode mode)
 	s = pconn(b->port, V5, "ms", &sp);
 	CHECK(s >= 0);
 	CHECK(sp);
-	CHECK_EQ(
-	    hf_raw_expect_publish(s, V5, 3000, true, &p, buf, sizeof(buf)), 1);
+	CHECK_EQ(hf_raw_expect_publish(s, V5, 3000, true, &p, buf, sizeof(buf)),
+	         1);
 	if (!payload_is(&p, "long"))
 		fprintf(stderr, "first message after restart: %.*s\n",
 		        (int)p.u.publish.payload.len,
@@ -674,8 +674,8 @@ msg_expiry(struct hf_bproc *b, enum bounce_mode mode)
 	CHECK(p.u.publish.props.present & HF_PP_MESSAGE_EXPIRY);
 	CHECK(p.u.publish.props.message_expiry <= 3597);
 	CHECK(p.u.publish.props.message_expiry >= 3500);
-	CHECK_EQ(
-	    hf_raw_expect_publish(s, V5, 3000, true, &p, buf, sizeof(buf)), 1);
+	CHECK_EQ(hf_raw_expect_publish(s, V5, 3000, true, &p, buf, sizeof(buf)),
+	         1);
 	CHECK(payload_is(&p, "keep"));
 	CHECK(!(p.u.publish.props.present & HF_PP_MESSAGE_EXPIRY));
 	pub = cconn(b->port, V5, "mp");
@@ -746,8 +746,7 @@ holdfast_db(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 		unsigned proto;
 
 		if (sscanf(line, "%llu %u %31s %63s %llu %llu %llu %63s", &sid,
-		           &proto, exp, at, &queued, &bytes, &subs,
-		           cid) != 8 ||
+		           &proto, exp, at, &queued, &bytes, &subs, cid) != 8 ||
 		    strcmp(cid, "dbsess") != 0)
 			continue;
 		found = true;

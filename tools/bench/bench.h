@@ -92,18 +92,18 @@ struct hf_bench_worker {
 	/* results */
 	struct hf_bench_hist lat;     /* delivery latency, ns */
 	struct hf_bench_hist conn_lat; /* TCP connect to CONNACK, ns */
-	struct hf_bench_seq *seqs; /* per (local sub, pub), or per pub if shared */
+	struct hf_bench_seq *seqs; /* per (local subscriber, publisher) */
 	int nseqs;
 	uint64_t received;   /* PUBLISH packets counted (incl. duplicates) */
 	uint64_t foreign;    /* PUBLISH without a valid stamp */
 	uint64_t qos2_resent; /* QoS 2 PUBLISH repeated before PUBREL */
-	uint64_t last_ack;   /* monotonic ns of the latest publisher ack */
 	uint64_t draining_since;
 	char err[256];
 };
 
 struct hf_bench_pubstat {
 	uint64_t sent, acked, rejected, completed;
+	uint64_t t_last; /* last ack (QoS > 0) or end of sending (QoS 0) */
 };
 
 /* Run the whole phase sequence on one worker (thread entry point). */
@@ -117,5 +117,7 @@ void hf_bench_worker_free(struct hf_bench_worker *w);
 void hf_bench_worker_pubstats(const struct hf_bench_worker *w,
 			      struct hf_bench_pubstat *out);
 uint64_t hf_bench_now(void);
+/* VmRSS of a process in KiB, -1 if unreadable. */
+long hf_bench_read_rss(int pid);
 
 #endif

@@ -92,7 +92,7 @@ void hf_bench_put_publish(struct hf_bench_buf *b,
 /*
  * Find one whole packet at p[0..n). Returns its total length, 0 if more
  * bytes are needed, -1 if the fixed header is malformed. *type, *flags and
- * *body/*body_len describe the packet.
+ * *body and *body_len describe the packet.
  */
 long hf_bench_frame(const uint8_t *p, size_t n, int *type, int *flags,
 		    const uint8_t **body, size_t *body_len);

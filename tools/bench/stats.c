@@ -154,6 +154,35 @@ hf_bench_seq_missing(const struct hf_bench_seq *s, uint64_t n)
 }
 
 void
+hf_bench_seq_merge(struct hf_bench_seq *dst, const struct hf_bench_seq *src)
+{
+	uint64_t i, both = 0;
+
+	if (src->nwords > dst->nwords) {
+		uint64_t *nb = realloc(dst->bits, src->nwords * sizeof(*nb));
+
+		if (!nb) {
+			perror("hfbench: realloc");
+			exit(1);
+		}
+		memset(nb + dst->nwords, 0,
+		       (src->nwords - dst->nwords) * sizeof(*nb));
+		dst->bits = nb;
+		dst->nwords = src->nwords;
+	}
+	for (i = 0; i < src->nwords; i++) {
+		both += (uint64_t)__builtin_popcountll(dst->bits[i] &
+						       src->bits[i]);
+		dst->bits[i] |= src->bits[i];
+	}
+	dst->distinct += src->distinct - both;
+	dst->dups += src->dups + both;
+	dst->reordered += src->reordered;
+	if (src->highest > dst->highest)
+		dst->highest = src->highest;
+}
+
+void
 hf_bench_seq_free(struct hf_bench_seq *s)
 {
 	free(s->bits);

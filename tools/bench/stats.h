@@ -55,6 +55,10 @@ struct hf_bench_seq {
 int hf_bench_seq_add(struct hf_bench_seq *s, uint64_t seq);
 /* How many of 1..n were never seen. */
 uint64_t hf_bench_seq_missing(const struct hf_bench_seq *s, uint64_t n);
+/* Fold src into dst (shared subscriptions split over threads): numbers
+ * seen by both count as duplicates. */
+void hf_bench_seq_merge(struct hf_bench_seq *dst,
+			const struct hf_bench_seq *src);
 void hf_bench_seq_free(struct hf_bench_seq *s);
 
 #endif
