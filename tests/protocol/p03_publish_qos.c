@@ -291,7 +291,7 @@ BOTH(ordering)
  * unacknowledged QoS 1 PUBLISHes in flight from the server [MQTT-3.3.4-9];
  * acknowledging one lets the next come. */
 static void
-t_v5_client_receive_max(struct hf_bproc *b)
+client_receive_max(struct hf_bproc *b, bool persistent)
 {
 	struct hf_packet c, ca, p;
 	uint8_t buf[512];
@@ -303,13 +303,20 @@ t_v5_client_receive_max(struct hf_bproc *b)
 	hf_raw_connect_init(&c, V5, "rm2", true, 60);
 	c.u.connect.props.present |= HF_PP_RECEIVE_MAX;
 	c.u.connect.props.receive_max = 2;
+	if (persistent) {
+		/* a stored session: its queue streams from the store */
+		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
+		c.u.connect.props.session_expiry = 3600;
+	}
 	s = hf_raw_connect_pkt(b->port, &c, &ca, buf, sizeof(buf));
 	CHECK(s >= 0 && pub >= 0);
 	CHECK_EQ(ca.u.connack.rc, 0);
 	CHECK_EQ(hf_raw_subscribe(s, V5, 1, "rm", 1, 0), 1);
-	for (int i = 0; i < 10; i++)
-		CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "rm", "x", 1, 1, false,
+	for (int i = 0; i < 10; i++) {
+		char pl[2] = {(char)('0' + i), 0};
+		CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "rm", pl, 1, 1, false,
 		                               (uint16_t)(i + 1))));
+	}
 	while (got < 10) {
 		int r = hf_raw_recvb(s, V5, tail - head < 2 ? 3000 : 400, &p,
 		                     buf, sizeof(buf));
@@ -328,6 +335,10 @@ t_v5_client_receive_max(struct hf_bproc *b)
 			fprintf(stderr, "third in flight: pid %u dup %d\n",
 			        p.u.publish.pid, p.u.publish.dup);
 		CHECK(tail - head < 2); /* a third one in flight: violation */
+		/* each once, in order, never resent while connected */
+		CHECK(!p.u.publish.dup);
+		CHECK_EQ(p.u.publish.payload.len, 1);
+		CHECK_EQ(p.u.publish.payload.p[0], '0' + got);
 		pids[tail++ % 16] = p.u.publish.pid;
 		got++;
 	}
@@ -338,6 +349,18 @@ t_v5_client_receive_max(struct hf_bproc *b)
 	CHECK_EQ(hf_raw_ping(s, 3000), 1);
 	close(s);
 	close(pub);
+}
+
+static void
+t_v5_client_receive_max(struct hf_bproc *b)
+{
+	client_receive_max(b, false);
+}
+
+static void
+t_v5_client_receive_max_stored(struct hf_bproc *b)
+{
+	client_receive_max(b, true);
 }
 
 /* A client sending more QoS 2 PUBLISHes than the server's Receive Maximum
@@ -427,6 +450,7 @@ main(void)
 	HF_BCASE(ordering_v311, NULL);
 	HF_BCASE(ordering_v5, NULL);
 	HF_BCASE(t_v5_client_receive_max, NULL);
+	HF_BCASE(t_v5_client_receive_max_stored, NULL);
 	HF_BCASE(t_v5_server_receive_max, "max_inflight_messages 10");
 	HF_BCASE(pid_reuse_v311, NULL);
 	HF_BCASE(pid_reuse_v5, NULL);
