@@ -72,7 +72,7 @@ signal_cb(uv_signal_t *h, int signum)
 
 int
 hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
-	       const struct hf_config *conf)
+               const struct hf_config *conf)
 {
 	b->loop = loop;
 	b->conf = conf;

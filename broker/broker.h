@@ -36,8 +36,8 @@ struct hf_store;
  * correlation data, user properties (wire form, see codec.h). */
 struct hf_msg {
 	uint32_t refs;
-	uint64_t store_id; /* body id in the store; 0 = not stored */
-	struct hf_map *cache; /* the broker's id -> msg cache, when in it */
+	uint64_t store_id;     /* body id in the store; 0 = not stored */
+	struct hf_map *cache;  /* the broker's id -> msg cache, when in it */
 	bool retained_durable; /* the store marks it as a retained message */
 	uint8_t qos;
 	bool retain;
@@ -69,8 +69,8 @@ hf_msg_payload(const struct hf_msg *m)
 /* Queue entry states. */
 enum hf_qstate {
 	HF_Q_QUEUED = 0, /* not sent yet */
-	HF_Q_SENT, /* PUBLISH sent, awaiting PUBACK / PUBREC */
-	HF_Q_RELEASED, /* PUBREL sent, awaiting PUBCOMP */
+	HF_Q_SENT,       /* PUBLISH sent, awaiting PUBACK / PUBREC */
+	HF_Q_RELEASED,   /* PUBREL sent, awaiting PUBCOMP */
 };
 
 struct hf_qentry {
@@ -80,7 +80,7 @@ struct hf_qentry {
 	uint16_t pid;
 	uint8_t qos;
 	uint8_t state; /* enum hf_qstate */
-	bool retain; /* retain flag as delivered */
+	bool retain;   /* retain flag as delivered */
 	uint16_t n_subids;
 	uint32_t *subids; /* n_subids, owned */
 };
@@ -113,7 +113,8 @@ struct hf_session {
 	uint32_t n_subs, cap_subs;
 
 	/* Outgoing: sent and unacknowledged entries, in send order; then
-	 * entries waiting for a window slot (state QUEUED), in arrival order. */
+	 * entries waiting for a window slot (state QUEUED), in arrival order.
+	 */
 	struct hf_qentry *inf_head, *inf_tail;
 	struct hf_qentry *q_head, *q_tail;
 	uint32_t n_inflight;
@@ -160,18 +161,18 @@ struct hf_client {
 	uint8_t state; /* enum hf_cstate */
 	uint8_t proto;
 	bool disconnect_clean; /* DISCONNECT received: no will */
-	bool close_pending; /* close after the turn's commit and flush */
-	bool dirty; /* on the broker's flush list */
-	bool request_problem; /* v5: reason strings allowed */
+	bool close_pending;    /* close after the turn's commit and flush */
+	bool dirty;            /* on the broker's flush list */
+	bool request_problem;  /* v5: reason strings allowed */
 	uint16_t keepalive;
 	int64_t last_rx; /* monotonic ms */
 
-	struct hf_wbuf in; /* unparsed input */
+	struct hf_wbuf in;  /* unparsed input */
 	struct hf_wbuf out; /* encoded, not yet handed to the transport */
 
 	/* Limits the client gave us (v5), or defaults. */
-	uint16_t recv_max; /* our in-flight QoS 1/2 limit towards it */
-	uint32_t max_packet; /* largest packet it accepts; 0 = none */
+	uint16_t recv_max;      /* our in-flight QoS 1/2 limit towards it */
+	uint32_t max_packet;    /* largest packet it accepts; 0 = none */
 	uint16_t alias_max_out; /* topic aliases it accepts from us */
 
 	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
@@ -230,7 +231,7 @@ struct hf_broker {
 	struct hf_store *store; /* NULL when persistence is off */
 	uint64_t next_sid, next_msg_id;
 	struct hf_map msg_cache; /* store id -> in-memory message */
-	bool store_full; /* over the refusal threshold (after last commit) */
+	bool store_full;   /* over the refusal threshold (after last commit) */
 	bool store_failed; /* a write failed: stop before acknowledging */
 	int exit_code;
 
@@ -256,11 +257,11 @@ struct hf_target {
 
 /* Time. */
 int64_t hf_now_ms(struct hf_broker *b); /* monotonic, ms */
-int64_t hf_wall_ms(void); /* wall clock, ms */
+int64_t hf_wall_ms(void);               /* wall clock, ms */
 
 /* broker.c */
 int hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
-		   const struct hf_config *conf);
+                   const struct hf_config *conf);
 void hf_broker_shutdown(struct hf_broker *b);
 void hf_broker_free(struct hf_broker *b);
 void hf_client_mark_dirty(struct hf_client *c);
@@ -268,16 +269,16 @@ void hf_client_mark_dirty(struct hf_client *c);
 /* msg.c */
 struct hf_msg *hf_msg_new(const struct hf_publish *p, int64_t now_wall);
 struct hf_msg *hf_msg_new_simple(const char *topic, const void *payload,
-				 size_t len, uint8_t qos, bool retain);
+                                 size_t len, uint8_t qos, bool retain);
 void hf_msg_ref(struct hf_msg *m);
 void hf_msg_unref(struct hf_msg *m);
 bool hf_msg_expired(const struct hf_msg *m, int64_t now_wall);
 
 /* client.c: the transport hands bytes and events here. */
 struct hf_client *hf_client_new(struct hf_broker *b,
-				const struct hf_listener *l);
+                                const struct hf_listener *l);
 void hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n);
-void hf_client_on_eof(struct hf_client *c); /* peer closed or error */
+void hf_client_on_eof(struct hf_client *c);    /* peer closed or error */
 void hf_client_on_closed(struct hf_client *c); /* transport gone: free */
 /* Encode and queue a packet for c; drops it (returns false) if it exceeds
  * the client's maximum packet size. */
@@ -306,7 +307,7 @@ void hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a);
  * returned; otherwise full queues drop it. Returns the number of sessions it
  * was delivered or queued to. */
 int hf_publish_route(struct hf_broker *b, struct hf_msg *m,
-		     const struct hf_session *origin, bool may_refuse);
+                     const struct hf_session *origin, bool may_refuse);
 /* Send what the session's window allows (after connect, ack, new msg). */
 void hf_session_pump(struct hf_session *s);
 /* Resend in-flight entries after a reconnect (DUP set). */
@@ -314,7 +315,7 @@ void hf_session_resend(struct hf_session *s);
 void hf_qentry_free(struct hf_qentry *e);
 /* Queue or send one message to a session. */
 void hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
-			bool retain, const uint32_t *subids, uint16_t n_subids);
+                        bool retain, const uint32_t *subids, uint16_t n_subids);
 
 /* subscribe.c */
 void hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p);
@@ -342,14 +343,14 @@ void hf_dur_qentry_del(struct hf_session *s, uint64_t seq);
 void hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on);
 void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
 /* Fill e (and a subids copy) from the store; see durable.c. */
-int hf_dur_queue_read(struct hf_session *s, size_t max,
-		      struct hf_qentry **out, size_t *n);
+int hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
+                      size_t *n);
 
 /* subscribe.c helpers used by recovery */
 int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
-			  uint8_t opts, uint32_t sub_id);
+                          uint8_t opts, uint32_t sub_id);
 struct hf_session *hf_session_new(struct hf_broker *b, const uint8_t *id,
-				  size_t len);
+                                  size_t len);
 
 /* net/tcp.c */
 int hf_listeners_open(struct hf_broker *b);

@@ -12,7 +12,7 @@
 
 struct hf_logger {
 	unsigned types; /* HF_LOG_* */
-	unsigned dest; /* HF_LOGD_* */
+	unsigned dest;  /* HF_LOGD_* */
 	int timestamp;
 	const char *ts_format;
 	FILE *file;
@@ -22,6 +22,6 @@ struct hf_logger {
 int hf_log_open(struct hf_logger *l, const struct hf_config *c);
 void hf_log_close(struct hf_logger *l);
 void hf_log(struct hf_logger *l, unsigned type, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

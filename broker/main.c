@@ -58,8 +58,9 @@ drop_privileges(struct hf_logger *log, const char *user)
 	}
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
 	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-		hf_log(log, HF_LOG_ERR, "Error: cannot switch to user '%s': %s.",
-		       user, strerror(errno));
+		hf_log(log, HF_LOG_ERR,
+		       "Error: cannot switch to user '%s': %s.", user,
+		       strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -77,7 +78,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "Error: out of memory.\n");
 		return 1;
 	}
-	if (hf_config_args(&conf, argc, argv, &exit_now, err, sizeof(err)) != 0 ||
+	if (hf_config_args(&conf, argc, argv, &exit_now, err, sizeof(err)) !=
+	        0 ||
 	    (!exit_now && hf_config_finish(&conf, err, sizeof(err)) != 0)) {
 		fprintf(stderr, "Error: %s\n", err);
 		hf_config_free(&conf);
@@ -95,7 +97,8 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (conf.daemon && daemonize() != 0) {
-		fprintf(stderr, "Error: cannot daemonise: %s\n", strerror(errno));
+		fprintf(stderr, "Error: cannot daemonise: %s\n",
+		        strerror(errno));
 		hf_config_free(&conf);
 		return 1;
 	}
@@ -109,7 +112,7 @@ main(int argc, char **argv)
 	}
 	if (hf_log_open(&b->log, &conf) != 0) {
 		fprintf(stderr, "Error: cannot open log file %s: %s\n",
-			conf.log_file ? conf.log_file : "?", strerror(errno));
+		        conf.log_file ? conf.log_file : "?", strerror(errno));
 		goto out;
 	}
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast version %s starting",

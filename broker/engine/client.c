@@ -14,8 +14,7 @@
 #include "holdfast/store.h"
 #include "broker.h"
 
-static void on_data(struct hf_client *c, const uint8_t *p,
-			       size_t n);
+static void on_data(struct hf_client *c, const uint8_t *p, size_t n);
 
 struct hf_client *
 hf_client_new(struct hf_broker *b, const struct hf_listener *l)
@@ -184,7 +183,7 @@ connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 
 static void
 dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
-	 uint32_t len)
+         uint32_t len)
 {
 	struct hf_packet pkt;
 	uint8_t type = type_flags >> 4;
@@ -246,9 +245,9 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 	case HF_AUTH:
 		/* No enhanced authentication method is offered, so an AUTH
 		 * packet is a protocol error [MQTT-4.12.0-1]. */
-		protocol_fail(c, c->proto == HF_PROTO_V5 ? HF_RC_PROTOCOL_ERROR
-							 : -1,
-			      "AUTH without an authentication method");
+		protocol_fail(
+		    c, c->proto == HF_PROTO_V5 ? HF_RC_PROTOCOL_ERROR : -1,
+		    "AUTH without an authentication method");
 		break;
 	default:
 		/* Server-to-client packet types from a client. */
@@ -272,17 +271,18 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 	size_t off = 0;
 	while (off < len && c->state != HF_C_CLOSING) {
 		struct hf_frame f;
-		int rc = hf_frame_parse(buf + off, len - off, max_in_packet(c),
-					&f);
+		int rc =
+		    hf_frame_parse(buf + off, len - off, max_in_packet(c), &f);
 		if (rc == HF_AGAIN)
 			break;
 		if (rc != HF_OK) {
 			if (c->state == HF_C_NEW)
 				connect_fail(c, rc, NULL, 0);
 			else
-				protocol_fail(c, rc, rc == HF_RC_PACKET_TOO_LARGE
-							     ? "packet too large"
-							     : "malformed length");
+				protocol_fail(c, rc,
+				              rc == HF_RC_PACKET_TOO_LARGE
+				                  ? "packet too large"
+				                  : "malformed length");
 			return len;
 		}
 		size_t whole = (size_t)f.hdr_len + f.body_len;
@@ -300,7 +300,8 @@ bound_txn(struct hf_broker *b)
 {
 	/* Group-commit bound: a long burst commits in slices. The turn's
 	 * acknowledgments still wait for the turn's last commit. */
-	if (b->store && hf_store_pending(b->store) >= b->conf->persistence_commit_max)
+	if (b->store &&
+	    hf_store_pending(b->store) >= b->conf->persistence_commit_max)
 		hf_dur_commit(b);
 }
 

@@ -19,7 +19,7 @@
 
 static void
 send_connack(struct hf_client *c, uint8_t rc, bool present,
-	     const struct hf_props *props)
+             const struct hf_props *props)
 {
 	struct hf_packet p;
 	memset(&p, 0, sizeof(p));
@@ -164,11 +164,11 @@ static bool
 assign_id(struct hf_client *c, char *out, size_t cap)
 {
 	struct hf_broker *b = c->b;
-	const char *prefix = b->conf->auto_id_prefix ? b->conf->auto_id_prefix
-						     : "auto-";
+	const char *prefix =
+	    b->conf->auto_id_prefix ? b->conf->auto_id_prefix : "auto-";
 	for (int tries = 0; tries < 100; tries++) {
 		uint64_t r = ((uint64_t)uv_hrtime() << 16) ^
-			     (++b->auto_id_counter * 0x9E3779B97F4A7C15ull);
+		             (++b->auto_id_counter * 0x9E3779B97F4A7C15ull);
 		snprintf(out, cap, "%s%016llX", prefix, (unsigned long long)r);
 		if (!hf_map_get(&b->sessions, out, strlen(out)))
 			return true;
@@ -201,7 +201,7 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 	if (conf->clientid_prefixes && p->client_id.len &&
 	    (p->client_id.len < strlen(conf->clientid_prefixes) ||
 	     memcmp(p->client_id.p, conf->clientid_prefixes,
-		    strlen(conf->clientid_prefixes)) != 0)) {
+	            strlen(conf->clientid_prefixes)) != 0)) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
 		       "client id does not match clientid_prefixes");
 		return false;
@@ -220,8 +220,8 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		return false;
 	}
 	if (p->will && p->will_retain && !conf->retain_available) {
-		refuse(c, HF_CONNACK_NOT_AUTHORIZED,
-		       HF_RC_RETAIN_NOT_SUPPORTED, "retained will not allowed");
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_RETAIN_NOT_SUPPORTED,
+		       "retained will not allowed");
 		return false;
 	}
 	return true;
@@ -230,7 +230,7 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 /* Fill the CONNACK properties the server announces (v5). */
 static void
 connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
-	      uint16_t asked_keepalive, const char *assigned)
+              uint16_t asked_keepalive, const char *assigned)
 {
 	const struct hf_config *conf = c->b->conf;
 	memset(pr, 0, sizeof(*pr));
@@ -318,9 +318,8 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 		    p->props.request_problem == 0)
 			c->request_problem = false;
 	}
-	uint16_t inflight_cap = conf->max_inflight_messages
-					? conf->max_inflight_messages
-					: 65535;
+	uint16_t inflight_cap =
+	    conf->max_inflight_messages ? conf->max_inflight_messages : 65535;
 	if (c->recv_max > inflight_cap)
 		c->recv_max = inflight_cap;
 
@@ -380,16 +379,17 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	s->proto = p->proto_ver;
 	if (v5) {
 		s->expiry = (p->props.present & HF_PP_SESSION_EXPIRY)
-				    ? p->props.session_expiry
-				    : 0;
+		                ? p->props.session_expiry
+		                : 0;
 	} else {
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
 	}
 	s->persistent = s->expiry > 0;
 	s->will = will;
-	s->will_delay = (will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
-				? p->will_props.will_delay
-				: 0;
+	s->will_delay =
+	    (will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
+	        ? p->will_props.will_delay
+	        : 0;
 	s->client = c;
 	c->s = s;
 	if (s->persistent && b->store) {
@@ -419,11 +419,12 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	connack_props(c, &pr, keepalive, p->keepalive, assigned);
 	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
 	if (conf->connection_messages)
-		hf_log(&b->log, HF_LOG_NOTICE,
-		       "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
-		       c->addr, s->id, p->proto_ver, p->clean_start ? 1 : 0,
-		       keepalive, c->username ? ", u'" : "",
-		       c->username ? c->username : "");
+		hf_log(
+		    &b->log, HF_LOG_NOTICE,
+		    "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
+		    c->addr, s->id, p->proto_ver, p->clean_start ? 1 : 0,
+		    keepalive, c->username ? ", u'" : "",
+		    c->username ? c->username : "");
 	if (present)
 		hf_session_resend(s);
 	hf_session_pump(s);
@@ -492,7 +493,8 @@ hf_client_detach(struct hf_client *c)
 		if (s->will_delay == 0)
 			publish_will(s);
 		else
-			s->will_at = s->offline_since + (int64_t)s->will_delay * 1000;
+			s->will_at =
+			    s->offline_since + (int64_t)s->will_delay * 1000;
 	}
 	hf_dur_session_save(s);
 }

@@ -92,8 +92,8 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	}
 	if (delta < 0)
 		return;
-	size_t extra = (size_t)m->ctype_len + m->rtopic_len + m->corr_len +
-		       m->user_len;
+	size_t extra =
+	    (size_t)m->ctype_len + m->rtopic_len + m->corr_len + m->user_len;
 	uint8_t *blob = malloc(PROPS_HDR + extra);
 	if (!blob) {
 		b->store_failed = true;
@@ -108,16 +108,16 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	put_u32(blob + 12, m->n_user);
 	memcpy(blob + PROPS_HDR, hf_msg_payload(m) + m->payload_len, extra);
 	struct hf_store_msg r = {
-		.id = ++b->next_msg_id,
-		.qos = m->qos,
-		.retain = m->retain,
-		.expiry_at = m->has_expiry ? m->expiry_at : 0,
-		.topic = hf_msg_topic(m),
-		.topic_len = m->topic_len,
-		.payload = hf_msg_payload(m),
-		.payload_len = m->payload_len,
-		.props = blob,
-		.props_len = (uint32_t)(PROPS_HDR + extra),
+	    .id = ++b->next_msg_id,
+	    .qos = m->qos,
+	    .retain = m->retain,
+	    .expiry_at = m->has_expiry ? m->expiry_at : 0,
+	    .topic = hf_msg_topic(m),
+	    .topic_len = m->topic_len,
+	    .payload = hf_msg_payload(m),
+	    .payload_len = m->payload_len,
+	    .props = blob,
+	    .props_len = (uint32_t)(PROPS_HDR + extra),
 	};
 	int rc = hf_store_msg_put(b->store, &r, (uint32_t)delta);
 	free(blob);
@@ -139,8 +139,8 @@ msg_from_record(const struct hf_store_msg *r)
 	if ((uint64_t)PROPS_HDR + ct + rt + cd + ul != r->props_len)
 		return NULL;
 	size_t extra = r->props_len - PROPS_HDR;
-	struct hf_msg *m = malloc(sizeof(*m) + r->topic_len + r->payload_len +
-				  extra);
+	struct hf_msg *m =
+	    malloc(sizeof(*m) + r->topic_len + r->payload_len + extra);
 	if (!m)
 		return NULL;
 	memset(m, 0, sizeof(*m));
@@ -211,20 +211,18 @@ hf_dur_session_save(struct hf_session *s)
 		s->sid = ++b->next_sid;
 	int64_t now_wall = hf_wall_ms();
 	struct hf_store_session r = {
-		.sid = s->sid,
-		.client_id = (const uint8_t *)s->id,
-		.client_id_len = s->id_len,
-		.proto = s->proto,
-		.expiry = s->expiry,
-		/* wall-clock time of the disconnection, kept across
-		 * re-saves so expiry counts from the real moment */
-		.disconnected_at = s->client ? 0
-					     : now_wall - (hf_now_ms(b) -
-							   s->offline_since),
-		.will_msg = s->will ? s->will->store_id : 0,
-		.will_delay = s->will_delay,
-		.will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b))
-				      : 0,
+	    .sid = s->sid,
+	    .client_id = (const uint8_t *)s->id,
+	    .client_id_len = s->id_len,
+	    .proto = s->proto,
+	    .expiry = s->expiry,
+	    /* wall-clock time of the disconnection, kept across
+	     * re-saves so expiry counts from the real moment */
+	    .disconnected_at =
+	        s->client ? 0 : now_wall - (hf_now_ms(b) - s->offline_since),
+	    .will_msg = s->will ? s->will->store_id : 0,
+	    .will_delay = s->will_delay,
+	    .will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b)) : 0,
 	};
 	check(b, hf_store_session_put(b->store, &r), "session write");
 }
@@ -245,11 +243,11 @@ hf_dur_sub_put(struct hf_session *s, const struct hf_subrec *r)
 	if (!s->b->store || !s->sid)
 		return;
 	struct hf_store_sub rec = {
-		.sid = s->sid,
-		.filter = (const uint8_t *)r->filter,
-		.filter_len = r->len,
-		.opts = r->opts,
-		.sub_id = r->sub_id,
+	    .sid = s->sid,
+	    .filter = (const uint8_t *)r->filter,
+	    .filter_len = r->len,
+	    .opts = r->opts,
+	    .sub_id = r->sub_id,
 	};
 	check(s->b, hf_store_sub_put(s->b->store, &rec), "subscription write");
 }
@@ -269,16 +267,16 @@ hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e)
 	if (!s->b->store || !s->sid)
 		return;
 	struct hf_store_qentry r = {
-		.sid = s->sid,
-		.seq = e->seq,
-		.msg_id = e->msg->store_id,
-		.payload_len = e->msg->payload_len,
-		.qos = e->qos,
-		.state = e->state,
-		.retain = e->retain,
-		.pid = e->pid,
-		.n_subids = e->n_subids,
-		.subids = e->subids,
+	    .sid = s->sid,
+	    .seq = e->seq,
+	    .msg_id = e->msg->store_id,
+	    .payload_len = e->msg->payload_len,
+	    .qos = e->qos,
+	    .state = e->state,
+	    .retain = e->retain,
+	    .pid = e->pid,
+	    .n_subids = e->n_subids,
+	    .subids = e->subids,
 	};
 	check(s->b, hf_store_queue_put(s->b->store, &r), "queue write");
 }
@@ -298,7 +296,7 @@ hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on)
 	if (!s->b->store || !s->sid)
 		return;
 	int rc = on ? hf_store_qos2_put(s->b->store, s->sid, pid)
-		    : hf_store_qos2_del(s->b->store, s->sid, pid);
+	            : hf_store_qos2_del(s->b->store, s->sid, pid);
 	check(s->b, rc, "QoS 2 state write");
 }
 
@@ -366,12 +364,12 @@ qread_cb(void *ctx, const struct hf_store_qentry *r)
 
 int
 hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
-		  size_t *n)
+                  size_t *n)
 {
 	struct qread q = {.out = out, .max = max};
 	*n = 0;
 	int rc = hf_store_queue_each(s->b->store, s->sid, s->disk_next, max,
-				     qread_cb, &q);
+	                             qread_cb, &q);
 	*n = q.n;
 	if (q.err || rc < 0)
 		return -1;
@@ -385,11 +383,11 @@ hf_dur_open(struct hf_broker *b, char *err, size_t errlen)
 	if (!c->persistence)
 		return 0;
 	struct hf_store_conf sc = {
-		.dir = c->persistence_location,
-		.file = c->persistence_file,
-		.sync = c->persistence_sync ? HF_SYNC_OS : HF_SYNC_FULL,
-		.initial_map_size = c->persistence_initial_size,
-		.max_map_size = c->persistence_max_size,
+	    .dir = c->persistence_location,
+	    .file = c->persistence_file,
+	    .sync = c->persistence_sync ? HF_SYNC_OS : HF_SYNC_FULL,
+	    .initial_map_size = c->persistence_initial_size,
+	    .max_map_size = c->persistence_max_size,
 	};
 	int rc = hf_store_open(&b->store, &sc, err, errlen);
 	if ((rc == HF_STORE_ECORRUPT || rc == HF_STORE_EVERSION) &&
@@ -449,8 +447,8 @@ rec_session(void *ctx, const struct hf_store_session *r)
 {
 	struct recover *rc = ctx;
 	struct hf_broker *b = rc->b;
-	struct hf_session *s = hf_session_new(b, r->client_id,
-					      r->client_id_len);
+	struct hf_session *s =
+	    hf_session_new(b, r->client_id, r->client_id_len);
 	if (!s || hf_map_put(&rc->by_sid, &r->sid, 8, s) != 0) {
 		rc->err = 1;
 		return 1;
@@ -468,8 +466,8 @@ rec_session(void *ctx, const struct hf_store_session *r)
 			s->will_at = rc->now_mono + (r->will_at - rc->now_wall);
 		else if (!r->disconnected_at)
 			/* connected when the broker stopped abnormally */
-			s->will_at = rc->now_mono +
-				     (int64_t)r->will_delay * 1000 + 1;
+			s->will_at =
+			    rc->now_mono + (int64_t)r->will_delay * 1000 + 1;
 		if (s->will_at && s->will_at < 1)
 			s->will_at = 1;
 	}
@@ -493,9 +491,9 @@ rec_sub(void *ctx, const struct hf_store_sub *r)
 	if (!s)
 		return 0; /* orphan: ignored */
 	if (hf_tree_sub(rc->b->tree, r->filter, r->filter_len, s, r->opts,
-			r->sub_id, NULL) != 0 ||
+	                r->sub_id, NULL) != 0 ||
 	    hf_session_add_subrec(s, r->filter, r->filter_len, r->opts,
-				  r->sub_id) != 0) {
+	                          r->sub_id) != 0) {
 		rc->err = 1;
 		return 1;
 	}
@@ -531,7 +529,7 @@ rec_retained(void *ctx, const struct hf_store_msg *r)
 	m->retained_durable = true;
 	void *old = NULL;
 	if (hf_retain_set(b->retained, hf_msg_topic(m), m->topic_len, m,
-			  &old) != 0) {
+	                  &old) != 0) {
 		hf_msg_unref(m);
 		rc->err = 1;
 		return 1;
@@ -547,9 +545,8 @@ hf_dur_recover(struct hf_broker *b)
 {
 	if (!b->store)
 		return 0;
-	struct recover rc = {.b = b,
-			     .now_wall = hf_wall_ms(),
-			     .now_mono = hf_now_ms(b)};
+	struct recover rc = {
+	    .b = b, .now_wall = hf_wall_ms(), .now_mono = hf_now_ms(b)};
 	uint64_t max_sid = 0, max_msg = 0;
 	int r = hf_store_max_ids(b->store, &max_sid, &max_msg);
 	b->next_sid = max_sid;
@@ -567,7 +564,7 @@ hf_dur_recover(struct hf_broker *b)
 		hf_log(&b->log, HF_LOG_ERR,
 		       "Error: cannot read the store back: %s.",
 		       r < 0 ? hf_store_errmsg(b->store)
-			     : "a record does not decode or out of memory");
+		             : "a record does not decode or out of memory");
 		return -1;
 	}
 	/* Sessions that were connected when the broker stopped are

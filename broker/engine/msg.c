@@ -31,13 +31,16 @@ struct hf_msg *
 hf_msg_new(const struct hf_publish *p, int64_t now_wall)
 {
 	const struct hf_props *pr = &p->props;
-	uint32_t ct = (pr->present & HF_PP_CONTENT_TYPE) ? pr->content_type.len : 0;
-	uint32_t rt = (pr->present & HF_PP_RESPONSE_TOPIC) ? pr->response_topic.len : 0;
+	uint32_t ct =
+	    (pr->present & HF_PP_CONTENT_TYPE) ? pr->content_type.len : 0;
+	uint32_t rt =
+	    (pr->present & HF_PP_RESPONSE_TOPIC) ? pr->response_topic.len : 0;
 	uint32_t cd = (pr->present & HF_PP_CORRELATION_DATA)
-			      ? pr->correlation_data.len
-			      : 0;
+	                  ? pr->correlation_data.len
+	                  : 0;
 	size_t ul = pr->n_user ? hf_props_user_wire_len(pr) : 0;
-	size_t total = (size_t)p->topic.len + p->payload.len + ct + rt + cd + ul;
+	size_t total =
+	    (size_t)p->topic.len + p->payload.len + ct + rt + cd + ul;
 	struct hf_msg *m = malloc(sizeof(*m) + total);
 	if (!m)
 		return NULL;
@@ -82,7 +85,7 @@ hf_msg_new(const struct hf_publish *p, int64_t now_wall)
 
 struct hf_msg *
 hf_msg_new_simple(const char *topic, const void *payload, size_t len,
-		  uint8_t qos, bool retain)
+                  uint8_t qos, bool retain)
 {
 	struct hf_publish p;
 	memset(&p, 0, sizeof(p));

@@ -44,7 +44,7 @@ pid_set(uint8_t *bm, uint16_t pid, bool on)
 	if (on)
 		bm[pid >> 3] |= (uint8_t)(1u << (pid & 7));
 	else
-		bm[pid >> 3] &= (uint8_t)~(1u << (pid & 7));
+		bm[pid >> 3] &= (uint8_t) ~(1u << (pid & 7));
 }
 
 /* Next free outgoing packet id, or 0 when none can be had. */
@@ -82,7 +82,7 @@ alias_for(struct hf_client *c, const struct hf_msg *m, bool *is_new)
 		return 0;
 	uint16_t a = (uint16_t)(c->alias_out_next + 1);
 	if (hf_map_put(&c->alias_out, hf_msg_topic(m), m->topic_len,
-		       (void *)(uintptr_t)a) != 0)
+	               (void *)(uintptr_t)a) != 0)
 		return 0;
 	c->alias_out_next = a;
 	*is_new = true;
@@ -93,7 +93,7 @@ alias_for(struct hf_client *c, const struct hf_msg *m, bool *is_new)
  * it could not be sent at all (bigger than the client accepts). */
 static bool
 send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
-	     uint16_t pid, bool dup, const uint32_t *subids, uint16_t nsub)
+             uint16_t pid, bool dup, const uint32_t *subids, uint16_t nsub)
 {
 	struct hf_packet p;
 	memset(&p, 0, sizeof(p));
@@ -120,7 +120,7 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 			int64_t left = m->expiry_at - hf_wall_ms();
 			pr->present |= HF_PP_MESSAGE_EXPIRY;
 			pr->message_expiry =
-				left <= 0 ? 0 : (uint32_t)((left + 999) / 1000);
+			    left <= 0 ? 0 : (uint32_t)((left + 999) / 1000);
 		}
 		if (m->ctype_len) {
 			pr->present |= HF_PP_CONTENT_TYPE;
@@ -161,7 +161,8 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 	}
 	if (!hf_client_send(c, &p)) {
 		if (new_alias) {
-			hf_map_del(&c->alias_out, hf_msg_topic(m), m->topic_len);
+			hf_map_del(&c->alias_out, hf_msg_topic(m),
+			           m->topic_len);
 			c->alias_out_next--;
 		}
 		return false;
@@ -172,7 +173,7 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 
 static void
 inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
-		struct hf_qentry *e)
+                struct hf_qentry *e)
 {
 	if (prev)
 		prev->next = e->next;
@@ -188,7 +189,7 @@ inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
 /* The flow of e is complete (or abandoned): forget it, in the store too. */
 static void
 inflight_remove(struct hf_session *s, struct hf_qentry *prev,
-		struct hf_qentry *e)
+                struct hf_qentry *e)
 {
 	inflight_unlink(s, prev, e);
 	hf_dur_qentry_del(s, e->seq);
@@ -225,14 +226,14 @@ start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now)
 	if (hf_msg_expired(e->msg, now) || e->qos == 0) {
 		if (e->qos == 0)
 			send_publish(c, e->msg, 0, e->retain, 0, false,
-				     e->subids, e->n_subids);
+			             e->subids, e->n_subids);
 		hf_dur_qentry_del(s, e->seq);
 		hf_qentry_free(e);
 		return false;
 	}
 	e->pid = alloc_pid(s);
 	if (!e->pid || !send_publish(c, e->msg, e->qos, e->retain, e->pid,
-				     false, e->subids, e->n_subids)) {
+	                             false, e->subids, e->n_subids)) {
 		/* Too big for this client: discarded as if delivered
 		 * (v5 3.1.2.25). */
 		if (e->pid)
@@ -257,7 +258,7 @@ pump_disk(struct hf_session *s)
 	int64_t now = hf_wall_ms();
 	struct hf_qentry *batch[256];
 	for (int rounds = 0; rounds < 1024 && s->n_queued > 0 &&
-			     s->n_inflight < c->recv_max && !b->store_failed;
+	                     s->n_inflight < c->recv_max && !b->store_failed;
 	     rounds++) {
 		size_t want = c->recv_max - s->n_inflight;
 		if (want > 256)
@@ -284,8 +285,8 @@ pump_disk(struct hf_session *s)
 				continue;
 			}
 			s->queued_bytes -= e->msg->payload_len < s->queued_bytes
-						   ? e->msg->payload_len
-						   : s->queued_bytes;
+			                       ? e->msg->payload_len
+			                       : s->queued_bytes;
 			if (e->state == HF_Q_QUEUED) {
 				start_flight(s, e, now);
 				continue;
@@ -304,8 +305,8 @@ pump_disk(struct hf_session *s)
 				hf_client_send(c, &p);
 			} else {
 				send_publish(c, e->msg, e->qos, e->retain,
-					     e->pid, true, e->subids,
-					     e->n_subids);
+				             e->pid, true, e->subids,
+				             e->n_subids);
 			}
 			inflight_append(s, e);
 		}
@@ -349,7 +350,7 @@ hf_session_resend(struct hf_session *s)
 			p.u.ack.pid = e->pid;
 			hf_client_send(c, &p);
 		} else if (!send_publish(c, e->msg, e->qos, e->retain, e->pid,
-					 true, e->subids, e->n_subids)) {
+		                         true, e->subids, e->n_subids)) {
 			inflight_remove(s, prev, e);
 			continue;
 		}
@@ -370,16 +371,16 @@ queue_full(const struct hf_session *s, uint32_t len)
 
 void
 hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
-		   bool retain, const uint32_t *subids, uint16_t nsub)
+                   bool retain, const uint32_t *subids, uint16_t nsub)
 {
 	struct hf_broker *b = s->b;
 	struct hf_client *c = s->client;
 	bool online = c && c->state == HF_C_CONNECTED;
 	if (qos == 0) {
 		if (online) {
-			size_t backlog = c->out.len +
-					 (c->conn ? c->conn->ops->pending(c->conn)
-						  : 0);
+			size_t backlog =
+			    c->out.len +
+			    (c->conn ? c->conn->ops->pending(c->conn) : 0);
 			if (backlog > QOS0_OUT_LIMIT) {
 				b->stats.pub_dropped++;
 				return;
@@ -431,7 +432,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			 * it. */
 			s->disk_next = e->seq + 1;
 			if (e->pid && send_publish(c, m, qos, retain, e->pid,
-						   false, subids, nsub)) {
+			                           false, subids, nsub)) {
 				e->state = HF_Q_SENT;
 				hf_dur_qentry_put(s, e);
 				inflight_append(s, e);
@@ -563,7 +564,7 @@ on_group(void *ctx, struct hf_share_group *g)
 /* Would this delivery be refused (queue or store full)? */
 static bool
 target_refuses(struct hf_broker *b, const struct hf_target *t, uint8_t qos,
-	       const struct hf_msg *m)
+               const struct hf_msg *m)
 {
 	if (qos == 0)
 		return false;
@@ -575,13 +576,13 @@ target_refuses(struct hf_broker *b, const struct hf_target *t, uint8_t qos,
 
 int
 hf_publish_route(struct hf_broker *b, struct hf_msg *m,
-		 const struct hf_session *origin, bool may_refuse)
+                 const struct hf_session *origin, bool may_refuse)
 {
 	struct route r = {.b = b, .m = m, .origin = origin};
 	b->match_gen++;
 	b->n_targets = 0;
 	hf_tree_match(b->tree, hf_msg_topic(m), m->topic_len, on_sub, on_group,
-		      &r);
+	              &r);
 	size_t n = b->n_targets;
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
@@ -594,18 +595,18 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 		if (r.oom)
 			return -1;
 		for (size_t i = 0; i < n; i++)
-			if (target_refuses(b, &b->targets[i],
-					   b->targets[i].qos, m))
+			if (target_refuses(b, &b->targets[i], b->targets[i].qos,
+			                   m))
 				return -1;
 	}
 	if (m->retain && b->conf->retain_available) {
 		void *old = NULL;
 		if (m->payload_len == 0) {
-			hf_retain_set(b->retained, hf_msg_topic(m), m->topic_len,
-				      NULL, &old);
+			hf_retain_set(b->retained, hf_msg_topic(m),
+			              m->topic_len, NULL, &old);
 			hf_dur_retain(b, old, NULL);
 		} else if (hf_retain_set(b->retained, hf_msg_topic(m),
-					 m->topic_len, m, &old) == 0) {
+		                         m->topic_len, m, &old) == 0) {
 			hf_msg_ref(m);
 			hf_dur_retain(b, old, m);
 		}
@@ -618,8 +619,8 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 		struct hf_session *s = t->s;
 		if (t->shared) {
 			hf_session_deliver(s, m, t->qos, t->retain,
-					   t->sub_id ? &t->sub_id : NULL,
-					   t->sub_id ? 1 : 0);
+			                   t->sub_id ? &t->sub_id : NULL,
+			                   t->sub_id ? 1 : 0);
 		} else if (s->match_nsub > 1) {
 			/* Several subscription identifiers: one copy per
 			 * matching subscription, each with its own id
@@ -628,14 +629,14 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 			 * a repeated Subscription Identifier property. */
 			for (uint8_t k = 0; k < s->match_n; k++) {
 				uint32_t id = s->match_each_id[k];
-				hf_session_deliver(
-					s, m, s->match_each_qos[k],
-					m->retain && s->match_each_rap[k],
-					id ? &id : NULL, id ? 1 : 0);
+				hf_session_deliver(s, m, s->match_each_qos[k],
+				                   m->retain &&
+				                       s->match_each_rap[k],
+				                   id ? &id : NULL, id ? 1 : 0);
 			}
 		} else {
 			hf_session_deliver(s, m, t->qos, t->retain,
-					   s->match_subids, s->match_nsub);
+			                   s->match_subids, s->match_nsub);
 		}
 	}
 	return (int)n;
@@ -715,7 +716,8 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		return;
 	}
 	if (p.qos > conf->maximum_qos) {
-		hf_client_close(c, HF_RC_QOS_NOT_SUPPORTED); /* [MQTT-3.2.2-11] */
+		hf_client_close(c,
+		                HF_RC_QOS_NOT_SUPPORTED); /* [MQTT-3.2.2-11] */
 		return;
 	}
 	if (p.retain && !conf->retain_available) {
@@ -737,7 +739,8 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		hf_client_close(c, HF_RC_RECEIVE_MAX_EXCEEDED);
 		return;
 	}
-	if (conf->message_size_limit && p.payload.len > conf->message_size_limit) {
+	if (conf->message_size_limit &&
+	    p.payload.len > conf->message_size_limit) {
 		b->stats.pub_dropped++;
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Client %s sent a payload over message_size_limit.",
@@ -790,7 +793,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		hf_dur_qos2(s, p.pid, true);
 	}
 	send_ack(c, ack_type, p.pid,
-		 n ? HF_RC_SUCCESS : HF_RC_NO_MATCHING_SUBSCRIBERS);
+	         n ? HF_RC_SUCCESS : HF_RC_NO_MATCHING_SUBSCRIBERS);
 }
 
 static struct hf_qentry *

@@ -21,14 +21,15 @@ static struct hf_subrec *
 find_subrec(struct hf_session *s, const uint8_t *f, size_t len)
 {
 	for (uint32_t i = 0; i < s->n_subs; i++)
-		if (s->subs[i].len == len && memcmp(s->subs[i].filter, f, len) == 0)
+		if (s->subs[i].len == len &&
+		    memcmp(s->subs[i].filter, f, len) == 0)
 			return &s->subs[i];
 	return NULL;
 }
 
 int
-hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len, uint8_t opts,
-	   uint32_t sub_id)
+hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
+                      uint8_t opts, uint32_t sub_id)
 {
 	struct hf_subrec *r = find_subrec(s, f, len);
 	if (!r) {
@@ -69,7 +70,7 @@ hf_session_drop_subs(struct hf_session *s)
 {
 	for (uint32_t i = 0; i < s->n_subs; i++) {
 		hf_tree_unsub(s->b->tree, (const uint8_t *)s->subs[i].filter,
-			      s->subs[i].len, s);
+		              s->subs[i].len, s);
 		free(s->subs[i].filter);
 	}
 	s->n_subs = 0;
@@ -95,7 +96,7 @@ on_retained(void *ctx, void *msg)
 	/* Sent because of a new subscription: retain flag set
 	 * [MQTT-3.3.1-8]. */
 	hf_session_deliver(r->s, m, q, true, r->sub_id ? &r->sub_id : NULL,
-			   r->sub_id ? 1 : 0);
+	                   r->sub_id ? 1 : 0);
 }
 
 void
@@ -103,9 +104,8 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 {
 	struct hf_broker *b = c->b;
 	struct hf_session *s = c->s;
-	uint32_t sub_id = (p->props.present & HF_PP_SUBSCRIPTION_ID)
-				  ? p->props.sub_id
-				  : 0;
+	uint32_t sub_id =
+	    (p->props.present & HF_PP_SUBSCRIPTION_ID) ? p->props.sub_id : 0;
 	uint8_t *rcs = malloc(p->n ? p->n : 1);
 	bool *send_retained = calloc(p->n ? p->n : 1, sizeof(bool));
 	if (!rcs || !send_retained) {
@@ -125,7 +125,8 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 		if (c->proto != HF_PROTO_V5)
 			eff = q;
 		bool existed = false;
-		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id, &existed) != 0 ||
+		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id,
+		                &existed) != 0 ||
 		    hf_session_add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
 			rcs[i++] = HF_RC_UNSPECIFIED;
 			continue;
@@ -134,7 +135,7 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 		rcs[i] = q;
 		unsigned rh = (eff & HF_SUBOPT_RH_MASK) >> HF_SUBOPT_RH_SHIFT;
 		send_retained[i] = !is_shared(f.p, f.len) &&
-				   (rh == 0 || (rh == 1 && !existed));
+		                   (rh == 0 || (rh == 1 && !existed));
 		hf_log(&b->log, HF_LOG_SUBSCRIBE, "%s %d %.*s", s->id, q,
 		       (int)f.len, (const char *)f.p);
 		i++;
@@ -176,8 +177,8 @@ hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p)
 		del_subrec(s, f.p, f.len);
 		if (removed)
 			hf_dur_sub_del(s, f.p, (uint16_t)f.len);
-		rcs[i++] = removed ? HF_RC_SUCCESS
-				   : HF_RC_NO_SUBSCRIPTION_EXISTED;
+		rcs[i++] =
+		    removed ? HF_RC_SUCCESS : HF_RC_NO_SUBSCRIPTION_EXISTED;
 		hf_log(&b->log, HF_LOG_UNSUBSCRIBE, "%s %.*s", s->id,
 		       (int)f.len, (const char *)f.p);
 	}

@@ -13,15 +13,16 @@
 static void
 sys_put(struct hf_broker *b, const char *topic, const char *value)
 {
-	struct hf_msg *m = hf_msg_new_simple(topic, value, strlen(value), 0,
-					     true);
+	struct hf_msg *m =
+	    hf_msg_new_simple(topic, value, strlen(value), 0, true);
 	if (!m)
 		return;
 	/* Skip when the retained value is unchanged. */
-	struct hf_msg *old = hf_retain_get(b->retained, hf_msg_topic(m),
-					   m->topic_len);
+	struct hf_msg *old =
+	    hf_retain_get(b->retained, hf_msg_topic(m), m->topic_len);
 	if (old && old->payload_len == m->payload_len &&
-	    memcmp(hf_msg_payload(old), hf_msg_payload(m), m->payload_len) == 0) {
+	    memcmp(hf_msg_payload(old), hf_msg_payload(m), m->payload_len) ==
+	        0) {
 		hf_msg_unref(m);
 		return;
 	}
@@ -42,7 +43,7 @@ hf_sys_publish(struct hf_broker *b)
 {
 	char buf[64];
 	snprintf(buf, sizeof(buf), "%lld seconds",
-		 (long long)(time(NULL) - b->start_time));
+	         (long long)(time(NULL) - b->start_time));
 	sys_put(b, "$SYS/broker/uptime", buf);
 	uint32_t conn = b->n_clients_connected;
 	sys_num(b, "$SYS/broker/clients/connected", conn);
@@ -54,17 +55,17 @@ hf_sys_publish(struct hf_broker *b)
 	sys_num(b, "$SYS/broker/messages/received", b->stats.msgs_received);
 	sys_num(b, "$SYS/broker/messages/sent", b->stats.msgs_sent);
 	sys_num(b, "$SYS/broker/publish/messages/received",
-		b->stats.msgs_received);
+	        b->stats.msgs_received);
 	sys_num(b, "$SYS/broker/publish/messages/sent", b->stats.msgs_sent);
 	sys_num(b, "$SYS/broker/publish/messages/dropped",
-		b->stats.pub_dropped);
+	        b->stats.pub_dropped);
 	sys_num(b, "$SYS/broker/publish/messages/refused",
-		b->stats.pub_refused);
+	        b->stats.pub_refused);
 	sys_num(b, "$SYS/broker/bytes/received", b->stats.bytes_received);
 	sys_num(b, "$SYS/broker/bytes/sent", b->stats.bytes_sent);
 	sys_num(b, "$SYS/broker/subscriptions/count", hf_tree_count(b->tree));
 	sys_num(b, "$SYS/broker/retained messages/count",
-		hf_retain_count(b->retained));
+	        hf_retain_count(b->retained));
 }
 
 static void
@@ -82,5 +83,5 @@ hf_sys_start(struct hf_broker *b)
 	sys_put(b, "$SYS/broker/version", "holdfast version " HF_VERSION);
 	hf_sys_publish(b);
 	uv_timer_start(&b->sys_timer, sys_timer_cb, (uint64_t)iv * 1000,
-		       (uint64_t)iv * 1000);
+	               (uint64_t)iv * 1000);
 }

@@ -22,7 +22,7 @@ struct tcp_conn {
 	uv_write_t wreq;
 	uv_timer_t close_timer;
 	struct hf_wbuf sending; /* owned by the in-flight uv_write */
-	struct hf_wbuf queued; /* waiting for that write to finish */
+	struct hf_wbuf queued;  /* waiting for that write to finish */
 	bool writing;
 	bool closing;
 	bool handle_closed;
@@ -47,8 +47,9 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct tcp_conn *c = s->data;
 	if (nread > 0) {
 		if (!c->closing)
-			hf_client_on_data(c->base.client, (const uint8_t *)buf->base,
-					  (size_t)nread);
+			hf_client_on_data(c->base.client,
+			                  (const uint8_t *)buf->base,
+			                  (size_t)nread);
 	} else if (nread < 0) {
 		uv_read_stop(s);
 		if (!c->closing)
@@ -127,8 +128,8 @@ write_cb(uv_write_t *req, int status)
 static int
 start_write(struct tcp_conn *c)
 {
-	uv_buf_t buf = uv_buf_init((char *)c->sending.p,
-				   (unsigned)c->sending.len);
+	uv_buf_t buf =
+	    uv_buf_init((char *)c->sending.p, (unsigned)c->sending.len);
 	c->wreq.data = c;
 	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->h, &buf, 1, write_cb);
 	if (rc < 0) {
@@ -219,10 +220,10 @@ conn_pause(struct hf_conn *hc, int paused)
 }
 
 static const struct hf_conn_ops tcp_ops = {
-	.write = conn_write,
-	.pending = conn_pending,
-	.close = conn_close,
-	.pause = conn_pause,
+    .write = conn_write,
+    .pending = conn_pending,
+    .close = conn_close,
+    .pause = conn_pause,
 };
 
 static void
@@ -287,7 +288,7 @@ static void listener_closed(uv_handle_t *h);
 
 static int
 open_one(struct hf_broker *b, const struct hf_listener_conf *lc,
-	 const struct sockaddr *sa, struct hf_listener *l)
+         const struct sockaddr *sa, struct hf_listener *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->b = b;
@@ -320,8 +321,8 @@ open_one(struct hf_broker *b, const struct hf_listener_conf *lc,
 	int len = sizeof(ss);
 	uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
 	l->port = ntohs(ss.ss_family == AF_INET
-				? ((struct sockaddr_in *)&ss)->sin_port
-				: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	                    ? ((struct sockaddr_in *)&ss)->sin_port
+	                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	hf_log(&b->log, HF_LOG_NOTICE,
 	       "Opened ipv%c listen socket on port %u (%s).",
 	       sa->sa_family == AF_INET ? '4' : '6', l->port, ip);
@@ -337,8 +338,8 @@ hf_listeners_open(struct hf_broker *b)
 		const struct hf_listener_conf *lc = &conf->listeners[i];
 		struct addrinfo hints, *res = NULL;
 		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = lc->socket_domain ? lc->socket_domain
-						    : AF_UNSPEC;
+		hints.ai_family =
+		    lc->socket_domain ? lc->socket_domain : AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_PASSIVE;
 		char port[8];
@@ -359,8 +360,9 @@ hf_listeners_open(struct hf_broker *b)
 				/* Listener structs are referenced by libuv
 				 * handles: allocate each separately. */
 				cap = cap ? cap * 2 : 4;
-				void *n = realloc(b->listeners,
-						  cap * sizeof(struct hf_listener *));
+				void *n =
+				    realloc(b->listeners,
+				            cap * sizeof(struct hf_listener *));
 				if (!n) {
 					freeaddrinfo(res);
 					return -1;
@@ -380,7 +382,8 @@ hf_listeners_open(struct hf_broker *b)
 			}
 			if (orc > 0) {
 				/* not listening: close and forget it */
-				uv_close((uv_handle_t *)&l->tcp, listener_closed);
+				uv_close((uv_handle_t *)&l->tcp,
+				         listener_closed);
 				b->n_listeners--;
 				continue;
 			}

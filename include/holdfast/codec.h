@@ -139,7 +139,7 @@ struct hf_props {
 /* Iterate decoded user properties. *off starts at 0. Returns true and fills
  * key/val for the next user property, false at the end. */
 bool hf_props_user_next(const struct hf_props *pr, uint32_t *off,
-			struct hf_bytes *key, struct hf_bytes *val);
+                        struct hf_bytes *key, struct hf_bytes *val);
 /* Length in bytes of the wire form of pr's decoded user properties. */
 size_t hf_props_user_wire_len(const struct hf_props *pr);
 /* Write that wire form to out (hf_props_user_wire_len() bytes). */
@@ -148,7 +148,7 @@ void hf_props_user_copy(const struct hf_props *pr, uint8_t *out);
  * a server may carry several; n_sub_ids counts them, sub_id is the first).
  * *off starts at 0. Returns true and fills *id for the next one. */
 bool hf_props_sub_id_next(const struct hf_props *pr, uint32_t *off,
-			  uint32_t *id);
+                          uint32_t *id);
 
 struct hf_connect {
 	uint8_t proto_ver; /* HF_PROTO_V31, V311 or V5 */
@@ -179,7 +179,8 @@ struct hf_publish {
 	bool dup;
 	bool retain;
 	uint16_t pid; /* 0 for QoS 0 */
-	struct hf_bytes topic; /* may be empty in v5 when a topic alias is set */
+	struct hf_bytes
+	    topic; /* may be empty in v5 when a topic alias is set */
 	struct hf_props props;
 	struct hf_bytes payload;
 };
@@ -215,7 +216,7 @@ struct hf_suback {
 };
 
 struct hf_packet {
-	uint8_t type; /* enum hf_ptype */
+	uint8_t type;  /* enum hf_ptype */
 	uint8_t flags; /* low nibble of the fixed header */
 	union {
 		struct hf_connect connect;
@@ -223,15 +224,15 @@ struct hf_packet {
 		struct hf_publish publish;
 		struct hf_ack ack; /* PUBACK..PUBCOMP, DISCONNECT, AUTH */
 		struct hf_subscribe subscribe; /* SUBSCRIBE, UNSUBSCRIBE */
-		struct hf_suback suback; /* SUBACK, UNSUBACK */
+		struct hf_suback suback;       /* SUBACK, UNSUBACK */
 	} u;
 };
 
 /* One framed packet found in a stream. */
 struct hf_frame {
 	uint8_t type_flags; /* first byte */
-	uint32_t hdr_len; /* 2..5: fixed header bytes */
-	uint32_t body_len; /* Remaining Length */
+	uint32_t hdr_len;   /* 2..5: fixed header bytes */
+	uint32_t body_len;  /* Remaining Length */
 };
 
 /* Find a packet at the start of buf[0..len).
@@ -245,7 +246,7 @@ struct hf_frame {
  *         when hdr_len + body_len exceeds max_size. Packet type 0 is reported
  *         as HF_RC_MALFORMED. */
 int hf_frame_parse(const uint8_t *buf, size_t len, uint32_t max_size,
-		   struct hf_frame *f);
+                   struct hf_frame *f);
 
 /* Decode one packet body.
  * @param[in] type_flags  the fixed header's first byte
@@ -265,15 +266,15 @@ int hf_frame_parse(const uint8_t *buf, size_t len, uint32_t max_size,
  *         indicator 1 with a payload that is not UTF-8, for PUBLISH and will
  *         payloads). Never allocates. */
 int hf_decode(uint8_t type_flags, const uint8_t *body, uint32_t len,
-	      uint8_t proto_ver, struct hf_packet *out);
+              uint8_t proto_ver, struct hf_packet *out);
 
 /* Iterate SUBSCRIBE entries: *off starts at 0. Returns true with the filter
  * and options byte of the next entry, false at the end. */
 bool hf_sub_next(const struct hf_subscribe *s, uint32_t *off,
-		 struct hf_bytes *filter, uint8_t *opts);
+                 struct hf_bytes *filter, uint8_t *opts);
 /* Iterate UNSUBSCRIBE entries the same way. */
 bool hf_unsub_next(const struct hf_subscribe *s, uint32_t *off,
-		   struct hf_bytes *filter);
+                   struct hf_bytes *filter);
 
 /* Encode a packet for a peer speaking proto_ver, appending to out.
  * Properties are written only for HF_PROTO_V5. type/flags come from pkt
@@ -284,7 +285,7 @@ bool hf_unsub_next(const struct hf_subscribe *s, uint32_t *off,
  *         bytes), HF_RC_PACKET_TOO_LARGE when the body would exceed
  *         HF_MAX_VARINT. */
 int hf_encode(const struct hf_packet *pkt, uint8_t proto_ver,
-	      struct hf_wbuf *out);
+              struct hf_wbuf *out);
 
 /* Size the encoded packet would have (header included), without writing;
  * 0 when hf_encode() would refuse it. */

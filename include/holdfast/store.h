@@ -34,26 +34,26 @@
 #include <stdint.h>
 
 /* Errors (negative). 0 is success. */
-#define HF_STORE_EIO      (-1) /* LMDB or file-system error; see errmsg */
-#define HF_STORE_EFULL    (-2) /* max_map_size reached */
-#define HF_STORE_ECORRUPT (-3) /* damaged or foreign store, or bad record */
-#define HF_STORE_EVERSION (-4) /* written by an incompatible version */
-#define HF_STORE_ENOMEM   (-5)
+#define HF_STORE_EIO       (-1) /* LMDB or file-system error; see errmsg */
+#define HF_STORE_EFULL     (-2) /* max_map_size reached */
+#define HF_STORE_ECORRUPT  (-3) /* damaged or foreign store, or bad record */
+#define HF_STORE_EVERSION  (-4) /* written by an incompatible version */
+#define HF_STORE_ENOMEM    (-5)
 #define HF_STORE_ENOTFOUND (-6)
 
 enum hf_store_sync {
 	HF_SYNC_FULL = 0, /* fsync on every commit: survives power loss */
-	HF_SYNC_OS = 1, /* no fsync: survives a broker crash (the data is in
-			   the OS page cache), not a power cut */
+	HF_SYNC_OS = 1,   /* no fsync: survives a broker crash (the data is in
+	                     the OS page cache), not a power cut */
 };
 
 struct hf_store_conf {
-	const char *dir; /* persistence_location; created if missing */
+	const char *dir;  /* persistence_location; created if missing */
 	const char *file; /* persistence_file, inside dir */
 	enum hf_store_sync sync;
 	uint64_t initial_map_size; /* bytes; rounded to the page size */
-	uint64_t max_map_size; /* bytes; the map grows up to this */
-	bool read_only; /* for the inspection tool */
+	uint64_t max_map_size;     /* bytes; the map grows up to this */
+	bool read_only;            /* for the inspection tool */
 };
 
 struct hf_store;
@@ -63,11 +63,11 @@ struct hf_store_session {
 	uint64_t sid;
 	const uint8_t *client_id;
 	uint16_t client_id_len;
-	uint8_t proto; /* protocol level */
+	uint8_t proto;   /* protocol level */
 	uint32_t expiry; /* session expiry interval, s; UINT32_MAX = never */
 	int64_t disconnected_at; /* wall-clock ms; 0 = was connected */
-	uint64_t will_msg; /* message id of the will, 0 = none */
-	uint32_t will_delay; /* s */
+	uint64_t will_msg;       /* message id of the will, 0 = none */
+	uint32_t will_delay;     /* s */
 	int64_t will_at; /* wall-clock ms when an armed will is due; 0 = none */
 };
 
@@ -113,14 +113,14 @@ struct hf_store_qentry {
  * @return 0, HF_STORE_EIO, HF_STORE_ECORRUPT, HF_STORE_EVERSION or
  *         HF_STORE_ENOMEM. */
 int hf_store_open(struct hf_store **st, const struct hf_store_conf *conf,
-		  char *err, size_t errlen);
+                  char *err, size_t errlen);
 /* Abort any open transaction and close. */
 void hf_store_close(struct hf_store *st);
 /* Rename the store file (and its lock file) aside to
  * "<file>.damaged-<unix time>" so a new one can be created. Returns 0 or
  * HF_STORE_EIO with err filled. */
 int hf_store_move_aside(const struct hf_store_conf *conf, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 /* Commit the open transaction (no-op when none). Returns 0, HF_STORE_EIO or
  * HF_STORE_EFULL (then nothing since the last commit is stored). */
@@ -137,10 +137,10 @@ int hf_store_session_put(struct hf_store *st, const struct hf_store_session *s);
 int hf_store_session_del(struct hf_store *st, uint64_t sid);
 int hf_store_sub_put(struct hf_store *st, const struct hf_store_sub *s);
 int hf_store_sub_del(struct hf_store *st, uint64_t sid, const uint8_t *filter,
-		     uint16_t len);
+                     uint16_t len);
 /* Store a body with reference count `refs` (> 0). */
 int hf_store_msg_put(struct hf_store *st, const struct hf_store_msg *m,
-		     uint32_t refs);
+                     uint32_t refs);
 /* Add delta to a body's reference count; at 0 the body is deleted. */
 int hf_store_msg_ref(struct hf_store *st, uint64_t msg_id, int32_t delta);
 /* Add or overwrite (same sid+seq) a queue entry. Does not touch message
@@ -158,35 +158,36 @@ int hf_store_retain_del(struct hf_store *st, uint64_t msg_id);
 /* Reads. Callbacks return 0 to continue, non-zero to stop (that value is
  * returned). Functions return 0, HF_STORE_EIO or HF_STORE_ECORRUPT. */
 int hf_store_sessions_each(struct hf_store *st,
-			   int (*cb)(void *ctx, const struct hf_store_session *s),
-			   void *ctx);
+                           int (*cb)(void *ctx,
+                                     const struct hf_store_session *s),
+                           void *ctx);
 int hf_store_subs_each(struct hf_store *st,
-		       int (*cb)(void *ctx, const struct hf_store_sub *s),
-		       void *ctx);
+                       int (*cb)(void *ctx, const struct hf_store_sub *s),
+                       void *ctx);
 int hf_store_qos2_each(struct hf_store *st,
-		       int (*cb)(void *ctx, uint64_t sid, uint16_t pid),
-		       void *ctx);
+                       int (*cb)(void *ctx, uint64_t sid, uint16_t pid),
+                       void *ctx);
 int hf_store_retained_each(struct hf_store *st,
-			   int (*cb)(void *ctx, const struct hf_store_msg *m),
-			   void *ctx);
+                           int (*cb)(void *ctx, const struct hf_store_msg *m),
+                           void *ctx);
 /* Queue entries of sid with seq >= from, in seq order, at most max. */
 int hf_store_queue_each(struct hf_store *st, uint64_t sid, uint64_t from,
-			size_t max,
-			int (*cb)(void *ctx, const struct hf_store_qentry *e),
-			void *ctx);
+                        size_t max,
+                        int (*cb)(void *ctx, const struct hf_store_qentry *e),
+                        void *ctx);
 /* Count and payload bytes of sid's queue; *last_seq = highest seq or 0. */
 int hf_store_queue_stat(struct hf_store *st, uint64_t sid, uint64_t *count,
-			uint64_t *bytes, uint64_t *last_seq);
+                        uint64_t *bytes, uint64_t *last_seq);
 /* Read one body. Returns 0 (cb called), HF_STORE_ENOTFOUND, EIO, ECORRUPT. */
 int hf_store_msg_get(struct hf_store *st, uint64_t msg_id,
-		     void (*cb)(void *ctx, const struct hf_store_msg *m),
-		     void *ctx);
+                     void (*cb)(void *ctx, const struct hf_store_msg *m),
+                     void *ctx);
 /* Highest session id and message id in use (0 when none). */
 int hf_store_max_ids(struct hf_store *st, uint64_t *max_sid,
-		     uint64_t *max_msg_id);
+                     uint64_t *max_msg_id);
 
 struct hf_store_stats {
-	uint64_t map_size; /* current map size, bytes */
+	uint64_t map_size;   /* current map size, bytes */
 	uint64_t used_bytes; /* pages in use × page size */
 	uint64_t max_map_size;
 	uint64_t sessions, subs, msgs, queue_entries, retained, qos2;

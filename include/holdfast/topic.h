@@ -27,8 +27,8 @@ struct hf_retain_tree;
 /* One subscription. Stored by value inside the tree; pointers passed to the
  * callbacks are valid only during the callback. */
 struct hf_sub {
-	void *owner; /* the subscribing session, opaque */
-	uint8_t opts; /* subscription options byte (HF_SUBOPT_*) */
+	void *owner;     /* the subscribing session, opaque */
+	uint8_t opts;    /* subscription options byte (HF_SUBOPT_*) */
 	uint32_t sub_id; /* subscription identifier, 0 = none */
 };
 
@@ -58,26 +58,26 @@ void hf_tree_free(struct hf_tree *t);
  * @param[out] existed  (may be NULL) set to whether it already existed
  * @return 0 on success, -1 when out of memory (the tree is unchanged). */
 int hf_tree_sub(struct hf_tree *t, const uint8_t *filter, size_t len,
-		void *owner, uint8_t opts, uint32_t sub_id, bool *existed);
+                void *owner, uint8_t opts, uint32_t sub_id, bool *existed);
 
 /* Remove owner's subscription to filter (same identity as above).
  * @return 1 if it was there and is removed, 0 if there was none. */
 int hf_tree_unsub(struct hf_tree *t, const uint8_t *filter, size_t len,
-		  void *owner);
+                  void *owner);
 
 /* Call sub_cb once for every plain subscription whose filter matches topic,
  * and group_cb once for every shared group whose filter matches. The tree
  * must not be modified from inside the callbacks. topic must be a valid
  * topic name (no wildcards). */
 void hf_tree_match(struct hf_tree *t, const uint8_t *topic, size_t len,
-		   hf_sub_cb sub_cb, hf_group_cb group_cb, void *ctx);
+                   hf_sub_cb sub_cb, hf_group_cb group_cb, void *ctx);
 
 /* Number of subscriptions (plain + shared members) in the tree. */
 size_t hf_tree_count(const struct hf_tree *t);
 
 /* True when filter (no $share prefix) matches topic. */
-bool hf_topic_matches(const uint8_t *filter, size_t flen,
-		      const uint8_t *topic, size_t tlen);
+bool hf_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic,
+                      size_t tlen);
 
 /* Retained messages. */
 struct hf_retain_tree *hf_retain_new(void);
@@ -89,16 +89,15 @@ void hf_retain_free(struct hf_retain_tree *r, void (*release)(void *msg));
  *                  caller releases it.
  * @return 0, or -1 when out of memory (nothing changed, *old = NULL). */
 int hf_retain_set(struct hf_retain_tree *r, const uint8_t *topic, size_t len,
-		  void *msg, void **old);
+                  void *msg, void **old);
 
 /* Look up one topic's retained message (NULL if none). */
-void *hf_retain_get(struct hf_retain_tree *r, const uint8_t *topic,
-		    size_t len);
+void *hf_retain_get(struct hf_retain_tree *r, const uint8_t *topic, size_t len);
 
 /* Call cb for every retained message whose topic matches filter (a plain
  * filter, no $share prefix). Must not modify the tree from the callback. */
 void hf_retain_match(struct hf_retain_tree *r, const uint8_t *filter,
-		     size_t len, hf_retained_cb cb, void *ctx);
+                     size_t len, hf_retained_cb cb, void *ctx);
 
 /* Call cb for every retained message (any order). */
 void hf_retain_foreach(struct hf_retain_tree *r, hf_retained_cb cb, void *ctx);

@@ -50,8 +50,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
 
 #define BASE_CONF "max_inflight_messages 100\nmax_queued_messages 0\n"
 

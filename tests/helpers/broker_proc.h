@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "holdfast/mqtt.h"
+
 struct hf_bproc {
 	pid_t pid; /* 0 when not running */
 	uint16_t port;
@@ -76,5 +78,21 @@ int64_t hf_now_ms(void);
 /* Sleep ms milliseconds (only for waits the specification defines in time,
  * such as expiry intervals). */
 void hf_sleep_ms(int ms);
+
+
+/* Shorthands shared by the protocol tests. */
+#define V3 HF_PROTO_V311
+#define V5 HF_PROTO_V5
+
+/* BOTH(fn) defines fn_v311 and fn_v5, each running fn(b, version). */
+#define BOTH(fn)                                                               \
+	static void fn##_v311(struct hf_bproc *b)                              \
+	{                                                                      \
+		fn(b, V3);                                                     \
+	}                                                                      \
+	static void fn##_v5(struct hf_bproc *b)                                \
+	{                                                                      \
+		fn(b, V5);                                                     \
+	}
 
 #endif

@@ -13,18 +13,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
-
-#define BOTH(fn)                                                               \
-	static void fn##_v311(struct hf_bproc *b)                              \
-	{                                                                      \
-		fn(b, V3);                                                     \
-	}                                                                      \
-	static void fn##_v5(struct hf_bproc *b)                                \
-	{                                                                      \
-		fn(b, V5);                                                     \
-	}
 
 /* Plain accepted connection; clean session => session present 0
  * [MQTT-3.2.2-1] (3.1.1), [MQTT-3.2.2-2] (5.0). PINGREQ => PINGRESP

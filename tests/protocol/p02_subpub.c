@@ -14,18 +14,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
-
-#define BOTH(fn)                                                               \
-	static void fn##_v311(struct hf_bproc *b)                              \
-	{                                                                      \
-		fn(b, V3);                                                     \
-	}                                                                      \
-	static void fn##_v5(struct hf_bproc *b)                                \
-	{                                                                      \
-		fn(b, V5);                                                     \
-	}
 
 /* Publish QoS 0 "m" on "marker" from fd. */
 static int
@@ -329,8 +317,8 @@ t_overlap_two_ids_v5(struct hf_bproc *b)
 	CHECK_EQ(hf_raw_subscribe(s, V5, 3, "marker", 0, 0), 0);
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "o/x", "x", 1, 1, false, 5)));
 	for (int k = 0; k < 2; k++) {
-		CHECK_EQ(hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len),
-			 1);
+		CHECK_EQ(
+		    hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len), 1);
 		CHECK_EQ(tf >> 4, HF_PUBLISH);
 		CHECK_EQ(hf_decode(tf, buf, len, V5, &p), HF_OK);
 		CHECK(hf_bytes_eq(p.u.publish.topic, "o/x"));
@@ -342,8 +330,9 @@ t_overlap_two_ids_v5(struct hf_bproc *b)
 		} else {
 			CHECK_EQ(ids[0], 2);
 			CHECK_EQ(p.u.publish.qos, 1);
-			CHECK_EQ(hf_raw_ack(s, V5, HF_PUBACK, p.u.publish.pid, 0),
-				 0);
+			CHECK_EQ(
+			    hf_raw_ack(s, V5, HF_PUBACK, p.u.publish.pid, 0),
+			    0);
 			seen2 = true;
 		}
 		copies++;

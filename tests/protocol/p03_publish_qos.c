@@ -12,18 +12,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
-
-#define BOTH(fn)                                                               \
-	static void fn##_v311(struct hf_bproc *b)                              \
-	{                                                                      \
-		fn(b, V3);                                                     \
-	}                                                                      \
-	static void fn##_v5(struct hf_bproc *b)                                \
-	{                                                                      \
-		fn(b, V5);                                                     \
-	}
 
 /* Read the next packet, which must be of the given type. */
 static int

@@ -13,18 +13,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
-
-#define BOTH(fn)                                                               \
-	static void fn##_v311(struct hf_bproc *b)                              \
-	{                                                                      \
-		fn(b, V3);                                                     \
-	}                                                                      \
-	static void fn##_v5(struct hf_bproc *b)                                \
-	{                                                                      \
-		fn(b, V5);                                                     \
-	}
 
 /* Connect; for 5.0 with Session Expiry Interval `expiry` (0 = property
  * absent). Returns fd (CONNACK 0) or -1; *sp = session present. */

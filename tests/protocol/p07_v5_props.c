@@ -15,7 +15,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V5 HF_PROTO_V5
 
 static void
 pub_init(struct hf_packet *p, const char *topic, const char *payload,

@@ -19,8 +19,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
 
 #define MAXB 48
 

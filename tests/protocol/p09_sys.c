@@ -12,8 +12,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
 
 #define SYS_CONF "sys_interval 1"
 

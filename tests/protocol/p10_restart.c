@@ -29,8 +29,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
 
 enum bounce_mode { TERM, KILL };
 

@@ -21,8 +21,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V3 HF_PROTO_V311
-#define V5 HF_PROTO_V5
 
 #define QUOTA HF_RC_QUOTA_EXCEEDED
 

@@ -30,7 +30,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-#define V5 HF_PROTO_V5
 
 static void
 store_path(const struct hf_bproc *b, char *out, size_t cap)
