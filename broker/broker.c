@@ -14,14 +14,38 @@
 
 #include "broker.h"
 
+/* Longest a write that nothing waits for stays uncommitted. */
+#define LAZY_COMMIT_MS 50
+
+static void end_of_turn(struct hf_broker *b);
+
 /* End of a loop turn: commit the turn's store writes, then release every
  * client's output and carry out the closes asked for during the turn. When
  * the commit fails nothing is released: the broker stops, and what it had
  * not yet acknowledged is simply not acknowledged. */
 static void
+lazy_commit_cb(uv_timer_t *t)
+{
+	struct hf_broker *b = t->data;
+	if (!hf_dur_commit(b))
+		end_of_turn(b); /* stops the broker, see there */
+}
+
+static void
 end_of_turn(struct hf_broker *b)
 {
-	if (!hf_dur_commit(b)) {
+	/* While the store is full, commit every turn: freed space counts
+	 * only once its release is committed. */
+	bool sync = b->dur_sync_needed || b->store_failed || b->shutting_down ||
+		    b->store_full;
+	if (!sync) {
+		/* Nothing in this turn's output depends on its writes: send
+		 * now, commit with a later turn or when the timer fires. */
+		if (hf_dur_pending(b) &&
+		    !uv_is_active((uv_handle_t *)&b->lazy_commit))
+			uv_timer_start(&b->lazy_commit, lazy_commit_cb,
+				       LAZY_COMMIT_MS, 0);
+	} else if (!hf_dur_commit(b)) {
 		if (!b->exit_code)
 			hf_log(&b->log, HF_LOG_ERR,
 			       "Error: the store cannot take more writes; "
@@ -89,6 +113,8 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	uv_timer_start(&b->tick, tick_cb, 1000, 1000);
 	uv_timer_init(loop, &b->sys_timer);
 	b->sys_timer.data = b;
+	uv_timer_init(loop, &b->lazy_commit);
+	b->lazy_commit.data = b;
 	uv_signal_init(loop, &b->sig_term);
 	uv_signal_init(loop, &b->sig_int);
 	b->sig_term.data = b->sig_int.data = b;
@@ -124,6 +150,7 @@ hf_broker_shutdown(struct hf_broker *b)
 		return;
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->sys_timer, NULL);
+	uv_close((uv_handle_t *)&b->lazy_commit, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	/* before_sleep stays until the loop ends so the last DISCONNECTs

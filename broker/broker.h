@@ -233,6 +233,8 @@ struct hf_broker {
 	struct hf_map msg_cache; /* store id -> in-memory message */
 	bool store_full;   /* over the refusal threshold (after last commit) */
 	bool store_failed; /* a write failed: stop before acknowledging */
+	bool dur_sync_needed; /* this turn's output waits for a synced commit */
+	uv_timer_t lazy_commit; /* commits lazy writes when no turn does */
 	int exit_code;
 
 	uv_prepare_t before_sleep;
@@ -330,11 +332,13 @@ void hf_sys_publish(struct hf_broker *b);
 int hf_dur_open(struct hf_broker *b, char *err, size_t errlen);
 int hf_dur_recover(struct hf_broker *b);
 void hf_dur_close(struct hf_broker *b);
-/* Commit the turn's writes; false when the store failed. */
+/* Commit the open writes; false when the store failed. */
 bool hf_dur_commit(struct hf_broker *b);
+/* Writes are open that no commit has taken yet. */
+bool hf_dur_pending(const struct hf_broker *b);
 void hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta);
 struct hf_msg *hf_dur_msg_load(struct hf_broker *b, uint64_t id);
-void hf_dur_session_save(struct hf_session *s);
+void hf_dur_session_save(struct hf_session *s, bool sync);
 void hf_dur_session_drop(struct hf_session *s);
 void hf_dur_sub_put(struct hf_session *s, const struct hf_subrec *r);
 void hf_dur_sub_del(struct hf_session *s, const uint8_t *f, uint16_t len);

@@ -95,7 +95,7 @@ publish_will(struct hf_session *s)
 	hf_publish_route(s->b, w, s, false);
 	if (s->sid)
 		hf_dur_msg_ref(s->b, w, -1);
-	hf_dur_session_save(s);
+	hf_dur_session_save(s, false);
 	hf_msg_unref(w);
 }
 
@@ -399,7 +399,7 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 		}
 		if (will)
 			hf_dur_msg_ref(b, will, 1);
-		hf_dur_session_save(s);
+		hf_dur_session_save(s, true); /* before the CONNACK */
 	}
 	c->state = HF_C_CONNECTED;
 	c->last_rx = hf_now_ms(b);
@@ -482,7 +482,7 @@ hf_client_detach(struct hf_client *c)
 		s->q_tail = last;
 	}
 	if (b->shutting_down) {
-		hf_dur_session_save(s); /* no will on a broker shutdown */
+		hf_dur_session_save(s, false); /* no will on a broker shutdown */
 		return;
 	}
 	if (!s->persistent) {
@@ -496,7 +496,9 @@ hf_client_detach(struct hf_client *c)
 			s->will_at =
 			    s->offline_since + (int64_t)s->will_delay * 1000;
 	}
-	hf_dur_session_save(s);
+	/* Synced: session expiry and a delayed will count from this moment,
+	 * also across a crash. */
+	hf_dur_session_save(s, true);
 }
 
 void

@@ -30,14 +30,29 @@
  * header. */
 #define PROPS_HDR 16
 
+/* Record the outcome of a store write. Writes that an outgoing packet
+ * depends on (an acknowledgment, a QoS 2 PUBLISH or PUBREL, a SUBACK, a
+ * CONNACK) make the turn's commit a synced one before that output leaves;
+ * the others ("lazy": a queue entry removed after its acknowledgment, the
+ * sent state of a QoS 1 delivery, a session's disconnect time) ride along
+ * with the next commit, synced or timed (see end_of_turn). Losing a lazy
+ * write in a crash costs at most a QoS 1 redelivery. */
 static void
-check(struct hf_broker *b, int rc, const char *what)
+check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 {
+	if (!lazy)
+		b->dur_sync_needed = true;
 	if (rc == 0 || b->store_failed)
 		return;
 	b->store_failed = true;
 	hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
 	       hf_store_errmsg(b->store));
+}
+
+static void
+check(struct hf_broker *b, int rc, const char *what)
+{
+	check_as(b, rc, what, false);
 }
 
 static void
@@ -202,7 +217,7 @@ hf_dur_msg_load(struct hf_broker *b, uint64_t id)
 }
 
 void
-hf_dur_session_save(struct hf_session *s)
+hf_dur_session_save(struct hf_session *s, bool sync)
 {
 	struct hf_broker *b = s->b;
 	if (!b->store || !s->persistent)
@@ -224,7 +239,7 @@ hf_dur_session_save(struct hf_session *s)
 	    .will_delay = s->will_delay,
 	    .will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b)) : 0,
 	};
-	check(b, hf_store_session_put(b->store, &r), "session write");
+	check_as(b, hf_store_session_put(b->store, &r), "session write", !sync);
 }
 
 void
@@ -278,7 +293,11 @@ hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e)
 	    .n_subids = e->n_subids,
 	    .subids = e->subids,
 	};
-	check(s->b, hf_store_queue_put(s->b->store, &r), "queue write");
+	/* A QoS 1 delivery may go out before its "sent" mark is durable: a
+	 * crash then only means sending it again as a new PUBLISH. */
+	bool lazy = e->state == HF_Q_SENT && e->qos == 1;
+	check_as(s->b, hf_store_queue_put(s->b->store, &r), "queue write",
+		 lazy);
 }
 
 void
@@ -286,8 +305,8 @@ hf_dur_qentry_del(struct hf_session *s, uint64_t seq)
 {
 	if (!s->b->store || !s->sid)
 		return;
-	check(s->b, hf_store_queue_del(s->b->store, s->sid, seq),
-	      "queue delete");
+	check_as(s->b, hf_store_queue_del(s->b->store, s->sid, seq),
+		 "queue delete", true);
 }
 
 void
@@ -406,9 +425,19 @@ hf_dur_open(struct hf_broker *b, char *err, size_t errlen)
 void
 hf_dur_close(struct hf_broker *b)
 {
+	if (b->store && !b->store_failed && hf_store_pending(b->store) &&
+	    hf_store_commit(b->store) != 0)
+		hf_log(&b->log, HF_LOG_ERR, "Error: final store commit failed: %s.",
+		       hf_store_errmsg(b->store));
 	if (b->store)
 		hf_store_close(b->store);
 	b->store = NULL;
+}
+
+bool
+hf_dur_pending(const struct hf_broker *b)
+{
+	return b->store && hf_store_pending(b->store) > 0;
 }
 
 bool
@@ -418,6 +447,7 @@ hf_dur_commit(struct hf_broker *b)
 		return true;
 	if (b->store_failed)
 		return false;
+	b->dur_sync_needed = false;
 	if (hf_store_pending(b->store) == 0)
 		return true;
 	int rc = hf_store_commit(b->store);
@@ -570,7 +600,7 @@ hf_dur_recover(struct hf_broker *b)
 	/* Sessions that were connected when the broker stopped are
 	 * disconnected now: record that, so expiry counts from here. */
 	for (struct hf_session *s = b->all_sessions; s; s = s->all_next)
-		hf_dur_session_save(s);
+		hf_dur_session_save(s, true);
 	hf_log(&b->log, HF_LOG_NOTICE,
 	       "Store: %u sessions, %zu subscriptions, %zu retained messages "
 	       "restored.",

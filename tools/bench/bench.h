@@ -90,12 +90,12 @@ struct hf_bench_worker {
 	int ndirty;
 	int phase;
 	/* results */
-	struct hf_bench_hist lat;     /* delivery latency, ns */
+	struct hf_bench_hist lat;      /* delivery latency, ns */
 	struct hf_bench_hist conn_lat; /* TCP connect to CONNACK, ns */
-	struct hf_bench_seq *seqs; /* per (local subscriber, publisher) */
+	struct hf_bench_seq *seqs;     /* per (local subscriber, publisher) */
 	int nseqs;
-	uint64_t received;   /* PUBLISH packets counted (incl. duplicates) */
-	uint64_t foreign;    /* PUBLISH without a valid stamp */
+	uint64_t received;    /* PUBLISH packets counted (incl. duplicates) */
+	uint64_t foreign;     /* PUBLISH without a valid stamp */
 	uint64_t qos2_resent; /* QoS 2 PUBLISH repeated before PUBREL */
 	uint64_t draining_since;
 	char err[256];
@@ -110,14 +110,16 @@ struct hf_bench_pubstat {
 void *hf_bench_worker_main(void *arg);
 /* Allocate the worker's connections; main() calls it before starting. */
 void hf_bench_worker_init(struct hf_bench_worker *w, struct hf_bench_run *run,
-			  int id);
+                          int id);
 void hf_bench_worker_free(struct hf_bench_worker *w);
 /* Counters of the publishers a worker owns, indexed by publisher id into
  * out[] (only the entries it owns are written). */
 void hf_bench_worker_pubstats(const struct hf_bench_worker *w,
-			      struct hf_bench_pubstat *out);
+                              struct hf_bench_pubstat *out);
 uint64_t hf_bench_now(void);
 /* VmRSS of a process in KiB, -1 if unreadable. */
 long hf_bench_read_rss(int pid);
+/* User and system CPU seconds of a process; -1 if unreadable. */
+int hf_bench_read_cpu(int pid, double *user, double *sys);
 
 #endif

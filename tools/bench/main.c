@@ -24,40 +24,42 @@
 static void
 usage(FILE *f)
 {
-	fputs("usage: hfbench [options]\n"
-	      "  -h HOST            broker host (127.0.0.1)\n"
-	      "  -p PORT            broker port (1883)\n"
-	      "  -V 311|5           protocol version (311)\n"
-	      "  -q QOS             publish QoS 0..2 (0)\n"
-	      "  --sub-qos QOS      subscription QoS (same as -q)\n"
-	      "  -P N               publishers (1)\n"
-	      "  -S N               subscribers (1)\n"
-	      "  -s BYTES           payload size, >= 20 (64)\n"
-	      "  -r RATE            msg/s per publisher, 0 = unlimited (0)\n"
-	      "  -w N               unacknowledged messages per publisher (64)\n"
-	      "  -n N               messages per publisher\n"
-	      "  -d SECONDS         publish for this long (10 if no -n)\n"
-	      "  -T N               worker threads (1)\n"
-	      "  --shared           subscribe $share/hfb/bench/# (one copy)\n"
-	      "  --clean            clean sessions (default)\n"
-	      "  --persistent       persistent sessions for everyone\n"
-	      "  --sub-offline      queue for offline persistent subscribers,\n"
-	      "                     then reconnect them and time the drain\n"
-	      "  --idle N           open N idle connections, report RSS\n"
-	      "  --pid PID          process whose RSS --idle reports\n"
-	      "  --hold SECONDS     idle: keep connections open (2)\n"
-	      "  --connect-only     connect (and subscribe), then leave\n"
-	      "  --keepalive S      keepalive in CONNECT (60)\n"
-	      "  --max-connecting N concurrent handshakes (64)\n"
-	      "  --drain-timeout S  max wait for acks/deliveries (60)\n"
-	      "  --drain-idle S     QoS 0: stop after S silent seconds (2)\n"
-	      "  --allow-loss       exit 0 even if acknowledged messages\n"
-	      "                     were lost or QoS 2 was duplicated\n"
-	      "  --json             also print one JSON line\n"
-	      "  --tls, --ws        not implemented yet\n"
-	      "  --self-test        check codec and statistics, then exit\n"
-	      "  --help\n",
-	      f);
+	fputs(
+	    "usage: hfbench [options]\n"
+	    "  -h HOST            broker host (127.0.0.1)\n"
+	    "  -p PORT            broker port (1883)\n"
+	    "  -V 311|5           protocol version (311)\n"
+	    "  -q QOS             publish QoS 0..2 (0)\n"
+	    "  --sub-qos QOS      subscription QoS (same as -q)\n"
+	    "  -P N               publishers (1)\n"
+	    "  -S N               subscribers (1)\n"
+	    "  -s BYTES           payload size, >= 20 (64)\n"
+	    "  -r RATE            msg/s per publisher, 0 = unlimited (0)\n"
+	    "  -w N               unacknowledged messages per publisher (64)\n"
+	    "  -n N               messages per publisher\n"
+	    "  -d SECONDS         publish for this long (10 if no -n)\n"
+	    "  -T N               worker threads (1)\n"
+	    "  --shared           subscribe $share/hfb/bench/# (one copy)\n"
+	    "  --clean            clean sessions (default)\n"
+	    "  --persistent       persistent sessions for everyone\n"
+	    "  --sub-offline      queue for offline persistent subscribers,\n"
+	    "                     then reconnect them and time the drain\n"
+	    "  --idle N           open N idle connections, report RSS\n"
+	    "  --pid PID          broker process: report its CPU use (and\n"
+	    "                     its RSS with --idle)\n"
+	    "  --hold SECONDS     idle: keep connections open (2)\n"
+	    "  --connect-only     connect (and subscribe), then leave\n"
+	    "  --keepalive S      keepalive in CONNECT (60)\n"
+	    "  --max-connecting N concurrent handshakes (64)\n"
+	    "  --drain-timeout S  max wait for acks/deliveries (60)\n"
+	    "  --drain-idle S     QoS 0: stop after S silent seconds (2)\n"
+	    "  --allow-loss       exit 0 even if acknowledged messages\n"
+	    "                     were lost or QoS 2 was duplicated\n"
+	    "  --json             also print one JSON line\n"
+	    "  --tls, --ws        not implemented yet\n"
+	    "  --self-test        check codec and statistics, then exit\n"
+	    "  --help\n",
+	    f);
 }
 
 enum {
@@ -83,27 +85,27 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{"shared", no_argument, NULL, O_SHARED},
-	{"clean", no_argument, NULL, O_CLEAN},
-	{"persistent", no_argument, NULL, O_PERSISTENT},
-	{"sub-offline", no_argument, NULL, O_SUB_OFFLINE},
-	{"idle", required_argument, NULL, O_IDLE},
-	{"pid", required_argument, NULL, O_PID},
-	{"hold", required_argument, NULL, O_HOLD},
-	{"connect-only", no_argument, NULL, O_CONNECT_ONLY},
-	{"keepalive", required_argument, NULL, O_KEEPALIVE},
-	{"max-connecting", required_argument, NULL, O_MAX_CONNECTING},
-	{"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
-	{"drain-idle", required_argument, NULL, O_DRAIN_IDLE},
-	{"allow-loss", no_argument, NULL, O_ALLOW_LOSS},
-	{"json", no_argument, NULL, O_JSON},
-	{"tls", no_argument, NULL, O_TLS},
-	{"ws", no_argument, NULL, O_WS},
-	{"websocket", no_argument, NULL, O_WS},
-	{"self-test", no_argument, NULL, O_SELF_TEST},
-	{"sub-qos", required_argument, NULL, O_SUB_QOS},
-	{"help", no_argument, NULL, O_HELP},
-	{NULL, 0, NULL, 0},
+    {"shared", no_argument, NULL, O_SHARED},
+    {"clean", no_argument, NULL, O_CLEAN},
+    {"persistent", no_argument, NULL, O_PERSISTENT},
+    {"sub-offline", no_argument, NULL, O_SUB_OFFLINE},
+    {"idle", required_argument, NULL, O_IDLE},
+    {"pid", required_argument, NULL, O_PID},
+    {"hold", required_argument, NULL, O_HOLD},
+    {"connect-only", no_argument, NULL, O_CONNECT_ONLY},
+    {"keepalive", required_argument, NULL, O_KEEPALIVE},
+    {"max-connecting", required_argument, NULL, O_MAX_CONNECTING},
+    {"drain-timeout", required_argument, NULL, O_DRAIN_TIMEOUT},
+    {"drain-idle", required_argument, NULL, O_DRAIN_IDLE},
+    {"allow-loss", no_argument, NULL, O_ALLOW_LOSS},
+    {"json", no_argument, NULL, O_JSON},
+    {"tls", no_argument, NULL, O_TLS},
+    {"ws", no_argument, NULL, O_WS},
+    {"websocket", no_argument, NULL, O_WS},
+    {"self-test", no_argument, NULL, O_SELF_TEST},
+    {"sub-qos", required_argument, NULL, O_SUB_QOS},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static long
@@ -113,8 +115,9 @@ num(const char *opt, const char *s, long lo, long hi)
 	long v = strtol(s, &end, 10);
 
 	if (*s == '\0' || *end || v < lo || v > hi) {
-		fprintf(stderr, "hfbench: %s: expected an integer in %ld..%ld\n",
-			opt, lo, hi);
+		fprintf(stderr,
+		        "hfbench: %s: expected an integer in %ld..%ld\n", opt,
+		        lo, hi);
 		exit(3);
 	}
 	return v;
@@ -156,7 +159,7 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 	c->keepalive = 60;
 	c->max_connecting = 64;
 	while ((o = getopt_long(argc, argv, "h:p:V:q:P:S:s:r:w:n:d:T:v",
-				long_opts, NULL)) != -1) {
+	                        long_opts, NULL)) != -1) {
 		switch (o) {
 		case 'h':
 			c->host = optarg;
@@ -189,7 +192,7 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 			break;
 		case 's':
 			c->payload = (size_t)num("-s", optarg, HFB_STAMP_LEN,
-						 256 * 1024 * 1024 - 512);
+			                         256 * 1024 * 1024 - 512);
 			break;
 		case 'r':
 			c->rate = real("-r", optarg);
@@ -235,11 +238,11 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 			break;
 		case O_KEEPALIVE:
 			c->keepalive =
-				(uint16_t)num("--keepalive", optarg, 0, 65535);
+			    (uint16_t)num("--keepalive", optarg, 0, 65535);
 			break;
 		case O_MAX_CONNECTING:
 			c->max_connecting =
-				(int)num("--max-connecting", optarg, 1, 1 << 20);
+			    (int)num("--max-connecting", optarg, 1, 1 << 20);
 			break;
 		case O_DRAIN_TIMEOUT:
 			c->drain_timeout = real("--drain-timeout", optarg);
@@ -254,7 +257,8 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 			c->json = 1;
 			break;
 		case O_TLS:
-			fprintf(stderr, "hfbench: --tls: not implemented yet\n");
+			fprintf(stderr,
+			        "hfbench: --tls: not implemented yet\n");
 			exit(3);
 		case O_WS:
 			fprintf(stderr, "hfbench: --ws: not implemented yet\n");
@@ -320,7 +324,7 @@ resolve(struct hf_bench_run *run, const struct hf_bench_cfg *cfg)
 	rc = getaddrinfo(cfg->host, port, &hints, &ai);
 	if (rc) {
 		fprintf(stderr, "hfbench: %s: %s\n", cfg->host,
-			gai_strerror(rc));
+		        gai_strerror(rc));
 		return -1;
 	}
 	memcpy(&run->addr, ai->ai_addr, ai->ai_addrlen);
@@ -342,10 +346,11 @@ us(uint64_t ns)
 }
 
 struct totals {
-	uint64_t sent, acked, rejected, expected_deliveries, received,
-		distinct, lost, dups, reordered, foreign, qos2_resent;
+	uint64_t sent, acked, rejected, expected_deliveries, received, distinct,
+	    lost, dups, reordered, foreign, qos2_resent;
 	uint64_t pub_last;
 	double pub_rate, del_rate, window_s, drain_s;
+	double broker_user, broker_sys; /* --pid: CPU seconds, -1 unknown */
 	struct hf_bench_hist lat, conn_lat;
 };
 
@@ -353,7 +358,8 @@ static void
 collect(struct hf_bench_run *run, struct totals *t)
 {
 	const struct hf_bench_cfg *cfg = run->cfg;
-	struct hf_bench_pubstat *ps = calloc((size_t)cfg->pubs + 1, sizeof(*ps));
+	struct hf_bench_pubstat *ps =
+	    calloc((size_t)cfg->pubs + 1, sizeof(*ps));
 	uint64_t *exp = calloc((size_t)cfg->pubs + 1, sizeof(*exp));
 	uint64_t wstart, last;
 	int i, j, k;
@@ -398,7 +404,7 @@ collect(struct hf_bench_run *run, struct totals *t)
 
 			for (k = 0; k < w->nsubs; k++) {
 				struct hf_bench_seq *s =
-					&w->seqs[(size_t)k * cfg->pubs + j];
+				    &w->seqs[(size_t)k * cfg->pubs + j];
 
 				if (cfg->shared) {
 					hf_bench_seq_merge(&u, s);
@@ -420,7 +426,7 @@ collect(struct hf_bench_run *run, struct totals *t)
 	}
 	if (t->pub_last > run->t_start)
 		t->pub_rate = (double)(cfg->qos ? t->acked : t->sent) /
-			      ((double)(t->pub_last - run->t_start) / 1e9);
+		              ((double)(t->pub_last - run->t_start) / 1e9);
 	wstart = cfg->sub_offline ? run->t_drain_start : run->t_start;
 	last = atomic_load(&run->last_delivery);
 	if (last > wstart) {
@@ -449,7 +455,7 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 		snprintf(rate, sizeof(rate), "unlimited");
 	if (cfg->count)
 		snprintf(amount, sizeof(amount), "%llu msgs/pub",
-			 (unsigned long long)cfg->count);
+		         (unsigned long long)cfg->count);
 	else
 		snprintf(amount, sizeof(amount), "%.1f s", cfg->duration);
 	if (cfg->idle) {
@@ -471,9 +477,10 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 		       cfg->version == 5 ? "5.0" : "3.1.1", cfg->qos,
 		       cfg->sub_qos, cfg->pubs, cfg->subs,
 		       cfg->shared ? " (shared)" : "", cfg->payload, rate,
-		       cfg->window, amount, cfg->sub_offline ? "offline-sub"
-					     : cfg->persistent ? "persistent"
-								 : "clean",
+		       cfg->window, amount,
+		       cfg->sub_offline  ? "offline-sub"
+		       : cfg->persistent ? "persistent"
+		                         : "clean",
 		       cfg->threads, cfg->threads > 1 ? "s" : "");
 		printf("connect: %d connections ready in %.3f s, handshake "
 		       "p50 %.0f us max %.0f us\n",
@@ -493,14 +500,13 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 			       (unsigned long long)t->expected_deliveries,
 			       t->del_rate, t->window_s,
 			       cfg->sub_offline ? " (drain after reconnect)"
-						: "");
+			                        : "");
 			printf("latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 "
 			       "%.1f max %.1f mean %.1f\n",
 			       us(hf_bench_hist_quantile(l, 0.5)),
 			       us(hf_bench_hist_quantile(l, 0.9)),
 			       us(hf_bench_hist_quantile(l, 0.99)),
-			       us(hf_bench_hist_quantile(l, 0.999)),
-			       us(l->max),
+			       us(hf_bench_hist_quantile(l, 0.999)), us(l->max),
 			       l->count ? l->sum / (double)l->count / 1e3 : 0);
 			printf("lost %llu, duplicated %llu, out-of-order %llu, "
 			       "foreign %llu, qos2 resent %llu\n",
@@ -514,6 +520,13 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	printf("hfbench cpu: user %.2f s, sys %.2f s, %.0f%% of one core "
 	       "over %.2f s wall\n",
 	       cpu_user, cpu_sys, cpu_pct, wall);
+	if (t->broker_user >= 0)
+		printf("broker pid %d cpu: user %.2f s, sys %.2f s, %.0f%% of "
+		       "one core over the same wall time\n",
+		       cfg->pid, t->broker_user, t->broker_sys,
+		       wall > 0
+		           ? 100.0 * (t->broker_user + t->broker_sys) / wall
+		           : 0);
 	if (!ok)
 		fprintf(stderr, "hfbench: FAILED: %s\n", err);
 	if (!cfg->json)
@@ -529,7 +542,7 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	       (unsigned long long)cfg->count, cfg->duration,
 	       cfg->sub_offline  ? "offline-sub"
 	       : cfg->persistent ? "persistent"
-				 : "clean",
+	                         : "clean",
 	       cfg->threads, cfg->idle);
 	printf("\"sent\":%llu,\"acked\":%llu,\"rejected\":%llu,"
 	       "\"pub_rate\":%.1f,\"received\":%llu,\"distinct\":%llu,"
@@ -537,8 +550,7 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	       "\"drain_s\":%.6f,",
 	       (unsigned long long)t->sent, (unsigned long long)t->acked,
 	       (unsigned long long)t->rejected, t->pub_rate,
-	       (unsigned long long)t->received,
-	       (unsigned long long)t->distinct,
+	       (unsigned long long)t->received, (unsigned long long)t->distinct,
 	       (unsigned long long)t->expected_deliveries, t->del_rate,
 	       t->window_s, t->drain_s);
 	printf("\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
@@ -562,6 +574,9 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 		       "\"rss_per_conn_kb\":%.3f,",
 		       run->rss_before, run->rss_after,
 		       (double)(run->rss_after - run->rss_before) / cfg->idle);
+	if (t->broker_user >= 0)
+		printf("\"broker_cpu_user_s\":%.3f,\"broker_cpu_sys_s\":%.3f,",
+		       t->broker_user, t->broker_sys);
 	printf("\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"wall_s\":%.3f,"
 	       "\"cpu_pct\":%.1f,\"ok\":%s,\"error\":\"",
 	       cpu_user, cpu_sys, wall, cpu_pct, ok ? "true" : "false");
@@ -580,6 +595,8 @@ main(int argc, char **argv)
 	struct totals t;
 	uint64_t t0;
 	const char *err = "";
+	double bu0 = 0, bs0 = 0, bu1 = 0, bs1 = 0;
+	double t_bcpu_user = -1, t_bcpu_sys = -1;
 	int i, rc = 0;
 
 	parse(argc, argv, &cfg);
@@ -588,8 +605,8 @@ main(int argc, char **argv)
 	run.cfg = &cfg;
 	if (resolve(&run, &cfg) < 0)
 		return 1;
-	run.pub_expected = calloc((size_t)cfg.pubs + 1,
-				  sizeof(*run.pub_expected));
+	run.pub_expected =
+	    calloc((size_t)cfg.pubs + 1, sizeof(*run.pub_expected));
 	run.workers = calloc((size_t)cfg.threads, sizeof(*run.workers));
 	if (!run.pub_expected || !run.workers) {
 		perror("hfbench: calloc");
@@ -600,11 +617,13 @@ main(int argc, char **argv)
 		hf_bench_worker_init(&run.workers[i], &run, i);
 	if (cfg.idle && cfg.pid)
 		run.rss_before = hf_bench_read_rss(cfg.pid);
+	if (cfg.pid && hf_bench_read_cpu(cfg.pid, &bu0, &bs0) < 0)
+		cfg.pid = 0;
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = hf_bench_now();
 	for (i = 1; i < cfg.threads; i++)
 		if (pthread_create(&run.workers[i].thread, NULL,
-				   hf_bench_worker_main, &run.workers[i])) {
+		                   hf_bench_worker_main, &run.workers[i])) {
 			perror("hfbench: pthread_create");
 			return 1;
 		}
@@ -612,6 +631,10 @@ main(int argc, char **argv)
 	for (i = 1; i < cfg.threads; i++)
 		pthread_join(run.workers[i].thread, NULL);
 	getrusage(RUSAGE_SELF, &ru1);
+	if (cfg.pid && hf_bench_read_cpu(cfg.pid, &bu1, &bs1) == 0) {
+		t_bcpu_user = bu1 - bu0;
+		t_bcpu_sys = bs1 - bs0;
+	}
 	for (i = 0; i < cfg.threads; i++)
 		if (run.workers[i].err[0]) {
 			err = run.workers[i].err;
@@ -634,8 +657,9 @@ main(int argc, char **argv)
 		err = "no publish was acknowledged";
 		rc = 2;
 	}
-	report(&run, &t,
-	       tv_sec(ru1.ru_utime) - tv_sec(ru0.ru_utime),
+	t.broker_user = t_bcpu_user;
+	t.broker_sys = t_bcpu_sys;
+	report(&run, &t, tv_sec(ru1.ru_utime) - tv_sec(ru0.ru_utime),
 	       tv_sec(ru1.ru_stime) - tv_sec(ru0.ru_stime),
 	       (double)(hf_bench_now() - t0) / 1e9, rc == 0, err);
 	for (i = 0; i < cfg.threads; i++)
@@ -648,13 +672,13 @@ main(int argc, char **argv)
 
 /* ---- self-test ---- */
 
-#define ST_CHECK(c)                                                          \
-	do {                                                                 \
-		if (!(c)) {                                                  \
-			fprintf(stderr, "self-test: %s:%d: %s\n", __FILE__,  \
-				__LINE__, #c);                               \
-			return 1;                                            \
-		}                                                            \
+#define ST_CHECK(c)                                                            \
+	do {                                                                   \
+		if (!(c)) {                                                    \
+			fprintf(stderr, "self-test: %s:%d: %s\n", __FILE__,    \
+			        __LINE__, #c);                                 \
+			return 1;                                              \
+		}                                                              \
 	} while (0)
 
 static int
@@ -727,7 +751,7 @@ test_proto(void)
 	/* v5 CONNACK: session present 0, rc 0, Receive Maximum 20, then a
 	 * Maximum QoS property */
 	static const uint8_t connack[] = {0x20, 0x08, 0x00, 0x00, 0x05,
-					  0x21, 0x00, 0x14, 0x24, 0x01};
+	                                  0x21, 0x00, 0x14, 0x24, 0x01};
 	static const uint8_t suback5[] = {0x90, 0x04, 0x00, 0x01, 0x00, 0x01};
 
 	hf_bench_buf_init(&b, 16);
@@ -735,44 +759,44 @@ test_proto(void)
 	n = hf_bench_frame(b.data + b.off, b.len, &type, &flags, &body, &blen);
 	ST_CHECK(n == (long)b.len && type == HFB_CONNECT);
 	ST_CHECK(body[6] == 5 && body[7] == 0 && body[10] == 5 &&
-		 body[11] == 0x11);
+	         body[11] == 0x11);
 	hf_bench_buf_consume(&b, (size_t)n);
 	for (v = 4; v <= 5; v++) {
 		ST_CHECK(hf_bench_pub_template(&tpl, v, "bench/7", 2, 200000) ==
-			 0);
+		         0);
 		hf_bench_put_publish(&b, &tpl, 513, 7, 123456789012ull, 42);
 		hf_bench_put_ack(&b, HFB_PUBREL, 9);
 		n = hf_bench_frame(b.data + b.off, b.len - 1, &type, &flags,
-				   &body, &blen);
+		                   &body, &blen);
 		ST_CHECK(n == (long)tpl.total);
 		ST_CHECK(blen == tpl.total - 4); /* 3-byte remaining length */
 		ST_CHECK(type == HFB_PUBLISH && flags == 4);
 		ST_CHECK(hf_bench_get_publish(v, flags, body, blen, &p) == 0);
 		ST_CHECK(p.qos == 2 && p.id == 513 && p.topic_len == 7 &&
-			 !memcmp(p.topic, "bench/7", 7));
+		         !memcmp(p.topic, "bench/7", 7));
 		ST_CHECK(p.payload_len == 200000);
 		hf_bench_stamp_read(p.payload, &pub, &seq, &ts);
 		ST_CHECK(pub == 7 && seq == 123456789012ull && ts == 42);
 		hf_bench_buf_consume(&b, (size_t)n);
 		n = hf_bench_frame(b.data + b.off, b.len, &type, &flags, &body,
-				   &blen);
+		                   &blen);
 		ST_CHECK(n == 4 && type == HFB_PUBREL && flags == 2);
 		ST_CHECK(hf_bench_get_ack(body, blen, &id, &rc) == 0 &&
-			 id == 9 && rc == 0);
+		         id == 9 && rc == 0);
 		hf_bench_buf_consume(&b, (size_t)n);
 		ST_CHECK(b.len == 0);
 	}
 	n = hf_bench_frame(connack, sizeof(connack), &type, &flags, &body,
-			   &blen);
+	                   &blen);
 	ST_CHECK(n == (long)sizeof(connack) && type == HFB_CONNACK);
 	ST_CHECK(hf_bench_get_connack(5, body, blen, &rc, &rmax) == 0 &&
-		 rc == 0 && rmax == 20);
+	         rc == 0 && rmax == 20);
 	n = hf_bench_frame(suback5, sizeof(suback5), &type, &flags, &body,
-			   &blen);
-	ST_CHECK(hf_bench_get_suback(5, body, blen, &id, &rc) == 0 &&
-		 id == 1 && rc == 1);
-	ST_CHECK(hf_bench_frame((const uint8_t *)"\x30\xff\xff\xff\xff\x01",
-				6, &type, &flags, &body, &blen) == -1);
+	                   &blen);
+	ST_CHECK(hf_bench_get_suback(5, body, blen, &id, &rc) == 0 && id == 1 &&
+	         rc == 1);
+	ST_CHECK(hf_bench_frame((const uint8_t *)"\x30\xff\xff\xff\xff\x01", 6,
+	                        &type, &flags, &body, &blen) == -1);
 	ST_CHECK(hf_bench_pub_template(&tpl, 4, "t", 0, 19) == -1);
 	hf_bench_buf_free(&b);
 	return 0;

@@ -156,7 +156,7 @@ hf_bench_put_connect(struct hf_bench_buf *b, const struct hf_bench_connect *c)
 
 void
 hf_bench_put_subscribe(struct hf_bench_buf *b, int version, uint16_t id,
-		       const char *filter, int qos)
+                       const char *filter, int qos)
 {
 	size_t flen = strlen(filter);
 	size_t rl = 2 + 2 + flen + 1 + (version == 5 ? 1 : 0);
@@ -191,8 +191,8 @@ hf_bench_put_simple(struct hf_bench_buf *b, int type)
 }
 
 int
-hf_bench_pub_template(struct hf_bench_pubtpl *t, int version,
-		      const char *topic, int qos, size_t payload)
+hf_bench_pub_template(struct hf_bench_pubtpl *t, int version, const char *topic,
+                      int qos, size_t payload)
 {
 	size_t tlen = strlen(topic);
 	size_t rl = 2 + tlen + (qos ? 2 : 0) + (version == 5 ? 1 : 0) + payload;
@@ -219,7 +219,7 @@ hf_bench_pub_template(struct hf_bench_pubtpl *t, int version,
 
 void
 hf_bench_put_publish(struct hf_bench_buf *b, const struct hf_bench_pubtpl *t,
-		     uint16_t id, uint32_t pub, uint64_t seq, uint64_t ts)
+                     uint16_t id, uint32_t pub, uint64_t seq, uint64_t ts)
 {
 	uint8_t *p = hf_bench_buf_reserve(b, t->total);
 
@@ -236,7 +236,7 @@ hf_bench_put_publish(struct hf_bench_buf *b, const struct hf_bench_pubtpl *t,
 
 long
 hf_bench_frame(const uint8_t *p, size_t n, int *type, int *flags,
-	       const uint8_t **body, size_t *body_len)
+               const uint8_t **body, size_t *body_len)
 {
 	size_t rl = 0, i;
 	unsigned shift = 0;
@@ -283,7 +283,7 @@ get_varint(const uint8_t **p, const uint8_t *end, size_t *v)
 
 int
 hf_bench_get_publish(int version, int flags, const uint8_t *body, size_t len,
-		     struct hf_bench_publish *out)
+                     struct hf_bench_publish *out)
 {
 	const uint8_t *p = body, *end = body + len;
 	size_t tlen;
@@ -323,7 +323,7 @@ hf_bench_get_publish(int version, int flags, const uint8_t *body, size_t len,
 
 int
 hf_bench_get_connack(int version, const uint8_t *body, size_t len, int *rc,
-		     uint16_t *recv_max)
+                     uint16_t *recv_max)
 {
 	const uint8_t *p, *end = body + len;
 	size_t plen;
@@ -408,8 +408,8 @@ hf_bench_get_ack(const uint8_t *body, size_t len, uint16_t *id, int *rc)
 }
 
 int
-hf_bench_get_suback(int version, const uint8_t *body, size_t len,
-		    uint16_t *id, int *rc)
+hf_bench_get_suback(int version, const uint8_t *body, size_t len, uint16_t *id,
+                    int *rc)
 {
 	const uint8_t *p = body + 2, *end = body + len;
 
@@ -431,7 +431,7 @@ hf_bench_get_suback(int version, const uint8_t *body, size_t len,
 
 void
 hf_bench_stamp_read(const uint8_t *p, uint32_t *pub, uint64_t *seq,
-		    uint64_t *ts)
+                    uint64_t *ts)
 {
 	memcpy(pub, p, 4);
 	memcpy(seq, p + 4, 8);

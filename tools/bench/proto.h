@@ -61,9 +61,9 @@ struct hf_bench_connect {
 };
 
 void hf_bench_put_connect(struct hf_bench_buf *b,
-			  const struct hf_bench_connect *c);
+                          const struct hf_bench_connect *c);
 void hf_bench_put_subscribe(struct hf_bench_buf *b, int version, uint16_t id,
-			    const char *filter, int qos);
+                            const char *filter, int qos);
 /* PUBACK, PUBREC, PUBREL, PUBCOMP: 4 bytes in both versions (v5 success
  * with no properties may omit the reason code). */
 void hf_bench_put_ack(struct hf_bench_buf *b, int type, uint16_t id);
@@ -75,19 +75,19 @@ void hf_bench_put_simple(struct hf_bench_buf *b, int type);
  */
 struct hf_bench_pubtpl {
 	uint8_t head[300];
-	size_t head_len;   /* bytes before the packet id / properties */
-	size_t id_off;     /* offset of the packet id, 0 if QoS 0 */
-	size_t stamp_off;  /* offset of the payload start */
-	size_t total;      /* whole packet length */
-	size_t payload;    /* payload length */
+	size_t head_len;  /* bytes before the packet id / properties */
+	size_t id_off;    /* offset of the packet id, 0 if QoS 0 */
+	size_t stamp_off; /* offset of the payload start */
+	size_t total;     /* whole packet length */
+	size_t payload;   /* payload length */
 };
 
 int hf_bench_pub_template(struct hf_bench_pubtpl *t, int version,
-			  const char *topic, int qos, size_t payload);
+                          const char *topic, int qos, size_t payload);
 /* Append one PUBLISH; the padding after the stamp is zero. */
 void hf_bench_put_publish(struct hf_bench_buf *b,
-			  const struct hf_bench_pubtpl *t, uint16_t id,
-			  uint32_t pub, uint64_t seq, uint64_t ts);
+                          const struct hf_bench_pubtpl *t, uint16_t id,
+                          uint32_t pub, uint64_t seq, uint64_t ts);
 
 /*
  * Find one whole packet at p[0..n). Returns its total length, 0 if more
@@ -95,7 +95,7 @@ void hf_bench_put_publish(struct hf_bench_buf *b,
  * *body and *body_len describe the packet.
  */
 long hf_bench_frame(const uint8_t *p, size_t n, int *type, int *flags,
-		    const uint8_t **body, size_t *body_len);
+                    const uint8_t **body, size_t *body_len);
 
 struct hf_bench_publish {
 	int qos, dup, retain;
@@ -108,22 +108,22 @@ struct hf_bench_publish {
 
 /* Decode a PUBLISH body. Returns 0 or -1 if malformed. */
 int hf_bench_get_publish(int version, int flags, const uint8_t *body,
-			 size_t len, struct hf_bench_publish *out);
+                         size_t len, struct hf_bench_publish *out);
 
 /* CONNACK: return/reason code in *rc, v5 Receive Maximum in *recv_max
  * (65535 when absent). Returns 0 or -1 if malformed. */
-int hf_bench_get_connack(int version, const uint8_t *body, size_t len,
-			 int *rc, uint16_t *recv_max);
+int hf_bench_get_connack(int version, const uint8_t *body, size_t len, int *rc,
+                         uint16_t *recv_max);
 
 /* PUBACK/PUBREC/PUBREL/PUBCOMP: packet id and reason code (0 if absent). */
 int hf_bench_get_ack(const uint8_t *body, size_t len, uint16_t *id, int *rc);
 
 /* SUBACK: packet id and first return/reason code. */
 int hf_bench_get_suback(int version, const uint8_t *body, size_t len,
-			uint16_t *id, int *rc);
+                        uint16_t *id, int *rc);
 
 /* Stamp helpers (host byte order: the tool reads what it wrote). */
 void hf_bench_stamp_read(const uint8_t *p, uint32_t *pub, uint64_t *seq,
-			 uint64_t *ts);
+                         uint64_t *ts);
 
 #endif

@@ -88,8 +88,8 @@ hf_bench_hist_quantile(const struct hf_bench_hist *h, double q)
 		seen += h->b[i];
 		if (seen > rank) {
 			uint64_t up = i + 1 < HFB_HIST_BUCKETS
-					      ? hf_bench_hist_lower(i + 1) - 1
-					      : h->max;
+			                  ? hf_bench_hist_lower(i + 1) - 1
+			                  : h->max;
 
 			if (up > h->max)
 				up = h->max;
@@ -147,7 +147,7 @@ hf_bench_seq_missing(const struct hf_bench_seq *s, uint64_t n)
 
 		if (rem)
 			seen += (uint64_t)__builtin_popcountll(
-				s->bits[full] & ((1ull << rem) - 1));
+			    s->bits[full] & ((1ull << rem) - 1));
 	}
 	/* bit 0 (sequence 0) is never set */
 	return n > seen ? n - seen : 0;
@@ -171,8 +171,8 @@ hf_bench_seq_merge(struct hf_bench_seq *dst, const struct hf_bench_seq *src)
 		dst->nwords = src->nwords;
 	}
 	for (i = 0; i < src->nwords; i++) {
-		both += (uint64_t)__builtin_popcountll(dst->bits[i] &
-						       src->bits[i]);
+		both +=
+		    (uint64_t)__builtin_popcountll(dst->bits[i] & src->bits[i]);
 		dst->bits[i] |= src->bits[i];
 	}
 	dst->distinct += src->distinct - both;

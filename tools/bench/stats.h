@@ -32,7 +32,7 @@ struct hf_bench_hist {
 void hf_bench_hist_reset(struct hf_bench_hist *h);
 void hf_bench_hist_add(struct hf_bench_hist *h, uint64_t v);
 void hf_bench_hist_merge(struct hf_bench_hist *dst,
-			 const struct hf_bench_hist *src);
+                         const struct hf_bench_hist *src);
 /* Value at quantile q (0..1): the upper edge of the bucket holding it,
  * capped at the exact maximum. 0 if empty. */
 uint64_t hf_bench_hist_quantile(const struct hf_bench_hist *h, double q);
@@ -58,7 +58,7 @@ uint64_t hf_bench_seq_missing(const struct hf_bench_seq *s, uint64_t n);
 /* Fold src into dst (shared subscriptions split over threads): numbers
  * seen by both count as duplicates. */
 void hf_bench_seq_merge(struct hf_bench_seq *dst,
-			const struct hf_bench_seq *src);
+                        const struct hf_bench_seq *src);
 void hf_bench_seq_free(struct hf_bench_seq *s);
 
 #endif

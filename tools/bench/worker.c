@@ -48,9 +48,9 @@ enum {
 	PH_CLOSE,
 };
 
-#define ID_FREE   0
-#define ID_ACK    1 /* awaiting PUBACK (QoS 1) or PUBREC (QoS 2) */
-#define ID_COMP   2 /* awaiting PUBCOMP */
+#define ID_FREE    0
+#define ID_ACK     1 /* awaiting PUBACK (QoS 1) or PUBREC (QoS 2) */
+#define ID_COMP    2 /* awaiting PUBCOMP */
 #define READ_CHUNK (64 * 1024)
 
 struct hf_bench_conn {
@@ -89,7 +89,7 @@ hf_bench_now(void)
 }
 
 static void fail(struct hf_bench_worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void
 fail(struct hf_bench_worker *w, const char *fmt, ...)
@@ -107,8 +107,9 @@ fail(struct hf_bench_worker *w, const char *fmt, ...)
 static const char *
 role_name(int role)
 {
-	return role == HFB_ROLE_PUB ? "pub" : role == HFB_ROLE_SUB ? "sub"
-								   : "idle";
+	return role == HFB_ROLE_PUB   ? "pub"
+	       : role == HFB_ROLE_SUB ? "sub"
+	                              : "idle";
 }
 
 static void
@@ -155,7 +156,7 @@ conn_flush(struct hf_bench_conn *c)
 {
 	while (c->out.len) {
 		ssize_t n = send(c->fd, c->out.data + c->out.off, c->out.len,
-				 MSG_NOSIGNAL);
+		                 MSG_NOSIGNAL);
 
 		if (n > 0) {
 			hf_bench_buf_consume(&c->out, (size_t)n);
@@ -302,8 +303,8 @@ pub_ack(struct hf_bench_conn *c, int type, const uint8_t *body, size_t len)
 }
 
 static void
-sub_publish(struct hf_bench_conn *c, int flags, const uint8_t *body,
-	    size_t len, uint64_t now, uint64_t *fresh)
+sub_publish(struct hf_bench_conn *c, int flags, const uint8_t *body, size_t len,
+            uint64_t now, uint64_t *fresh)
 {
 	struct hf_bench_worker *w = c->w;
 	const struct hf_bench_cfg *cfg = w->run->cfg;
@@ -355,7 +356,7 @@ on_ready(struct hf_bench_conn *c, uint64_t now)
 /* Handle one packet; returns -1 when the connection is unusable. */
 static int
 on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
-	  size_t len, uint64_t now, uint64_t *fresh)
+          size_t len, uint64_t now, uint64_t *fresh)
 {
 	const struct hf_bench_cfg *cfg = c->w->run->cfg;
 	int rc;
@@ -364,8 +365,8 @@ on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
 	switch (type) {
 	case HFB_CONNACK:
 		if (c->state != CS_CONNACK ||
-		    hf_bench_get_connack(cfg->version, body, len, &rc,
-					 &rmax) < 0) {
+		    hf_bench_get_connack(cfg->version, body, len, &rc, &rmax) <
+		        0) {
 			fail(c->w, "%s %u: bad CONNACK", role_name(c->role),
 			     c->idx);
 			return -1;
@@ -381,9 +382,9 @@ on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
 			char filter[64];
 
 			snprintf(filter, sizeof(filter), "%sbench/#",
-				 cfg->shared ? "$share/hfb/" : "");
-			hf_bench_put_subscribe(&c->out, cfg->version, 1,
-					       filter, cfg->sub_qos);
+			         cfg->shared ? "$share/hfb/" : "");
+			hf_bench_put_subscribe(&c->out, cfg->version, 1, filter,
+			                       cfg->sub_qos);
 			mark_dirty(c);
 			c->state = CS_SUBACK;
 		} else {
@@ -393,7 +394,7 @@ on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
 	case HFB_SUBACK:
 		if (c->state != CS_SUBACK ||
 		    hf_bench_get_suback(cfg->version, body, len, &id, &rc) <
-			    0 ||
+		        0 ||
 		    rc >= 0x80) {
 			fail(c->w, "sub %u: SUBSCRIBE refused or bad SUBACK",
 			     c->idx);
@@ -426,7 +427,7 @@ on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
 			     role_name(c->role), c->idx);
 			return -1;
 		}
-		c->rel[id >> 3] &= (uint8_t)~(1u << (id & 7));
+		c->rel[id >> 3] &= (uint8_t) ~(1u << (id & 7));
 		hf_bench_put_ack(&c->out, HFB_PUBCOMP, id);
 		mark_dirty(c);
 		return 0;
@@ -452,8 +453,8 @@ conn_read(struct hf_bench_conn *c)
 
 	for (reads = 0; reads < 4; reads++) {
 		uint8_t *p = hf_bench_buf_reserve(&c->in, READ_CHUNK);
-		ssize_t n = recv(c->fd, p, c->in.cap - c->in.off - c->in.len,
-				 0);
+		ssize_t n =
+		    recv(c->fd, p, c->in.cap - c->in.off - c->in.len, 0);
 
 		if (n > 0) {
 			c->in.len += (size_t)n;
@@ -480,7 +481,7 @@ conn_read(struct hf_bench_conn *c)
 		size_t blen;
 		int type, flags;
 		long n = hf_bench_frame(c->in.data + c->in.off, c->in.len,
-					&type, &flags, &body, &blen);
+		                        &type, &flags, &body, &blen);
 
 		if (n == 0)
 			break;
@@ -560,8 +561,8 @@ pub_pump(struct hf_bench_conn *c, uint64_t now, uint64_t *next_due)
 		double el = (double)(now - run->t_start) / 1e9;
 		uint64_t due = (uint64_t)(el * cfg->rate) + 1;
 		uint64_t allowed = due > c->st.sent ? due - c->st.sent : 0;
-		uint64_t next = run->t_start +
-				(uint64_t)((double)due / cfg->rate * 1e9);
+		uint64_t next =
+		    run->t_start + (uint64_t)((double)due / cfg->rate * 1e9);
 
 		if (allowed < limit)
 			limit = allowed;
@@ -576,14 +577,13 @@ pub_pump(struct hf_bench_conn *c, uint64_t now, uint64_t *next_due)
 			c->ids[id] = ID_ACK;
 			c->inflight++;
 		}
-		hf_bench_put_publish(&c->out, &c->tpl, id, c->idx,
-				     ++c->st.sent, now);
+		hf_bench_put_publish(&c->out, &c->tpl, id, c->idx, ++c->st.sent,
+		                     now);
 	}
 	if (c->st.sent != sent0) {
 		c->last_send = now;
 		mark_dirty(c);
-		more = cfg->rate <= 0 &&
-		       (!cfg->qos || c->inflight < c->window);
+		more = cfg->rate <= 0 && (!cfg->qos || c->inflight < c->window);
 	}
 	return more;
 }
@@ -742,9 +742,10 @@ run_phase(struct hf_bench_worker *w, int phase, uint64_t deadline)
 
 				if (c->state >= CS_READY && cfg->keepalive &&
 				    now - c->last_send >
-					    (uint64_t)cfg->keepalive * 500000000ull) {
+				        (uint64_t)cfg->keepalive *
+				            500000000ull) {
 					hf_bench_put_simple(&c->out,
-							    HFB_PINGREQ);
+					                    HFB_PINGREQ);
 					c->last_send = now;
 					conn_flush(c);
 				}
@@ -755,10 +756,10 @@ run_phase(struct hf_bench_worker *w, int phase, uint64_t deadline)
 		} else if (next_due != UINT64_MAX) {
 			uint64_t t = hf_bench_now();
 
-			timeout = next_due <= t
-					  ? 0
-					  : (int)((next_due - t + 999999) /
-						  1000000);
+			timeout =
+			    next_due <= t
+			        ? 0
+			        : (int)((next_due - t + 999999) / 1000000);
 			if (timeout > 50)
 				timeout = 50;
 		} else if (phase == PH_PUBLISH || phase == PH_DRAIN) {
@@ -851,7 +852,7 @@ run_idle(struct hf_bench_worker *w)
 	barrier(w);
 	if (!atomic_load(&run->failed) && cfg->hold > 0)
 		run_phase(w, PH_HOLD,
-			  hf_bench_now() + (uint64_t)(cfg->hold * 1e9));
+		          hf_bench_now() + (uint64_t)(cfg->hold * 1e9));
 	barrier(w);
 	close_all(w);
 	if (barrier(w))
@@ -894,7 +895,7 @@ hf_bench_worker_main(void *arg)
 	if (barrier(w)) {
 		run->t_start = hf_bench_now();
 		run->t_send_end =
-			run->t_start + (uint64_t)(cfg->duration * 1e9);
+		    run->t_start + (uint64_t)(cfg->duration * 1e9);
 	}
 	barrier(w);
 	if (!cfg->connect_only && !atomic_load(&run->failed)) {
@@ -918,9 +919,38 @@ hf_bench_worker_main(void *arg)
 	return NULL;
 }
 
+int
+hf_bench_read_cpu(int pid, double *user, double *sys)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* fields after the command name, which may hold spaces: state is
+	 * field 3, utime 14, stime 15 */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2,
+	                 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	                 "%lu %lu",
+	                 &ut, &st) != 2)
+		return -1;
+	*user = (double)ut / (double)hz;
+	*sys = (double)st / (double)hz;
+	return 0;
+}
+
 void
 hf_bench_worker_init(struct hf_bench_worker *w, struct hf_bench_run *run,
-		     int id)
+                     int id)
 {
 	const struct hf_bench_cfg *cfg = run->cfg;
 	int t = cfg->threads, i, k = 0;
@@ -963,7 +993,7 @@ hf_bench_worker_init(struct hf_bench_worker *w, struct hf_bench_run *run,
 			c->idx = (uint32_t)(id + i * t);
 			snprintf(topic, sizeof(topic), "bench/%u", c->idx);
 			hf_bench_pub_template(&c->tpl, cfg->version, topic,
-					      cfg->qos, cfg->payload);
+			                      cfg->qos, cfg->payload);
 			if (cfg->qos) {
 				c->ids = calloc(65536, 1);
 				if (!c->ids) {
@@ -1020,7 +1050,7 @@ hf_bench_worker_free(struct hf_bench_worker *w)
 
 void
 hf_bench_worker_pubstats(const struct hf_bench_worker *w,
-			 struct hf_bench_pubstat *out)
+                         struct hf_bench_pubstat *out)
 {
 	int i;
 
