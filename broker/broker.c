@@ -31,6 +31,30 @@ lazy_commit_cb(uv_timer_t *t)
 		end_of_turn(b); /* stops the broker, see there */
 }
 
+/* Hand the output of the dirty clients to their transports: all of them, or
+ * (early) only those whose output does not wait for the turn's commit. */
+static void
+flush_dirty(struct hf_broker *b, bool early)
+{
+	struct hf_client **pp = &b->dirty;
+	while (*pp) {
+		struct hf_client *c = *pp;
+		if (early && c->waits_commit) {
+			pp = &c->dirty_next;
+			continue;
+		}
+		*pp = c->dirty_next;
+		c->dirty = false;
+		c->dirty_next = NULL;
+		c->waits_commit = false;
+		hf_client_flush(c);
+		if (c->close_pending && c->conn) {
+			c->close_pending = false;
+			c->conn->ops->close(c->conn);
+		}
+	}
+}
+
 static void
 end_of_turn(struct hf_broker *b)
 {
@@ -45,31 +69,26 @@ end_of_turn(struct hf_broker *b)
 		    !uv_is_active((uv_handle_t *)&b->lazy_commit))
 			uv_timer_start(&b->lazy_commit, lazy_commit_cb,
 				       LAZY_COMMIT_MS, 0);
-	} else if (!hf_dur_commit(b)) {
-		if (!b->exit_code)
-			hf_log(&b->log, HF_LOG_ERR,
-			       "Error: the store cannot take more writes; "
-			       "stopping without acknowledging this turn's "
-			       "messages.");
-		b->exit_code = 1;
-		for (struct hf_client *c = b->dirty; c; c = c->dirty_next)
-			c->out.len = 0;
-		if (!b->shutting_down) {
-			hf_broker_shutdown(b); /* comes back here to close */
-			return;
+	} else {
+		/* Output that waits for nothing leaves before the fsync. */
+		flush_dirty(b, true);
+		if (!hf_dur_commit(b)) {
+			if (!b->exit_code)
+				hf_log(&b->log, HF_LOG_ERR,
+				       "Error: the store cannot take more "
+				       "writes; stopping without acknowledging "
+				       "this turn's messages.");
+			b->exit_code = 1;
+			for (struct hf_client *c = b->dirty; c;
+			     c = c->dirty_next)
+				c->out.len = 0;
+			if (!b->shutting_down) {
+				hf_broker_shutdown(b); /* comes back here */
+				return;
+			}
 		}
 	}
-	while (b->dirty) {
-		struct hf_client *c = b->dirty;
-		b->dirty = c->dirty_next;
-		c->dirty = false;
-		c->dirty_next = NULL;
-		hf_client_flush(c);
-		if (c->close_pending && c->conn) {
-			c->close_pending = false;
-			c->conn->ops->close(c->conn);
-		}
-	}
+	flush_dirty(b, false);
 }
 
 static void

@@ -162,6 +162,7 @@ struct hf_client {
 	uint8_t proto;
 	bool disconnect_clean; /* DISCONNECT received: no will */
 	bool close_pending;    /* close after the turn's commit and flush */
+	bool waits_commit; /* output holds a packet that needs the commit */
 	bool dirty;            /* on the broker's flush list */
 	bool request_problem;  /* v5: reason strings allowed */
 	uint16_t keepalive;

@@ -1067,6 +1067,9 @@ hf_config_init(struct hf_config *c)
 	c->max_queued_messages = 1000000;
 	c->maximum_qos = 2;
 	c->retain_available = true;
+	/* Holdfast writes a turn's packets for a connection in one go, so
+	 * Nagle's algorithm only adds delay (mosquitto's default: false). */
+	c->set_tcp_nodelay = true;
 	c->max_topic_alias = 10;
 	c->sys_interval = 10;
 	c->log_dest = HF_LOGD_STDERR;

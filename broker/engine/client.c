@@ -56,6 +56,25 @@ hf_client_send(struct hf_client *c, const struct hf_packet *p)
 	size_t before = c->out.len;
 	if (hf_encode(p, ver, &c->out) != HF_OK)
 		return false;
+	switch (p->type) {
+	case HF_PUBLISH:
+		/* A QoS 2 delivery's packet id must be durable first, or a
+		 * crash could make it arrive twice; QoS 0/1 may go early. */
+		if (p->u.publish.qos < 2)
+			break;
+		/* fall through */
+	case HF_CONNACK:
+	case HF_PUBACK:
+	case HF_PUBREC:
+	case HF_PUBREL:
+	case HF_PUBCOMP:
+	case HF_SUBACK:
+	case HF_UNSUBACK:
+		c->waits_commit = true;
+		break;
+	default:
+		break;
+	}
 	c->b->stats.bytes_sent += c->out.len - before;
 	hf_client_mark_dirty(c);
 	return true;

@@ -197,7 +197,7 @@ test_defaults(void)
 	CHECK_EQ(c.max_topic_alias, 10);
 	CHECK_EQ(c.persistent_client_expiration, 0);
 	CHECK(!c.upgrade_outgoing_qos);
-	CHECK(!c.set_tcp_nodelay);
+	CHECK(c.set_tcp_nodelay); /* Holdfast's default differs: see conf */
 	CHECK_EQ(c.sys_interval, 10);
 	CHECK_EQ(c.log_dest, HF_LOGD_STDERR);
 	CHECK(c.log_file == NULL);
@@ -261,7 +261,7 @@ test_every_key(void)
 	    "max_topic_alias 0\n"
 	    "persistent_client_expiration 14d\n"
 	    "upgrade_outgoing_qos true\n"
-	    "set_tcp_nodelay true\n"
+	    "set_tcp_nodelay false\n"
 	    "sys_interval 0\n"
 	    "log_dest syslog\n"
 	    "log_dest file /var/log/holdfast.log\n"
@@ -299,7 +299,7 @@ test_every_key(void)
 	CHECK_EQ(c.max_topic_alias, 0);
 	CHECK_EQ(c.persistent_client_expiration, 14 * 86400);
 	CHECK(c.upgrade_outgoing_qos);
-	CHECK(c.set_tcp_nodelay);
+	CHECK(!c.set_tcp_nodelay);
 	CHECK_EQ(c.sys_interval, 0);
 	CHECK_EQ(c.log_dest, HF_LOGD_SYSLOG | HF_LOGD_FILE);
 	CHECK(str_eq(c.log_file, "/var/log/holdfast.log"));
