@@ -134,15 +134,8 @@ struct hf_session {
 	int64_t will_at; /* monotonic ms; 0 = not pending */
 
 	/* Routing scratch for one publish (deduplication per session). */
-	uint64_t match_gen;
-	uint8_t match_qos;
-	bool match_rap;
-	uint16_t match_nsub; /* matches with an id, in match_subids */
-	uint32_t match_subids[16];
-	uint8_t match_n; /* every match, up to 16, for split delivery */
-	uint8_t match_each_qos[16];
-	bool match_each_rap[16];
-	uint32_t match_each_id[16];
+	uint64_t match_gen; /* == broker's while routing one publish */
+	uint32_t match_idx; /* then: its entry in the broker's targets */
 
 	struct hf_session *all_next, *all_prev; /* broker's list */
 };
@@ -249,13 +242,20 @@ struct hf_broker {
 	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */
 };
 
-/* One delivery decided by routing. */
+/* One delivery decided by routing: a shared-group member, or a session with
+ * all its matching plain subscriptions merged. */
 struct hf_target {
 	struct hf_session *s;
-	uint8_t qos;
+	uint8_t qos; /* highest granted */
 	bool retain;
+	bool rap; /* some matching subscription has Retain As Published */
 	bool shared;
-	uint32_t sub_id; /* shared deliveries carry their one id here */
+	uint16_t nsub; /* matches with a subscription id, in subids */
+	uint8_t n; /* every match, up to 16, for split delivery */
+	uint32_t subids[16];
+	uint8_t each_qos[16];
+	bool each_rap[16];
+	uint32_t each_id[16];
 };
 
 /* Time. */

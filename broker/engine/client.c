@@ -86,6 +86,10 @@ hf_client_flush(struct hf_client *c)
 	if (c->out.len == 0 || !c->conn)
 		return;
 	c->conn->ops->write(c->conn, &c->out);
+	/* A small buffer (a CONNACK, a PINGRESP) is not worth keeping on an
+	 * idle connection; busy ones keep theirs. */
+	if (c->out.len == 0 && c->out.cap <= 128)
+		hf_wbuf_free(&c->out);
 }
 
 void

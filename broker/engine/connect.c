@@ -506,6 +506,12 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 {
 	for (struct hf_client *c = b->all_clients, *n; c; c = n) {
 		n = c->all_next;
+		/* Idle connections give their buffers back (they are the
+		 * bulk of an idle connection's memory). */
+		if (c->out.len == 0 && c->out.cap && !c->dirty)
+			hf_wbuf_free(&c->out);
+		if (c->in.len == 0 && c->in.cap)
+			hf_wbuf_free(&c->in);
 		if (c->state == HF_C_CONNECTED && c->keepalive &&
 		    now - c->last_rx > (int64_t)c->keepalive * 1500) {
 			hf_log(&b->log, HF_LOG_NOTICE,

@@ -509,28 +509,28 @@ on_sub(void *ctx, const struct hf_sub *sub)
 		return; /* [MQTT-3.8.3-3] */
 	uint8_t q = granted(r->b, r->m, sub->opts);
 	bool rap = (sub->opts & HF_SUBOPT_RAP) != 0;
+	struct hf_target *t;
 	if (s->match_gen != r->b->match_gen) {
-		struct hf_target *t = add_target(r);
-		if (!t)
+		if (!(t = add_target(r)))
 			return;
 		s->match_gen = r->b->match_gen;
-		s->match_qos = q;
-		s->match_rap = rap;
-		s->match_nsub = 0;
-		s->match_n = 0;
+		s->match_idx = (uint32_t)(r->b->n_targets - 1);
 		t->s = s;
+		t->qos = q;
+		t->rap = rap;
 	} else {
-		if (q > s->match_qos)
-			s->match_qos = q;
-		s->match_rap |= rap;
+		t = &r->b->targets[s->match_idx];
+		if (q > t->qos)
+			t->qos = q;
+		t->rap |= rap;
 	}
-	if (sub->sub_id && s->match_nsub < 16)
-		s->match_subids[s->match_nsub++] = sub->sub_id;
-	if (s->match_n < 16) {
-		s->match_each_qos[s->match_n] = q;
-		s->match_each_rap[s->match_n] = rap;
-		s->match_each_id[s->match_n] = sub->sub_id;
-		s->match_n++;
+	if (sub->sub_id && t->nsub < 16)
+		t->subids[t->nsub++] = sub->sub_id;
+	if (t->n < 16) {
+		t->each_qos[t->n] = q;
+		t->each_rap[t->n] = rap;
+		t->each_id[t->n] = sub->sub_id;
+		t->n++;
 	}
 }
 
@@ -558,7 +558,8 @@ on_group(void *ctx, struct hf_share_group *g)
 	t->shared = true;
 	t->qos = granted(r->b, r->m, sub->opts);
 	t->retain = r->m->retain && (sub->opts & HF_SUBOPT_RAP);
-	t->sub_id = sub->sub_id;
+	if (sub->sub_id)
+		t->subids[t->nsub++] = sub->sub_id;
 }
 
 /* Would this delivery be refused (queue or store full)? */
@@ -586,10 +587,8 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 	size_t n = b->n_targets;
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
-		if (!t->shared) {
-			t->qos = t->s->match_qos;
-			t->retain = m->retain && t->s->match_rap;
-		}
+		if (!t->shared)
+			t->retain = m->retain && t->rap;
 	}
 	if (may_refuse && m->qos > 0) {
 		if (r.oom)
@@ -617,26 +616,21 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
 		struct hf_session *s = t->s;
-		if (t->shared) {
-			hf_session_deliver(s, m, t->qos, t->retain,
-			                   t->sub_id ? &t->sub_id : NULL,
-			                   t->sub_id ? 1 : 0);
-		} else if (s->match_nsub > 1) {
+		if (t->nsub > 1) {
 			/* Several subscription identifiers: one copy per
 			 * matching subscription, each with its own id
 			 * [MQTT-3.3.4-5]. One copy carrying them all would be
 			 * as valid, but common clients (libmosquitto) refuse
 			 * a repeated Subscription Identifier property. */
-			for (uint8_t k = 0; k < s->match_n; k++) {
-				uint32_t id = s->match_each_id[k];
-				hf_session_deliver(s, m, s->match_each_qos[k],
-				                   m->retain &&
-				                       s->match_each_rap[k],
+			for (uint8_t k = 0; k < t->n; k++) {
+				uint32_t id = t->each_id[k];
+				hf_session_deliver(s, m, t->each_qos[k],
+				                   m->retain && t->each_rap[k],
 				                   id ? &id : NULL, id ? 1 : 0);
 			}
 		} else {
-			hf_session_deliver(s, m, t->qos, t->retain,
-			                   s->match_subids, s->match_nsub);
+			hf_session_deliver(s, m, t->qos, t->retain, t->subids,
+			                   t->nsub);
 		}
 	}
 	return (int)n;

@@ -19,8 +19,8 @@
 struct tcp_conn {
 	struct hf_conn base;
 	uv_tcp_t h;
-	uv_write_t wreq;
-	uv_timer_t close_timer;
+	uv_write_t *wreq; /* allocated on the first write that must wait */
+	uv_timer_t *close_timer; /* only while closing with writes pending */
 	struct hf_wbuf sending; /* owned by the in-flight uv_write */
 	struct hf_wbuf queued;  /* waiting for that write to finish */
 	bool writing;
@@ -61,7 +61,8 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void
 maybe_free(struct tcp_conn *c)
 {
-	if (!c->handle_closed || !c->timer_closed || c->writing)
+	if (!c->handle_closed || (c->close_timer && !c->timer_closed) ||
+	    c->writing)
 		return;
 	struct hf_listener *l = c->l;
 	l->n_clients--;
@@ -69,6 +70,8 @@ maybe_free(struct tcp_conn *c)
 		hf_client_on_closed(c->base.client);
 	hf_wbuf_free(&c->sending);
 	hf_wbuf_free(&c->queued);
+	free(c->wreq);
+	free(c->close_timer);
 	free(c);
 }
 
@@ -93,8 +96,8 @@ really_close(struct tcp_conn *c)
 {
 	if (!uv_is_closing((uv_handle_t *)&c->h))
 		uv_close((uv_handle_t *)&c->h, handle_close_cb);
-	if (!uv_is_closing((uv_handle_t *)&c->close_timer))
-		uv_close((uv_handle_t *)&c->close_timer, timer_close_cb);
+	if (c->close_timer && !uv_is_closing((uv_handle_t *)c->close_timer))
+		uv_close((uv_handle_t *)c->close_timer, timer_close_cb);
 }
 
 static int start_write(struct tcp_conn *c);
@@ -130,8 +133,12 @@ start_write(struct tcp_conn *c)
 {
 	uv_buf_t buf =
 	    uv_buf_init((char *)c->sending.p, (unsigned)c->sending.len);
-	c->wreq.data = c;
-	int rc = uv_write(&c->wreq, (uv_stream_t *)&c->h, &buf, 1, write_cb);
+	if (!c->wreq && !(c->wreq = malloc(sizeof(*c->wreq)))) {
+		c->sending.len = 0;
+		return -1;
+	}
+	c->wreq->data = c;
+	int rc = uv_write(c->wreq, (uv_stream_t *)&c->h, &buf, 1, write_cb);
 	if (rc < 0) {
 		c->sending.len = 0;
 		return -1;
@@ -201,7 +208,16 @@ conn_close(struct hf_conn *hc)
 	c->closing = true;
 	uv_read_stop((uv_stream_t *)&c->h);
 	if (c->writing) {
-		uv_timer_start(&c->close_timer, close_timeout_cb, 5000, 0);
+		c->close_timer = malloc(sizeof(*c->close_timer));
+		if (c->close_timer) {
+			uv_timer_init(c->l->b->loop, c->close_timer);
+			c->close_timer->data = c;
+			uv_timer_start(c->close_timer, close_timeout_cb, 5000,
+				       0);
+			return;
+		}
+		/* no memory for the timer: close without waiting */
+		really_close(c);
 		return;
 	}
 	really_close(c);
@@ -239,9 +255,7 @@ accept_cb(uv_stream_t *server, int status)
 	c->l = l;
 	c->base.ops = &tcp_ops;
 	uv_tcp_init(b->loop, &c->h);
-	uv_timer_init(b->loop, &c->close_timer);
 	c->h.data = c;
-	c->close_timer.data = c;
 	l->n_clients++;
 	struct hf_client *cl = NULL;
 	if (uv_accept(server, (uv_stream_t *)&c->h) != 0 ||
