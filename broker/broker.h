@@ -250,12 +250,8 @@ struct hf_target {
 	bool retain;
 	bool rap; /* some matching subscription has Retain As Published */
 	bool shared;
-	uint16_t nsub; /* matches with a subscription id, in subids */
-	uint8_t n; /* every match, up to 16, for split delivery */
+	uint16_t nsub; /* distinct subscription ids, in subids */
 	uint32_t subids[16];
-	uint8_t each_qos[16];
-	bool each_rap[16];
-	uint32_t each_id[16];
 };
 
 /* Time. */

@@ -206,13 +206,9 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		       "client id does not match clientid_prefixes");
 		return false;
 	}
-	if (p->proto_ver != HF_PROTO_V5 && conf->max_keepalive < 65535 &&
-	    (p->keepalive > conf->max_keepalive || p->keepalive == 0)) {
-		/* 3.1.1 cannot be told another keepalive. */
-		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_IMPL_SPECIFIC,
-		       "keepalive above max_keepalive");
-		return false;
-	}
+	/* max_keepalive cannot be told to a 3.1.1 client (no Server Keep
+	 * Alive): its own keepalive is accepted as mosquitto 2.0.11 does, so
+	 * one configuration serves both protocol versions. */
 	if (p->will && p->will_qos > conf->maximum_qos &&
 	    p->proto_ver == HF_PROTO_V5) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_QOS_NOT_SUPPORTED,

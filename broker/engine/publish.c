@@ -524,13 +524,14 @@ on_sub(void *ctx, const struct hf_sub *sub)
 			t->qos = q;
 		t->rap |= rap;
 	}
-	if (sub->sub_id && t->nsub < 16)
+	/* One copy, at the highest granted QoS, carrying the identifier of
+	 * every matching subscription [MQTT-3.3.4-2], [MQTT-3.3.4-4]; an
+	 * identifier shared by several of them is sent once. */
+	if (sub->sub_id && t->nsub < 16) {
+		for (uint16_t k = 0; k < t->nsub; k++)
+			if (t->subids[k] == sub->sub_id)
+				return;
 		t->subids[t->nsub++] = sub->sub_id;
-	if (t->n < 16) {
-		t->each_qos[t->n] = q;
-		t->each_rap[t->n] = rap;
-		t->each_id[t->n] = sub->sub_id;
-		t->n++;
 	}
 }
 
@@ -616,22 +617,7 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
 		struct hf_session *s = t->s;
-		if (t->nsub > 1) {
-			/* Several subscription identifiers: one copy per
-			 * matching subscription, each with its own id
-			 * [MQTT-3.3.4-5]. One copy carrying them all would be
-			 * as valid, but common clients (libmosquitto) refuse
-			 * a repeated Subscription Identifier property. */
-			for (uint8_t k = 0; k < t->n; k++) {
-				uint32_t id = t->each_id[k];
-				hf_session_deliver(s, m, t->each_qos[k],
-				                   m->retain && t->each_rap[k],
-				                   id ? &id : NULL, id ? 1 : 0);
-			}
-		} else {
-			hf_session_deliver(s, m, t->qos, t->retain, t->subids,
-			                   t->nsub);
-		}
+		hf_session_deliver(s, m, t->qos, t->retain, t->subids, t->nsub);
 	}
 	return (int)n;
 }

@@ -6,8 +6,12 @@
  * implements struct hf_conn_ops: reads go straight from the broker's shared
  * read buffer into hf_client_on_data(); writes try uv_try_write() first and
  * hand the rest to one uv_write() at a time, double-buffered so the engine
- * never waits. Close waits for queued writes (bounded by a timer), then
- * uv_close(), then hf_client_on_closed().
+ * never waits. Closing is a half-close: queued writes (a DISCONNECT among
+ * them) go out, then FIN, while input is read and thrown away until the peer
+ * closes too or a timer runs out; only then uv_close() and
+ * hf_client_on_closed(). Closing outright with unread input would make the
+ * kernel send RST, and a peer may then lose our last packet before reading
+ * it.
  *
  * Loop thread only. */
 #include <netdb.h>
@@ -20,7 +24,7 @@ struct tcp_conn {
 	struct hf_conn base;
 	uv_tcp_t h;
 	uv_write_t *wreq; /* allocated on the first write that must wait */
-	uv_timer_t *close_timer; /* only while closing with writes pending */
+	struct close_state *cs; /* only while closing */
 	struct hf_wbuf sending; /* owned by the in-flight uv_write */
 	struct hf_wbuf queued;  /* waiting for that write to finish */
 	bool writing;
@@ -30,7 +34,16 @@ struct tcp_conn {
 	struct hf_listener *l;
 };
 
+struct close_state {
+	uv_timer_t timer; /* bounds the whole close */
+	uv_shutdown_t sreq;
+};
+
+#define CLOSE_LINGER_MS 2000 /* waiting for the peer's FIN */
+#define CLOSE_WRITE_MS  5000 /* when our last bytes are still queued */
+
 static void conn_close(struct hf_conn *hc);
+static void really_close(struct tcp_conn *c);
 
 static void
 alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -46,23 +59,24 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tcp_conn *c = s->data;
 	if (nread > 0) {
-		if (!c->closing)
+		if (!c->closing) /* else: drained and dropped while closing */
 			hf_client_on_data(c->base.client,
 			                  (const uint8_t *)buf->base,
 			                  (size_t)nread);
 	} else if (nread < 0) {
 		uv_read_stop(s);
-		if (!c->closing)
+		if (!c->closing) {
+			c->closing = true;
 			hf_client_on_eof(c->base.client);
-		conn_close(&c->base);
+		}
+		really_close(c); /* the peer is gone or done */
 	}
 }
 
 static void
 maybe_free(struct tcp_conn *c)
 {
-	if (!c->handle_closed || (c->close_timer && !c->timer_closed) ||
-	    c->writing)
+	if (!c->handle_closed || (c->cs && !c->timer_closed) || c->writing)
 		return;
 	struct hf_listener *l = c->l;
 	l->n_clients--;
@@ -71,7 +85,7 @@ maybe_free(struct tcp_conn *c)
 	hf_wbuf_free(&c->sending);
 	hf_wbuf_free(&c->queued);
 	free(c->wreq);
-	free(c->close_timer);
+	free(c->cs);
 	free(c);
 }
 
@@ -96,11 +110,12 @@ really_close(struct tcp_conn *c)
 {
 	if (!uv_is_closing((uv_handle_t *)&c->h))
 		uv_close((uv_handle_t *)&c->h, handle_close_cb);
-	if (c->close_timer && !uv_is_closing((uv_handle_t *)c->close_timer))
-		uv_close((uv_handle_t *)c->close_timer, timer_close_cb);
+	if (c->cs && !uv_is_closing((uv_handle_t *)&c->cs->timer))
+		uv_close((uv_handle_t *)&c->cs->timer, timer_close_cb);
 }
 
 static int start_write(struct tcp_conn *c);
+static void start_shutdown(struct tcp_conn *c);
 
 static void
 write_cb(uv_write_t *req, int status)
@@ -109,10 +124,13 @@ write_cb(uv_write_t *req, int status)
 	c->writing = false;
 	c->sending.len = 0;
 	if (status < 0) {
+		/* broken connection, or cancelled by uv_close() */
 		c->queued.len = 0;
-		if (!c->closing)
+		if (!c->closing) {
+			c->closing = true;
 			hf_client_on_eof(c->base.client);
-		conn_close(&c->base);
+		}
+		really_close(c);
 		maybe_free(c);
 		return;
 	}
@@ -124,7 +142,7 @@ write_cb(uv_write_t *req, int status)
 			return;
 	}
 	if (c->closing)
-		really_close(c);
+		start_shutdown(c);
 	maybe_free(c);
 }
 
@@ -195,8 +213,27 @@ static void
 close_timeout_cb(uv_timer_t *t)
 {
 	struct tcp_conn *c = t->data;
-	/* The peer did not take our last bytes in time: drop them. */
+	/* The peer took too long to read our last bytes or to close. */
 	really_close(c);
+}
+
+static void
+shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct tcp_conn *c = req->data;
+	if (status < 0 && status != UV_ECANCELED)
+		really_close(c);
+	/* else: FIN sent; wait for the peer's EOF (read_cb) or the timer */
+}
+
+static void
+start_shutdown(struct tcp_conn *c)
+{
+	if (!c->cs || uv_is_closing((uv_handle_t *)&c->h))
+		return;
+	c->cs->sreq.data = c;
+	if (uv_shutdown(&c->cs->sreq, (uv_stream_t *)&c->h, shutdown_cb) != 0)
+		really_close(c);
 }
 
 static void
@@ -206,21 +243,21 @@ conn_close(struct hf_conn *hc)
 	if (c->closing)
 		return;
 	c->closing = true;
-	uv_read_stop((uv_stream_t *)&c->h);
-	if (c->writing) {
-		c->close_timer = malloc(sizeof(*c->close_timer));
-		if (c->close_timer) {
-			uv_timer_init(c->l->b->loop, c->close_timer);
-			c->close_timer->data = c;
-			uv_timer_start(c->close_timer, close_timeout_cb, 5000,
-				       0);
-			return;
-		}
-		/* no memory for the timer: close without waiting */
-		really_close(c);
+	if (c->handle_closed || uv_is_closing((uv_handle_t *)&c->h))
+		return;
+	c->cs = malloc(sizeof(*c->cs));
+	if (!c->cs) {
+		really_close(c); /* no memory to linger: close outright */
 		return;
 	}
-	really_close(c);
+	uv_timer_init(c->l->b->loop, &c->cs->timer);
+	c->cs->timer.data = c;
+	uv_timer_start(&c->cs->timer, close_timeout_cb,
+	               c->writing ? CLOSE_WRITE_MS : CLOSE_LINGER_MS, 0);
+	/* Keep reading (and dropping) so the peer's FIN is seen. */
+	uv_read_start((uv_stream_t *)&c->h, alloc_cb, read_cb);
+	if (!c->writing)
+		start_shutdown(c);
 }
 
 static void

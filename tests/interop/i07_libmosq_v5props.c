@@ -110,15 +110,19 @@ properties_forwarded(struct hf_bproc *b)
 	ic_end(&sub);
 }
 
-/* Subscription identifiers: the id of each matching subscription, none for
- * a subscription made without one. */
+/* Subscription identifiers: the id of the matching subscription, none for
+ * a subscription made without one, the largest id intact. Two overlapping
+ * subscriptions with the same id give one copy carrying the id once.
+ * (Overlapping subscriptions with DIFFERENT ids give one copy carrying both
+ * ids [MQTT-3.3.4-4]; libmosquitto 2.0.11 refuses a PUBLISH that repeats the
+ * Subscription Identifier property, so that case is tested with raw bytes in
+ * p02_subpub.c, not here.) */
 static void
 subscription_ids(struct hf_bproc *b)
 {
 	struct ic sub, pub;
 	mosquitto_property *sp = NULL;
-	uint32_t ids[8];
-	int nids = 0, i;
+	int i, copies = 0;
 	struct ic_msg m;
 	uint32_t sid;
 
@@ -129,10 +133,11 @@ subscription_ids(struct hf_bproc *b)
 	mosquitto_property_add_varint(&sp, MQTT_PROP_SUBSCRIPTION_IDENTIFIER,
 	                              1);
 	CHECK_EQ(ic_subscribe_props(&sub, "ids/#", 1, 0, sp), 1);
+	CHECK_EQ(ic_subscribe_props(&sub, "ids/+/b", 1, 0, sp), 1);
 	mosquitto_property_free_all(&sp);
 	mosquitto_property_add_varint(&sp, MQTT_PROP_SUBSCRIPTION_IDENTIFIER,
 	                              268435455); /* the largest */
-	CHECK_EQ(ic_subscribe_props(&sub, "ids/+/b", 1, 0, sp), 1);
+	CHECK_EQ(ic_subscribe_props(&sub, "big/t", 1, 0, sp), 1);
 	mosquitto_property_free_all(&sp);
 	CHECK_EQ(ic_subscribe(&sub, "noid/t", 1), 1);
 
@@ -146,29 +151,34 @@ subscription_ids(struct hf_bproc *b)
 	                                     &sid, false) != NULL);
 	CHECK_EQ(sid, 1);
 
-	/* ids/x/b matches both: one copy with both ids, or two copies with
-	 * one each; either way both ids arrive. Then a marker. */
+	/* ids/x/b matches both, same id: one copy, id 1 once. */
 	CHECK(ic_publish_wait(&pub, "ids/x/b", "2", 1, false));
-	CHECK(ic_publish_wait(&pub, "noid/t", "3", 1, false));
+	CHECK(ic_publish_wait(&pub, "big/t", "3", 1, false));
+	CHECK(ic_publish_wait(&pub, "noid/t", "4", 1, false));
 	i = ic_wait_topic(&sub, "noid/t", 0, IC_WAIT_MS);
 	CHECK(i >= 0);
 	for (int j = 0; j < i; j++) {
 		const mosquitto_property *p;
 
 		m = ic_msg_at(&sub, j);
-		if (strcmp(m.topic, "ids/x/b") != 0)
-			continue;
-		p = mosquitto_property_read_varint(
-		    m.props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, false);
-		while (p && nids < 8) {
-			ids[nids++] = sid;
+		if (strcmp(m.topic, "ids/x/b") == 0) {
+			copies++;
 			p = mosquitto_property_read_varint(
-			    p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, true);
+			    m.props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid,
+			    false);
+			CHECK(p != NULL);
+			CHECK_EQ(sid, 1);
+			CHECK(mosquitto_property_read_varint(
+			          p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid,
+			          true) == NULL);
+		} else if (strcmp(m.topic, "big/t") == 0) {
+			CHECK(mosquitto_property_read_varint(
+			          m.props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER,
+			          &sid, false) != NULL);
+			CHECK_EQ(sid, 268435455);
 		}
 	}
-	CHECK_EQ(nids, 2);
-	CHECK((ids[0] == 1 && ids[1] == 268435455) ||
-	      (ids[1] == 1 && ids[0] == 268435455));
+	CHECK_EQ(copies, 1);
 	m = ic_msg_at(&sub, i);
 	CHECK(mosquitto_property_read_varint(m.props,
 	                                     MQTT_PROP_SUBSCRIPTION_IDENTIFIER,

@@ -296,9 +296,9 @@ overlap(struct hf_bproc *b, uint8_t ver)
 BOTH(overlap)
 
 /* 5.0, two overlapping subscriptions that both carry a Subscription
- * Identifier: one copy per subscription, each with its own identifier and at
- * its own granted QoS [MQTT-3.3.4-5] (what mosquitto does too; libmosquitto
- * refuses a PUBLISH that repeats the property). */
+ * Identifier: one copy, at the highest granted QoS, carrying both
+ * identifiers [MQTT-3.3.4-2], [MQTT-3.3.4-4] (the form the Paho
+ * interoperability suite checks). */
 static void
 t_overlap_two_ids_v5(struct hf_bproc *b)
 {
@@ -306,8 +306,7 @@ t_overlap_two_ids_v5(struct hf_bproc *b)
 	uint8_t buf[1024];
 	int s = hf_raw_connect(b->port, V5, "ov2", true, 60, NULL, NULL);
 	int pub = hf_raw_connect(b->port, V5, "op2", true, 60, NULL, NULL);
-	int copies = 0, others = 0;
-	bool seen1 = false, seen2 = false;
+	int others = 0, n;
 	uint8_t tf;
 	uint32_t len, ids[8];
 
@@ -316,32 +315,18 @@ t_overlap_two_ids_v5(struct hf_bproc *b)
 	CHECK_EQ(hf_raw_subscribe(s, V5, 2, "o/#", 1, 2), 1);
 	CHECK_EQ(hf_raw_subscribe(s, V5, 3, "marker", 0, 0), 0);
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "o/x", "x", 1, 1, false, 5)));
-	for (int k = 0; k < 2; k++) {
-		CHECK_EQ(
-		    hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len), 1);
-		CHECK_EQ(tf >> 4, HF_PUBLISH);
-		CHECK_EQ(hf_decode(tf, buf, len, V5, &p), HF_OK);
-		CHECK(hf_bytes_eq(p.u.publish.topic, "o/x"));
-		int n = hf_raw_pub_sub_ids(tf, buf, len, ids, 8);
-		CHECK_EQ(n, 1);
-		if (ids[0] == 1) {
-			CHECK_EQ(p.u.publish.qos, 0);
-			seen1 = true;
-		} else {
-			CHECK_EQ(ids[0], 2);
-			CHECK_EQ(p.u.publish.qos, 1);
-			CHECK_EQ(
-			    hf_raw_ack(s, V5, HF_PUBACK, p.u.publish.pid, 0),
-			    0);
-			seen2 = true;
-		}
-		copies++;
-	}
-	CHECK(seen1 && seen2);
+	CHECK_EQ(hf_raw_recv_frame(s, 3000, &tf, buf, sizeof(buf), &len), 1);
+	CHECK_EQ(tf >> 4, HF_PUBLISH);
+	CHECK_EQ(hf_decode(tf, buf, len, V5, &p), HF_OK);
+	CHECK(hf_bytes_eq(p.u.publish.topic, "o/x"));
+	CHECK_EQ(p.u.publish.qos, 1);
+	n = hf_raw_pub_sub_ids(tf, buf, len, ids, 8);
+	CHECK_EQ(n, 2);
+	CHECK((ids[0] == 1 && ids[1] == 2) || (ids[0] == 2 && ids[1] == 1));
+	CHECK_EQ(hf_raw_ack(s, V5, HF_PUBACK, p.u.publish.pid, 0), 0);
 	CHECK_EQ(marker(pub, V5), 0);
 	CHECK_EQ(hf_raw_until(s, V5, "marker", 3000, &others), 1);
 	CHECK_EQ(others, 0);
-	CHECK_EQ(copies, 2);
 	close(s);
 	close(pub);
 }
