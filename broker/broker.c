@@ -61,14 +61,14 @@ end_of_turn(struct hf_broker *b)
 	/* While the store is full, commit every turn: freed space counts
 	 * only once its release is committed. */
 	bool sync = b->dur_sync_needed || b->store_failed || b->shutting_down ||
-		    b->store_full;
+	            b->store_full;
 	if (!sync) {
 		/* Nothing in this turn's output depends on its writes: send
 		 * now, commit with a later turn or when the timer fires. */
 		if (hf_dur_pending(b) &&
 		    !uv_is_active((uv_handle_t *)&b->lazy_commit))
 			uv_timer_start(&b->lazy_commit, lazy_commit_cb,
-				       LAZY_COMMIT_MS, 0);
+			               LAZY_COMMIT_MS, 0);
 	} else {
 		/* Output that waits for nothing leaves before the fsync. */
 		flush_dirty(b, true);

@@ -155,7 +155,7 @@ struct hf_client {
 	uint8_t proto;
 	bool disconnect_clean; /* DISCONNECT received: no will */
 	bool close_pending;    /* close after the turn's commit and flush */
-	bool waits_commit; /* output holds a packet that needs the commit */
+	bool waits_commit;     /* output holds a packet that needs the commit */
 	bool dirty;            /* on the broker's flush list */
 	bool request_problem;  /* v5: reason strings allowed */
 	uint16_t keepalive;
@@ -285,6 +285,8 @@ bool hf_client_send(struct hf_client *c, const struct hf_packet *p);
 /* Close after sending a v5 DISCONNECT with rc (when the protocol allows). */
 void hf_client_close(struct hf_client *c, int rc); /* rc < 0: none */
 void hf_client_flush(struct hf_client *c);
+/* Log why (naming the client and the reason code), then hf_client_close. */
+void hf_client_fail(struct hf_client *c, int rc, const char *what);
 
 /* connect.c */
 void hf_handle_connect(struct hf_client *c, const struct hf_connect *p);

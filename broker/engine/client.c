@@ -159,9 +159,8 @@ hf_client_on_closed(struct hf_client *c)
 	free(c);
 }
 
-/* Reason code for a decode failure of a packet that is not CONNECT. */
-static void
-protocol_fail(struct hf_client *c, int rc, const char *what)
+void
+hf_client_fail(struct hf_client *c, int rc, const char *what)
 {
 	hf_log(&c->b->log, HF_LOG_NOTICE,
 	       "Client %s: %s (reason 0x%02x), disconnecting.",
@@ -227,12 +226,12 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 	}
 	int rc = hf_decode(type_flags, body, len, c->proto, &pkt);
 	if (rc != HF_OK) {
-		protocol_fail(c, rc, "malformed packet");
+		hf_client_fail(c, rc, "invalid packet");
 		return;
 	}
 	switch (type) {
 	case HF_CONNECT:
-		protocol_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
+		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
 		break;
 	case HF_PUBLISH:
 		hf_handle_publish(c, &pkt.u.publish);
@@ -268,13 +267,13 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 	case HF_AUTH:
 		/* No enhanced authentication method is offered, so an AUTH
 		 * packet is a protocol error [MQTT-4.12.0-1]. */
-		protocol_fail(
+		hf_client_fail(
 		    c, c->proto == HF_PROTO_V5 ? HF_RC_PROTOCOL_ERROR : -1,
 		    "AUTH without an authentication method");
 		break;
 	default:
 		/* Server-to-client packet types from a client. */
-		protocol_fail(c, HF_RC_PROTOCOL_ERROR, "unexpected packet");
+		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "unexpected packet");
 		break;
 	}
 }
@@ -302,10 +301,10 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 			if (c->state == HF_C_NEW)
 				connect_fail(c, rc, NULL, 0);
 			else
-				protocol_fail(c, rc,
-				              rc == HF_RC_PACKET_TOO_LARGE
-				                  ? "packet too large"
-				                  : "malformed length");
+				hf_client_fail(c, rc,
+				               rc == HF_RC_PACKET_TOO_LARGE
+				                   ? "packet too large"
+				                   : "malformed length");
 			return len;
 		}
 		size_t whole = (size_t)f.hdr_len + f.body_len;

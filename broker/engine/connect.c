@@ -478,7 +478,8 @@ hf_client_detach(struct hf_client *c)
 		s->q_tail = last;
 	}
 	if (b->shutting_down) {
-		hf_dur_session_save(s, false); /* no will on a broker shutdown */
+		hf_dur_session_save(s,
+		                    false); /* no will on a broker shutdown */
 		return;
 	}
 	if (!s->persistent) {

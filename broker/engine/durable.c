@@ -297,7 +297,7 @@ hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e)
 	 * crash then only means sending it again as a new PUBLISH. */
 	bool lazy = e->state == HF_Q_SENT && e->qos == 1;
 	check_as(s->b, hf_store_queue_put(s->b->store, &r), "queue write",
-		 lazy);
+	         lazy);
 }
 
 void
@@ -306,7 +306,7 @@ hf_dur_qentry_del(struct hf_session *s, uint64_t seq)
 	if (!s->b->store || !s->sid)
 		return;
 	check_as(s->b, hf_store_queue_del(s->b->store, s->sid, seq),
-		 "queue delete", true);
+	         "queue delete", true);
 }
 
 void
@@ -427,7 +427,8 @@ hf_dur_close(struct hf_broker *b)
 {
 	if (b->store && !b->store_failed && hf_store_pending(b->store) &&
 	    hf_store_commit(b->store) != 0)
-		hf_log(&b->log, HF_LOG_ERR, "Error: final store commit failed: %s.",
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: final store commit failed: %s.",
 		       hf_store_errmsg(b->store));
 	if (b->store)
 		hf_store_close(b->store);

@@ -643,7 +643,9 @@ resolve_alias(struct hf_client *c, struct hf_publish *p)
 	uint16_t a = p->props.topic_alias;
 	uint16_t max = c->b->conf->max_topic_alias;
 	if (a == 0 || a > max) {
-		hf_client_close(c, HF_RC_TOPIC_ALIAS_INVALID); /* 3.3.2.3.4 */
+		/* 0 or above our Topic Alias Maximum [MQTT-3.3.2-8/9] */
+		hf_client_fail(c, HF_RC_TOPIC_ALIAS_INVALID,
+		               "topic alias out of range");
 		return false;
 	}
 	if (!c->alias_in) {
@@ -668,7 +670,8 @@ resolve_alias(struct hf_client *c, struct hf_publish *p)
 		return true;
 	}
 	if (!slot->p) {
-		hf_client_close(c, HF_RC_PROTOCOL_ERROR); /* [MQTT-3.3.4-?] */
+		hf_client_fail(c, HF_RC_PROTOCOL_ERROR,
+		               "topic alias used before it was set");
 		return false;
 	}
 	p->topic = *slot;
@@ -685,23 +688,25 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 	bool v5 = c->proto == HF_PROTO_V5;
 
 	if (p.props.present & HF_PP_SUBSCRIPTION_ID) {
-		/* Only the server sends subscription ids [MQTT-3.3.4-6]. */
-		hf_client_close(c, HF_RC_PROTOCOL_ERROR);
+		hf_client_fail(c, HF_RC_PROTOCOL_ERROR,
+		               "subscription identifier in a PUBLISH "
+		               "[MQTT-3.3.4-6]");
 		return;
 	}
 	if (!resolve_alias(c, &p))
 		return;
 	if (p.topic.len == 0) {
-		hf_client_close(c, HF_RC_PROTOCOL_ERROR);
+		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "empty topic name");
 		return;
 	}
 	if (p.qos > conf->maximum_qos) {
-		hf_client_close(c,
-		                HF_RC_QOS_NOT_SUPPORTED); /* [MQTT-3.2.2-11] */
+		hf_client_fail(c, HF_RC_QOS_NOT_SUPPORTED,
+		               "QoS above maximum_qos [MQTT-3.2.2-11]");
 		return;
 	}
 	if (p.retain && !conf->retain_available) {
-		hf_client_close(c, HF_RC_RETAIN_NOT_SUPPORTED);
+		hf_client_fail(c, HF_RC_RETAIN_NOT_SUPPORTED,
+		               "retained PUBLISH with retain_available false");
 		return;
 	}
 	b->stats.msgs_received++;
@@ -714,9 +719,9 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 	}
 	if (p.qos == 2 && v5 && conf->max_inflight_messages &&
 	    s->n_qos2_in >= conf->max_inflight_messages) {
-		/* More unacknowledged QoS 2 than our Receive Maximum
-		 * [MQTT-3.3.4-9]. */
-		hf_client_close(c, HF_RC_RECEIVE_MAX_EXCEEDED);
+		hf_client_fail(c, HF_RC_RECEIVE_MAX_EXCEEDED,
+		               "more unacknowledged QoS 2 than the Receive "
+		               "Maximum [MQTT-3.3.4-7]");
 		return;
 	}
 	if (conf->message_size_limit &&
