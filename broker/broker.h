@@ -111,6 +111,7 @@ struct hf_session {
 
 	struct hf_subrec *subs;
 	uint32_t n_subs, cap_subs;
+	struct hf_map *sub_index; /* filter -> position + 1, when many */
 
 	/* Outgoing: sent and unacknowledged entries, in send order; then
 	 * entries waiting for a window slot (state QUEUED), in arrival order.

@@ -17,14 +17,41 @@ is_shared(const uint8_t *f, size_t len)
 	return len > 7 && memcmp(f, "$share/", 7) == 0;
 }
 
+/* Sessions with many subscriptions index them by filter (value: position
+ * + 1), so subscribing N filters stays O(N), not O(N^2). */
+#define SUBREC_INDEX_FROM 16
+
 static struct hf_subrec *
 find_subrec(struct hf_session *s, const uint8_t *f, size_t len)
 {
+	if (s->sub_index) {
+		uintptr_t i = (uintptr_t)hf_map_get(s->sub_index, f, len);
+		return i ? &s->subs[i - 1] : NULL;
+	}
 	for (uint32_t i = 0; i < s->n_subs; i++)
 		if (s->subs[i].len == len &&
 		    memcmp(s->subs[i].filter, f, len) == 0)
 			return &s->subs[i];
 	return NULL;
+}
+
+static int
+index_put(struct hf_session *s, uint32_t i)
+{
+	return hf_map_put(s->sub_index, s->subs[i].filter, s->subs[i].len,
+	                  (void *)(uintptr_t)(i + 1));
+}
+
+static int
+build_index(struct hf_session *s)
+{
+	s->sub_index = calloc(1, sizeof(*s->sub_index));
+	if (!s->sub_index)
+		return -1;
+	for (uint32_t i = 0; i < s->n_subs; i++)
+		if (index_put(s, i) != 0)
+			return -1;
+	return 0;
 }
 
 int
@@ -49,6 +76,13 @@ hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
 		r = &s->subs[s->n_subs++];
 		r->filter = copy;
 		r->len = (uint16_t)len;
+		if (s->sub_index ? index_put(s, s->n_subs - 1) != 0
+		                 : s->n_subs >= SUBREC_INDEX_FROM &&
+		                       build_index(s) != 0) {
+			s->n_subs--;
+			free(copy);
+			return -1;
+		}
 	}
 	r->opts = opts;
 	r->sub_id = sub_id;
@@ -61,8 +95,12 @@ del_subrec(struct hf_session *s, const uint8_t *f, size_t len)
 	struct hf_subrec *r = find_subrec(s, f, len);
 	if (!r)
 		return;
+	if (s->sub_index)
+		hf_map_del(s->sub_index, r->filter, r->len);
 	free(r->filter);
 	*r = s->subs[--s->n_subs];
+	if (s->sub_index && r != &s->subs[s->n_subs])
+		index_put(s, (uint32_t)(r - s->subs)); /* moved: re-point */
 }
 
 void
@@ -74,6 +112,11 @@ hf_session_drop_subs(struct hf_session *s)
 		free(s->subs[i].filter);
 	}
 	s->n_subs = 0;
+	if (s->sub_index) {
+		hf_map_free(s->sub_index);
+		free(s->sub_index);
+		s->sub_index = NULL;
+	}
 }
 
 struct retained_ctx {

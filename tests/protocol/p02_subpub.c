@@ -14,7 +14,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 /* Publish QoS 0 "m" on "marker" from fd. */
 static int
 marker(int fd, uint8_t ver)
@@ -331,6 +330,57 @@ t_overlap_two_ids_v5(struct hf_bproc *b)
 	close(pub);
 }
 
+/* Many subscriptions in one session (past the point where the broker
+ * indexes them): each filter subscribed, replaced, unsubscribed exactly as
+ * with a few; UNSUBACK 0x11 for one already gone [MQTT-3.10.4-5]. */
+static void
+many_subs(struct hf_bproc *b, uint8_t ver)
+{
+	struct hf_packet p;
+	uint8_t buf[512];
+	char f[32];
+	int s = hf_raw_connect(b->port, ver, "many", true, 60, NULL, NULL);
+	int pub = hf_raw_connect(b->port, ver, "manyp", true, 60, NULL, NULL);
+	int others = 0;
+
+	CHECK(s >= 0 && pub >= 0);
+	CHECK_EQ(hf_raw_subscribe(s, ver, 99, "marker", 0, 0), 0);
+	for (int i = 0; i < 60; i++) {
+		snprintf(f, sizeof(f), "many/%d", i);
+		CHECK_EQ(hf_raw_subscribe(s, ver, (uint16_t)(i + 1), f, 0, 0),
+		         0);
+	}
+	for (int i = 0; i < 60; i += 3) { /* replace: QoS 1 now */
+		snprintf(f, sizeof(f), "many/%d", i);
+		CHECK_EQ(hf_raw_subscribe(s, ver, 100, f, 1, 0), 1);
+	}
+	for (int i = 1; i < 60; i += 2) {
+		snprintf(f, sizeof(f), "many/%d", i);
+		CHECK_EQ(hf_raw_unsubscribe(s, ver, 200, f), 0);
+	}
+	if (ver == V5)
+		CHECK_EQ(hf_raw_unsubscribe(s, ver, 201, "many/1"),
+		         HF_RC_NO_SUBSCRIPTION_EXISTED);
+	for (int i = 0; i < 60; i++) {
+		snprintf(f, sizeof(f), "many/%d", i);
+		CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, f, "x", 1, 1, false,
+		                               (uint16_t)(i + 1))));
+		if (i % 2)
+			continue; /* unsubscribed: nothing comes */
+		CHECK_EQ(hf_raw_expect_publish(s, ver, 3000, true, &p, buf,
+		                               sizeof(buf)),
+		         1);
+		CHECK(hf_bytes_eq(p.u.publish.topic, f));
+		CHECK_EQ(p.u.publish.qos, i % 3 == 0 ? 1 : 0);
+	}
+	CHECK_EQ(marker(pub, ver), 0);
+	CHECK_EQ(hf_raw_until(s, ver, "marker", 3000, &others), 1);
+	CHECK_EQ(others, 0);
+	close(s);
+	close(pub);
+}
+BOTH(many_subs)
+
 /* A SUBSCRIBE with a filter equal to an existing one replaces it
  * [MQTT-3.8.4-3]: one copy, at the new QoS. */
 static void
@@ -489,6 +539,8 @@ main(void)
 	HF_BCASE(overlap_v311, NULL);
 	HF_BCASE(overlap_v5, NULL);
 	HF_BCASE(t_overlap_two_ids_v5, NULL);
+	HF_BCASE(many_subs_v311, NULL);
+	HF_BCASE(many_subs_v5, NULL);
 	HF_BCASE(resubscribe_v311, NULL);
 	HF_BCASE(resubscribe_v5, NULL);
 	HF_BCASE(unsubscribe_stops_v311, NULL);
