@@ -102,6 +102,7 @@ tick_cb(uv_timer_t *t)
 {
 	struct hf_broker *b = t->data;
 	hf_session_tick(b, hf_now_ms(b));
+	hf_dur_trim(b); /* once a second: RSS is the broker's own memory */
 }
 
 static void

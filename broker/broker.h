@@ -334,6 +334,8 @@ int hf_dur_recover(struct hf_broker *b);
 void hf_dur_close(struct hf_broker *b);
 /* Commit the open writes; false when the store failed. */
 bool hf_dur_commit(struct hf_broker *b);
+/* Give back the store pages read through the map (RSS); see store.h. */
+void hf_dur_trim(struct hf_broker *b);
 /* Writes are open that no commit has taken yet. */
 bool hf_dur_pending(const struct hf_broker *b);
 void hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta);

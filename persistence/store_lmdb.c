@@ -33,6 +33,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1258,6 +1259,35 @@ hf_store_stats(struct hf_store *st, struct hf_store_stats *out)
 	}
 	rd_end(st, txn);
 	return rc;
+}
+
+void
+hf_store_release_pages(struct hf_store *st)
+{
+	/* The map is a read-only shared mapping of the file (no
+	 * MDB_WRITEMAP): dropping its page-table entries frees no data and
+	 * loses nothing, a later read maps the page again from the page
+	 * cache. It keeps the pages LMDB happened to touch from counting as
+	 * the broker's own memory. LMDB does not tell where its map is (and
+	 * it moves when the map grows), so /proc/self/maps is asked. */
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096];
+	size_t plen = strlen(st->path);
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		unsigned long lo, hi;
+
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n < plen || strcmp(line + n - plen, st->path) != 0 ||
+		    sscanf(line, "%lx-%lx", &lo, &hi) != 2 || hi <= lo)
+			continue;
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	fclose(f);
 }
 
 int

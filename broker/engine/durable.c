@@ -435,6 +435,13 @@ hf_dur_close(struct hf_broker *b)
 	b->store = NULL;
 }
 
+void
+hf_dur_trim(struct hf_broker *b)
+{
+	if (b->store)
+		hf_store_release_pages(b->store);
+}
+
 bool
 hf_dur_pending(const struct hf_broker *b)
 {
@@ -602,6 +609,7 @@ hf_dur_recover(struct hf_broker *b)
 	 * disconnected now: record that, so expiry counts from here. */
 	for (struct hf_session *s = b->all_sessions; s; s = s->all_next)
 		hf_dur_session_save(s, true);
+	hf_store_release_pages(b->store); /* what the scan above touched */
 	hf_log(&b->log, HF_LOG_NOTICE,
 	       "Store: %u sessions, %zu subscriptions, %zu retained messages "
 	       "restored.",

@@ -194,6 +194,11 @@ struct hf_store_stats {
 	uint64_t commits, grows;
 };
 int hf_store_stats(struct hf_store *st, struct hf_store_stats *out);
+/* Unmap the pages of the store file this process has read through LMDB's
+ * memory map (they stay in the page cache; nothing is lost or written).
+ * Keeps the resident set to the broker's own memory however large the
+ * store. Never call it from inside a read callback. */
+void hf_store_release_pages(struct hf_store *st);
 /* Bytes in use (pages not free for reuse) and the configured maximum. Cheap
  * (no table walk) while far from the maximum. Returns 0 or HF_STORE_EIO. */
 int hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max);
