@@ -39,6 +39,8 @@ struct hf_msg {
 	uint64_t store_id;     /* body id in the store; 0 = not stored */
 	struct hf_map *cache;  /* the broker's id -> msg cache, when in it */
 	bool retained_durable; /* the store marks it as a retained message */
+	int32_t dur_pending;   /* store references not yet written (routing) */
+	uint64_t dur_gen;      /* routing generation that wrote its first one */
 	uint8_t qos;
 	bool retain;
 	bool has_payload_format;
@@ -219,6 +221,7 @@ struct hf_broker {
 	uint32_t n_sessions;
 
 	uint64_t match_gen;
+	bool routing; /* inside hf_publish_route's delivery loop */
 	uint64_t auto_id_counter;
 	struct hf_target *targets; /* routing scratch, reused */
 	size_t n_targets, cap_targets;

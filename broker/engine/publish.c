@@ -369,6 +369,23 @@ queue_full(const struct hf_session *s, uint32_t len)
 	       (maxb && s->queued_bytes + len > maxb);
 }
 
+/* One store reference for a queue entry about to be written. The first in a
+ * routing pass is written at once (it stores the body, or stores it again if
+ * it was released meanwhile, which fixes the id the entry names); the
+ * others of the same pass are counted and written as one change when the
+ * pass ends (hf_publish_route), so a fan-out to N persistent sessions costs
+ * one reference write, not N. */
+static void
+take_store_ref(struct hf_broker *b, struct hf_msg *m)
+{
+	if (b->routing && m->store_id && m->dur_gen == b->match_gen) {
+		m->dur_pending++;
+		return;
+	}
+	hf_dur_msg_ref(b, m, 1);
+	m->dur_gen = b->match_gen;
+}
+
 void
 hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
                    bool retain, const uint32_t *subids, uint16_t nsub)
@@ -423,7 +440,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		/* Durable: one store reference and one queue record per
 		 * delivery, written before any acknowledgment leaves. */
 		e->seq = s->next_seq++;
-		hf_dur_msg_ref(b, m, 1);
+		take_store_ref(b, m);
 		if (online && s->n_queued == 0 && s->n_inflight < c->recv_max &&
 		    qos > 0) {
 			e->pid = alloc_pid(s);
@@ -442,7 +459,10 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			if (e->pid)
 				pid_set(s->pids_out, e->pid, false);
 			b->stats.pub_dropped++;
-			hf_dur_msg_ref(b, m, -1);
+			if (m->dur_pending > 0)
+				m->dur_pending--;
+			else
+				hf_dur_msg_ref(b, m, -1);
 			hf_qentry_free(e);
 			return;
 		}
@@ -614,10 +634,17 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 	}
 	/* Deliveries may route again (never: no callbacks publish), but take
 	 * the count first: the target array is the broker's scratch. */
+	b->routing = true;
 	for (size_t i = 0; i < n; i++) {
 		struct hf_target *t = &b->targets[i];
 		struct hf_session *s = t->s;
 		hf_session_deliver(s, m, t->qos, t->retain, t->subids, t->nsub);
+	}
+	b->routing = false;
+	if (m->dur_pending) {
+		int32_t d = m->dur_pending;
+		m->dur_pending = 0;
+		hf_dur_msg_ref(b, m, d);
 	}
 	return (int)n;
 }
