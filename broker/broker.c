@@ -121,6 +121,7 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->loop = loop;
 	b->conf = conf;
 	b->start_time = time(NULL);
+	b->sessions.borrow_keys = true; /* keys are the sessions' own ids */
 	b->tree = hf_tree_new();
 	b->retained = hf_retain_new();
 	if (!b->tree || !b->retained)

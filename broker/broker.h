@@ -103,7 +103,7 @@ struct hf_session {
 	uint64_t sid;
 	uint64_t next_seq;
 	uint64_t disk_next;
-	char *id; /* NUL-terminated */
+
 	uint16_t id_len;
 	struct hf_client *client; /* NULL while offline */
 	uint8_t proto;
@@ -141,6 +141,7 @@ struct hf_session {
 	uint32_t match_idx; /* then: its entry in the broker's targets */
 
 	struct hf_session *all_next, *all_prev; /* broker's list */
+	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 
 enum hf_cstate {
@@ -175,10 +176,10 @@ struct hf_client {
 	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
 	struct hf_bytes *alias_in; /* owned copies, alias_in_n slots */
 	uint16_t alias_in_n;
-	struct hf_map alias_out;
+	struct hf_map *alias_out; /* allocated on first use */
 	uint16_t alias_out_next;
 
-	char addr[64];
+	char addr[56]; /* "ip:port", IPv6 included */
 	char *username;
 
 	struct hf_client *dirty_next;

@@ -19,8 +19,9 @@ hash_bytes(const void *key, size_t len)
 void
 hf_map_free(struct hf_map *m)
 {
-	for (size_t i = 0; i < m->cap; i++)
-		free(m->slots[i].key);
+	if (!m->borrow_keys)
+		for (size_t i = 0; i < m->cap; i++)
+			free(m->slots[i].key);
 	free(m->slots);
 	m->slots = NULL;
 	m->cap = m->n = 0;
@@ -82,10 +83,14 @@ hf_map_put(struct hf_map *m, const void *key, size_t klen, void *val)
 		s->val = val;
 		return 0;
 	}
-	s->key = malloc(klen ? klen : 1);
-	if (!s->key)
-		return -1;
-	memcpy(s->key, key, klen);
+	if (m->borrow_keys) {
+		s->key = (uint8_t *)(uintptr_t)key;
+	} else {
+		s->key = malloc(klen ? klen : 1);
+		if (!s->key)
+			return -1;
+		memcpy(s->key, key, klen);
+	}
 	s->klen = (uint32_t)klen;
 	s->hash = h;
 	s->val = val;
@@ -100,7 +105,8 @@ hf_map_del(struct hf_map *m, const void *key, size_t klen)
 	if (!s || !s->key)
 		return NULL;
 	void *val = s->val;
-	free(s->key);
+	if (!m->borrow_keys)
+		free(s->key);
 	s->key = NULL;
 	m->n--;
 	/* Backward-shift the cluster after the hole. */

@@ -1,12 +1,15 @@
 /* broker/map.h - a small hash map from byte strings to pointers.
  *
  * Open addressing with linear probing and backward-shift deletion (no
- * tombstones), FNV-1a hashing. Keys are copied into the map; values are
- * borrowed. Used for the session table (client id -> session) and per-client
- * outgoing topic aliases. Not thread-safe. */
+ * tombstones), FNV-1a hashing. Keys are copied into the map, unless
+ * borrow_keys is set (then the caller keeps each key alive and unchanged
+ * while it is in the map); values are borrowed. Used for the session table
+ * (client id -> session) and per-client outgoing topic aliases. Not
+ * thread-safe. */
 #ifndef HOLDFAST_MAP_H
 #define HOLDFAST_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +24,7 @@ struct hf_map {
 	struct hf_map_slot *slots;
 	size_t cap; /* power of two or 0 */
 	size_t n;
+	bool borrow_keys; /* keys are the caller's, kept alive while present */
 };
 
 /* Zero-initialised struct hf_map is an empty map. */

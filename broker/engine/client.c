@@ -152,7 +152,10 @@ hf_client_on_closed(struct hf_client *c)
 	for (uint16_t i = 0; i < c->alias_in_n; i++)
 		free((void *)c->alias_in[i].p);
 	free(c->alias_in);
-	hf_map_free(&c->alias_out);
+	if (c->alias_out) {
+		hf_map_free(c->alias_out);
+		free(c->alias_out);
+	}
 	hf_wbuf_free(&c->in);
 	hf_wbuf_free(&c->out);
 	free(c->username);

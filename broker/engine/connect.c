@@ -45,18 +45,18 @@ refuse(struct hf_client *c, uint8_t v311, uint8_t v5, const char *why)
 struct hf_session *
 hf_session_new(struct hf_broker *b, const uint8_t *id, size_t len)
 {
-	struct hf_session *s = calloc(1, sizeof(*s));
+	/* One allocation: the session and its client id, which is also the
+	 * session table's key (the table borrows it). */
+	struct hf_session *s = calloc(1, sizeof(*s) + len + 1);
 	if (!s)
 		return NULL;
-	s->id = malloc(len + 1);
-	if (!s->id || hf_map_put(&b->sessions, id, len, s) != 0) {
-		free(s->id);
-		free(s);
-		return NULL;
-	}
 	memcpy(s->id, id, len);
 	s->id[len] = '\0';
 	s->id_len = (uint16_t)len;
+	if (hf_map_put(&b->sessions, s->id, len, s) != 0) {
+		free(s);
+		return NULL;
+	}
 	s->b = b;
 	s->next_pid = 1;
 	s->all_next = b->all_sessions;
@@ -142,7 +142,6 @@ hf_session_free(struct hf_session *s, bool publish)
 	b->n_sessions--;
 	free(s->qos2_in);
 	free(s->subs);
-	free(s->id);
 	free(s);
 }
 

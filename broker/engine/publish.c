@@ -75,13 +75,15 @@ alias_for(struct hf_client *c, const struct hf_msg *m, bool *is_new)
 	*is_new = false;
 	if (!c->alias_max_out)
 		return 0;
-	void *v = hf_map_get(&c->alias_out, hf_msg_topic(m), m->topic_len);
+	if (!c->alias_out && !(c->alias_out = calloc(1, sizeof(*c->alias_out))))
+		return 0;
+	void *v = hf_map_get(c->alias_out, hf_msg_topic(m), m->topic_len);
 	if (v)
 		return (uint16_t)(uintptr_t)v;
 	if (c->alias_out_next >= c->alias_max_out)
 		return 0;
 	uint16_t a = (uint16_t)(c->alias_out_next + 1);
-	if (hf_map_put(&c->alias_out, hf_msg_topic(m), m->topic_len,
+	if (hf_map_put(c->alias_out, hf_msg_topic(m), m->topic_len,
 	               (void *)(uintptr_t)a) != 0)
 		return 0;
 	c->alias_out_next = a;
@@ -161,8 +163,7 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 	}
 	if (!hf_client_send(c, &p)) {
 		if (new_alias) {
-			hf_map_del(&c->alias_out, hf_msg_topic(m),
-			           m->topic_len);
+			hf_map_del(c->alias_out, hf_msg_topic(m), m->topic_len);
 			c->alias_out_next--;
 		}
 		return false;

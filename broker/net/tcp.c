@@ -23,15 +23,22 @@
 struct tcp_conn {
 	struct hf_conn base;
 	uv_tcp_t h;
-	uv_write_t *wreq; /* allocated on the first write that must wait */
+	struct write_state
+	    *ws; /* allocated on the first write that must wait */
 	struct close_state *cs; /* only while closing */
-	struct hf_wbuf sending; /* owned by the in-flight uv_write */
-	struct hf_wbuf queued;  /* waiting for that write to finish */
 	bool writing;
 	bool closing;
 	bool handle_closed;
 	bool timer_closed;
 	struct hf_listener *l;
+};
+
+/* What a connection needs only once the kernel has not taken all its output
+ * at once: idle connections never allocate it. */
+struct write_state {
+	uv_write_t req;
+	struct hf_wbuf sending; /* owned by the in-flight uv_write */
+	struct hf_wbuf queued;  /* waiting for that write to finish */
 };
 
 struct close_state {
@@ -82,9 +89,11 @@ maybe_free(struct tcp_conn *c)
 	l->n_clients--;
 	if (c->base.client)
 		hf_client_on_closed(c->base.client);
-	hf_wbuf_free(&c->sending);
-	hf_wbuf_free(&c->queued);
-	free(c->wreq);
+	if (c->ws) {
+		hf_wbuf_free(&c->ws->sending);
+		hf_wbuf_free(&c->ws->queued);
+		free(c->ws);
+	}
 	free(c->cs);
 	free(c);
 }
@@ -122,10 +131,10 @@ write_cb(uv_write_t *req, int status)
 {
 	struct tcp_conn *c = req->data;
 	c->writing = false;
-	c->sending.len = 0;
+	c->ws->sending.len = 0;
 	if (status < 0) {
 		/* broken connection, or cancelled by uv_close() */
-		c->queued.len = 0;
+		c->ws->queued.len = 0;
 		if (!c->closing) {
 			c->closing = true;
 			hf_client_on_eof(c->base.client);
@@ -134,10 +143,10 @@ write_cb(uv_write_t *req, int status)
 		maybe_free(c);
 		return;
 	}
-	if (c->queued.len) {
-		struct hf_wbuf t = c->sending;
-		c->sending = c->queued;
-		c->queued = t;
+	if (c->ws->queued.len) {
+		struct hf_wbuf t = c->ws->sending;
+		c->ws->sending = c->ws->queued;
+		c->ws->queued = t;
 		if (start_write(c) == 0)
 			return;
 	}
@@ -150,15 +159,11 @@ static int
 start_write(struct tcp_conn *c)
 {
 	uv_buf_t buf =
-	    uv_buf_init((char *)c->sending.p, (unsigned)c->sending.len);
-	if (!c->wreq && !(c->wreq = malloc(sizeof(*c->wreq)))) {
-		c->sending.len = 0;
-		return -1;
-	}
-	c->wreq->data = c;
-	int rc = uv_write(c->wreq, (uv_stream_t *)&c->h, &buf, 1, write_cb);
+	    uv_buf_init((char *)c->ws->sending.p, (unsigned)c->ws->sending.len);
+	c->ws->req.data = c;
+	int rc = uv_write(&c->ws->req, (uv_stream_t *)&c->h, &buf, 1, write_cb);
 	if (rc < 0) {
-		c->sending.len = 0;
+		c->ws->sending.len = 0;
 		return -1;
 	}
 	c->writing = true;
@@ -176,7 +181,7 @@ conn_write(struct hf_conn *hc, struct hf_wbuf *data)
 		return -1;
 	}
 	if (c->writing) {
-		int rc = hf_wbuf_put(&c->queued, data->p, data->len);
+		int rc = hf_wbuf_put(&c->ws->queued, data->p, data->len);
 		data->len = 0;
 		return rc == HF_OK ? 0 : -1;
 	}
@@ -193,10 +198,14 @@ conn_write(struct hf_conn *hc, struct hf_wbuf *data)
 	if (n < 0)
 		n = 0;
 	/* Keep the rest: take the caller's buffer, give it ours. */
+	if (!c->ws && !(c->ws = calloc(1, sizeof(*c->ws)))) {
+		data->len = 0;
+		return -1;
+	}
 	memmove(data->p, data->p + n, data->len - (size_t)n);
 	data->len -= (size_t)n;
-	struct hf_wbuf t = c->sending;
-	c->sending = *data;
+	struct hf_wbuf t = c->ws->sending;
+	c->ws->sending = *data;
 	*data = t;
 	data->len = 0;
 	return start_write(c);
@@ -206,7 +215,7 @@ static size_t
 conn_pending(struct hf_conn *hc)
 {
 	struct tcp_conn *c = (struct tcp_conn *)hc;
-	return c->sending.len + c->queued.len;
+	return c->ws ? c->ws->sending.len + c->ws->queued.len : 0;
 }
 
 static void
