@@ -96,6 +96,8 @@ struct hf_subrec {
 
 struct hf_session {
 	struct hf_broker *b;
+	struct hf_client *client; /* NULL while offline */
+	int64_t offline_since;    /* monotonic ms, when client == NULL */
 	/* Durable sessions (sid != 0) keep their waiting messages in the
 	 * store only: q_head/q_tail stay empty, n_queued/queued_bytes count
 	 * the entries on disk from seq disk_next on, and hf_session_pump()
@@ -104,15 +106,7 @@ struct hf_session {
 	uint64_t next_seq;
 	uint64_t disk_next;
 
-	uint16_t id_len;
-	struct hf_client *client; /* NULL while offline */
-	uint8_t proto;
-	bool persistent; /* survives the connection */
-	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
-	int64_t offline_since; /* monotonic ms, when client == NULL */
-
 	struct hf_subrec *subs;
-	uint32_t n_subs, cap_subs;
 	struct hf_map *sub_index; /* filter -> position + 1, when many */
 
 	/* Outgoing: sent and unacknowledged entries, in send order; then
@@ -120,27 +114,32 @@ struct hf_session {
 	 */
 	struct hf_qentry *inf_head, *inf_tail;
 	struct hf_qentry *q_head, *q_tail;
-	uint32_t n_inflight;
-	uint32_t n_queued;
 	uint64_t queued_bytes;
-	uint16_t next_pid;
 	uint8_t *pids_out; /* bitmap of packet ids in flight, lazily */
-
 	/* Incoming QoS 2 packet ids awaiting PUBREL: bitmap, lazily. */
 	uint8_t *qos2_in;
-	uint32_t n_qos2_in;
 
 	/* Will: published when the connection ends abnormally, after
 	 * will_delay seconds or when the session ends, whichever is first. */
 	struct hf_msg *will;
-	uint32_t will_delay;
 	int64_t will_at; /* monotonic ms; 0 = not pending */
 
 	/* Routing scratch for one publish (deduplication per session). */
 	uint64_t match_gen; /* == broker's while routing one publish */
-	uint32_t match_idx; /* then: its entry in the broker's targets */
 
 	struct hf_session *all_next, *all_prev; /* broker's list */
+
+	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
+	uint32_t n_subs, cap_subs;
+	uint32_t n_inflight;
+	uint32_t n_queued;
+	uint32_t n_qos2_in;
+	uint32_t will_delay;
+	uint32_t match_idx; /* while routing: its entry in the targets */
+	uint16_t id_len;
+	uint16_t next_pid;
+	uint8_t proto;
+	bool persistent; /* survives the connection */
 	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 
@@ -155,6 +154,28 @@ struct hf_client {
 	struct hf_conn *conn;
 	struct hf_session *s;
 	const struct hf_listener *listener;
+	int64_t last_rx; /* monotonic ms */
+
+	struct hf_wbuf out; /* encoded, not yet handed to the transport */
+	struct hf_wbuf
+	    *in; /* an incomplete packet's bytes, when there is one */
+
+	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
+	struct hf_bytes *alias_in; /* owned copies, alias_in_n slots */
+	struct hf_map *alias_out;  /* allocated on first use */
+	char *username;
+
+	struct hf_client *dirty_next;
+	struct hf_client *all_next, *all_prev;
+
+	/* Limits the client gave us (v5), or defaults. */
+	uint32_t max_packet;    /* largest packet it accepts; 0 = none */
+	uint16_t recv_max;      /* our in-flight QoS 1/2 limit towards it */
+	uint16_t alias_max_out; /* topic aliases it accepts from us */
+	uint16_t alias_in_n;
+	uint16_t alias_out_next;
+	uint16_t keepalive;
+
 	uint8_t state; /* enum hf_cstate */
 	uint8_t proto;
 	bool disconnect_clean; /* DISCONNECT received: no will */
@@ -162,28 +183,8 @@ struct hf_client {
 	bool waits_commit;     /* output holds a packet that needs the commit */
 	bool dirty;            /* on the broker's flush list */
 	bool request_problem;  /* v5: reason strings allowed */
-	uint16_t keepalive;
-	int64_t last_rx; /* monotonic ms */
 
-	struct hf_wbuf in;  /* unparsed input */
-	struct hf_wbuf out; /* encoded, not yet handed to the transport */
-
-	/* Limits the client gave us (v5), or defaults. */
-	uint16_t recv_max;      /* our in-flight QoS 1/2 limit towards it */
-	uint32_t max_packet;    /* largest packet it accepts; 0 = none */
-	uint16_t alias_max_out; /* topic aliases it accepts from us */
-
-	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
-	struct hf_bytes *alias_in; /* owned copies, alias_in_n slots */
-	uint16_t alias_in_n;
-	struct hf_map *alias_out; /* allocated on first use */
-	uint16_t alias_out_next;
-
-	char addr[56]; /* "ip:port", IPv6 included */
-	char *username;
-
-	struct hf_client *dirty_next;
-	struct hf_client *all_next, *all_prev;
+	char addr[55]; /* "ip:port", IPv6 included */
 };
 
 struct hf_listener {

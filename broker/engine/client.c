@@ -1,7 +1,8 @@
 /* broker/engine/client.c - one network connection as the engine sees it:
  * input framing and dispatch, output buffering, close.
  *
- * Bytes from the transport are appended to c->in; whole packets are cut out
+ * Bytes from the transport are parsed in place; what is left of an
+ * incomplete packet is kept in c->in; whole packets are cut out
  * with hf_frame_parse() (which refuses a packet over the size limit before
  * its body is buffered), decoded with hf_decode() and dispatched to the
  * handle_* functions. Every packet the engine sends is encoded into c->out;
@@ -156,7 +157,10 @@ hf_client_on_closed(struct hf_client *c)
 		hf_map_free(c->alias_out);
 		free(c->alias_out);
 	}
-	hf_wbuf_free(&c->in);
+	if (c->in) {
+		hf_wbuf_free(c->in);
+		free(c->in);
+	}
 	hf_wbuf_free(&c->out);
 	free(c->username);
 	free(c);
@@ -343,22 +347,26 @@ static void
 on_data(struct hf_client *c, const uint8_t *p, size_t n)
 {
 	c->last_rx = hf_now_ms(c->b);
-	if (c->in.len == 0) {
-		/* Common case: parse straight from the read buffer. */
+	if (!c->in || c->in->len == 0) {
+		/* Common case: parse straight from the read buffer, keep only
+		 * an incomplete packet's bytes. */
 		size_t used = process(c, p, n);
-		if (used < n && c->state != HF_C_CLOSING)
-			hf_wbuf_put(&c->in, p + used, n - used);
+		if (used == n || c->state == HF_C_CLOSING)
+			return;
+		if ((!c->in && !(c->in = calloc(1, sizeof(*c->in)))) ||
+		    hf_wbuf_put(c->in, p + used, n - used) != HF_OK)
+			hf_client_close(c, HF_RC_UNSPECIFIED);
 		return;
 	}
-	if (hf_wbuf_put(&c->in, p, n) != HF_OK) {
+	if (hf_wbuf_put(c->in, p, n) != HF_OK) {
 		hf_client_close(c, HF_RC_UNSPECIFIED);
 		return;
 	}
-	size_t used = process(c, c->in.p, c->in.len);
+	size_t used = process(c, c->in->p, c->in->len);
 	if (c->state == HF_C_CLOSING) {
-		c->in.len = 0;
+		c->in->len = 0;
 		return;
 	}
-	memmove(c->in.p, c->in.p + used, c->in.len - used);
-	c->in.len -= used;
+	memmove(c->in->p, c->in->p + used, c->in->len - used);
+	c->in->len -= used;
 }

@@ -506,8 +506,11 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 		 * bulk of an idle connection's memory). */
 		if (c->out.len == 0 && c->out.cap && !c->dirty)
 			hf_wbuf_free(&c->out);
-		if (c->in.len == 0 && c->in.cap)
-			hf_wbuf_free(&c->in);
+		if (c->in && c->in->len == 0) {
+			hf_wbuf_free(c->in);
+			free(c->in);
+			c->in = NULL;
+		}
 		if (c->state == HF_C_CONNECTED && c->keepalive &&
 		    now - c->last_rx > (int64_t)c->keepalive * 1500) {
 			hf_log(&b->log, HF_LOG_NOTICE,
