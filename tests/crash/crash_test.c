@@ -50,7 +50,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 #define BASE_CONF "max_inflight_messages 100\nmax_queued_messages 0\n"
 
 #define N_PUB       3

@@ -79,7 +79,6 @@ int64_t hf_now_ms(void);
  * such as expiry intervals). */
 void hf_sleep_ms(int ms);
 
-
 /* Shorthands shared by the protocol tests. */
 #define V3 HF_PROTO_V311
 #define V5 HF_PROTO_V5

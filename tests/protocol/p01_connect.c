@@ -13,7 +13,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 /* Plain accepted connection; clean session => session present 0
  * [MQTT-3.2.2-1] (3.1.1), [MQTT-3.2.2-2] (5.0). PINGREQ => PINGRESP
  * [MQTT-3.12.4-1]. DISCONNECT => the server closes [MQTT-3.14.4-1]. */

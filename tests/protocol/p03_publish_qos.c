@@ -12,7 +12,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 /* Read the next packet, which must be of the given type. */
 static int
 recv_type(int fd, uint8_t ver, uint8_t type, struct hf_packet *p, uint8_t *buf,

@@ -12,7 +12,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 /* Subscribe s to "marker" (packet id 99) and have pub send the marker; the
  * count of other PUBLISHes the subscriber saw first goes to *others. */
 static int

@@ -13,7 +13,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 /* Connect; for 5.0 with Session Expiry Interval `expiry` (0 = property
  * absent). Returns fd (CONNACK 0) or -1; *sp = session present. */
 static int

@@ -14,7 +14,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 struct will_opts {
 	uint8_t qos;
 	bool retain;

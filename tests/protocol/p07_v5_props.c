@@ -15,7 +15,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 static void
 pub_init(struct hf_packet *p, const char *topic, const char *payload,
          uint8_t qos, uint16_t pid)

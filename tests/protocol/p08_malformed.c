@@ -19,7 +19,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 #define MAXB 48
 
 struct mcase {

@@ -12,7 +12,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 #define SYS_CONF "sys_interval 1"
 
 enum { SEEN_VERSION = 1, SEEN_UPTIME = 2, SEEN_CONNECTED = 4 };

@@ -29,7 +29,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 enum bounce_mode { TERM, KILL };
 
 /* One case function per version and bounce mode. */

@@ -21,7 +21,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 #define QUOTA HF_RC_QUOTA_EXCEEDED
 
 /* Connect; 5.0 with a Session Expiry Interval of an hour when !clean.

@@ -30,7 +30,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-
 static void
 store_path(const struct hf_bproc *b, char *out, size_t cap)
 {
