@@ -218,18 +218,47 @@ mark_pid(struct hf_session *s, uint16_t pid)
 	return true;
 }
 
-/* Send a waiting entry (state QUEUED) and move it into flight. Returns false
- * when it was discarded instead (too big for the client, expired). */
+static void
+send_ack(struct hf_client *c, uint8_t type, uint16_t pid, uint8_t rc)
+{
+	struct hf_packet p;
+	memset(&p, 0, sizeof(p));
+	p.type = type;
+	p.u.ack.pid = pid;
+	p.u.ack.rc = c->proto == HF_PROTO_V5 ? rc : 0;
+	hf_client_send(c, &p);
+}
+
+/* Drop an entry that will not be delivered. Its store record, if written
+ * (stored), goes and releases the message; if not, the reference taken for
+ * it is given back. */
+static void
+discard(struct hf_session *s, struct hf_qentry *e, bool stored)
+{
+	struct hf_msg *m = e->msg;
+	if (stored)
+		hf_dur_qentry_del(s, e->seq);
+	else if (s->sid && m->dur_pending > 0)
+		m->dur_pending--;
+	else if (s->sid)
+		hf_dur_msg_ref(s->b, m, -1);
+	hf_qentry_free(e);
+}
+
+/* Send a waiting entry (state QUEUED) and move it into flight; stored says
+ * whether its queue record is already written. Returns false when it was
+ * discarded instead (too big for the client, expired; QoS 0 leaves at once
+ * and is done). */
 static bool
-start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now)
+start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now,
+             bool stored)
 {
 	struct hf_client *c = s->client;
 	if (hf_msg_expired(e->msg, now) || e->qos == 0) {
 		if (e->qos == 0)
 			send_publish(c, e->msg, 0, e->retain, 0, false,
 			             e->subids, e->n_subids);
-		hf_dur_qentry_del(s, e->seq);
-		hf_qentry_free(e);
+		discard(s, e, stored);
 		return false;
 	}
 	e->pid = alloc_pid(s);
@@ -240,8 +269,7 @@ start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now)
 		if (e->pid)
 			pid_set(s->pids_out, e->pid, false);
 		s->b->stats.pub_dropped++;
-		hf_dur_qentry_del(s, e->seq);
-		hf_qentry_free(e);
+		discard(s, e, stored);
 		return false;
 	}
 	e->state = HF_Q_SENT;
@@ -289,7 +317,7 @@ pump_disk(struct hf_session *s)
 			                       ? e->msg->payload_len
 			                       : s->queued_bytes;
 			if (e->state == HF_Q_QUEUED) {
-				start_flight(s, e, now);
+				start_flight(s, e, now, true);
 				continue;
 			}
 			/* In flight when the broker stopped: resend as the
@@ -299,11 +327,7 @@ pump_disk(struct hf_session *s)
 				continue;
 			}
 			if (e->state == HF_Q_RELEASED) {
-				struct hf_packet p;
-				memset(&p, 0, sizeof(p));
-				p.type = HF_PUBREL;
-				p.u.ack.pid = e->pid;
-				hf_client_send(c, &p);
+				send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
 			} else {
 				send_publish(c, e->msg, e->qos, e->retain,
 				             e->pid, true, e->subids,
@@ -333,7 +357,7 @@ hf_session_pump(struct hf_session *s)
 		s->n_queued--;
 		s->queued_bytes -= e->msg->payload_len;
 		e->next = NULL;
-		start_flight(s, e, now);
+		start_flight(s, e, now, true);
 	}
 }
 
@@ -345,11 +369,7 @@ hf_session_resend(struct hf_session *s)
 	for (struct hf_qentry *e = s->inf_head, *n; e; e = n) {
 		n = e->next;
 		if (e->state == HF_Q_RELEASED) {
-			struct hf_packet p;
-			memset(&p, 0, sizeof(p));
-			p.type = HF_PUBREL;
-			p.u.ack.pid = e->pid;
-			hf_client_send(c, &p);
+			send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
 		} else if (!send_publish(c, e->msg, e->qos, e->retain, e->pid,
 		                         true, e->subids, e->n_subids)) {
 			inflight_remove(s, prev, e);
@@ -444,27 +464,11 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		take_store_ref(b, m);
 		if (online && s->n_queued == 0 && s->n_inflight < c->recv_max &&
 		    qos > 0) {
-			e->pid = alloc_pid(s);
 			/* Nothing waits on disk, so everything before this
 			 * entry is in flight or done: reading resumes after
-			 * it. */
+			 * it. Its record is written once, already "sent". */
 			s->disk_next = e->seq + 1;
-			if (e->pid && send_publish(c, m, qos, retain, e->pid,
-			                           false, subids, nsub)) {
-				e->state = HF_Q_SENT;
-				hf_dur_qentry_put(s, e);
-				inflight_append(s, e);
-				return;
-			}
-			/* too big for this client: discarded (v5 3.1.2.25) */
-			if (e->pid)
-				pid_set(s->pids_out, e->pid, false);
-			b->stats.pub_dropped++;
-			if (m->dur_pending > 0)
-				m->dur_pending--;
-			else
-				hf_dur_msg_ref(b, m, -1);
-			hf_qentry_free(e);
+			start_flight(s, e, hf_wall_ms(), false);
 			return;
 		}
 		hf_dur_qentry_put(s, e);
@@ -648,17 +652,6 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 		hf_dur_msg_ref(b, m, d);
 	}
 	return (int)n;
-}
-
-static void
-send_ack(struct hf_client *c, uint8_t type, uint16_t pid, uint8_t rc)
-{
-	struct hf_packet p;
-	memset(&p, 0, sizeof(p));
-	p.type = type;
-	p.u.ack.pid = pid;
-	p.u.ack.rc = c->proto == HF_PROTO_V5 ? rc : 0;
-	hf_client_send(c, &p);
 }
 
 /* Resolve the topic of an inbound PUBLISH through its topic alias.
