@@ -388,10 +388,6 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	s->client = c;
 	c->s = s;
 	if (s->persistent && b->store) {
-		if (!s->sid) {
-			s->sid = ++b->next_sid;
-			s->next_seq = 1;
-		}
 		if (will)
 			hf_dur_msg_ref(b, will, 1);
 		hf_dur_session_save(s, true); /* before the CONNACK */

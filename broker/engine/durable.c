@@ -222,8 +222,10 @@ hf_dur_session_save(struct hf_session *s, bool sync)
 	struct hf_broker *b = s->b;
 	if (!b->store || !s->persistent)
 		return;
-	if (!s->sid)
+	if (!s->sid) { /* first save: the session becomes durable */
 		s->sid = ++b->next_sid;
+		s->next_seq = 1;
+	}
 	int64_t now_wall = hf_wall_ms();
 	struct hf_store_session r = {
 	    .sid = s->sid,
