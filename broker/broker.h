@@ -190,7 +190,9 @@ struct hf_client {
 struct hf_listener {
 	struct hf_broker *b;
 	const struct hf_listener_conf *conf;
-	uv_tcp_t tcp;
+	uv_poll_t poll;     /* the listening socket */
+	uv_timer_t backoff; /* resumes accepting after EMFILE */
+	int fd;
 	int n_clients;
 	bool allow_anonymous;
 	uint16_t port; /* as bound */
