@@ -199,5 +199,7 @@ hf_broker_free(struct hf_broker *b)
 		hf_retain_free(b->retained, release_retained);
 	hf_map_free(&b->msg_cache);
 	free(b->targets);
+	hf_qentry_spares_free(b);
+	hf_enc_copies_free(b);
 	hf_listeners_free(b);
 }

@@ -81,6 +81,29 @@ hf_client_send(struct hf_client *c, const struct hf_packet *p)
 	return true;
 }
 
+bool
+hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p, size_t len,
+                             uint8_t qos, size_t pid_off, uint16_t pid)
+{
+	if (c->state == HF_C_CLOSING)
+		return false;
+	if (c->max_packet && len > c->max_packet)
+		return false;
+	size_t at = c->out.len;
+	if (hf_wbuf_put(&c->out, p, len) != HF_OK)
+		return false;
+	if (qos > 0) {
+		c->out.p[at + pid_off] = (uint8_t)(pid >> 8);
+		c->out.p[at + pid_off + 1] = (uint8_t)pid;
+	}
+	/* As in hf_client_send(): a QoS 2 packet id must be durable first. */
+	if (qos == 2)
+		c->waits_commit = true;
+	c->b->stats.bytes_sent += len;
+	hf_client_mark_dirty(c);
+	return true;
+}
+
 void
 hf_client_flush(struct hf_client *c)
 {
@@ -166,12 +189,23 @@ hf_client_on_closed(struct hf_client *c)
 	free(c);
 }
 
+const char *
+hf_client_peer(const struct hf_client *c, char *buf)
+{
+	if (c->conn)
+		c->conn->ops->peer(c->conn, buf, HF_PEER_LEN);
+	else
+		snprintf(buf, HF_PEER_LEN, "?");
+	return buf;
+}
+
 void
 hf_client_fail(struct hf_client *c, int rc, const char *what)
 {
+	char peer[HF_PEER_LEN];
 	hf_log(&c->b->log, HF_LOG_NOTICE,
 	       "Client %s: %s (reason 0x%02x), disconnecting.",
-	       c->s ? c->s->id : c->addr, what, rc);
+	       c->s ? c->s->id : hf_client_peer(c, peer), what, rc);
 	hf_client_close(c, rc);
 }
 
@@ -204,9 +238,10 @@ connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 		ca.u.connack.rc = HF_CONNACK_BAD_PROTOCOL;
 		hf_client_send(c, &ca);
 	}
+	char peer[HF_PEER_LEN];
 	hf_log(&c->b->log, HF_LOG_NOTICE,
-	       "Bad CONNECT from %s (reason 0x%02x), disconnecting.", c->addr,
-	       rc);
+	       "Bad CONNECT from %s (reason 0x%02x), disconnecting.",
+	       hf_client_peer(c, peer), rc);
 	hf_client_close(c, -1);
 }
 

@@ -36,9 +36,11 @@ send_connack(struct hf_client *c, uint8_t rc, bool present,
 static void
 refuse(struct hf_client *c, uint8_t v311, uint8_t v5, const char *why)
 {
+	char peer[HF_PEER_LEN];
 	send_connack(c, c->proto == HF_PROTO_V5 ? v5 : v311, false, NULL);
 	hf_log(&c->b->log, HF_LOG_NOTICE,
-	       "Client connection from %s refused: %s.", c->addr, why);
+	       "Client connection from %s refused: %s.",
+	       hf_client_peer(c, peer), why);
 	hf_client_close(c, -1);
 }
 
@@ -128,7 +130,7 @@ hf_session_free(struct hf_session *s, bool publish)
 	for (int i = 0; i < 2; i++) {
 		for (struct hf_qentry *e = lists[i], *n; e; e = n) {
 			n = e->next;
-			hf_qentry_free(e);
+			hf_qentry_free(b, e);
 		}
 	}
 	free(s->pids_out);
@@ -409,13 +411,14 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	struct hf_props pr;
 	connack_props(c, &pr, keepalive, p->keepalive, assigned);
 	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
+	char peer[HF_PEER_LEN];
 	if (conf->connection_messages)
 		hf_log(
 		    &b->log, HF_LOG_NOTICE,
 		    "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
-		    c->addr, s->id, p->proto_ver, p->clean_start ? 1 : 0,
-		    keepalive, c->username ? ", u'" : "",
-		    c->username ? c->username : "");
+		    hf_client_peer(c, peer), s->id, p->proto_ver,
+		    p->clean_start ? 1 : 0, keepalive,
+		    c->username ? ", u'" : "", c->username ? c->username : "");
 	if (present)
 		hf_session_resend(s);
 	hf_session_pump(s);
@@ -464,7 +467,7 @@ hf_client_detach(struct hf_client *c)
 				*pp = e->next;
 				s->n_queued--;
 				s->queued_bytes -= e->msg->payload_len;
-				hf_qentry_free(e);
+				hf_qentry_free(b, e);
 				continue;
 			}
 			last = e;

@@ -348,6 +348,7 @@ hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m)
 }
 
 struct qread {
+	struct hf_broker *b;
 	struct hf_qentry **out;
 	size_t n, max;
 	int err;
@@ -357,7 +358,7 @@ static int
 qread_cb(void *ctx, const struct hf_store_qentry *r)
 {
 	struct qread *q = ctx;
-	struct hf_qentry *e = calloc(1, sizeof(*e));
+	struct hf_qentry *e = hf_qentry_new(q->b);
 	if (!e) {
 		q->err = 1;
 		return 1;
@@ -372,7 +373,8 @@ qread_cb(void *ctx, const struct hf_store_qentry *r)
 	if (r->n_subids) {
 		e->subids = malloc(r->n_subids * sizeof(uint32_t));
 		if (!e->subids) {
-			free(e);
+			e->msg = NULL;
+			hf_qentry_free(q->b, e);
 			q->err = 1;
 			return 1;
 		}
@@ -387,7 +389,7 @@ int
 hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
                   size_t *n)
 {
-	struct qread q = {.out = out, .max = max};
+	struct qread q = {.b = s->b, .out = out, .max = max};
 	*n = 0;
 	int rc = hf_store_queue_each(s->b->store, s->sid, s->disk_next, max,
 	                             qread_cb, &q);

@@ -24,12 +24,43 @@
 
 #define QOS0_OUT_LIMIT (16u * 1024 * 1024) /* drop QoS 0 past this backlog */
 
+#define QENTRY_SPARE_MAX 4096 /* spare entries kept for reuse */
+
+struct hf_qentry *
+hf_qentry_new(struct hf_broker *b)
+{
+	struct hf_qentry *e = b->qe_spare;
+	if (!e)
+		return calloc(1, sizeof(*e));
+	b->qe_spare = e->next;
+	b->n_qe_spare--;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
 void
-hf_qentry_free(struct hf_qentry *e)
+hf_qentry_free(struct hf_broker *b, struct hf_qentry *e)
 {
 	hf_msg_unref(e->msg);
 	free(e->subids);
-	free(e);
+	if (b->n_qe_spare >= QENTRY_SPARE_MAX) {
+		free(e);
+		return;
+	}
+	e->next = b->qe_spare;
+	b->qe_spare = e;
+	b->n_qe_spare++;
+}
+
+void
+hf_qentry_spares_free(struct hf_broker *b)
+{
+	while (b->qe_spare) {
+		struct hf_qentry *e = b->qe_spare;
+		b->qe_spare = e->next;
+		free(e);
+	}
+	b->n_qe_spare = 0;
 }
 
 static bool
@@ -89,6 +120,57 @@ alias_for(struct hf_client *c, const struct hf_msg *m, bool *is_new)
 	c->alias_out_next = a;
 	*is_new = true;
 	return a;
+}
+
+/* Messages up to this size (topic, payload and properties) are encoded once
+ * per fan-out; for bigger ones the copy dominates and encoding adds little. */
+#define ENC_COPY_MAX 4096
+
+/* During a fan-out, a PUBLISH that is the same for many subscribers (no
+ * subscription ids, no topic alias, no expiry to count down, not a resend)
+ * is encoded once per (v5 or not, QoS, retain) into the broker's copies and
+ * then copied, with each subscriber's packet id written in. Returns false
+ * when p cannot be shared (the caller encodes it itself); else *ok says
+ * whether it was queued. */
+static bool
+send_shared(struct hf_client *c, const struct hf_msg *m,
+            const struct hf_packet *p, bool *ok)
+{
+	struct hf_broker *b = c->b;
+	const struct hf_publish *pub = &p->u.publish;
+	if (!b->routing || pub->dup || pub->props.n_sub_ids ||
+	    pub->props.topic_alias || m->has_expiry ||
+	    (size_t)m->topic_len + m->payload_len + m->ctype_len +
+	            m->rtopic_len + m->corr_len + m->user_len >
+	        ENC_COPY_MAX)
+		return false;
+	uint8_t ver = c->proto ? c->proto : HF_PROTO_V311;
+	size_t k = (ver == HF_PROTO_V5 ? 6u : 0u) + pub->qos * 2u +
+	           (pub->retain ? 1u : 0u);
+	struct hf_enc_copy *ec = &b->enc[k];
+	if (ec->gen != b->match_gen || ec->m != m) {
+		ec->m = NULL;
+		ec->buf.len = 0;
+		if (hf_encode(p, ver, &ec->buf) != HF_OK)
+			return false;
+		/* fixed header byte, remaining length (1-4 bytes), topic */
+		size_t h = 1;
+		while (h < 4 && (ec->buf.p[h] & 0x80))
+			h++;
+		ec->pid_off = h + 1 + 2 + m->topic_len;
+		ec->gen = b->match_gen;
+		ec->m = m;
+	}
+	*ok = hf_client_send_publish_bytes(c, ec->buf.p, ec->buf.len, pub->qos,
+	                                   ec->pid_off, pub->pid);
+	return true;
+}
+
+void
+hf_enc_copies_free(struct hf_broker *b)
+{
+	for (size_t i = 0; i < sizeof(b->enc) / sizeof(b->enc[0]); i++)
+		hf_wbuf_free(&b->enc[i].buf);
 }
 
 /* Encode and queue one PUBLISH for the session's client. Returns false when
@@ -161,7 +243,10 @@ send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 				pub->topic.len = 0;
 		}
 	}
-	if (!hf_client_send(c, &p)) {
+	bool ok;
+	if (!send_shared(c, m, &p, &ok))
+		ok = hf_client_send(c, &p);
+	if (!ok) {
 		if (new_alias) {
 			hf_map_del(c->alias_out, hf_msg_topic(m), m->topic_len);
 			c->alias_out_next--;
@@ -194,7 +279,7 @@ inflight_remove(struct hf_session *s, struct hf_qentry *prev,
 {
 	inflight_unlink(s, prev, e);
 	hf_dur_qentry_del(s, e->seq);
-	hf_qentry_free(e);
+	hf_qentry_free(s->b, e);
 }
 
 static void
@@ -242,7 +327,7 @@ discard(struct hf_session *s, struct hf_qentry *e, bool stored)
 		m->dur_pending--;
 	else if (s->sid)
 		hf_dur_msg_ref(s->b, m, -1);
-	hf_qentry_free(e);
+	hf_qentry_free(s->b, e);
 }
 
 /* Send a waiting entry (state QUEUED) and move it into flight; stored says
@@ -298,7 +383,7 @@ pump_disk(struct hf_session *s)
 				s->n_queued = 0; /* counts were off: resync */
 			for (size_t i = 0; i < n; i++) {
 				batch[i]->msg = NULL;
-				hf_qentry_free(batch[i]);
+				hf_qentry_free(b, batch[i]);
 			}
 			return;
 		}
@@ -310,7 +395,7 @@ pump_disk(struct hf_session *s)
 			s->n_queued--;
 			if (!e->msg) {
 				hf_dur_qentry_del(s, e->seq);
-				hf_qentry_free(e);
+				hf_qentry_free(s->b, e);
 				continue;
 			}
 			s->queued_bytes -= e->msg->payload_len < s->queued_bytes
@@ -323,7 +408,7 @@ pump_disk(struct hf_session *s)
 			/* In flight when the broker stopped: resend as the
 			 * spec asks on reconnection [MQTT-4.4.0-1]. */
 			if (!mark_pid(s, e->pid)) {
-				hf_qentry_free(e);
+				hf_qentry_free(s->b, e);
 				continue;
 			}
 			if (e->state == HF_Q_RELEASED) {
@@ -438,7 +523,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	}
 	if (hf_msg_expired(m, hf_wall_ms()))
 		return;
-	struct hf_qentry *e = calloc(1, sizeof(*e));
+	struct hf_qentry *e = hf_qentry_new(b);
 	if (!e) {
 		b->stats.pub_dropped++;
 		return;
@@ -474,7 +559,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		hf_dur_qentry_put(s, e);
 		s->n_queued++;
 		s->queued_bytes += m->payload_len;
-		hf_qentry_free(e);
+		hf_qentry_free(s->b, e);
 		if (online)
 			hf_session_pump(s);
 		return;

@@ -27,6 +27,8 @@ struct hf_conn_ops {
 	void (*close)(struct hf_conn *c);
 	/* Stop or resume reading (back-pressure). */
 	void (*pause)(struct hf_conn *c, int paused);
+	/* The peer's address as "ip:port" (for logs), into out. */
+	void (*peer)(struct hf_conn *c, char *out, size_t outlen);
 };
 
 struct hf_conn {

@@ -335,11 +335,27 @@ conn_pause(struct hf_conn *hc, int paused)
 	update_events(c);
 }
 
+static void format_peer(const struct sockaddr_storage *ss, char *out,
+                        size_t outlen);
+
+static void
+conn_peer(struct hf_conn *hc, char *out, size_t outlen)
+{
+	struct tcp_conn *c = (struct tcp_conn *)hc;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (c->fd < 0 || getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNSPEC;
+	format_peer(&ss, out, outlen);
+}
+
 static const struct hf_conn_ops tcp_ops = {
     .write = conn_write,
     .pending = conn_pending,
     .close = conn_close,
     .pause = conn_pause,
+    .peer = conn_peer,
 };
 
 static void
@@ -383,17 +399,18 @@ new_conn(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 	}
 	cl->conn = &c->base;
 	c->base.client = cl;
-	format_peer(ss, cl->addr, sizeof(cl->addr));
 	if (b->conf->set_tcp_nodelay) {
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	int maxc = l->conf->max_connections;
 	if (b->shutting_down || (maxc >= 0 && l->n_clients > maxc)) {
+		char peer[HF_PEER_LEN];
+		format_peer(ss, peer, sizeof(peer));
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Client connection from %s denied: max_connections "
 		       "reached.",
-		       cl->addr);
+		       peer);
 		cl->state = HF_C_CLOSING;
 		conn_close(&c->base);
 		return;
