@@ -10,7 +10,9 @@
  * phases, where no traffic is expected. While a phase runs, the only shared
  * data are a few atomics: whether a worker failed, how many publishers have
  * finished, each publisher's expected delivery count, and the total of new
- * deliveries, which tell every worker when the run has drained.
+ * deliveries, which tell every worker when the run has drained. TLS and
+ * WebSocket are per-connection transports under the MQTT code
+ * (transport.h); the TLS context is made once by main().
  *
  * Threading/ownership: struct hf_bench_cfg is read-only after parsing.
  * struct hf_bench_run is created by main(); its atomics are shared, the
@@ -28,6 +30,7 @@
 
 #include "proto.h"
 #include "stats.h"
+#include "transport.h"
 
 struct hf_bench_cfg {
 	const char *host;
@@ -56,6 +59,11 @@ struct hf_bench_cfg {
 	uint16_t keepalive;
 	int max_connecting;
 	int verbose;
+	/* transports */
+	int tls, ws;
+	const char *cafile;     /* --cafile: verify the broker */
+	const char *cert, *key; /* --cert/--key: client certificate */
+	const char *ws_path;    /* --ws-path, default /mqtt */
 };
 
 enum { HFB_ROLE_PUB, HFB_ROLE_SUB, HFB_ROLE_IDLE };
@@ -67,6 +75,7 @@ struct hf_bench_run {
 	const struct hf_bench_cfg *cfg;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	struct hf_bench_tls tls; /* --tls: shared client context */
 	pthread_barrier_t barrier;
 	atomic_int failed;
 	atomic_int pubs_done;
@@ -88,10 +97,14 @@ struct hf_bench_worker {
 	int nconns, npubs, nsubs, nidle;
 	struct hf_bench_conn **dirty;
 	int ndirty;
+	int any_pending; /* some connection has TLS bytes no epoll event shows
+	                  */
 	int phase;
 	/* results */
 	struct hf_bench_hist lat;      /* delivery latency, ns */
-	struct hf_bench_hist conn_lat; /* TCP connect to CONNACK, ns */
+	struct hf_bench_hist conn_lat; /* TCP connect to CONNACK/SUBACK, ns,
+	                                * TLS and WebSocket handshakes
+	                                * included */
 	struct hf_bench_seq *seqs;     /* per (local subscriber, publisher) */
 	int nseqs;
 	uint64_t received;    /* PUBLISH packets counted (incl. duplicates) */

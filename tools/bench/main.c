@@ -7,7 +7,9 @@
  * workers' histograms and sequence bitmaps together: lost = messages the
  * broker acknowledged (QoS > 0) or that were sent (QoS 0) which a
  * subscriber never saw. It prints a human summary and, with --json, one
- * JSON line. --self-test checks the codec and the statistics offline.
+ * JSON line. --self-test checks the codec, the statistics and the
+ * WebSocket framing and handshake offline. With --tls, main() builds the
+ * shared TLS context before the workers start and frees it at the end.
  *
  * Threading/ownership: main() owns the configuration, the run and the
  * workers; it reads worker results only after every thread has joined.
@@ -16,6 +18,7 @@
 
 #include <getopt.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +59,16 @@ usage(FILE *f)
 	    "  --allow-loss       exit 0 even if acknowledged messages\n"
 	    "                     were lost or QoS 2 was duplicated\n"
 	    "  --json             also print one JSON line\n"
-	    "  --tls, --ws        not implemented yet\n"
-	    "  --self-test        check codec and statistics, then exit\n"
+	    "  --tls              MQTT over TLS; without --cafile the broker\n"
+	    "                     certificate is NOT verified (test setups)\n"
+	    "  --cafile FILE      --tls: verify the broker against this CA\n"
+	    "                     (and its name or IP against -h)\n"
+	    "  --cert FILE        --tls: client certificate (PEM, with --key)\n"
+	    "  --key FILE         --tls: client private key (PEM)\n"
+	    "  --ws               MQTT over WebSocket (wss with --tls)\n"
+	    "  --ws-path PATH     --ws: request path (/mqtt)\n"
+	    "  --self-test        check codec, statistics and WebSocket\n"
+	    "                     framing offline, then exit\n"
 	    "  --help\n",
 	    f);
 }
@@ -79,6 +90,10 @@ enum {
 	O_JSON,
 	O_TLS,
 	O_WS,
+	O_CAFILE,
+	O_CERT,
+	O_KEY,
+	O_WS_PATH,
 	O_SELF_TEST,
 	O_SUB_QOS,
 	O_HELP,
@@ -102,6 +117,10 @@ static const struct option long_opts[] = {
     {"tls", no_argument, NULL, O_TLS},
     {"ws", no_argument, NULL, O_WS},
     {"websocket", no_argument, NULL, O_WS},
+    {"cafile", required_argument, NULL, O_CAFILE},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"ws-path", required_argument, NULL, O_WS_PATH},
     {"self-test", no_argument, NULL, O_SELF_TEST},
     {"sub-qos", required_argument, NULL, O_SUB_QOS},
     {"help", no_argument, NULL, O_HELP},
@@ -158,6 +177,7 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 	c->hold = 2;
 	c->keepalive = 60;
 	c->max_connecting = 64;
+	c->ws_path = "/mqtt";
 	while ((o = getopt_long(argc, argv, "h:p:V:q:P:S:s:r:w:n:d:T:v",
 	                        long_opts, NULL)) != -1) {
 		switch (o) {
@@ -257,12 +277,23 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 			c->json = 1;
 			break;
 		case O_TLS:
-			fprintf(stderr,
-			        "hfbench: --tls: not implemented yet\n");
-			exit(3);
+			c->tls = 1;
+			break;
 		case O_WS:
-			fprintf(stderr, "hfbench: --ws: not implemented yet\n");
-			exit(3);
+			c->ws = 1;
+			break;
+		case O_CAFILE:
+			c->cafile = optarg;
+			break;
+		case O_CERT:
+			c->cert = optarg;
+			break;
+		case O_KEY:
+			c->key = optarg;
+			break;
+		case O_WS_PATH:
+			c->ws_path = optarg;
+			break;
 		case O_SELF_TEST:
 			exit(self_test());
 		case O_HELP:
@@ -292,6 +323,19 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 	}
 	if (c->sub_offline && c->sub_qos == 0) {
 		fprintf(stderr, "hfbench: --sub-offline needs QoS > 0\n");
+		exit(3);
+	}
+	if ((c->cafile || c->cert || c->key) && !c->tls) {
+		fprintf(stderr, "hfbench: --cafile/--cert/--key need --tls\n");
+		exit(3);
+	}
+	if (!c->cert != !c->key) {
+		fprintf(stderr, "hfbench: --cert and --key go together\n");
+		exit(3);
+	}
+	if (c->ws_path[0] != '/' || strpbrk(c->ws_path, " \r\n")) {
+		fprintf(stderr, "hfbench: --ws-path: must start with / and "
+		                "hold no spaces\n");
 		exit(3);
 	}
 	if (c->threads > 1 && c->threads > c->pubs + c->subs + c->idle)
@@ -439,6 +483,12 @@ collect(struct hf_bench_run *run, struct totals *t)
 	free(exp);
 }
 
+static const char *
+transport_name(const struct hf_bench_cfg *cfg)
+{
+	return cfg->ws ? (cfg->tls ? "wss" : "ws") : cfg->tls ? "tls" : "tcp";
+}
+
 static void
 report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
        double cpu_sys, double wall, int ok, const char *err)
@@ -461,9 +511,9 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	if (cfg->idle) {
 		long d = run->rss_after - run->rss_before;
 
-		printf("idle: %d connections (keepalive %u) opened in %.3f s, "
-		       "handshake p50 %.0f us max %.0f us\n",
-		       cfg->idle, cfg->keepalive, setup_s,
+		printf("idle: %d %s connections (keepalive %u) opened in %.3f "
+		       "s, handshake p50 %.0f us max %.0f us\n",
+		       cfg->idle, transport_name(cfg), cfg->keepalive, setup_s,
 		       us(hf_bench_hist_quantile(cl, 0.5)), us(cl->max));
 		if (cfg->pid)
 			printf("rss of pid %d: before %ld KiB, after %ld KiB, "
@@ -471,11 +521,11 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 			       cfg->pid, run->rss_before, run->rss_after,
 			       (double)d / cfg->idle);
 	} else {
-		printf("scenario: MQTT %s qos %d (sub %d), %d pub -> %d sub%s, "
-		       "%zu B, rate %s, window %u, %s, %s sessions, "
+		printf("scenario: MQTT %s over %s, qos %d (sub %d), %d pub -> "
+		       "%d sub%s, %zu B, rate %s, window %u, %s, %s sessions, "
 		       "%d thread%s\n",
-		       cfg->version == 5 ? "5.0" : "3.1.1", cfg->qos,
-		       cfg->sub_qos, cfg->pubs, cfg->subs,
+		       cfg->version == 5 ? "5.0" : "3.1.1", transport_name(cfg),
+		       cfg->qos, cfg->sub_qos, cfg->pubs, cfg->subs,
 		       cfg->shared ? " (shared)" : "", cfg->payload, rate,
 		       cfg->window, amount,
 		       cfg->sub_offline  ? "offline-sub"
@@ -531,15 +581,16 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 		fprintf(stderr, "hfbench: FAILED: %s\n", err);
 	if (!cfg->json)
 		return;
-	printf("{\"tool\":\"hfbench\",\"mqtt\":\"%s\",\"qos\":%d,"
+	printf("{\"tool\":\"hfbench\",\"transport\":\"%s\","
+	       "\"mqtt\":\"%s\",\"qos\":%d,"
 	       "\"sub_qos\":%d,\"pubs\":%d,\"subs\":%d,\"shared\":%s,"
 	       "\"payload\":%zu,\"rate\":%.0f,\"window\":%u,"
 	       "\"count\":%llu,\"duration\":%.3f,\"session\":\"%s\","
 	       "\"threads\":%d,\"idle\":%d,",
-	       cfg->version == 5 ? "5" : "3.1.1", cfg->qos, cfg->sub_qos,
-	       cfg->pubs, cfg->subs, cfg->shared ? "true" : "false",
-	       cfg->payload, cfg->rate, cfg->window,
-	       (unsigned long long)cfg->count, cfg->duration,
+	       transport_name(cfg), cfg->version == 5 ? "5" : "3.1.1", cfg->qos,
+	       cfg->sub_qos, cfg->pubs, cfg->subs,
+	       cfg->shared ? "true" : "false", cfg->payload, cfg->rate,
+	       cfg->window, (unsigned long long)cfg->count, cfg->duration,
 	       cfg->sub_offline  ? "offline-sub"
 	       : cfg->persistent ? "persistent"
 	                         : "clean",
@@ -605,6 +656,20 @@ main(int argc, char **argv)
 	run.cfg = &cfg;
 	if (resolve(&run, &cfg) < 0)
 		return 1;
+	if (cfg.tls) {
+		char msg[256];
+
+		/* OpenSSL writes with write(): a dead peer must not kill us */
+		signal(SIGPIPE, SIG_IGN);
+		if (hf_bench_tls_new(&run.tls, cfg.cafile, cfg.cert, cfg.key,
+		                     msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "hfbench: --tls: %s\n", msg);
+			return 1;
+		}
+		if (!cfg.cafile)
+			fprintf(stderr, "hfbench: --tls without --cafile: the "
+			                "broker certificate is not verified\n");
+	}
 	run.pub_expected =
 	    calloc((size_t)cfg.pubs + 1, sizeof(*run.pub_expected));
 	run.workers = calloc((size_t)cfg.threads, sizeof(*run.workers));
@@ -665,6 +730,8 @@ main(int argc, char **argv)
 	for (i = 0; i < cfg.threads; i++)
 		hf_bench_worker_free(&run.workers[i]);
 	pthread_barrier_destroy(&run.barrier);
+	if (cfg.tls)
+		hf_bench_tls_free(&run.tls);
 	free(run.workers);
 	free((void *)run.pub_expected);
 	return rc;
@@ -802,10 +869,165 @@ test_proto(void)
 	return 0;
 }
 
+/* Unframe wire[0..n) fed in pieces of `step` bytes; the MQTT stream goes
+ * to data. Returns what hf_bench_ws_unwrap returned last. */
+static int
+ws_feed(struct hf_bench_ws_rx *rx, const uint8_t *wire, size_t n, size_t step,
+        struct hf_bench_buf *data, struct hf_bench_buf *reply)
+{
+	struct hf_bench_buf in;
+	char err[128];
+	size_t i, k;
+	int rc = 0;
+
+	hf_bench_buf_init(&in, 16);
+	for (i = 0; i < n && !rc; i += k) {
+		k = n - i < step ? n - i : step;
+		memcpy(hf_bench_buf_reserve(&in, k), wire + i, k);
+		in.len += k;
+		rc = hf_bench_ws_unwrap(rx, &in, data, reply, 0x01020304, err,
+		                        sizeof(err));
+	}
+	hf_bench_buf_free(&in);
+	return rc;
+}
+
+static int
+test_ws(void)
+{
+	/* RFC 6455 4.2.2 / 1.3 example */
+	static const char rfc_key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+	/* RFC 6455 5.7: masked "Hello" (as a binary frame here), then the
+	 * unmasked form split into two fragments, and an unmasked ping */
+	static const uint8_t masked[] = {0x82, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+	                                 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+	static const uint8_t frags[] = {0x02, 0x03, 'H',  'e',  'l',  0x89,
+	                                0x02, 'p',  'q',  0x80, 0x02, 'l',
+	                                'o',  0x82, 0x00, 0x8a, 0x00};
+	static const uint8_t text[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
+	static const uint8_t close_f[] = {0x88, 0x02, 0x03, 0xe8,
+	                                  0x82, 0x01, 'x'};
+	struct hf_bench_buf b, d, r;
+	struct hf_bench_ws_rx rx;
+	struct hf_bench_tp tp;
+	uint8_t big[70000], out[sizeof(big)];
+	char acc[32], err[128];
+	size_t i, step;
+
+	hf_bench_ws_accept(rfc_key, acc);
+	ST_CHECK(!strcmp(acc, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+	hf_bench_buf_init(&b, 16);
+	hf_bench_buf_init(&d, 16);
+	hf_bench_buf_init(&r, 16);
+	hf_bench_ws_wrap(&b, HFB_WS_BINARY, (const uint8_t *)"Hello", 5,
+	                 0x37fa213d);
+	ST_CHECK(b.len == sizeof(masked) && !memcmp(b.data, masked, b.len));
+	/* the three length encodings, masking across 8-byte strides */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	{
+		static const size_t lens[] = {0,     1,     125,  126,
+		                              65535, 65536, 70000};
+		static const size_t hls[] = {6, 6, 6, 8, 8, 14, 14};
+
+		for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			size_t n = lens[i], j;
+			const uint8_t *f;
+
+			b.len = b.off = 0;
+			hf_bench_ws_wrap(&b, HFB_WS_BINARY, big, n, 0xa1b2c3d4);
+			ST_CHECK(b.len == hls[i] + n);
+			f = b.data;
+			ST_CHECK(f[0] == 0x82 && (f[1] & 0x80));
+			ST_CHECK(
+			    !memcmp(f + hls[i] - 4, "\xa1\xb2\xc3\xd4", 4));
+			hf_bench_ws_mask(out, f + hls[i], n, 0xa1b2c3d4);
+			ST_CHECK(!memcmp(out, big, n));
+			for (j = 0; j < n; j += 997)
+				ST_CHECK((f[hls[i] + j] ^ big[j]) ==
+				         (uint8_t) "\xa1\xb2\xc3\xd4"[j & 3]);
+		}
+	}
+	/* server side: unmasked frames, fed whole and byte by byte */
+	for (step = 1; step <= sizeof(frags); step += sizeof(frags) - 1) {
+		memset(&rx, 0, sizeof(rx));
+		d.len = d.off = r.len = r.off = 0;
+		ST_CHECK(ws_feed(&rx, frags, sizeof(frags), step, &d, &r) == 0);
+		ST_CHECK(d.len == 5 && !memcmp(d.data + d.off, "Hello", 5));
+		ST_CHECK(!rx.in_msg && !rx.left && !rx.closed);
+		/* the ping in the middle of the message got a masked pong */
+		ST_CHECK(r.len == 8 && r.data[0] == 0x8a && r.data[1] == 0x82);
+		ST_CHECK(r.data[6] == ('p' ^ 0x01) &&
+		         r.data[7] == ('q' ^ 0x02));
+	}
+	/* a large frame with a 64-bit length, byte by byte */
+	b.len = b.off = 0;
+	hf_bench_buf_reserve(&b, 10 + sizeof(big));
+	b.data[0] = 0x82;
+	b.data[1] = 127;
+	memset(b.data + 2, 0, 8);
+	b.data[7] = (uint8_t)(sizeof(big) >> 16);
+	b.data[8] = (uint8_t)(sizeof(big) >> 8);
+	b.data[9] = (uint8_t)sizeof(big);
+	memcpy(b.data + 10, big, sizeof(big));
+	memset(&rx, 0, sizeof(rx));
+	d.len = d.off = 0;
+	ST_CHECK(ws_feed(&rx, b.data, 10 + sizeof(big), 1000, &d, &r) == 0);
+	ST_CHECK(d.len == sizeof(big) && !memcmp(d.data + d.off, big, d.len));
+	/* text frames are refused [MQTT-6.0.0-1]; so are masked ones */
+	memset(&rx, 0, sizeof(rx));
+	ST_CHECK(ws_feed(&rx, text, sizeof(text), 64, &d, &r) == -1);
+	memset(&rx, 0, sizeof(rx));
+	ST_CHECK(ws_feed(&rx, masked, sizeof(masked), 64, &d, &r) == -1);
+	/* close stops the parse and leaves what follows */
+	memset(&rx, 0, sizeof(rx));
+	d.len = d.off = 0;
+	ST_CHECK(ws_feed(&rx, close_f, sizeof(close_f), 64, &d, &r) == 0);
+	ST_CHECK(rx.closed && d.len == 0);
+	/* handshake: request fields and the response check */
+	memset(&tp, 0, sizeof(tp));
+	b.len = b.off = 0;
+	hf_bench_ws_request(&tp, &b, "127.0.0.1", 8080, "/mqtt");
+	ST_CHECK(b.len > 0 && !memcmp(b.data, "GET /mqtt HTTP/1.1\r\n", 20));
+	ST_CHECK(strlen(tp.accept) == 28);
+	snprintf(tp.accept, sizeof(tp.accept), "%s",
+	         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	{
+		static const char ok[] =
+		    "HTTP/1.1 101 Switching Protocols\r\n"
+		    "upgrade: WebSocket\r\nConnection: Upgrade\r\n"
+		    "Sec-WebSocket-Accept:  s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+		    "Sec-WebSocket-Protocol: mqtt\r\n\r\n\x82";
+		static const char bad[] =
+		    "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Upgrade: websocket\r\n"
+		    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOp\r\n"
+		    "\r\n";
+		static const char refused[] = "HTTP/1.1 404 Not Found\r\n\r\n";
+		const uint8_t *o = (const uint8_t *)ok;
+
+		ST_CHECK(hf_bench_ws_response(&tp, o, sizeof(ok) - 3, err,
+		                              sizeof(err)) == 0);
+		ST_CHECK(hf_bench_ws_response(&tp, o, sizeof(ok) - 1, err,
+		                              sizeof(err)) ==
+		         (long)sizeof(ok) - 2);
+		ST_CHECK(hf_bench_ws_response(&tp, (const uint8_t *)bad,
+		                              sizeof(bad) - 1, err,
+		                              sizeof(err)) == -1);
+		ST_CHECK(hf_bench_ws_response(&tp, (const uint8_t *)refused,
+		                              sizeof(refused) - 1, err,
+		                              sizeof(err)) == -1);
+	}
+	hf_bench_buf_free(&b);
+	hf_bench_buf_free(&d);
+	hf_bench_buf_free(&r);
+	return 0;
+}
+
 static int
 self_test(void)
 {
-	if (test_hist() || test_seq() || test_proto())
+	if (test_hist() || test_seq() || test_proto() || test_ws())
 		return 1;
 	printf("hfbench self-test: OK\n");
 	return 0;

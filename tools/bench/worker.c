@@ -14,6 +14,12 @@
  * 8 KiB bitmap so a resent PUBLISH is not counted twice. Every payload
  * carries (publisher, sequence, send time); the subscriber turns it into a
  * latency sample and a bit in the (subscriber, publisher) sequence bitmap.
+ * Transports (transport.h) slot in below the MQTT buffers: a connection
+ * goes TCP -> TLS handshake (--tls) -> WebSocket upgrade (--ws) -> CONNECT,
+ * all timed as its handshake. With --ws a turn's output becomes one masked
+ * frame and input is unframed before parsing; with TLS a stalled read or
+ * write may wait for the other readiness, and input OpenSSL already holds
+ * is read again without waiting on epoll (rpending).
  *
  * Threading/ownership: everything here belongs to the worker's thread; the
  * only cross-thread traffic is the atomics of struct hf_bench_run.
@@ -34,6 +40,8 @@
 enum {
 	CS_IDLE,    /* not open */
 	CS_TCP,     /* connect() in progress */
+	CS_TLS,     /* TLS handshake in progress (--tls) */
+	CS_WS,      /* WebSocket upgrade request sent (--ws) */
 	CS_CONNACK, /* CONNECT sent */
 	CS_SUBACK,  /* SUBSCRIBE sent */
 	CS_READY,
@@ -52,6 +60,7 @@ enum {
 #define ID_ACK     1 /* awaiting PUBACK (QoS 1) or PUBREC (QoS 2) */
 #define ID_COMP    2 /* awaiting PUBCOMP */
 #define READ_CHUNK (64 * 1024)
+#define TLS_READS  32 /* SSL_read calls per event, about 16 KiB each */
 
 struct hf_bench_conn {
 	struct hf_bench_worker *w;
@@ -64,7 +73,10 @@ struct hf_bench_conn {
 	int subscribe; /* send SUBSCRIBE after CONNACK */
 	int epollout;
 	int dirty;
-	struct hf_bench_buf in, out;
+	int wblocked; /* TLS: a write waits for the socket to be readable */
+	int rpending; /* TLS: OpenSSL holds input no epoll event announces */
+	struct hf_bench_buf in, out; /* MQTT bytes */
+	struct hf_bench_tp tp;       /* TLS / WebSocket state */
 	uint64_t t_open, last_send;
 	/* publisher */
 	struct hf_bench_pubtpl tpl;
@@ -141,44 +153,67 @@ conn_shut(struct hf_bench_conn *c)
 		epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 	}
+	hf_bench_tp_reset(&c->tp);
 	c->fd = -1;
 	c->state = CS_IDLE;
 	c->epollout = 0;
+	c->wblocked = c->rpending = 0;
 	c->in.len = c->in.off = 0;
 	c->out.len = c->out.off = 0;
 	if (c->rel)
 		memset(c->rel, 0, 8192);
 }
 
-/* Write what is pending; returns -1 on a fatal error. */
+/* WebSocket: turn everything the MQTT layer queued into one frame. */
+static void
+ws_stage(struct hf_bench_conn *c)
+{
+	if (!c->out.len)
+		return;
+	hf_bench_ws_wrap(&c->tp.wout, HFB_WS_BINARY, c->out.data + c->out.off,
+	                 c->out.len, hf_bench_ws_next_mask(&c->tp));
+	c->out.len = c->out.off = 0;
+}
+
+/* Write what is pending; returns -1 on a fatal error. The whole buffer
+ * goes to one send()/SSL_write() call (more only after a partial write).
+ * With TLS a write may wait for readability (wblocked): the next EPOLLIN
+ * retries it with the same, possibly longer, buffer. */
 static int
 conn_flush(struct hf_bench_conn *c)
 {
-	while (c->out.len) {
-		ssize_t n = send(c->fd, c->out.data + c->out.off, c->out.len,
-		                 MSG_NOSIGNAL);
+	struct hf_bench_buf *wire = &c->out;
+	char err[192];
+
+	if (c->w->run->cfg->ws) {
+		ws_stage(c);
+		wire = &c->tp.wout;
+	}
+	c->wblocked = 0;
+	while (wire->len) {
+		long n = hf_bench_tp_send(&c->tp, c->fd, wire->data + wire->off,
+		                          wire->len, err, sizeof(err));
 
 		if (n > 0) {
-			hf_bench_buf_consume(&c->out, (size_t)n);
+			hf_bench_buf_consume(wire, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			set_epollout(c, 1);
+		if (n == HFB_IO_AGAIN) {
+			c->wblocked = c->tp.wr_wants_read;
+			set_epollout(c, !c->wblocked || c->tp.rd_wants_write);
 			return 0;
 		}
 		if (c->state == CS_CLOSING) {
 			conn_shut(c);
 			return 0;
 		}
-		fail(c->w, "%s %u: write: %s", role_name(c->role), c->idx,
-		     strerror(errno));
+		fail(c->w, "%s %u: %s", role_name(c->role), c->idx,
+		     n ? err : "write: connection closed");
 		conn_shut(c);
 		return -1;
 	}
-	if (c->state != CS_TCP)
-		set_epollout(c, 0);
+	if (c->state != CS_TCP && c->state != CS_TLS)
+		set_epollout(c, c->tp.rd_wants_write);
 	return 0;
 }
 
@@ -249,9 +284,19 @@ conn_disconnect(struct hf_bench_conn *c)
 		return;
 	}
 	hf_bench_put_simple(&c->out, HFB_DISCONNECT);
+	if (c->w->run->cfg->ws) {
+		static const uint8_t normal[2] = {0x03, 0xe8}; /* 1000 */
+
+		ws_stage(c);
+		hf_bench_ws_wrap(&c->tp.wout, HFB_WS_CLOSE, normal,
+		                 sizeof(normal), hf_bench_ws_next_mask(&c->tp));
+	}
 	c->state = CS_CLOSING;
-	if (conn_flush(c) == 0 && c->fd >= 0)
+	if (conn_flush(c) == 0 && c->fd >= 0) {
+		if (c->tp.ssl && !c->epollout && !c->wblocked)
+			SSL_shutdown(c->tp.ssl); /* close_notify, best effort */
 		shutdown(c->fd, SHUT_WR);
+	}
 }
 
 static uint16_t
@@ -444,61 +489,147 @@ on_packet(struct hf_bench_conn *c, int type, int flags, const uint8_t *body,
 	}
 }
 
+/* The connection is closing or broken: say why unless we asked for it. */
+static void
+conn_lost(struct hf_bench_conn *c, const char *why)
+{
+	if (c->state != CS_CLOSING)
+		fail(c->w, "%s %u: %s", role_name(c->role), c->idx, why);
+	conn_shut(c);
+}
+
+/* WebSocket input: finish the upgrade, then unframe the wire bytes into
+ * the MQTT input buffer. Returns -1 when the connection was shut. */
+static int
+ws_input(struct hf_bench_conn *c, int eof)
+{
+	char err[192];
+
+	if (c->state == CS_WS) {
+		long h =
+		    hf_bench_ws_response(&c->tp, c->tp.win.data + c->tp.win.off,
+		                         c->tp.win.len, err, sizeof(err));
+
+		if (h == 0 && !eof)
+			return 0;
+		if (h <= 0) {
+			conn_lost(c, h ? err
+			               : "connection closed during the "
+			                 "WebSocket upgrade");
+			return -1;
+		}
+		hf_bench_buf_consume(&c->tp.win, (size_t)h);
+		send_connect(c);
+	}
+	if (hf_bench_ws_unwrap(&c->tp.rx, &c->tp.win, &c->in, &c->tp.wout,
+	                       hf_bench_ws_next_mask(&c->tp), err,
+	                       sizeof(err)) < 0) {
+		conn_lost(c, err);
+		return -1;
+	}
+	if (c->tp.wout.len)
+		mark_dirty(c); /* pong */
+	return 0;
+}
+
 static void
 conn_read(struct hf_bench_conn *c)
 {
 	struct hf_bench_worker *w = c->w;
+	int ws = w->run->cfg->ws;
+	struct hf_bench_buf *dst = ws ? &c->tp.win : &c->in;
+	int max = c->tp.ssl ? TLS_READS : 4, reads;
 	uint64_t now, fresh = 0;
-	int reads;
+	char err[192];
+	long n = 0;
 
-	for (reads = 0; reads < 4; reads++) {
-		uint8_t *p = hf_bench_buf_reserve(&c->in, READ_CHUNK);
-		ssize_t n =
-		    recv(c->fd, p, c->in.cap - c->in.off - c->in.len, 0);
+	c->rpending = 0;
+	for (reads = 0; reads < max; reads++) {
+		uint8_t *p = hf_bench_buf_reserve(dst, READ_CHUNK);
 
-		if (n > 0) {
-			c->in.len += (size_t)n;
-			if ((size_t)n < READ_CHUNK)
-				break;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		n = hf_bench_tp_recv(&c->tp, c->fd, p,
+		                     dst->cap - dst->off - dst->len, err,
+		                     sizeof(err));
+		if (n <= 0)
 			break;
-		if (c->state == CS_CLOSING) {
-			conn_shut(c);
-			return;
-		}
-		fail(w, "%s %u: %s", role_name(c->role), c->idx,
-		     n ? strerror(errno) : "connection closed by the broker");
-		conn_shut(c);
-		return;
+		dst->len += (size_t)n;
+		/* a short plain read emptied the socket; SSL_read returns
+		 * one record at a time, so TLS reads until WANT_READ */
+		if (!c->tp.ssl && (size_t)n < READ_CHUNK)
+			break;
 	}
+	if (n > 0 && hf_bench_tp_pending(&c->tp)) {
+		c->rpending = 1; /* stopped early: come back without epoll */
+		w->any_pending = 1;
+	}
+	if (c->tp.rd_wants_write)
+		set_epollout(c, 1);
+	if (ws && ws_input(c, n == 0 || n == HFB_IO_ERR) < 0)
+		return;
 	now = hf_bench_now();
-	while (c->in.len) {
+	while (c->in.len && c->fd >= 0) {
 		const uint8_t *body;
 		size_t blen;
 		int type, flags;
-		long n = hf_bench_frame(c->in.data + c->in.off, c->in.len,
+		long k = hf_bench_frame(c->in.data + c->in.off, c->in.len,
 		                        &type, &flags, &body, &blen);
 
-		if (n == 0)
+		if (k == 0)
 			break;
-		if (n < 0 ||
+		if (k < 0 ||
 		    on_packet(c, type, flags, body, blen, now, &fresh) < 0) {
-			if (n < 0)
+			if (k < 0)
 				fail(w, "%s %u: malformed packet",
 				     role_name(c->role), c->idx);
 			conn_shut(c);
 			break;
 		}
-		hf_bench_buf_consume(&c->in, (size_t)n);
+		hf_bench_buf_consume(&c->in, (size_t)k);
 	}
 	if (fresh) {
 		atomic_fetch_add(&w->run->delivered, fresh);
 		atomic_store(&w->run->last_delivery, now);
 	}
+	if (c->fd < 0)
+		return;
+	if (n == HFB_IO_ERR)
+		conn_lost(c, err);
+	else if (n == 0)
+		conn_lost(c, "connection closed by the broker");
+	else if (c->tp.rx.closed)
+		conn_lost(c, "the broker closed the WebSocket");
+}
+
+/* TCP (and TLS) are up: upgrade to WebSocket or send CONNECT. */
+static void
+transport_ready(struct hf_bench_conn *c)
+{
+	const struct hf_bench_cfg *cfg = c->w->run->cfg;
+
+	if (!cfg->ws) {
+		send_connect(c);
+		return;
+	}
+	hf_bench_ws_request(&c->tp, &c->tp.wout, cfg->host, cfg->port,
+	                    cfg->ws_path);
+	c->state = CS_WS;
+	c->last_send = hf_bench_now();
+	mark_dirty(c);
+}
+
+static void
+tls_step(struct hf_bench_conn *c)
+{
+	char err[192];
+	int r = hf_bench_tp_tls_handshake(&c->tp, err, sizeof(err));
+
+	if (r < 0) {
+		conn_lost(c, err);
+		return;
+	}
+	set_epollout(c, c->tp.hs_wants_write);
+	if (r == 1)
+		transport_ready(c);
 }
 
 static void
@@ -507,8 +638,10 @@ conn_event(struct hf_bench_conn *c, uint32_t events)
 	if (c->fd < 0)
 		return; /* shut earlier in this batch of events */
 	if (c->state == CS_TCP && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		struct hf_bench_run *run = c->w->run;
 		int err = 0;
 		socklen_t l = sizeof(err);
+		char msg[192];
 
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		if (err) {
@@ -517,12 +650,29 @@ conn_event(struct hf_bench_conn *c, uint32_t events)
 			conn_shut(c);
 			return;
 		}
-		send_connect(c);
+		if (!run->cfg->tls) {
+			transport_ready(c);
+			return;
+		}
+		if (hf_bench_tp_tls_start(
+		        &c->tp, &run->tls, c->fd, run->cfg->host,
+		        c->role == HFB_ROLE_IDLE, msg, sizeof(msg)) < 0) {
+			conn_lost(c, msg);
+			return;
+		}
+		c->state = CS_TLS;
+		tls_step(c);
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (c->state == CS_TLS) {
+		tls_step(c);
+		return;
+	}
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ||
+	    (c->tp.rd_wants_write && (events & EPOLLOUT)))
 		conn_read(c);
-	if (c->fd >= 0 && (events & EPOLLOUT))
+	if (c->fd >= 0 &&
+	    ((events & EPOLLOUT) || (c->wblocked && (events & EPOLLIN))))
 		mark_dirty(c);
 }
 
@@ -546,7 +696,7 @@ pub_pump(struct hf_bench_conn *c, uint64_t now, uint64_t *next_due)
 			c->st.t_last = now;
 		return 0;
 	}
-	if (c->epollout || c->out.len > 256 * 1024)
+	if (c->epollout || c->wblocked || c->out.len > 256 * 1024)
 		return 0; /* the socket is full: wait for EPOLLOUT */
 	if (cfg->qos) {
 		limit = c->window > c->inflight ? c->window - c->inflight : 0;
@@ -765,6 +915,8 @@ run_phase(struct hf_bench_worker *w, int phase, uint64_t deadline)
 		} else if (phase == PH_PUBLISH || phase == PH_DRAIN) {
 			timeout = 5;
 		}
+		if (w->any_pending)
+			timeout = 0;
 		n = epoll_wait(w->epfd, ev, 256, timeout);
 		if (n < 0 && errno != EINTR) {
 			fail(w, "epoll_wait: %s", strerror(errno));
@@ -772,6 +924,14 @@ run_phase(struct hf_bench_worker *w, int phase, uint64_t deadline)
 		}
 		for (i = 0; i < n; i++)
 			conn_event(ev[i].data.ptr, ev[i].events);
+		if (w->any_pending) {
+			/* TLS input OpenSSL already holds: the socket may
+			 * never become readable for it */
+			w->any_pending = 0;
+			for (i = 0; i < w->nconns; i++)
+				if (w->conns[i].rpending && w->conns[i].fd >= 0)
+					conn_read(&w->conns[i]);
+		}
 	}
 }
 
@@ -1021,6 +1181,8 @@ hf_bench_worker_init(struct hf_bench_worker *w, struct hf_bench_run *run,
 		}
 		hf_bench_buf_init(&c->in, inb);
 		hf_bench_buf_init(&c->out, outb);
+		hf_bench_buf_init(&c->tp.win, cfg->ws ? inb : 0);
+		hf_bench_buf_init(&c->tp.wout, cfg->ws ? outb + 16 : 0);
 	}
 }
 
@@ -1034,8 +1196,11 @@ hf_bench_worker_free(struct hf_bench_worker *w)
 
 		if (c->fd >= 0)
 			close(c->fd);
+		hf_bench_tp_reset(&c->tp);
 		hf_bench_buf_free(&c->in);
 		hf_bench_buf_free(&c->out);
+		hf_bench_buf_free(&c->tp.win);
+		hf_bench_buf_free(&c->tp.wout);
 		free(c->ids);
 		free(c->rel);
 	}
