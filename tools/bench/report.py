@@ -502,7 +502,17 @@ def cmd_report(argv):
     w("")
     w("## Analysis")
     w("")
-    w("(written by hand after the run)")
+    # The analysis is written by hand: keep the one already in the file.
+    kept = None
+    try:
+        with open(out_md) as f:
+            old = f.read()
+        i = old.find("\n## Analysis\n")
+        if i >= 0:
+            kept = old[i + len("\n## Analysis\n"):].strip("\n")
+    except OSError:
+        pass
+    w(kept if kept else "(written by hand after the run)")
     w("")
     with open(out_md, "w") as f:
         f.write("\n".join(L))
