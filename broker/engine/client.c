@@ -353,8 +353,17 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 		if (len - off < whole)
 			break;
 		c->b->stats.bytes_received += whole;
+		c->in_input = true;
 		dispatch(c, f.type_flags, buf + off + f.hdr_len, f.body_len);
+		c->in_input = false;
 		off += whole;
+	}
+	/* Window slots freed by this read's acknowledgments are refilled
+	 * once, with one read of the queue instead of one per ack. */
+	if (c->pump_due) {
+		c->pump_due = false;
+		if (c->s)
+			hf_session_pump(c->s);
 	}
 	return off;
 }

@@ -899,6 +899,17 @@ find_inflight(struct hf_session *s, uint16_t pid, struct hf_qentry **prev)
 	return NULL;
 }
 
+/* An acknowledgment freed a window slot: refill it now, or once the rest of
+ * the client's input in hand is processed (client.c). */
+static void
+refill(struct hf_client *c)
+{
+	if (c->in_input)
+		c->pump_due = true;
+	else
+		hf_session_pump(c->s);
+}
+
 void
 hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
 {
@@ -907,7 +918,7 @@ hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
 	if (!e || e->qos != 1)
 		return; /* unknown: nothing to do */
 	inflight_remove(s, prev, e);
-	hf_session_pump(s);
+	refill(c);
 }
 
 void
@@ -938,7 +949,7 @@ hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a)
 	if (!e || e->state != HF_Q_RELEASED)
 		return;
 	inflight_remove(s, prev, e);
-	hf_session_pump(s);
+	refill(c);
 }
 
 void
