@@ -185,7 +185,6 @@ struct hf_client {
 	bool waits_commit : 1;     /* output holds a packet needing commit */
 	bool dirty : 1;            /* on the broker's flush list */
 	bool request_problem : 1;  /* v5: reason strings allowed */
-	bool in_input : 1;         /* its input is being processed (client.c) */
 	bool pump_due : 1; /* acks freed window slots: pump after input */
 };
 

@@ -46,22 +46,15 @@ hf_client_mark_dirty(struct hf_client *c)
 	c->b->dirty = c;
 }
 
-bool
-hf_client_send(struct hf_client *c, const struct hf_packet *p)
+/* Bookkeeping for n bytes of a packet just put in c's output. */
+static void
+queued(struct hf_client *c, uint8_t type, uint8_t qos, size_t n)
 {
-	if (c->state == HF_C_CLOSING && p->type != HF_DISCONNECT)
-		return false;
-	uint8_t ver = c->proto ? c->proto : HF_PROTO_V311;
-	if (c->max_packet && hf_encode_size(p, ver) > c->max_packet)
-		return false;
-	size_t before = c->out.len;
-	if (hf_encode(p, ver, &c->out) != HF_OK)
-		return false;
-	switch (p->type) {
+	switch (type) {
 	case HF_PUBLISH:
 		/* A QoS 2 delivery's packet id must be durable first, or a
 		 * crash could make it arrive twice; QoS 0/1 may go early. */
-		if (p->u.publish.qos < 2)
+		if (qos < 2)
 			break;
 		/* fall through */
 	case HF_CONNACK:
@@ -76,8 +69,23 @@ hf_client_send(struct hf_client *c, const struct hf_packet *p)
 	default:
 		break;
 	}
-	c->b->stats.bytes_sent += c->out.len - before;
+	c->b->stats.bytes_sent += n;
 	hf_client_mark_dirty(c);
+}
+
+bool
+hf_client_send(struct hf_client *c, const struct hf_packet *p)
+{
+	if (c->state == HF_C_CLOSING && p->type != HF_DISCONNECT)
+		return false;
+	uint8_t ver = c->proto ? c->proto : HF_PROTO_V311;
+	if (c->max_packet && hf_encode_size(p, ver) > c->max_packet)
+		return false;
+	size_t before = c->out.len;
+	if (hf_encode(p, ver, &c->out) != HF_OK)
+		return false;
+	queued(c, p->type, p->type == HF_PUBLISH ? p->u.publish.qos : 0,
+	       c->out.len - before);
 	return true;
 }
 
@@ -96,11 +104,7 @@ hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p, size_t len,
 		c->out.p[at + pid_off] = (uint8_t)(pid >> 8);
 		c->out.p[at + pid_off + 1] = (uint8_t)pid;
 	}
-	/* As in hf_client_send(): a QoS 2 packet id must be durable first. */
-	if (qos == 2)
-		c->waits_commit = true;
-	c->b->stats.bytes_sent += len;
-	hf_client_mark_dirty(c);
+	queued(c, HF_PUBLISH, qos, len);
 	return true;
 }
 
@@ -353,9 +357,7 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 		if (len - off < whole)
 			break;
 		c->b->stats.bytes_received += whole;
-		c->in_input = true;
 		dispatch(c, f.type_flags, buf + off + f.hdr_len, f.body_len);
-		c->in_input = false;
 		off += whole;
 	}
 	/* Window slots freed by this read's acknowledgments are refilled

@@ -151,13 +151,12 @@ send_shared(struct hf_client *c, const struct hf_msg *m,
 	if (ec->gen != b->match_gen || ec->m != m) {
 		ec->m = NULL;
 		ec->buf.len = 0;
-		if (hf_encode(p, ver, &ec->buf) != HF_OK)
+		struct hf_frame f;
+		if (hf_encode(p, ver, &ec->buf) != HF_OK ||
+		    hf_frame_parse(ec->buf.p, ec->buf.len, 0, &f) != HF_OK)
 			return false;
-		/* fixed header byte, remaining length (1-4 bytes), topic */
-		size_t h = 1;
-		while (h < 4 && (ec->buf.p[h] & 0x80))
-			h++;
-		ec->pid_off = h + 1 + 2 + m->topic_len;
+		/* the packet id follows the topic name */
+		ec->pid_off = (size_t)f.hdr_len + 2 + m->topic_len;
 		ec->gen = b->match_gen;
 		ec->m = m;
 	}
@@ -899,17 +898,6 @@ find_inflight(struct hf_session *s, uint16_t pid, struct hf_qentry **prev)
 	return NULL;
 }
 
-/* An acknowledgment freed a window slot: refill it now, or once the rest of
- * the client's input in hand is processed (client.c). */
-static void
-refill(struct hf_client *c)
-{
-	if (c->in_input)
-		c->pump_due = true;
-	else
-		hf_session_pump(c->s);
-}
-
 void
 hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
 {
@@ -918,7 +906,7 @@ hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
 	if (!e || e->qos != 1)
 		return; /* unknown: nothing to do */
 	inflight_remove(s, prev, e);
-	refill(c);
+	c->pump_due = true; /* refilled after this read (client.c) */
 }
 
 void
@@ -949,7 +937,7 @@ hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a)
 	if (!e || e->state != HF_Q_RELEASED)
 		return;
 	inflight_remove(s, prev, e);
-	refill(c);
+	c->pump_due = true; /* refilled after this read (client.c) */
 }
 
 void
