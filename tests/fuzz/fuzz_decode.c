@@ -1,11 +1,9 @@
 // tests/fuzz/fuzz_decode.c - libFuzzer target for the MQTT codec.
 //
-// Not built by default. From the repository root:
-//   clang -g -fsanitize=fuzzer,address,undefined -I include
-//     broker/codec/*.c tests/fuzz/fuzz_decode.c -o fuzz_decode
-//   ./fuzz_decode -max_total_time=60 tests/fuzz/corpus/decode
-// Every CTest run replays that corpus (tests/fuzz/replay.c, test
-// fuzz_decode_replay); add new interesting inputs to it.
+// Built as a libFuzzer binary with -DHF_FUZZ=ON (clang); tools/fuzz.sh runs
+// it for a bounded time over tests/fuzz/corpus/decode. Every CTest run
+// replays that corpus (tests/fuzz/replay.c, test fuzz_decode_replay); add
+// new interesting inputs to it.
 /*
  * The first input byte picks the protocol level the body is decoded with;
  * the rest is framed with hf_frame_parse() and decoded with hf_decode().
