@@ -123,6 +123,10 @@ struct hf_session {
 	 * will_delay seconds or when the session ends, whichever is first. */
 	struct hf_msg *will;
 	int64_t will_at; /* monotonic ms; 0 = not pending */
+	/* The will message id the session's store record names (and so
+	 * holds one store reference on); only hf_dur_session_save() and
+	 * hf_dur_session_drop() change it (durable.c). */
+	uint64_t dur_will;
 
 	/* Routing scratch for one publish (deduplication per session). */
 	uint64_t match_gen; /* == broker's while routing one publish */
@@ -206,7 +210,8 @@ struct hf_stats {
 	uint64_t msgs_received, msgs_sent;
 	uint64_t bytes_received, bytes_sent;
 	uint64_t pub_dropped;
-	uint64_t pub_refused; /* QoS 1/2 refused: queue or store full */
+	uint64_t pub_refused;        /* QoS 1/2 refused: queue or store full */
+	uint64_t store_inconsistent; /* contained store inconsistencies */
 	uint64_t clients_max;
 	uint64_t connections_total;
 };

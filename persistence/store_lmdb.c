@@ -687,11 +687,14 @@ write_op(struct hf_store *st, struct op *op)
 	rc = apply(st, &st->log[st->nlog - 1]);
 	if (rc == MDB_MAP_FULL) {
 		rc = recover_full(st, false, &last);
-		return rc ? rc : last;
+		if (rc)
+			return rc;
+		rc = last;
 	}
 	if (rc && !is_soft(rc))
 		return hard_fail(st, rc);
-	return rc;
+	/* A soft failure left the transaction standing (see store.h). */
+	return rc ? HF_STORE_EINCONSISTENT : 0;
 }
 
 static int

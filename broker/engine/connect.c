@@ -69,7 +69,9 @@ hf_session_new(struct hf_broker *b, const uint8_t *id, size_t len)
 	return s;
 }
 
-/* Forget the session's will (its store reference too). */
+/* Forget the session's will. Its store reference belongs to the session's
+ * store record and goes with the next hf_dur_session_save() (or the
+ * session's deletion): the caller saves or frees the session. */
 static void
 drop_will(struct hf_session *s)
 {
@@ -78,8 +80,6 @@ drop_will(struct hf_session *s)
 		return;
 	s->will = NULL;
 	s->will_at = 0;
-	if (s->sid)
-		hf_dur_msg_ref(s->b, w, -1);
 	hf_msg_unref(w);
 }
 
@@ -92,11 +92,9 @@ publish_will(struct hf_session *s)
 	s->will = NULL;
 	s->will_at = 0;
 	/* Route first: the deliveries take their own store references
-	 * before the will's is released, so the body is not deleted and
-	 * written again. */
+	 * before the session record lets go of the will's (in the save), so
+	 * the body is not deleted and written again. */
 	hf_publish_route(s->b, w, s, false);
-	if (s->sid)
-		hf_dur_msg_ref(s->b, w, -1);
 	hf_dur_session_save(s, false);
 	hf_msg_unref(w);
 }
@@ -389,11 +387,9 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	        : 0;
 	s->client = c;
 	c->s = s;
-	if (s->persistent && b->store) {
-		if (will)
-			hf_dur_msg_ref(b, will, 1);
-		hf_dur_session_save(s, true); /* before the CONNACK */
-	}
+	/* Before the CONNACK. Also for a stored session resumed with expiry
+	 * 0: its record then says so, and a restart ends it. */
+	hf_dur_session_save(s, true);
 	c->state = HF_C_CONNECTED;
 	c->last_rx = hf_now_ms(b);
 	if (p->has_username) {

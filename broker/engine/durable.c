@@ -44,6 +44,20 @@ check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 		b->dur_sync_needed = true;
 	if (rc == 0 || b->store_failed)
 		return;
+	if (rc == HF_STORE_EINCONSISTENT) {
+		/* Contained: the records named disagree with this write (a
+		 * bookkeeping error, or damage on disk), but the transaction
+		 * stands and everything else in it is sound. The store has
+		 * applied what it could (a count never goes below zero);
+		 * holdfast-db check shows what remains. One session's
+		 * records must not stop the broker for everyone. */
+		b->stats.store_inconsistent++;
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: store %s met an inconsistency (contained, "
+		       "broker carries on): %s.",
+		       what, hf_store_errmsg(b->store));
+		return;
+	}
 	b->store_failed = true;
 	hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
 	       hf_store_errmsg(b->store));
@@ -91,7 +105,7 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 		return;
 	if (m->store_id) {
 		int rc = hf_store_msg_ref(b->store, m->store_id, delta);
-		if (rc == 0 || delta < 0) {
+		if (rc == 0 || delta < 0 || rc != HF_STORE_EINCONSISTENT) {
 			check(b, rc, "message reference");
 			return;
 		}
@@ -216,15 +230,33 @@ hf_dur_msg_load(struct hf_broker *b, uint64_t id)
 	return l.m;
 }
 
+/* The session's store record, written when the session is persistent or
+ * already has a record (a stored session resumed or ended with expiry 0
+ * keeps its record up to date until it is deleted).
+ *
+ * Invariant kept here: a message's store reference count is the number of
+ * queue records, retained marks and session records (will_msg) that name it
+ * (persistence/README.md). A session record holds one reference on its
+ * will; s->dur_will is the id the record names. Changing the will therefore
+ * takes a reference on the new one before the record is written and gives
+ * back the old one after, in the same transaction; nothing else in the
+ * engine changes a will's store references (hf_dur_session_drop() lets the
+ * store release it with the record). */
 void
 hf_dur_session_save(struct hf_session *s, bool sync)
 {
 	struct hf_broker *b = s->b;
-	if (!b->store || !s->persistent)
+	if (!b->store || (!s->sid && !s->persistent))
 		return;
 	if (!s->sid) { /* first save: the session becomes durable */
 		s->sid = ++b->next_sid;
 		s->next_seq = 1;
+	}
+	uint64_t old = s->dur_will, want = 0;
+	if (s->will) {
+		if (!s->will->store_id || s->will->store_id != old)
+			hf_dur_msg_ref(b, s->will, 1);
+		want = s->will->store_id;
 	}
 	int64_t now_wall = hf_wall_ms();
 	struct hf_store_session r = {
@@ -237,11 +269,15 @@ hf_dur_session_save(struct hf_session *s, bool sync)
 	     * re-saves so expiry counts from the real moment */
 	    .disconnected_at =
 	        s->client ? 0 : now_wall - (hf_now_ms(b) - s->offline_since),
-	    .will_msg = s->will ? s->will->store_id : 0,
+	    .will_msg = want,
 	    .will_delay = s->will_delay,
 	    .will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b)) : 0,
 	};
 	check_as(b, hf_store_session_put(b->store, &r), "session write", !sync);
+	s->dur_will = want;
+	if (old && old != want)
+		check_as(b, hf_store_msg_ref(b->store, old, -1),
+		         "will reference", !sync);
 }
 
 void
@@ -249,9 +285,11 @@ hf_dur_session_drop(struct hf_session *s)
 {
 	if (!s->b->store || !s->sid)
 		return;
+	/* The store releases the will's reference with the record. */
 	check(s->b, hf_store_session_del(s->b->store, s->sid),
 	      "session delete");
 	s->sid = 0;
+	s->dur_will = 0;
 }
 
 void
@@ -501,6 +539,7 @@ rec_session(void *ctx, const struct hf_store_session *r)
 	s->persistent = true;
 	int64_t gone = r->disconnected_at ? r->disconnected_at : rc->now_wall;
 	s->offline_since = rc->now_mono - (rc->now_wall - gone);
+	s->dur_will = r->will_msg;
 	if (r->will_msg) {
 		s->will = hf_dur_msg_load(b, r->will_msg);
 		s->will_delay = r->will_delay;

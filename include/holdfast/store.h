@@ -40,6 +40,12 @@
 #define HF_STORE_EVERSION  (-4) /* written by an incompatible version */
 #define HF_STORE_ENOMEM    (-5)
 #define HF_STORE_ENOTFOUND (-6)
+/* A write met records that disagree with it (a reference change on a
+ * message that is not stored, a count that would go below zero, a damaged
+ * record it had to delete, a subscription whose hash slots are all taken).
+ * The transaction is intact: the write's other effects are applied and
+ * will be committed; errmsg names the records. Only writes return it. */
+#define HF_STORE_EINCONSISTENT (-7)
 
 enum hf_store_sync {
 	HF_SYNC_FULL = 0, /* fsync on every commit: survives power loss */
@@ -130,7 +136,10 @@ size_t hf_store_pending(const struct hf_store *st);
 /* Last error text (for logs). */
 const char *hf_store_errmsg(const struct hf_store *st);
 
-/* Writes. All return 0, HF_STORE_EFULL, HF_STORE_EIO or HF_STORE_ENOMEM. */
+/* Writes. All return 0, HF_STORE_EINCONSISTENT (the transaction stands),
+ * or HF_STORE_EFULL, HF_STORE_EIO or HF_STORE_ENOMEM: then the open
+ * transaction is gone (nothing since the last commit will be stored) and
+ * the next write begins a new one. */
 int hf_store_session_put(struct hf_store *st, const struct hf_store_session *s);
 /* Delete a session with its subscriptions, queue entries (releasing their
  * message references), inbound QoS 2 ids, and its will reference. */

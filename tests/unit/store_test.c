@@ -600,8 +600,8 @@ t_refcount(void)
 	CHECK_EQ(hf_store_msg_ref(st, 11, -1), 0);
 	CHECK_EQ(msg_exists(st, 11), 0);
 	/* A ref on a missing id: an error, no crash, the turn goes on. */
-	CHECK_EQ(hf_store_msg_ref(st, 999, 1), HF_STORE_ECORRUPT);
-	CHECK_EQ(hf_store_msg_ref(st, 999, -1), HF_STORE_ECORRUPT);
+	CHECK_EQ(hf_store_msg_ref(st, 999, 1), HF_STORE_EINCONSISTENT);
+	CHECK_EQ(hf_store_msg_ref(st, 999, -1), HF_STORE_EINCONSISTENT);
 	CHECK(strstr(hf_store_errmsg(st), "999") != NULL);
 	CHECK_EQ(hf_store_commit(st), 0);
 
@@ -655,7 +655,7 @@ t_refcount(void)
 	CHECK_EQ(hf_store_retain_del(st, 40), 0);
 	CHECK_EQ(msg_exists(st, 40), 0);
 	CHECK_EQ(hf_store_retain_del(st, 40), 0); /* not marked: no-op */
-	CHECK_EQ(hf_store_retain_put(st, 41), HF_STORE_ECORRUPT);
+	CHECK_EQ(hf_store_retain_put(st, 41), HF_STORE_EINCONSISTENT);
 	n = 0;
 	CHECK_EQ(hf_store_retained_each(st, count_cb_msg, &n), 0);
 	CHECK_EQ(n, 0);
@@ -761,7 +761,7 @@ t_sub_collisions(void)
 	}
 	s.filter = (const uint8_t *)"g/overflow";
 	s.filter_len = 10;
-	CHECK_EQ(hf_store_sub_put(st, &s), HF_STORE_EIO);
+	CHECK_EQ(hf_store_sub_put(st, &s), HF_STORE_EINCONSISTENT);
 	CHECK_EQ(hf_store_pending(st), 17);
 	CHECK_EQ(hf_store_sub_del(st, 5, (const uint8_t *)filters[4],
 	                          (uint16_t)strlen(filters[4])),
@@ -974,7 +974,7 @@ t_queue_stat_100k(void)
 	CHECK_EQ(n, N);
 	/* Deleting the session clears its 100k entries in one go (the queue
 	 * entries reference no stored body, so each release reports it). */
-	CHECK_EQ(hf_store_session_del(st, 7), HF_STORE_ECORRUPT);
+	CHECK_EQ(hf_store_session_del(st, 7), HF_STORE_EINCONSISTENT);
 	CHECK_EQ(hf_store_commit(st), 0);
 	CHECK_EQ(hf_store_queue_stat(st, 7, &count, &bytes, &last), 0);
 	CHECK_EQ(count, 0);
@@ -1127,7 +1127,7 @@ t_bad_records(void)
 	CHECK_EQ(hf_store_queue_stat(st, 1, &count, &bytes, &last),
 	         HF_STORE_ECORRUPT);
 	/* Deleting the bad entry works and reports it. */
-	CHECK_EQ(hf_store_queue_del(st, 1, 2), HF_STORE_ECORRUPT);
+	CHECK_EQ(hf_store_queue_del(st, 1, 2), HF_STORE_EINCONSISTENT);
 	CHECK_EQ(hf_store_queue_stat(st, 1, &count, &bytes, &last), 0);
 	CHECK_EQ(count, 1);
 	hf_store_close(st); /* uncommitted: the bad entry is back */
@@ -1172,7 +1172,7 @@ t_bad_records(void)
 	         HF_STORE_ECORRUPT);
 	CHECK_EQ(n, 0);
 	/* Deleting the damaged session still clears it. */
-	CHECK_EQ(hf_store_session_del(st, 1), HF_STORE_ECORRUPT);
+	CHECK_EQ(hf_store_session_del(st, 1), HF_STORE_EINCONSISTENT);
 	CHECK_EQ(hf_store_commit(st), 0);
 	CHECK_EQ(hf_store_sessions_each(st, count_cb_sess, &n), 0);
 	CHECK_EQ(n, 0);
