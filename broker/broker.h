@@ -266,6 +266,9 @@ struct hf_broker {
 	bool shutting_down;
 	bool handles_ready; /* loop handles initialised (shutdown may close) */
 	int64_t start_time; /* wall-clock s */
+	/* Added to the monotonic clock: 0 in service; the engine test
+	 * harness moves time forward with it (keepalive, expiry, wills). */
+	int64_t clock_skew_ms;
 	struct hf_stats stats;
 	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */
 };
@@ -389,6 +392,10 @@ void hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e);
 void hf_dur_qentry_del(struct hf_session *s, uint64_t seq);
 void hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on);
 void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
+/* dur_check.c: check the invariants between memory and the store (after
+ * a commit); report() gets one line per violation. Returns the count. */
+int hf_dur_check(struct hf_broker *b, void (*report)(void *ctx, const char *what),
+                 void *ctx);
 /* Fill e (and a subids copy) from the store; see durable.c. */
 int hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
                       size_t *n);

@@ -56,7 +56,7 @@ queued(struct hf_client *c, uint8_t type, uint8_t qos, size_t n)
 		 * crash could make it arrive twice; QoS 0/1 may go early. */
 		if (qos < 2)
 			break;
-		/* fall through */
+		__attribute__((fallthrough));
 	case HF_CONNACK:
 	case HF_PUBACK:
 	case HF_PUBREC:

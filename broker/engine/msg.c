@@ -24,7 +24,7 @@ hf_wall_ms(void)
 int64_t
 hf_now_ms(struct hf_broker *b)
 {
-	return (int64_t)uv_now(b->loop);
+	return (int64_t)uv_now(b->loop) + b->clock_skew_ms;
 }
 
 struct hf_msg *
