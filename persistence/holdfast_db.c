@@ -1,10 +1,15 @@
 /* persistence/holdfast_db.c - holdfast-db, read-only inspection of a store.
  *
- *   holdfast-db [-d DIR] [-f FILE] [-n N] stats|sessions|subs|retained
+ *   holdfast-db [-d DIR] [-f FILE] [-n N] stats|sessions|subs|retained|check
  *   holdfast-db [-d DIR] [-f FILE] [-n N] queue CLIENTID
+ *   holdfast-db -h | --help
  *
  * Opens the store through hf_store_open() with read_only set (MDB_RDONLY),
  * so it takes a snapshot and never blocks or disturbs a running broker.
+ * `check` runs hf_store_check() and prints one line per violation and a
+ * summary; its exit status is 0 when the store is consistent, 1 when it has
+ * violations, 2 when it cannot be read (the other commands exit 1 on any
+ * error).
  * Defaults match the broker's: directory "data", file "holdfast.db".
  * Client ids, filters and topics are printed with bytes outside printable
  * ASCII escaped as \xNN and cut after 200 bytes.
@@ -12,6 +17,7 @@
  * Threading: single-threaded program; all state lives in main's frame. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +308,36 @@ cmd_queue(struct hf_store *st, struct sess_list *l, char *cid, size_t max)
 }
 
 static void
+print_violation(void *ctx, const char *violation)
+{
+	printf("%s\n", violation);
+}
+
+/* Returns 0 (consistent), 1 (violations) or a negative store error. */
+static int
+cmd_check(struct hf_store *st)
+{
+	struct hf_store_check_counts n;
+	char what[256];
+	int rc = hf_store_check(st, print_violation, NULL, &n);
+
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what),
+	         "%" PRIu64 " sessions, %" PRIu64 " subscriptions, %" PRIu64
+	         " messages, %" PRIu64 " queue entries, %" PRIu64
+	         " retained, %" PRIu64 " qos2 ids",
+	         n.sessions, n.subs, n.msgs, n.queue_entries, n.retained,
+	         n.qos2);
+	if (rc == 0) {
+		printf("check: %s: OK\n", what);
+		return 0;
+	}
+	printf("check: %d violation%s (%s)\n", rc, rc == 1 ? "" : "s", what);
+	return 1;
+}
+
+static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: holdfast-db [-d DIR] [-f FILE] [-n N] COMMAND\n"
@@ -313,7 +349,12 @@ usage(FILE *f)
 	           "  sessions         persistent sessions\n"
 	           "  subs             subscriptions of persistent sessions\n"
 	           "  queue CLIENTID   first entries of a session's queue\n"
-	           "  retained         retained messages\n");
+	           "  retained         retained messages\n"
+	           "  check            verify every invariant of the store; "
+	           "exit 0 when\n"
+	           "                   consistent, 1 on violations, 2 when "
+	           "unreadable\n"
+	           "  -h, --help       print this help\n");
 }
 
 int
@@ -329,8 +370,19 @@ main(int argc, char **argv)
 	const char *cmd;
 	size_t max = 50;
 	char err[1024];
+	bool check;
 	int opt, rc;
 
+	/* getopt() knows no long options: --help among the options before
+	 * the command. */
+	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (strchr("dfn", argv[i][1]) && argv[i][2] == '\0')
+			i++; /* skip the option's argument */
+	}
 	while ((opt = getopt(argc, argv, "d:f:n:h")) != -1) {
 		switch (opt) {
 		case 'd':
@@ -357,15 +409,19 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "stats") && strcmp(cmd, "sessions") &&
 	    strcmp(cmd, "subs") && strcmp(cmd, "retained") &&
+	    strcmp(cmd, "check") &&
 	    (strcmp(cmd, "queue") || optind + 1 >= argc)) {
 		usage(stderr);
 		return 2;
 	}
+	check = !strcmp(cmd, "check");
 	if (hf_store_open(&st, &conf, err, sizeof(err))) {
 		fprintf(stderr, "holdfast-db: %s\n", err);
-		return 1;
+		return check ? 2 : 1;
 	}
-	if (!strcmp(cmd, "stats")) {
+	if (check) {
+		rc = cmd_check(st);
+	} else if (!strcmp(cmd, "stats")) {
 		rc = cmd_stats(st, &conf);
 	} else if (!strcmp(cmd, "retained")) {
 		printf("%-8s %-3s %-10s %s\n", "BYTES", "QOS", "MSG-ID",
@@ -385,5 +441,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "holdfast-db: %s\n", hf_store_errmsg(st));
 	free_sessions(&l);
 	hf_store_close(st);
+	if (check && rc < 0)
+		return 2;
 	return rc ? 1 : 0;
 }

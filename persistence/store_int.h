@@ -18,10 +18,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lmdb.h>
+
 #include "holdfast/store.h"
 
 #define HF_STORE_FORMAT_VERSION 1u
 #define HF_STORE_MAGIC          "holdfast-store"
+
+/* The named databases, in the order of the store's handle array. */
+enum hf_db {
+	HF_DB_META,
+	HF_DB_SESSIONS,
+	HF_DB_SUBS,
+	HF_DB_MSGS,
+	HF_DB_MREFS,
+	HF_DB_QUEUE,
+	HF_DB_QOS2,
+	HF_DB_RETAINED,
+	HF_DB_COUNT
+};
+
+/* How many consecutive hash slots a filter may use in one session. */
+#define HF_SUB_PROBES 16
 
 /* Fixed part of each value, in bytes (see README.md). */
 #define HF_REC_SESSION_HDR 35u
@@ -92,6 +110,22 @@ int hf_rec_msg_dec(const uint8_t *p, size_t n, uint64_t id,
 int hf_rec_qentry_dec(const uint8_t *p, size_t n, uint64_t sid, uint64_t seq,
                       struct hf_store_qentry *out, const uint8_t **raw_subids);
 void hf_rec_subids(const uint8_t *raw, uint16_t n, uint32_t *out);
+
+/* For check.c, which reads the databases directly. Begin a read the way
+ * every read function does (the open write transaction when there is one,
+ * else the cached read-only one; writes are refused until the matching
+ * hf_store_int_read_end()), and give the database handles (dbi gets
+ * HF_DB_COUNT entries). Returns 0, HF_STORE_EIO or HF_STORE_ENOMEM with
+ * the error message set. */
+int hf_store_int_read_begin(struct hf_store *st, MDB_txn **txn, MDB_dbi *dbi);
+void hf_store_int_read_end(struct hf_store *st, MDB_txn *txn);
+/* The mask applied to filter hashes (all ones unless the test hook below
+ * changed it). */
+uint64_t hf_store_int_hash_mask(const struct hf_store *st);
+/* Set the error message for an LMDB failure rc met while doing `what`;
+ * returns HF_STORE_ECORRUPT for LMDB's damage codes, HF_STORE_ENOMEM or
+ * HF_STORE_EIO otherwise. */
+int hf_store_int_fail(struct hf_store *st, const char *what, int rc);
 
 /* Testing only: keep the low `bits` bits of the filter hash (64 = all), so
  * a test can force subscription key collisions. */

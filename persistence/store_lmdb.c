@@ -44,23 +44,22 @@
 #include "store_int.h"
 
 enum {
-	DB_META,
-	DB_SESSIONS,
-	DB_SUBS,
-	DB_MSGS,
-	DB_MREFS,
-	DB_QUEUE,
-	DB_QOS2,
-	DB_RETAINED,
-	DB_COUNT
+	DB_META = HF_DB_META,
+	DB_SESSIONS = HF_DB_SESSIONS,
+	DB_SUBS = HF_DB_SUBS,
+	DB_MSGS = HF_DB_MSGS,
+	DB_MREFS = HF_DB_MREFS,
+	DB_QUEUE = HF_DB_QUEUE,
+	DB_QOS2 = HF_DB_QOS2,
+	DB_RETAINED = HF_DB_RETAINED,
+	DB_COUNT = HF_DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     "meta", "sessions", "subs", "msgs", "mrefs", "queue", "qos2", "retained",
 };
 
-/* How many consecutive hash slots a filter may use in one session. */
-#define SUB_PROBES 16
+#define SUB_PROBES HF_SUB_PROBES
 
 #define DEFAULT_INITIAL_MAP (1024u * 1024u)
 
@@ -1652,4 +1651,40 @@ hf_store_move_aside(const struct hf_store_conf *conf, char *err, size_t errlen)
 	fmterr(err, errlen, "store %s moved to %s", path, dst);
 	free(path);
 	return 0;
+}
+
+/* ---- for check.c (store_int.h) -------------------------------------------
+ */
+
+int
+hf_store_int_read_begin(struct hf_store *st, MDB_txn **txn, MDB_dbi *dbi)
+{
+	int rc = rd_begin(st, txn);
+
+	if (rc == 0)
+		memcpy(dbi, st->dbi, sizeof(st->dbi));
+	return rc;
+}
+
+void
+hf_store_int_read_end(struct hf_store *st, MDB_txn *txn)
+{
+	rd_end(st, txn);
+}
+
+uint64_t
+hf_store_int_hash_mask(const struct hf_store *st)
+{
+	return st->hash_mask;
+}
+
+int
+hf_store_int_fail(struct hf_store *st, const char *what, int rc)
+{
+	if (is_damage(rc)) {
+		seterr(st, "store %s is damaged (%s: %s)", st->path, what,
+		       mdb_strerror(rc));
+		return HF_STORE_ECORRUPT;
+	}
+	return lmdb_fail(st, what, rc);
 }

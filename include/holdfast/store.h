@@ -212,4 +212,39 @@ void hf_store_release_pages(struct hf_store *st);
  * (no table walk) while far from the maximum. Returns 0 or HF_STORE_EIO. */
 int hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max);
 
+/* Records hf_store_check() walked, per database. */
+struct hf_store_check_counts {
+	uint64_t sessions, subs, msgs, queue_entries, qos2, retained;
+};
+
+/* Verify every invariant of the store (persistence/README.md,
+ * "Invariants"): meta data; every key and value decodes; each message's
+ * reference count equals the queue entries, retained marks and session
+ * wills naming it; every queue entry, subscription and QoS 2 id belongs to
+ * a stored session; every message id named is stored; queue entry states,
+ * subscription slots, retained topics and client ids are coherent.
+ *
+ * It reads one snapshot: the committed state, or, when this handle has a
+ * write transaction open, the state that transaction would commit. A
+ * read-only handle is enough, so it may run beside a live broker. Time and
+ * memory are O(n) in records (the sessions and message ids are held in
+ * sorted arrays). Disk bytes are untrusted: a damaged record is a
+ * violation, never a crash; a damaged LMDB page that LMDB itself reports
+ * is an error.
+ * @param[in] st      an open store
+ * @param[in] report  called once per violation with one human-readable
+ *                    line naming the record (database, session id and client
+ *                    id, seq, message id, ...). The string is owned by the
+ *                    checker and valid only during the call; the callback
+ *                    must not write to the store. May be NULL (count only).
+ * @param[in] ctx     passed to report
+ * @param[out] counts records walked, or NULL
+ * @return the number of violations (0: consistent; capped at INT_MAX), or
+ *         HF_STORE_EIO, HF_STORE_ECORRUPT (LMDB reported a damaged page;
+ *         see hf_store_errmsg) or HF_STORE_ENOMEM when the store could not
+ *         be read to the end. Never call it from inside a read callback. */
+int hf_store_check(struct hf_store *st,
+                   void (*report)(void *ctx, const char *violation), void *ctx,
+                   struct hf_store_check_counts *counts);
+
 #endif

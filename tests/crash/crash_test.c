@@ -27,7 +27,10 @@
  * packet id is already awaiting PUBREL is a resend, not a new message. That
  * state survives the client's reconnects, as a real client session does.
  * A persistent client that gets CONNACK session present 0 after its first
- * connect has lost its session: a failure.
+ * connect has lost its session: a failure. After every kill (and stop),
+ * and at the end of every case with the broker still running, `holdfast-db
+ * check` must find the store consistent (hf_test_store_check): a SIGKILL
+ * leaves the last committed state, and every commit is consistent.
  *
  * Knobs (environment): HF_CRASH_ROUNDS (default 6), HF_CRASH_SEED (default
  * fixed, printed). The chaos case runs twice: with persistence_sync full
@@ -176,6 +179,7 @@ det_case(struct hf_bproc *b, uint8_t ver, bool graceful)
 		hf_bproc_kill(b);
 	}
 	close(pub);
+	CHECK_EQ(hf_test_store_check(b->dir), 0);
 	CHECK_EQ(hf_bproc_restart(b), 0);
 
 	s = det_conn(b->port, ver, "det-sub", &sp);
@@ -217,7 +221,14 @@ det_case(struct hf_bproc *b, uint8_t ver, bool graceful)
 		CHECK(false);
 	}
 	hf_raw_disconnect(s, ver, 0);
-	close(s);
+	{
+		/* The close comes after the commit of the disconnect. */
+		bool closed = hf_raw_wait_close(s, 3000, NULL);
+
+		close(s);
+		CHECK(closed);
+	}
+	CHECK_EQ(hf_test_store_check(b->dir), 0);
 }
 
 static void
@@ -1197,6 +1208,16 @@ crash_restart(struct world *w)
 	hf_bproc_kill(w->b);
 	for (int i = 0; i < N_CLIENTS; i++)
 		drop_conn(&w->cl[i]);
+	/* The last committed state: it must be consistent. A violation
+	 * fails the case at the end; the run goes on to see what it
+	 * costs. */
+	{
+		int v = hf_test_store_check(w->b->dir);
+
+		if (v != 0)
+			note(w, "store check after the SIGKILL of round %d: %d",
+			     w->round, v);
+	}
 	w->t_restart = hf_now_ms();
 	if (hf_bproc_restart(w->b) != 0) {
 		note(w, "the broker did not restart on its store");
@@ -1299,6 +1320,8 @@ chaos_run(struct world *w, int rounds)
 		c->want_up = false;
 		drop_conn(c);
 	}
+	/* What the running broker last committed. */
+	CHECK_EQ(hf_test_store_check(w->b->dir), 0);
 }
 
 static void

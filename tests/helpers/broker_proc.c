@@ -6,7 +6,8 @@
  * exec the broker with -c. The parent then polls the log, from the offset it
  * had before this start, for "listen socket on port N" and takes N as the
  * port, giving up after 10 s or as soon as the child exits. Stop: SIGTERM,
- * then waitpid() polled every 10 ms for up to 15 s.
+ * then waitpid() polled every 10 ms for up to 15 s. The store check runs
+ * holdfast-db through popen() and reads its whole output.
  *
  * All state lives in the caller's struct hf_bproc; no globals (the case
  * runner uses test.h's counters, which are the test program's). */
@@ -431,6 +432,65 @@ hf_bproc_cleanup(struct hf_bproc *b)
 	if (b->dir[0] && !getenv("HF_TEST_KEEP"))
 		rm_tree(b->dir, 0);
 	b->dir[0] = '\0';
+}
+
+int
+hf_test_store_check(const char *dir)
+{
+	char cmd[1024], *out = NULL, *sum;
+	size_t n = 0, cap = 0;
+	int st, rc;
+	FILE *f;
+
+	/* A reference broker keeps no Holdfast store. */
+	if (getenv("HF_TEST_BROKER") && *getenv("HF_TEST_BROKER"))
+		return 0;
+	snprintf(cmd, sizeof(cmd), "'%s' -d '%s/data' check 2>&1", HF_DB_BIN,
+	         dir);
+	fflush(NULL);
+	f = popen(cmd, "r");
+	if (!f) {
+		perror("popen holdfast-db");
+		return -1;
+	}
+	/* Read all of it (the tool must not block on a full pipe). */
+	for (;;) {
+		size_t r;
+
+		if (cap - n < 4096) {
+			char *nb = realloc(out, cap + 65536);
+
+			if (!nb)
+				break;
+			out = nb;
+			cap += 65536;
+		}
+		r = fread(out + n, 1, cap - n - 1, f);
+		if (r == 0)
+			break;
+		n += r;
+	}
+	if (out)
+		out[n] = '\0';
+	st = pclose(f);
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		rc = 0;
+	} else if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1) {
+		/* "check: N violations (...)" is the last line. */
+		sum = out ? strstr(out, "check: ") : NULL;
+		while (sum && strstr(sum + 1, "check: "))
+			sum = strstr(sum + 1, "check: ");
+		rc = sum ? atoi(sum + 7) : 0;
+		if (rc <= 0)
+			rc = 1;
+	} else {
+		rc = -1;
+	}
+	if (rc != 0)
+		fprintf(stderr, "%s -> status %d:\n%s\n", cmd, st,
+		        out ? out : "(no output)");
+	free(out);
+	return rc;
 }
 
 void

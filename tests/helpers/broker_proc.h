@@ -73,6 +73,14 @@ void hf_bproc_case(const char *name, void (*fn)(struct hf_bproc *),
                    const char *extra_conf);
 #define HF_BCASE(fn, conf) hf_bproc_case(#fn, fn, conf)
 
+/* Run `holdfast-db check` (HF_DB_BIN) on the store a broker of dir keeps
+ * (DIR/data/holdfast.db, the harness's persistence_location); it may run
+ * while that broker runs. Returns the number of violations (0: the store
+ * is consistent), or -1 when the store could not be read or the tool did
+ * not run. On anything but 0 the tool's output is printed to stderr. With
+ * HF_TEST_BROKER set (a reference broker, no Holdfast store) it returns 0. */
+int hf_test_store_check(const char *dir);
+
 /* Monotonic milliseconds, for deadlines in tests. */
 int64_t hf_now_ms(void);
 /* Sleep ms milliseconds (only for waits the specification defines in time,

@@ -10,7 +10,9 @@
  * messages (and their deletion), armed wills with their due time, session
  * and message expiry measured in wall-clock time across the downtime. What
  * must not: clean sessions. holdfast-db must list what the stopped broker
- * left.
+ * left, and `holdfast-db check` must find the store consistent after every
+ * stop or kill and at the end of every case, with the broker running
+ * (hf_test_store_check).
  *
  * Holdfast sends nothing (acknowledgments, deliveries, closes) before the
  * loop turn's store commit, so whatever a test client has received is
@@ -21,7 +23,6 @@
  *
  * Every case runs against a broker of its own, for 3.1.1 and 5.0 where the
  * feature exists, and with both bounce modes. Single-threaded. */
-#include <libgen.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,23 +32,36 @@
 
 enum bounce_mode { TERM, KILL };
 
+/* After a case that passed, what the running broker last committed must
+ * be consistent. */
+static void
+store_ok(struct hf_bproc *b)
+{
+	if (!hf_test_failed_)
+		CHECK_EQ(hf_test_store_check(b->dir), 0);
+}
+
 /* One case function per version and bounce mode. */
 #define CASES4(fn)                                                             \
 	static void fn##_v311_term(struct hf_bproc *b)                         \
 	{                                                                      \
 		fn(b, V3, TERM);                                               \
+		store_ok(b);                                                   \
 	}                                                                      \
 	static void fn##_v311_kill(struct hf_bproc *b)                         \
 	{                                                                      \
 		fn(b, V3, KILL);                                               \
+		store_ok(b);                                                   \
 	}                                                                      \
 	static void fn##_v5_term(struct hf_bproc *b)                           \
 	{                                                                      \
 		fn(b, V5, TERM);                                               \
+		store_ok(b);                                                   \
 	}                                                                      \
 	static void fn##_v5_kill(struct hf_bproc *b)                           \
 	{                                                                      \
 		fn(b, V5, KILL);                                               \
+		store_ok(b);                                                   \
 	}
 #define RUN4(fn)                                                               \
 	do {                                                                   \
@@ -61,10 +75,12 @@ enum bounce_mode { TERM, KILL };
 	static void fn##_term(struct hf_bproc *b)                              \
 	{                                                                      \
 		fn(b, TERM);                                                   \
+		store_ok(b);                                                   \
 	}                                                                      \
 	static void fn##_kill(struct hf_bproc *b)                              \
 	{                                                                      \
 		fn(b, KILL);                                                   \
+		store_ok(b);                                                   \
 	}
 #define RUN2(fn)                                                               \
 	do {                                                                   \
@@ -72,15 +88,18 @@ enum bounce_mode { TERM, KILL };
 		HF_BCASE(fn##_kill, NULL);                                     \
 	} while (0)
 
-/* Stop (graceful: exit status must be 0) or kill the broker. */
+/* Stop (graceful: exit status must be 0) or kill the broker; either way
+ * the store it leaves must be consistent. */
 static bool
 halt(struct hf_bproc *b, enum bounce_mode mode)
 {
-	if (mode == KILL) {
+	bool ok = true;
+
+	if (mode == KILL)
 		hf_bproc_kill(b);
-		return true;
-	}
-	return hf_bproc_stop(b) == 0;
+	else
+		ok = hf_bproc_stop(b) == 0;
+	return hf_test_store_check(b->dir) == 0 && ok;
 }
 
 /* halt + restart on the same store; b->port is the new port. */
@@ -683,19 +702,18 @@ msg_expiry(struct hf_bproc *b, enum bounce_mode mode)
 }
 CASES2(msg_expiry)
 
-/* Run holdfast-db (next to HF_BROKER_BIN) on the test's store; the output
+/* Run holdfast-db (HF_DB_BIN) on the test's store; the output
  * goes to out. Returns the exit status or -1. */
 static int
 run_db(struct hf_bproc *b, const char *args, char *out, size_t cap)
 {
-	char bin[512], cmd[1400];
+	char cmd[1400];
 	size_t n = 0;
 	FILE *f;
 	int st;
 
-	snprintf(bin, sizeof(bin), "%s", HF_BROKER_BIN);
-	snprintf(cmd, sizeof(cmd), "'%s/holdfast-db' -d '%s/data' %s 2>&1",
-	         dirname(bin), b->dir, args);
+	snprintf(cmd, sizeof(cmd), "'%s' -d '%s/data' %s 2>&1", HF_DB_BIN,
+	         b->dir, args);
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;
