@@ -322,7 +322,7 @@ op_disconnect(struct eh *e, int i, struct prog *g)
 	memset(&p, 0, sizeof(p));
 	p.type = HF_DISCONNECT;
 	p.u.ack.rc = (a & 1) ? HF_RC_DISCONNECT_WITH_WILL : 0;
-	if (slot_ver(e, i) == HF_PROTO_V5 && (a & 6)) {
+	if (slot_ver(e, i) == HF_PROTO_V5 && (a & 8)) {
 		p.u.ack.props.present |= HF_PP_SESSION_EXPIRY;
 		p.u.ack.props.session_expiry = expiries[(a >> 1) & 3];
 	}
