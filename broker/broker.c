@@ -21,8 +21,10 @@ static void end_of_turn(struct hf_broker *b);
 
 /* End of a loop turn: commit the turn's store writes, then release every
  * client's output and carry out the closes asked for during the turn. When
- * the commit fails nothing is released: the broker stops, and what it had
- * not yet acknowledged is simply not acknowledged. */
+ * the commit fails nothing that waited for it is released: the engine goes
+ * back to the last commit (store or disk full, out of memory) or the broker
+ * stops (the disk failed), and what it had not yet acknowledged is simply
+ * not acknowledged (engine/durable.c). */
 static void
 lazy_commit_cb(uv_timer_t *t)
 {
@@ -56,8 +58,62 @@ flush_dirty(struct hf_broker *b, bool early)
 }
 
 static void
+release_retained(void *m)
+{
+	hf_msg_unref(m);
+}
+
+/* The turn is lost but the store is sound (it, or the disk, is full; memory
+ * ran out): go back to the last commit, as a restart would, without
+ * stopping the process. Every connection is closed (v5: DISCONNECT 0x89,
+ * Server busy) with its held output (acknowledgments of the lost turn)
+ * thrown away; the engine's state is dropped without a store write and
+ * read back from the store. Clients reconnect, find their sessions as last
+ * committed and send again what was not acknowledged; wills of sessions
+ * that were connected are armed as after a crash. Returns false when the
+ * store cannot be read back (the caller stops). */
+static bool
+reset_to_last_commit(struct hf_broker *b)
+{
+	struct hf_store *st = b->store;
+	b->stats.store_resets++;
+	hf_log(&b->log, HF_LOG_ERR,
+	       "Error: nothing of this turn was acknowledged; closing every "
+	       "connection and continuing from the last commit.");
+	hf_dur_abort(b);
+	b->store = NULL; /* the teardown below writes nothing */
+	for (struct hf_client *c = b->all_clients; c; c = c->all_next) {
+		c->out.len = 0;
+		if (c->s) {
+			c->s->client = NULL;
+			c->s = NULL;
+			b->n_clients_connected--;
+		}
+		hf_client_close(c, HF_RC_SERVER_BUSY);
+	}
+	while (b->all_sessions)
+		hf_session_free(b->all_sessions, false);
+	hf_retain_free(b->retained, release_retained);
+	hf_tree_free(b->tree);
+	hf_map_free(&b->msg_cache);
+	memset(&b->msg_cache, 0, sizeof(b->msg_cache));
+	b->tree = hf_tree_new();
+	b->retained = hf_retain_new();
+	b->store = st;
+	b->store_failed = false;
+	b->store_fail_rc = 0;
+	b->dur_sync_needed = false;
+	return b->tree && b->retained && hf_dur_recover(b) == 0;
+}
+
+static void
 end_of_turn(struct hf_broker *b)
 {
+	/* Connections whose output could not be buffered close now, within
+	 * the turn (their detach may write to the store). */
+	for (struct hf_client *c = b->dirty; c; c = c->dirty_next)
+		if (c->output_lost && c->state != HF_C_CLOSING)
+			hf_client_close(c, -1);
 	/* While the store is full, commit every turn: freed space counts
 	 * only once its release is committed. */
 	bool sync = b->dur_sync_needed || b->store_failed || b->shutting_down ||
@@ -72,7 +128,16 @@ end_of_turn(struct hf_broker *b)
 	} else {
 		/* Output that waits for nothing leaves before the fsync. */
 		flush_dirty(b, true);
-		if (!hf_dur_commit(b)) {
+		bool ok = hf_dur_commit(b);
+		if (!ok && !b->shutting_down && hf_dur_turn_recoverable(b)) {
+			if (reset_to_last_commit(b)) {
+				flush_dirty(b, false);
+				return;
+			}
+			ok = false;
+			b->store_failed = true;
+		}
+		if (!ok) {
 			if (!b->exit_code)
 				hf_log(&b->log, HF_LOG_ERR,
 				       "Error: the store cannot take more "
@@ -177,12 +242,6 @@ hf_broker_shutdown(struct hf_broker *b)
 	/* before_sleep stays until the loop ends so the last DISCONNECTs
 	 * flush; the loop stops once every connection has closed. */
 	uv_close((uv_handle_t *)&b->before_sleep, NULL);
-}
-
-static void
-release_retained(void *m)
-{
-	hf_msg_unref(m);
 }
 
 void

@@ -190,6 +190,7 @@ struct hf_client {
 	bool dirty : 1;            /* on the broker's flush list */
 	bool request_problem : 1;  /* v5: reason strings allowed */
 	bool pump_due : 1; /* acks freed window slots: pump after input */
+	bool output_lost : 1; /* a packet could not be buffered: close */
 };
 
 /* Room for "ip:port", IPv6 included. */
@@ -212,6 +213,7 @@ struct hf_stats {
 	uint64_t pub_dropped;
 	uint64_t pub_refused;        /* QoS 1/2 refused: queue or store full */
 	uint64_t store_inconsistent; /* contained store inconsistencies */
+	uint64_t store_resets;       /* engine reset to the last commit */
 	uint64_t clients_max;
 	uint64_t connections_total;
 };
@@ -254,7 +256,8 @@ struct hf_broker {
 	uint64_t next_sid, next_msg_id;
 	struct hf_map msg_cache; /* store id -> in-memory message */
 	bool store_full;   /* over the refusal threshold (after last commit) */
-	bool store_failed; /* a write failed: stop before acknowledging */
+	bool store_failed; /* the turn is lost: reset or stop (durable.c) */
+	int store_fail_rc; /* why: the HF_STORE_* code */
 	bool dur_sync_needed; /* this turn's output waits for a synced commit */
 	uv_timer_t lazy_commit; /* commits lazy writes when no turn does */
 	int exit_code;
@@ -310,8 +313,12 @@ struct hf_client *hf_client_new(struct hf_broker *b,
 void hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n);
 void hf_client_on_eof(struct hf_client *c);    /* peer closed or error */
 void hf_client_on_closed(struct hf_client *c); /* transport gone: free */
-/* Encode and queue a packet for c; drops it (returns false) if it exceeds
- * the client's maximum packet size. */
+/* Encode and queue a packet for c. Returns false only when it exceeds the
+ * client's Maximum Packet Size (the caller discards it, v5 3.1.2.25).
+ * Otherwise true, also when the packet is lost with its connection: c is
+ * closing, or the packet could not be buffered (out of memory; c is then
+ * closed at the end of the turn), so the caller keeps its state as for a
+ * packet sent and lost in the network. */
 bool hf_client_send(struct hf_client *c, const struct hf_packet *p);
 /* Queue a PUBLISH already encoded for c's protocol version (a fan-out's
  * shared copy), writing pid at pid_off when qos > 0. Same checks and
@@ -378,11 +385,23 @@ int hf_dur_recover(struct hf_broker *b);
 void hf_dur_close(struct hf_broker *b);
 /* Commit the open writes; false when the store failed. */
 bool hf_dur_commit(struct hf_broker *b);
+/* The engine cannot keep this turn's promises (out of memory where a QoS
+ * 1/2 delivery would be dropped): lose the turn as a failed commit would.
+ * No-op without a store. */
+void hf_dur_fail_turn(struct hf_broker *b, const char *why);
+/* The failed turn can be recovered by resetting to the last commit (store
+ * or disk full, out of memory); otherwise the broker must stop. */
+bool hf_dur_turn_recoverable(const struct hf_broker *b);
+/* Drop the open transaction (the turn is lost). */
+void hf_dur_abort(struct hf_broker *b);
 /* Give back the store pages read through the map (RSS); see store.h. */
 void hf_dur_trim(struct hf_broker *b);
 /* Writes are open that no commit has taken yet. */
 bool hf_dur_pending(const struct hf_broker *b);
 void hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta);
+/* A stored body, from the cache or the store (a new reference). NULL when
+ * it is not stored or does not decode (logged), or out of memory (then the
+ * turn is failed: hf_dur_fail_turn). */
 struct hf_msg *hf_dur_msg_load(struct hf_broker *b, uint64_t id);
 void hf_dur_session_save(struct hf_session *s, bool sync);
 void hf_dur_session_drop(struct hf_session *s);
@@ -396,7 +415,8 @@ void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
  * a commit); report() gets one line per violation. Returns the count. */
 int hf_dur_check(struct hf_broker *b, void (*report)(void *ctx, const char *what),
                  void *ctx);
-/* Fill e (and a subids copy) from the store; see durable.c. */
+/* Fill out[] (entries with a subids copy) from the store; see durable.c.
+ * Returns 0, -1 when the store cannot be read (logged), -2 out of memory. */
 int hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
                       size_t *n);
 

@@ -29,6 +29,7 @@
  * is refused (HF_STORE_EIO): a map resize would pull the pages from under
  * the running cursor. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -103,6 +104,12 @@ struct hf_store {
 	uint64_t hash_mask;
 	bool read_only;
 	uint64_t commits, grows;
+	/* Disk space reserved for the file ahead of use (see reserve()). */
+	int fd;             /* LMDB's data file descriptor */
+	uint64_t alloc_end; /* bytes of the file known to be allocated */
+	bool disk_full;     /* the last reservation failed: no space */
+	bool no_reserve;    /* the file system cannot reserve space */
+	time_t reserve_at;  /* when to try again while disk_full */
 	char errmsg[512];
 };
 
@@ -164,10 +171,23 @@ bad_record(struct hf_store *st, int db, const MDB_val *k)
 	return HF_STORE_ECORRUPT;
 }
 
+/* Out of disk space: the same answer as a full map (the caller refuses
+ * new messages until space returns), never an I/O error that stops the
+ * broker. */
+static bool
+no_space(int rc)
+{
+	return rc == ENOSPC || rc == EDQUOT;
+}
+
 static int
 lmdb_fail(struct hf_store *st, const char *what, int rc)
 {
 	seterr(st, "store %s: %s: %s", st->path, what, mdb_strerror(rc));
+	if (no_space(rc)) {
+		st->disk_full = true;
+		return HF_STORE_EFULL;
+	}
 	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
 }
 
@@ -611,6 +631,10 @@ hard_fail(struct hf_store *st, int rc)
 	       "store %s: %s; the %zu writes since the last commit were "
 	       "discarded",
 	       st->path, mdb_strerror(rc), n);
+	if (no_space(rc)) {
+		st->disk_full = true;
+		return HF_STORE_EFULL;
+	}
 	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
 }
 
@@ -710,6 +734,58 @@ badarg(struct hf_store *st, const char *what)
 	return HF_STORE_EIO;
 }
 
+/* Keep disk space allocated for the file ahead of LMDB's high-water mark
+ * (posix_fallocate), so that a commit writes into space the file system
+ * has already given: a full disk then shows up here, where the caller can
+ * refuse new messages (hf_store_usage() reports the allocated size as the
+ * maximum), instead of as a failed commit. The headroom is a quarter of
+ * what is used, at least 1 MiB and at most 64 MiB, never past the map.
+ * While the disk is full it is tried again once a second, so refusals end
+ * when space returns. File systems without fallocate (and copy-on-write
+ * ones, where it guarantees nothing) fall back to ENOSPC at commit, which
+ * costs the turn but loses nothing acknowledged. */
+static void
+reserve(struct hf_store *st)
+{
+	MDB_envinfo info;
+	uint64_t hwm, room, target;
+	int rc;
+
+	if (st->read_only || st->no_reserve || st->fd < 0)
+		return;
+	mdb_env_info(st->env, &info);
+	hwm = (uint64_t)(info.me_last_pgno + 1) * st->psize;
+	room = hwm / 4;
+	if (room < (1u << 20))
+		room = 1u << 20;
+	if (room > (64u << 20))
+		room = 64u << 20;
+	target = hwm + room;
+	if (target > info.me_mapsize)
+		target = info.me_mapsize;
+	if (st->alloc_end >= target ||
+	    (!st->disk_full && st->alloc_end >= hwm + room / 2))
+		return;
+	if (st->disk_full && time(NULL) < st->reserve_at)
+		return;
+	rc = posix_fallocate(st->fd, 0, (off_t)target);
+	if (rc == 0) {
+		st->alloc_end = target;
+		st->disk_full = false;
+		return;
+	}
+	if (no_space(rc)) {
+		struct stat sb;
+
+		if (fstat(st->fd, &sb) == 0 && (uint64_t)sb.st_size > st->alloc_end)
+			st->alloc_end = (uint64_t)sb.st_size;
+		st->disk_full = true;
+		st->reserve_at = time(NULL) + 1;
+		return;
+	}
+	st->no_reserve = true; /* EOPNOTSUPP and the like */
+}
+
 int
 hf_store_commit(struct hf_store *st)
 {
@@ -721,6 +797,7 @@ hf_store_commit(struct hf_store *st)
 		if (rc == 0) {
 			log_clear(st);
 			st->commits++;
+			reserve(st);
 			return 0;
 		}
 		if (rc != MDB_MAP_FULL)
@@ -730,6 +807,15 @@ hf_store_commit(struct hf_store *st)
 			return rc;
 	}
 	return 0;
+}
+
+void
+hf_store_abort(struct hf_store *st)
+{
+	if (st->wtxn)
+		mdb_txn_abort(st->wtxn);
+	st->wtxn = NULL;
+	log_clear(st);
 }
 
 size_t
@@ -1302,13 +1388,17 @@ hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max)
 	uint64_t free_pages = 0;
 	int rc;
 
+	reserve(st);
 	mdb_env_info(st->env, &info);
 	*max = st->max_map;
+	/* Out of disk: what the file already holds is all there is. */
+	if (st->disk_full && st->alloc_end < *max)
+		*max = st->alloc_end;
 	*used = (uint64_t)(info.me_last_pgno + 1) * st->psize;
 	/* The file's high-water mark is an upper bound; only near the limit
 	 * is it worth walking LMDB's freelist (DB 0: each value is a page
 	 * list whose first word is its length) for pages ready for reuse. */
-	if (*used <= st->max_map / 10 * 8)
+	if (*used <= *max / 10 * 8)
 		return 0;
 	if ((rc = rd_begin(st, &txn)))
 		return rc;
@@ -1592,6 +1682,10 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 	st->psize = ms.ms_psize;
 	if ((rc = open_dbs(st, err, errlen)))
 		goto fail;
+	st->fd = -1;
+	if (mdb_env_get_fd(st->env, &st->fd) == 0 && fstat(st->fd, &sb) == 0)
+		st->alloc_end = (uint64_t)sb.st_size;
+	reserve(st);
 	*out = st;
 	return 0;
 fail:

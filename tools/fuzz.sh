@@ -37,12 +37,17 @@ for t in "${targets[@]}"; do
 	mkdir -p "$work"
 	cp -r "tests/fuzz/corpus/$t/." "$work/" 2>/dev/null || true
 	echo "== fuzz_$t for ${secs}s"
+	# Per-target libFuzzer flags, e.g. longer inputs for stateful ones.
+	extra=()
+	if [[ -f tests/fuzz/fuzz_$t.flags ]]; then
+		read -r -a extra <"tests/fuzz/fuzz_$t.flags"
+	fi
 	rc=0
 	(cd build-fuzz &&
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			"./tests/fuzz_$t" -max_total_time="$secs" -timeout=10 \
-			-rss_limit_mb=2048 -print_final_stats=1 \
+			-rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" \
 			"new-corpus/$t") >"build-fuzz/fuzz_$t.log" 2>&1 || rc=$?
 	tail -n 12 "build-fuzz/fuzz_$t.log"
 	if [[ $rc -ne 0 ]]; then

@@ -73,17 +73,33 @@ queued(struct hf_client *c, uint8_t type, uint8_t qos, size_t n)
 	hf_client_mark_dirty(c);
 }
 
+/* The packet could not be buffered (out of memory): it is lost in transit
+ * together with the connection, which closes at the end of the turn (not
+ * here: the caller may be in the middle of a fan-out). Whatever it carried
+ * is sent again as MQTT provides after a broken connection: in-flight
+ * messages with DUP, an unacknowledged PUBLISH by its publisher. */
+static void
+lose_output(struct hf_client *c, size_t keep)
+{
+	c->out.len = keep;
+	c->output_lost = true;
+	hf_client_mark_dirty(c);
+}
+
 bool
 hf_client_send(struct hf_client *c, const struct hf_packet *p)
 {
-	if (c->state == HF_C_CLOSING && p->type != HF_DISCONNECT)
-		return false;
 	uint8_t ver = c->proto ? c->proto : HF_PROTO_V311;
 	if (c->max_packet && hf_encode_size(p, ver) > c->max_packet)
 		return false;
+	if ((c->state == HF_C_CLOSING && p->type != HF_DISCONNECT) ||
+	    c->output_lost)
+		return true; /* lost with the connection */
 	size_t before = c->out.len;
-	if (hf_encode(p, ver, &c->out) != HF_OK)
-		return false;
+	if (hf_encode(p, ver, &c->out) != HF_OK) {
+		lose_output(c, before);
+		return true;
+	}
 	queued(c, p->type, p->type == HF_PUBLISH ? p->u.publish.qos : 0,
 	       c->out.len - before);
 	return true;
@@ -93,13 +109,15 @@ bool
 hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p, size_t len,
                              uint8_t qos, size_t pid_off, uint16_t pid)
 {
-	if (c->state == HF_C_CLOSING)
-		return false;
 	if (c->max_packet && len > c->max_packet)
 		return false;
+	if (c->state == HF_C_CLOSING || c->output_lost)
+		return true;
 	size_t at = c->out.len;
-	if (hf_wbuf_put(&c->out, p, len) != HF_OK)
-		return false;
+	if (hf_wbuf_put(&c->out, p, len) != HF_OK) {
+		lose_output(c, at);
+		return true;
+	}
 	if (qos > 0) {
 		c->out.p[at + pid_off] = (uint8_t)(pid >> 8);
 		c->out.p[at + pid_off + 1] = (uint8_t)pid;

@@ -15,11 +15,23 @@
  * messages and per-session queue counts; queued message bodies stay on disk
  * and are streamed in by hf_session_pump() when their client is back.
  *
- * Write errors: the store aborts the open transaction when it cannot grow
- * (HF_STORE_EFULL) or fails; b->store_failed is then set and
- * before_sleep() stops the broker without releasing the turn's
- * acknowledgments (nothing acknowledged is lost; nothing lost was
- * acknowledged). Loop thread only. */
+ * Write errors, and what each costs (docs/ARCHITECTURE.md, "When the store
+ * fails"):
+ *   - HF_STORE_EINCONSISTENT: records disagree with a write (a bookkeeping
+ *     error, or damage on disk). Contained: logged, counted, the broker
+ *     carries on; the transaction stands.
+ *   - HF_STORE_EFULL (map at persistence_max_size, disk full) or
+ *     HF_STORE_ENOMEM, and an allocation failure where the engine would
+ *     otherwise drop a QoS 1/2 delivery (hf_dur_fail_turn): the turn is
+ *     lost. b->store_failed is set; nothing of the turn is acknowledged,
+ *     and the end of the turn resets the engine to the last commit
+ *     (broker.c): every connection is closed, the state is read back as
+ *     at start-up, clients reconnect and send again what was not
+ *     acknowledged.
+ *   - anything else (HF_STORE_EIO: a write or fsync the disk refused):
+ *     what the disk holds is not known, so the broker stops without
+ *     acknowledging the turn and the next start reads what is there.
+ * Loop thread only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +71,35 @@ check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 		return;
 	}
 	b->store_failed = true;
+	b->store_fail_rc = rc;
 	hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
 	       hf_store_errmsg(b->store));
+}
+
+void
+hf_dur_fail_turn(struct hf_broker *b, const char *why)
+{
+	if (!b->store || b->store_failed)
+		return;
+	b->store_failed = true;
+	b->store_fail_rc = HF_STORE_ENOMEM;
+	hf_log(&b->log, HF_LOG_ERR,
+	       "Error: %s; this turn's messages cannot be kept as promised.",
+	       why);
+}
+
+void
+hf_dur_abort(struct hf_broker *b)
+{
+	if (b->store)
+		hf_store_abort(b->store);
+}
+
+bool
+hf_dur_turn_recoverable(const struct hf_broker *b)
+{
+	return b->store && (b->store_fail_rc == HF_STORE_EFULL ||
+	                    b->store_fail_rc == HF_STORE_ENOMEM);
 }
 
 static void
@@ -125,7 +164,7 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	    (size_t)m->ctype_len + m->rtopic_len + m->corr_len + m->user_len;
 	uint8_t *blob = malloc(PROPS_HDR + extra);
 	if (!blob) {
-		b->store_failed = true;
+		hf_dur_fail_turn(b, "out of memory storing a message");
 		return;
 	}
 	blob[0] = m->has_payload_format ? 1 : 0;
@@ -158,7 +197,7 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 
 /* Build an in-memory message from a stored body. */
 static struct hf_msg *
-msg_from_record(const struct hf_store_msg *r)
+msg_from_record(const struct hf_store_msg *r, bool *oom)
 {
 	if (r->props_len < PROPS_HDR)
 		return NULL;
@@ -170,8 +209,10 @@ msg_from_record(const struct hf_store_msg *r)
 	size_t extra = r->props_len - PROPS_HDR;
 	struct hf_msg *m =
 	    malloc(sizeof(*m) + r->topic_len + r->payload_len + extra);
-	if (!m)
+	if (!m) {
+		*oom = true;
 		return NULL;
+	}
 	memset(m, 0, sizeof(*m));
 	m->refs = 1;
 	m->store_id = r->id;
@@ -197,13 +238,14 @@ msg_from_record(const struct hf_store_msg *r)
 
 struct load_ctx {
 	struct hf_msg *m;
+	bool oom;
 };
 
 static void
 load_cb(void *ctx, const struct hf_store_msg *r)
 {
 	struct load_ctx *l = ctx;
-	l->m = msg_from_record(r);
+	l->m = msg_from_record(r, &l->oom);
 }
 
 struct hf_msg *
@@ -216,8 +258,12 @@ hf_dur_msg_load(struct hf_broker *b, uint64_t id)
 	}
 	if (!b->store)
 		return NULL;
-	struct load_ctx l = {NULL};
+	struct load_ctx l = {NULL, false};
 	int rc = hf_store_msg_get(b->store, id, load_cb, &l);
+	if (l.oom || rc == HF_STORE_ENOMEM) {
+		hf_dur_fail_turn(b, "out of memory reading a stored message");
+		return NULL;
+	}
 	if (rc != 0 || !l.m) {
 		hf_log(&b->log, HF_LOG_ERR,
 		       "Error: stored message %llu cannot be read (%s).",
@@ -432,8 +478,14 @@ hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
 	int rc = hf_store_queue_each(s->b->store, s->sid, s->disk_next, max,
 	                             qread_cb, &q);
 	*n = q.n;
-	if (q.err || rc < 0)
+	if (q.err)
+		return -2;
+	if (rc < 0) {
+		hf_log(&s->b->log, HF_LOG_ERR,
+		       "Error: the queue of %s cannot be read: %s.", s->id,
+		       hf_store_errmsg(s->b->store));
 		return -1;
+	}
 	return 0;
 }
 
@@ -505,6 +557,7 @@ hf_dur_commit(struct hf_broker *b)
 		hf_log(&b->log, HF_LOG_ERR, "Error: store commit failed: %s.",
 		       hf_store_errmsg(b->store));
 		b->store_failed = true;
+		b->store_fail_rc = rc;
 		return false;
 	}
 	uint64_t used, max;
@@ -602,9 +655,10 @@ rec_retained(void *ctx, const struct hf_store_msg *r)
 {
 	struct recover *rc = ctx;
 	struct hf_broker *b = rc->b;
-	struct hf_msg *m = msg_from_record(r);
+	bool oom = false;
+	struct hf_msg *m = msg_from_record(r, &oom);
 	if (!m) {
-		rc->err = 2;
+		rc->err = oom ? 1 : 2;
 		return 1;
 	}
 	m->retained_durable = true;

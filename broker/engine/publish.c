@@ -346,6 +346,8 @@ start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now,
 		return false;
 	}
 	e->pid = alloc_pid(s);
+	if (!e->pid) /* out of memory for the id bitmap */
+		hf_dur_fail_turn(s->b, "out of memory for packet ids");
 	if (!e->pid || !send_publish(c, e->msg, e->qos, e->retain, e->pid,
 	                             false, e->subids, e->n_subids)) {
 		/* Too big for this client: discarded as if delivered
@@ -377,9 +379,13 @@ pump_disk(struct hf_session *s)
 		if (want > 256)
 			want = 256;
 		size_t n = 0;
-		if (hf_dur_queue_read(s, want, batch, &n) != 0 || n == 0) {
-			if (n == 0)
+		int rrc = hf_dur_queue_read(s, want, batch, &n);
+		if (rrc != 0 || n == 0) {
+			if (rrc == 0)
 				s->n_queued = 0; /* counts were off: resync */
+			else if (rrc == -2)
+				hf_dur_fail_turn(b, "out of memory reading a "
+				                    "queue");
 			for (size_t i = 0; i < n; i++) {
 				batch[i]->msg = NULL;
 				hf_qentry_free(b, batch[i]);
@@ -390,9 +396,17 @@ pump_disk(struct hf_session *s)
 			struct hf_qentry *e = batch[i];
 			uint64_t id = (uint64_t)(uintptr_t)e->msg;
 			e->msg = hf_dur_msg_load(b, id);
+			if (!e->msg && b->store_failed) {
+				/* the turn is lost: leave the rest alone */
+				for (size_t k = i; k < n; k++) {
+					batch[k]->msg = NULL;
+					hf_qentry_free(b, batch[k]);
+				}
+				return;
+			}
 			s->disk_next = e->seq + 1;
 			s->n_queued--;
-			if (!e->msg) {
+			if (!e->msg) { /* not stored: contained, logged */
 				hf_dur_qentry_del(s, e->seq);
 				hf_qentry_free(s->b, e);
 				continue;
@@ -407,6 +421,8 @@ pump_disk(struct hf_session *s)
 			/* In flight when the broker stopped: resend as the
 			 * spec asks on reconnection [MQTT-4.4.0-1]. */
 			if (!mark_pid(s, e->pid)) {
+				hf_dur_fail_turn(b, "out of memory for packet "
+				                    "ids");
 				hf_qentry_free(s->b, e);
 				continue;
 			}
@@ -525,6 +541,8 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	struct hf_qentry *e = hf_qentry_new(b);
 	if (!e) {
 		b->stats.pub_dropped++;
+		if (qos > 0)
+			hf_dur_fail_turn(b, "out of memory queueing a message");
 		return;
 	}
 	if (nsub) {
@@ -532,6 +550,9 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		if (!e->subids) {
 			free(e);
 			b->stats.pub_dropped++;
+			if (qos > 0)
+				hf_dur_fail_turn(b, "out of memory queueing a "
+				                    "message");
 			return;
 		}
 		memcpy(e->subids, subids, nsub * sizeof(uint32_t));
@@ -700,9 +721,13 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 		if (!t->shared)
 			t->retain = m->retain && t->rap;
 	}
-	if (may_refuse && m->qos > 0) {
-		if (r.oom)
+	if (r.oom && m->qos > 0) {
+		/* Some matching sessions are missing from the targets. */
+		if (may_refuse)
 			return -1;
+		hf_dur_fail_turn(b, "out of memory routing a message");
+	}
+	if (may_refuse && m->qos > 0) {
 		for (size_t i = 0; i < n; i++)
 			if (target_refuses(b, &b->targets[i], b->targets[i].qos,
 			                   m))
@@ -718,6 +743,8 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 		                         m->topic_len, m, &old) == 0) {
 			hf_msg_ref(m);
 			hf_dur_retain(b, old, m);
+		} else if (m->qos > 0) {
+			hf_dur_fail_turn(b, "out of memory retaining a message");
 		}
 		hf_msg_unref(old);
 	}
@@ -846,6 +873,13 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		hf_client_close(c, -1);
 		return;
 	}
+	/* What the acknowledgment needs is allocated before routing: once
+	 * routed, the message must be acknowledged (or the turn lost), or a
+	 * resent QoS 2 PUBLISH would be routed twice. */
+	if (p.qos == 2 && !s->qos2_in && !(s->qos2_in = calloc(8192, 1))) {
+		hf_client_close(c, HF_RC_UNSPECIFIED);
+		return;
+	}
 	struct hf_msg *m = hf_msg_new(&p, hf_wall_ms());
 	if (!m) {
 		hf_client_close(c, HF_RC_UNSPECIFIED);
@@ -871,13 +905,6 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		return;
 	}
 	if (p.qos == 2) {
-		if (!s->qos2_in) {
-			s->qos2_in = calloc(8192, 1);
-			if (!s->qos2_in) {
-				hf_client_close(c, HF_RC_UNSPECIFIED);
-				return;
-			}
-		}
 		pid_set(s->qos2_in, p.pid, true);
 		s->n_qos2_in++;
 		hf_dur_qos2(s, p.pid, true);

@@ -35,7 +35,8 @@
 
 /* Errors (negative). 0 is success. */
 #define HF_STORE_EIO       (-1) /* LMDB or file-system error; see errmsg */
-#define HF_STORE_EFULL     (-2) /* max_map_size reached */
+#define HF_STORE_EFULL     (-2) /* max_map_size reached, or the disk is
+                                   full (ENOSPC, EDQUOT) */
 #define HF_STORE_ECORRUPT  (-3) /* damaged or foreign store, or bad record */
 #define HF_STORE_EVERSION  (-4) /* written by an incompatible version */
 #define HF_STORE_ENOMEM    (-5)
@@ -131,6 +132,8 @@ int hf_store_move_aside(const struct hf_store_conf *conf, char *err,
 /* Commit the open transaction (no-op when none). Returns 0, HF_STORE_EIO or
  * HF_STORE_EFULL (then nothing since the last commit is stored). */
 int hf_store_commit(struct hf_store *st);
+/* Drop the open transaction (nothing since the last commit is stored). */
+void hf_store_abort(struct hf_store *st);
 /* Number of write operations in the open transaction. */
 size_t hf_store_pending(const struct hf_store *st);
 /* Last error text (for logs). */
@@ -208,8 +211,11 @@ int hf_store_stats(struct hf_store *st, struct hf_store_stats *out);
  * Keeps the resident set to the broker's own memory however large the
  * store. Never call it from inside a read callback. */
 void hf_store_release_pages(struct hf_store *st);
-/* Bytes in use (pages not free for reuse) and the configured maximum. Cheap
- * (no table walk) while far from the maximum. Returns 0 or HF_STORE_EIO. */
+/* Bytes in use (pages not free for reuse) and the maximum: the configured
+ * one, or, while the disk is full, the space the file already holds (the
+ * store reserves disk space ahead of use and retries once a second, so the
+ * maximum comes back when space does). Cheap (no table walk) while far
+ * from the maximum. Returns 0 or HF_STORE_EIO. */
 int hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max);
 
 /* Records hf_store_check() walked, per database. */

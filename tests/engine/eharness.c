@@ -65,12 +65,16 @@ conn_gone(struct eh *e, int i)
 
 /* ---- broker life ------------------------------------------------------- */
 
+/* Start a broker on e->dir. On failure after the loop exists, the broker
+ * is left for stop() to take down, as main() does. */
 static int
 start(struct eh *e)
 {
 	struct hf_config *c = &e->conf;
-	if (hf_config_init(c) != 0)
+	if (hf_config_init(c) != 0) {
+		hf_config_free(c);
 		return -1;
+	}
 	free(c->persistence_location);
 	c->persistence_location = strdup(e->dir);
 	c->persistence_sync = HF_SYNC_OS; /* no fsync: a process crash is

@@ -19,8 +19,9 @@
  * order or for ids never sent, answering everything received, DISCONNECT
  * with and without a will and with a new session expiry, a dropped
  * connection, raw bytes, the end of a loop turn, time moving forward
- * (keepalive, will delay, session expiry), and a restart of the broker,
- * clean or as a crash (the open transaction lost).
+ * (keepalive, will delay, session expiry), a restart of the broker, clean
+ * or as a crash (the open transaction lost), and the failure of the Nth
+ * allocation from now (tests/engine/alloc_fail.c).
  *
  * After every turn the harness commits and checks the engine against the
  * store (hf_dur_check) and the store against itself (hf_store_check); any
@@ -341,6 +342,7 @@ static void
 turn(struct eh *e)
 {
 	eh_turn(e);
+	eh_alloc_fail_at(0); /* the checks themselves allocate */
 	for (int i = 0; i < EH_CONNS; i++)
 		if (e->slot[i] && drain(e, i) < 0)
 			fail("the broker sent a packet that does not decode");
@@ -367,10 +369,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.quiet = false;
 	if (eh_open(&e, tmp_base()) != 0)
 		fail("cannot start the harness");
+	eh_alloc_fail_at(0);
 	for (int step = 0; step < MAX_STEPS && g.n; step++) {
 		uint8_t op = arg(&g);
 		int i = op & 3;
-		switch ((op >> 2) % 14) {
+		switch ((op >> 2) % 15) {
 		case 0:
 			op_connect(&e, i, &g);
 			break;
@@ -422,6 +425,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fail("the broker does not start again");
 			memset(seen, 0, sizeof(seen));
 			turn(&e);
+			break;
+		case 14:
+			/* Out of memory: the Nth allocation of the broker's
+			 * code from here fails (until the turn ends). */
+			eh_alloc_fail_at((uint64_t)arg(&g) + 1);
 			break;
 		}
 	}
