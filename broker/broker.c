@@ -49,6 +49,7 @@ flush_dirty(struct hf_broker *b, bool early)
 		c->dirty = false;
 		c->dirty_next = NULL;
 		c->waits_commit = false;
+		c->connack_held = false;
 		hf_client_flush(c);
 		if (c->close_pending && c->conn) {
 			c->close_pending = false;
@@ -89,7 +90,9 @@ reset_to_last_commit(struct hf_broker *b)
 			c->s = NULL;
 			b->n_clients_connected--;
 		}
-		hf_client_close(c, HF_RC_SERVER_BUSY);
+		/* No DISCONNECT before the CONNACK it would follow
+		 * [MQTT-3.14.0-1]: that one was in the output dropped. */
+		hf_client_close(c, c->connack_held ? -1 : HF_RC_SERVER_BUSY);
 	}
 	while (b->all_sessions)
 		hf_session_free(b->all_sessions, false);
@@ -168,6 +171,8 @@ tick_cb(uv_timer_t *t)
 	struct hf_broker *b = t->data;
 	hf_session_tick(b, hf_now_ms(b));
 	hf_dur_trim(b); /* once a second: RSS is the broker's own memory */
+	if (b->store_full)
+		hf_dur_refresh_usage(b);
 }
 
 static void

@@ -189,8 +189,9 @@ struct hf_client {
 	bool waits_commit : 1;     /* output holds a packet needing commit */
 	bool dirty : 1;            /* on the broker's flush list */
 	bool request_problem : 1;  /* v5: reason strings allowed */
-	bool pump_due : 1; /* acks freed window slots: pump after input */
-	bool output_lost : 1; /* a packet could not be buffered: close */
+	bool pump_due : 1;     /* acks freed window slots: pump after input */
+	bool output_lost : 1;  /* a packet could not be buffered: close */
+	bool connack_held : 1; /* its CONNACK waits in out (not sent yet) */
 };
 
 /* Room for "ip:port", IPv6 included. */
@@ -394,6 +395,10 @@ void hf_dur_fail_turn(struct hf_broker *b, const char *why);
 bool hf_dur_turn_recoverable(const struct hf_broker *b);
 /* Drop the open transaction (the turn is lost). */
 void hf_dur_abort(struct hf_broker *b);
+/* Look again at how full the store (and its disk) is: b->store_full. Done
+ * after each commit and once a second, so refusals end when space returns
+ * even if nothing is written. */
+void hf_dur_refresh_usage(struct hf_broker *b);
 /* Give back the store pages read through the map (RSS); see store.h. */
 void hf_dur_trim(struct hf_broker *b);
 /* Writes are open that no commit has taken yet. */
@@ -413,8 +418,8 @@ void hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on);
 void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
 /* dur_check.c: check the invariants between memory and the store (after
  * a commit); report() gets one line per violation. Returns the count. */
-int hf_dur_check(struct hf_broker *b, void (*report)(void *ctx, const char *what),
-                 void *ctx);
+int hf_dur_check(struct hf_broker *b,
+                 void (*report)(void *ctx, const char *what), void *ctx);
 /* Fill out[] (entries with a subids copy) from the store; see durable.c.
  * Returns 0, -1 when the store cannot be read (logged), -2 out of memory. */
 int hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,

@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,12 +181,26 @@ no_space(int rc)
 	return rc == ENOSPC || rc == EDQUOT;
 }
 
+/* The disk is full: what the file holds is the maximum until space comes
+ * back (reserve() looks again in a second). */
+static void
+mark_disk_full(struct hf_store *st)
+{
+	struct stat sb;
+
+	if (st->fd >= 0 && fstat(st->fd, &sb) == 0 &&
+	    (uint64_t)sb.st_size > st->alloc_end)
+		st->alloc_end = (uint64_t)sb.st_size;
+	st->disk_full = true;
+	st->reserve_at = time(NULL) + 1;
+}
+
 static int
 lmdb_fail(struct hf_store *st, const char *what, int rc)
 {
 	seterr(st, "store %s: %s: %s", st->path, what, mdb_strerror(rc));
 	if (no_space(rc)) {
-		st->disk_full = true;
+		mark_disk_full(st);
 		return HF_STORE_EFULL;
 	}
 	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
@@ -632,7 +647,7 @@ hard_fail(struct hf_store *st, int rc)
 	       "discarded",
 	       st->path, mdb_strerror(rc), n);
 	if (no_space(rc)) {
-		st->disk_full = true;
+		mark_disk_full(st);
 		return HF_STORE_EFULL;
 	}
 	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
@@ -743,7 +758,8 @@ badarg(struct hf_store *st, const char *what)
  * While the disk is full it is tried again once a second, so refusals end
  * when space returns. File systems without fallocate (and copy-on-write
  * ones, where it guarantees nothing) fall back to ENOSPC at commit, which
- * costs the turn but loses nothing acknowledged. */
+ * costs the turn but loses nothing acknowledged; the disk then counts as
+ * full until statvfs() shows the headroom free again. */
 static void
 reserve(struct hf_store *st)
 {
@@ -751,7 +767,7 @@ reserve(struct hf_store *st)
 	uint64_t hwm, room, target;
 	int rc;
 
-	if (st->read_only || st->no_reserve || st->fd < 0)
+	if (st->read_only || st->fd < 0)
 		return;
 	mdb_env_info(st->env, &info);
 	hwm = (uint64_t)(info.me_last_pgno + 1) * st->psize;
@@ -760,6 +776,19 @@ reserve(struct hf_store *st)
 		room = 1u << 20;
 	if (room > (64u << 20))
 		room = 64u << 20;
+	if (st->no_reserve) {
+		/* Nothing can be reserved: after a commit met a full disk,
+		 * the free space the file system reports decides. */
+		struct statvfs vs;
+
+		if (st->disk_full && time(NULL) >= st->reserve_at) {
+			st->reserve_at = time(NULL) + 1;
+			if (fstatvfs(st->fd, &vs) == 0 &&
+			    (uint64_t)vs.f_bavail * vs.f_frsize >= room)
+				st->disk_full = false;
+		}
+		return;
+	}
 	target = hwm + room;
 	if (target > info.me_mapsize)
 		target = info.me_mapsize;
@@ -775,12 +804,7 @@ reserve(struct hf_store *st)
 		return;
 	}
 	if (no_space(rc)) {
-		struct stat sb;
-
-		if (fstat(st->fd, &sb) == 0 && (uint64_t)sb.st_size > st->alloc_end)
-			st->alloc_end = (uint64_t)sb.st_size;
-		st->disk_full = true;
-		st->reserve_at = time(NULL) + 1;
+		mark_disk_full(st);
 		return;
 	}
 	st->no_reserve = true; /* EOPNOTSUPP and the like */
@@ -1634,6 +1658,7 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 		return HF_STORE_ENOMEM;
 	}
 	st->read_only = conf->read_only;
+	st->fd = -1;
 	st->hash_mask = UINT64_MAX;
 	st->os_page = (size_t)sysconf(_SC_PAGESIZE);
 	init = conf->initial_map_size ? conf->initial_map_size
@@ -1682,7 +1707,6 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 	st->psize = ms.ms_psize;
 	if ((rc = open_dbs(st, err, errlen)))
 		goto fail;
-	st->fd = -1;
 	if (mdb_env_get_fd(st->env, &st->fd) == 0 && fstat(st->fd, &sb) == 0)
 		st->alloc_end = (uint64_t)sb.st_size;
 	reserve(st);

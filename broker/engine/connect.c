@@ -407,6 +407,7 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	struct hf_props pr;
 	connack_props(c, &pr, keepalive, p->keepalive, assigned);
 	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
+	c->connack_held = true;
 	char peer[HF_PEER_LEN];
 	if (conf->connection_messages)
 		hf_log(

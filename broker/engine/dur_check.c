@@ -94,8 +94,8 @@ check_memory(struct chk *k, struct hf_session *s)
 			bad(k, "%s: in-flight tail is wrong", s->id);
 	}
 	if (n != s->n_inflight)
-		bad(k, "%s: n_inflight %u, list holds %u", s->id,
-		    s->n_inflight, n);
+		bad(k, "%s: n_inflight %u, list holds %u", s->id, s->n_inflight,
+		    n);
 	for (uint32_t p = 1; s->pids_out && p <= 65535; p++)
 		marked += bit(s->pids_out, (uint16_t)p);
 	if (marked != s->n_inflight)
@@ -111,7 +111,8 @@ check_memory(struct chk *k, struct hf_session *s)
 		     e = e->next, q++)
 			bytes += e->msg->payload_len;
 		if (q != s->n_queued || bytes != s->queued_bytes)
-			bad(k, "%s: queue counts %u/%" PRIu64 ", list %u/%" PRIu64,
+			bad(k,
+			    "%s: queue counts %u/%" PRIu64 ", list %u/%" PRIu64,
 			    s->id, s->n_queued, s->queued_bytes, q, bytes);
 	}
 	uint32_t q2 = 0;
@@ -139,8 +140,8 @@ sess_cb(void *ctx, const struct hf_store_session *r)
 	struct chk *k = ctx;
 	struct hf_session *s = by_sid(k->b, r->sid);
 	if (!s) {
-		bad(k, "stored session %" PRIu64 " (%.*s) has no session", r->sid,
-		    (int)r->client_id_len, (const char *)r->client_id);
+		bad(k, "stored session %" PRIu64 " (%.*s) has no session",
+		    r->sid, (int)r->client_id_len, (const char *)r->client_id);
 		return 0;
 	}
 	if (r->client_id_len != s->id_len ||
@@ -168,8 +169,9 @@ sub_cb(void *ctx, const struct hf_store_sub *r)
 		if (m->len == r->filter_len &&
 		    memcmp(m->filter, r->filter, m->len) == 0) {
 			if (m->opts != r->opts || m->sub_id != r->sub_id)
-				bad(k, "%s: subscription %s stored with "
-				       "options %u id %u, engine %u id %u",
+				bad(k,
+				    "%s: subscription %s stored with "
+				    "options %u id %u, engine %u id %u",
 				    s->id, m->filter, r->opts, r->sub_id,
 				    m->opts, m->sub_id);
 			return 0;
@@ -217,16 +219,18 @@ queue_cb(void *ctx, const struct hf_store_qentry *r)
 	k->below++;
 	struct hf_qentry *e = inflight_seq(s, r->seq);
 	if (!e) {
-		bad(k, "%s: stored seq %" PRIu64 " (state %u) is behind the "
-		       "read position and not in flight",
+		bad(k,
+		    "%s: stored seq %" PRIu64 " (state %u) is behind the "
+		    "read position and not in flight",
 		    s->id, r->seq, r->state);
 		return 0;
 	}
 	if (e->qos != r->qos || e->state != r->state || e->pid != r->pid ||
 	    !e->msg || e->msg->store_id != r->msg_id)
-		bad(k, "%s: seq %" PRIu64 " stored as qos %u state %u pid %u "
-		       "msg %" PRIu64 ", engine qos %u state %u pid %u msg "
-		       "%" PRIu64,
+		bad(k,
+		    "%s: seq %" PRIu64 " stored as qos %u state %u pid %u "
+		    "msg %" PRIu64 ", engine qos %u state %u pid %u msg "
+		    "%" PRIu64,
 		    s->id, r->seq, r->qos, r->state, r->pid, r->msg_id, e->qos,
 		    e->state, e->pid, e->msg ? e->msg->store_id : 0);
 	return 0;
@@ -239,8 +243,9 @@ check_durable(struct chk *k, struct hf_session *s)
 	k->s = s;
 	uint64_t want = s->will ? s->will->store_id : 0;
 	if (want != s->dur_will)
-		bad(k, "%s: will has store id %" PRIu64 ", record names "
-		       "%" PRIu64,
+		bad(k,
+		    "%s: will has store id %" PRIu64 ", record names "
+		    "%" PRIu64,
 		    s->id, want, s->dur_will);
 	k->seen = 0;
 	hf_store_subs_each(st, sub_cb, k);
@@ -255,8 +260,9 @@ check_durable(struct chk *k, struct hf_session *s)
 	k->below = k->above = 0;
 	hf_store_queue_each(st, s->sid, 0, SIZE_MAX, queue_cb, k);
 	if (k->below != s->n_inflight)
-		bad(k, "%s: %" PRIu64 " stored entries behind the read "
-		       "position, %u in flight",
+		bad(k,
+		    "%s: %" PRIu64 " stored entries behind the read "
+		    "position, %u in flight",
 		    s->id, k->below, s->n_inflight);
 	if (k->above != s->n_queued)
 		bad(k, "%s: %" PRIu64 " stored entries waiting, n_queued %u",
@@ -282,8 +288,9 @@ ret_mem_cb(void *ctx, void *msg)
 	}
 	r->durable++;
 	if (!hf_map_get(&r->marks, &m->store_id, 8))
-		bad(r->k, "retained message on %.*s (store id %" PRIu64
-		          ") has no mark in the store",
+		bad(r->k,
+		    "retained message on %.*s (store id %" PRIu64
+		    ") has no mark in the store",
 		    (int)m->topic_len, (const char *)hf_msg_topic(m),
 		    m->store_id);
 }
@@ -307,8 +314,9 @@ check_retained(struct chk *k)
 	}
 	hf_retain_foreach(k->b->retained, ret_mem_cb, &r);
 	if (r.durable != r.marks.n)
-		bad(k, "%zu retained marks stored, %zu durable retained "
-		       "messages in memory",
+		bad(k,
+		    "%zu retained marks stored, %zu durable retained "
+		    "messages in memory",
 		    r.marks.n, r.durable);
 	hf_map_free(&r.marks);
 }

@@ -560,10 +560,16 @@ hf_dur_commit(struct hf_broker *b)
 		b->store_fail_rc = rc;
 		return false;
 	}
-	uint64_t used, max;
-	if (hf_store_usage(b->store, &used, &max) == 0 && max)
-		b->store_full = used > max / 10 * 9;
+	hf_dur_refresh_usage(b);
 	return true;
+}
+
+void
+hf_dur_refresh_usage(struct hf_broker *b)
+{
+	uint64_t used, max;
+	if (b->store && hf_store_usage(b->store, &used, &max) == 0 && max)
+		b->store_full = used > max / 10 * 9;
 }
 
 /* ---- start-up ----------------------------------------------------------- */
@@ -712,5 +718,19 @@ hf_dur_recover(struct hf_broker *b)
 	       "restored.",
 	       b->n_sessions, hf_tree_count(b->tree),
 	       hf_retain_count(b->retained));
-	return hf_dur_commit(b) ? 0 : -1;
+	if (hf_dur_commit(b))
+		return 0;
+	if (b->store_fail_rc != HF_STORE_EFULL)
+		return -1;
+	/* A full disk cannot take even the disconnection times written
+	 * above: they only say when expiry and will delays count from, so
+	 * the store, as committed, still agrees with what was read back. */
+	hf_dur_abort(b);
+	b->store_failed = false;
+	b->store_fail_rc = 0;
+	b->store_full = true;
+	hf_log(&b->log, HF_LOG_WARNING,
+	       "Warning: the store is full; sessions' disconnection times "
+	       "are not stored yet.");
+	return 0;
 }

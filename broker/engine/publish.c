@@ -744,7 +744,8 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
 			hf_msg_ref(m);
 			hf_dur_retain(b, old, m);
 		} else if (m->qos > 0) {
-			hf_dur_fail_turn(b, "out of memory retaining a message");
+			hf_dur_fail_turn(b,
+			                 "out of memory retaining a message");
 		}
 		hf_msg_unref(old);
 	}

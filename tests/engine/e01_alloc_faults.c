@@ -27,9 +27,9 @@
 #include "eharness.h"
 #include "test.h"
 
-#define SUB 0
-#define PUB 1
-#define SUB2 2
+#define SUB   0
+#define PUB   1
+#define SUB2  2
 #define FRESH 3
 
 static void
@@ -43,7 +43,7 @@ feed(struct eh *e, int i, struct hf_packet *p, uint8_t ver)
 
 static void
 conn(struct eh *e, int i, uint8_t ver, const char *id, bool clean,
-        uint32_t expiry, const char *will)
+     uint32_t expiry, const char *will)
 {
 	struct hf_packet p;
 	static const uint8_t user[] = {0x26, 0, 1, 'k', 0, 1, 'v'};
@@ -276,7 +276,8 @@ verify(struct eh *e, const struct got *pub, struct got *sub)
 	CHECK(s.connack_ok);
 	for (uint16_t pid = 1; pid <= 4; pid++) {
 		if (acked(pub, pid) && !got_payload(&s, pl[pid])) {
-			fprintf(stderr, "acknowledged %s never arrived (%d acked, "
+			fprintf(stderr,
+			        "acknowledged %s never arrived (%d acked, "
 			        "subscriber got %d)\n",
 			        pl[pid], pub->n_acked, s.n_payloads);
 			CHECK(0);
@@ -374,7 +375,8 @@ faults_at_startup(void)
 		CHECK(got_payload(&s, "q2"));
 		eh_close(&e);
 		if (hf_test_failed_) {
-			fprintf(stderr, "after failing start-up allocation %llu\n",
+			fprintf(stderr,
+			        "after failing start-up allocation %llu\n",
 			        (unsigned long long)n);
 			return;
 		}

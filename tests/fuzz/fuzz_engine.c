@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const ids[] = {"a", "b", "c", "dd", ""};
 static const char *const topics[] = {"t/a", "t/b", "t/a/b", "w/x", "$x/a"};
 static const char *const filters[] = {
-    "t/a", "t/+", "t/#", "#", "+/a", "t/a/b", "w/#", "$share/g/t/a",
-    "$share/g/t/#", "$share/h/#", "+/+/+", "$x/#",
+    "t/a", "t/+",          "t/#",          "#",          "+/a",   "t/a/b",
+    "w/#", "$share/g/t/a", "$share/g/t/#", "$share/h/#", "+/+/+", "$x/#",
 };
 static const uint32_t expiries[] = {0, 5, 60, UINT32_MAX};
 
@@ -98,8 +98,8 @@ static void
 op_connect(struct eh *e, int i, struct prog *g)
 {
 	uint8_t a = arg(g), b = arg(g), c = arg(g);
-	static const uint8_t vers[] = {HF_PROTO_V31, HF_PROTO_V311,
-	                               HF_PROTO_V5, HF_PROTO_V5};
+	static const uint8_t vers[] = {HF_PROTO_V31, HF_PROTO_V311, HF_PROTO_V5,
+	                               HF_PROTO_V5};
 	struct hf_packet p;
 	memset(&p, 0, sizeof(p));
 	p.type = HF_CONNECT;
@@ -178,8 +178,8 @@ op_subscribe(struct eh *e, int i, struct prog *g, bool unsub)
 	struct hf_packet p;
 	memset(&p, 0, sizeof(p));
 	p.type = unsub ? HF_UNSUBSCRIBE : HF_SUBSCRIBE;
-	p.u.subscribe.pid = (uint16_t)(++seen[i].next_pid ? seen[i].next_pid
-	                                                  : 1);
+	p.u.subscribe.pid =
+	    (uint16_t)(++seen[i].next_pid ? seen[i].next_pid : 1);
 	p.u.subscribe.entries.p = entry;
 	p.u.subscribe.entries.len = (uint32_t)n;
 	p.u.subscribe.n = 1;
@@ -421,6 +421,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * held output; a clean stop commits first. */
 			if (!(op & 0x80))
 				turn(&e);
+			eh_alloc_fail_at(0); /* start-up: e01_alloc_faults */
 			if (eh_restart(&e, op & 0x80) != 0)
 				fail("the broker does not start again");
 			memset(seen, 0, sizeof(seen));

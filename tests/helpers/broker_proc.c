@@ -437,6 +437,15 @@ hf_bproc_cleanup(struct hf_bproc *b)
 int
 hf_test_store_check(const char *dir)
 {
+	char store[512];
+
+	snprintf(store, sizeof(store), "%s/data", dir);
+	return hf_test_store_check_at(store);
+}
+
+int
+hf_test_store_check_at(const char *store_dir)
+{
 	char cmd[1024], *out = NULL, *sum;
 	size_t n = 0, cap = 0;
 	int st, rc;
@@ -445,8 +454,8 @@ hf_test_store_check(const char *dir)
 	/* A reference broker keeps no Holdfast store. */
 	if (getenv("HF_TEST_BROKER") && *getenv("HF_TEST_BROKER"))
 		return 0;
-	snprintf(cmd, sizeof(cmd), "'%s' -d '%s/data' check 2>&1", HF_DB_BIN,
-	         dir);
+	snprintf(cmd, sizeof(cmd), "'%s' -d '%s' check 2>&1", HF_DB_BIN,
+	         store_dir);
 	fflush(NULL);
 	f = popen(cmd, "r");
 	if (!f) {

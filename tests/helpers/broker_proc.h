@@ -80,6 +80,8 @@ void hf_bproc_case(const char *name, void (*fn)(struct hf_bproc *),
  * not run. On anything but 0 the tool's output is printed to stderr. With
  * HF_TEST_BROKER set (a reference broker, no Holdfast store) it returns 0. */
 int hf_test_store_check(const char *dir);
+/* The same for a store in store_dir (a persistence_location of its own). */
+int hf_test_store_check_at(const char *store_dir);
 
 /* Monotonic milliseconds, for deadlines in tests. */
 int64_t hf_now_ms(void);
