@@ -195,11 +195,10 @@ reap(struct hf_bproc *b, int flags)
  * arguments (NULL for none; at most MAX_EXTRA_ARGS are used). */
 #define MAX_EXTRA_ARGS 8
 static int
-spawn(struct hf_bproc *b, const char *const *extra)
+launch(struct hf_bproc *b, const char *const *extra)
 {
 	const char *bin = broker_bin();
 	const char *argv[4 + MAX_EXTRA_ARGS];
-	int64_t deadline;
 	size_t argc = 0;
 	pid_t pid;
 
@@ -230,7 +229,22 @@ spawn(struct hf_bproc *b, const char *const *extra)
 		_exit(127);
 	}
 	b->pid = pid;
+	return 0;
+}
 
+int
+hf_bproc_launch(struct hf_bproc *b)
+{
+	return launch(b, NULL);
+}
+
+static int
+spawn(struct hf_bproc *b, const char *const *extra)
+{
+	int64_t deadline;
+
+	if (launch(b, extra) != 0)
+		return -1;
 	deadline = hf_now_ms() + START_TIMEOUT_MS;
 	for (;;) {
 		char *s = read_log(b, b->log_off);

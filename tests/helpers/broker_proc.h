@@ -50,6 +50,9 @@ int hf_bproc_restart(struct hf_bproc *b);
  * args is NULL-terminated (at most 8 used), or NULL for none. Added for
  * the store damage tests (--move-damaged-store). */
 int hf_bproc_restart_args(struct hf_bproc *b, const char *const *args);
+/* Start again in the same dir without waiting for anything (to kill it
+ * while it starts). Returns 0, or -1 when it could not fork. */
+int hf_bproc_launch(struct hf_bproc *b);
 /* SIGTERM, wait up to 15 s (then SIGKILL and return -1). Returns the exit
  * status: 0 = clean, 128+N = killed by signal N. */
 int hf_bproc_stop(struct hf_bproc *b);
