@@ -412,10 +412,17 @@ pump_disk(struct hf_session *s)
 			}
 			if (e->state == HF_Q_RELEASED) {
 				send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
-			} else {
-				send_publish(c, e->msg, e->qos, e->retain,
-				             e->pid, true, e->subids,
-				             e->n_subids);
+			} else if (!send_publish(c, e->msg, e->qos, e->retain,
+			                         e->pid, true, e->subids,
+			                         e->n_subids)) {
+				/* The client came back with a smaller Maximum
+				 * Packet Size: discarded as if delivered
+				 * [MQTT-3.1.2-25], so its window slot is not
+				 * held forever. */
+				pid_set(s->pids_out, e->pid, false);
+				b->stats.pub_dropped++;
+				discard(s, e, true);
+				continue;
 			}
 			inflight_append(s, e);
 		}
@@ -456,6 +463,9 @@ hf_session_resend(struct hf_session *s)
 			send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
 		} else if (!send_publish(c, e->msg, e->qos, e->retain, e->pid,
 		                         true, e->subids, e->n_subids)) {
+			/* Too big for the client's new Maximum Packet Size:
+			 * done as if delivered [MQTT-3.1.2-25]. */
+			s->b->stats.pub_dropped++;
 			inflight_remove(s, prev, e);
 			continue;
 		}
