@@ -26,7 +26,12 @@ hf_client_new(struct hf_broker *b, const struct hf_listener *l)
 	c->b = b;
 	c->listener = l;
 	c->state = HF_C_NEW;
+	/* Until CONNECT, last_rx is when the connection was accepted: only a
+	 * whole packet moves it, so the connect_timeout deadline stays put
+	 * while a CONNECT trickles in. */
 	c->last_rx = hf_now_ms(b);
+	b->n_clients_new++;
+	hf_broker_arm_connect_timer(b);
 	c->recv_max = 65535;
 	c->request_problem = true;
 	c->all_next = b->all_clients;
@@ -34,6 +39,14 @@ hf_client_new(struct hf_broker *b, const struct hf_listener *l)
 		b->all_clients->all_prev = c;
 	b->all_clients = c;
 	return c;
+}
+
+void
+hf_client_set_state(struct hf_client *c, enum hf_cstate state)
+{
+	if (c->state == HF_C_NEW && state != HF_C_NEW)
+		c->b->n_clients_new--;
+	c->state = state;
 }
 
 void
@@ -133,7 +146,7 @@ hf_client_close(struct hf_client *c, int rc)
 		hf_client_send(c, &d);
 	}
 	bool was_connected = c->state == HF_C_CONNECTED;
-	c->state = HF_C_CLOSING;
+	hf_client_set_state(c, HF_C_CLOSING);
 	if (was_connected)
 		hf_client_detach(c);
 	/* The output (acknowledgments among it) leaves only after this
@@ -159,7 +172,7 @@ hf_client_on_closed(struct hf_client *c)
 {
 	struct hf_broker *b = c->b;
 	if (c->state != HF_C_CLOSING) {
-		c->state = HF_C_CLOSING;
+		hf_client_set_state(c, HF_C_CLOSING);
 		hf_client_detach(c);
 	}
 	if (c->dirty) {
@@ -360,6 +373,11 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 		dispatch(c, f.type_flags, buf + off + f.hdr_len, f.body_len);
 		off += whole;
 	}
+	/* Keep Alive counts whole control packets [MQTT-3.1.2-24] (5.0:
+	 * [MQTT-3.1.2-22]): bytes that trickle in without completing one
+	 * do not hold the connection open. */
+	if (off)
+		c->last_rx = hf_now_ms(c->b);
 	/* Window slots freed by this read's acknowledgments are refilled
 	 * once, with one read of the queue instead of one per ack. */
 	if (c->pump_due) {
@@ -392,7 +410,6 @@ hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n)
 static void
 on_data(struct hf_client *c, const uint8_t *p, size_t n)
 {
-	c->last_rx = hf_now_ms(c->b);
 	if (!c->in || c->in->len == 0) {
 		/* Common case: parse straight from the read buffer, keep only
 		 * an incomplete packet's bytes. */
