@@ -16,7 +16,8 @@
  * functions below, which walk the same body again.
  *
  * Validation: hf_decode() checks everything the specifications make a
- * property of the packet alone: reserved flag bits, lengths, UTF-8
+ * property of the packet alone: reserved flag bits, lengths (Variable Byte
+ * Integers in the fewest bytes [MQTT-1.5.5-1]), UTF-8
  * well-formedness and U+0000, properties allowed for the packet type and not
  * duplicated, packet identifier not 0, wildcards in PUBLISH topic names, topic
  * filter syntax in (UN)SUBSCRIBE, QoS 3. What depends on session state (topic
@@ -242,7 +243,8 @@ struct hf_frame {
  *         may still be incomplete: the caller checks hdr_len + body_len
  *         against what it has); HF_AGAIN when the fixed header itself is
  *         incomplete; HF_RC_MALFORMED for a Remaining Length longer than four
- *         bytes; HF_RC_PACKET_TOO_LARGE
+ *         bytes or than needed (over-long, e.g. 0x80 0x00 for 0: refused
+ *         in every version, see frame.c); HF_RC_PACKET_TOO_LARGE
  *         when hdr_len + body_len exceeds max_size. Packet type 0 is reported
  *         as HF_RC_MALFORMED. */
 int hf_frame_parse(const uint8_t *buf, size_t len, uint32_t max_size,

@@ -836,6 +836,15 @@ static const struct bad bad_rows[] = {
     {5, 0x30, "0001 61 0a 0200000001 0200000002", PER},
     {5, 0x30, "0001 61", MAL},             /* no property length */
     {5, 0x30, "0001 61 80808080 01", MAL}, /* bad property length */
+    /* Over-long Variable Byte Integers [MQTT-1.5.5-1]. */
+    {5, 0x30, "0001 61 8000", MAL},              /* property length 0 */
+    {5, 0x30, "0001 61 8200 0101 61", MAL},      /* property length 2 */
+    {5, 0x30, "0001 61 03 0b8100", MAL},         /* sub id 1 in two */
+    {5, 0x82, "0001 03 0b8100 0001 61 00", MAL}, /* SUBSCRIBE sub id */
+    {5, 0x82, "0001 8000 0001 61 00", MAL},      /* SUBSCRIBE props */
+    {5, 0x10, C5 "02 003c 8000 0001 61", MAL},   /* CONNECT props */
+    {5, 0x30, "0001 61 02 0b81", MAL},           /* sub id cut short */
+    {5, 0x30, "0001 61 03 0b8101", HF_OK},       /* 129: two bytes needed */
     /* PUBACK .. PUBCOMP */
     {4, 0x40, "0001", HF_OK},
     {4, 0x40, "0001 00", MAL},
@@ -1019,6 +1028,16 @@ test_varint(void)
 		                             0xff, 0xff, 0x01};
 		static const uint8_t b4[] = {0x30, 0xff, 0xff, 0xff, 0x7f};
 		static const uint8_t b0[] = {0x30, 0x80, 0x80, 0x80, 0x00};
+		static const struct {
+			uint8_t b[5];
+			size_t n;
+		} overlong[] = {
+		    {{0x30, 0x80, 0x00}, 3},             /* 0 in two */
+		    {{0x30, 0xff, 0x00}, 3},             /* 127 in two */
+		    {{0x30, 0x80, 0x80, 0x00}, 4},       /* 0 in three */
+		    {{0x30, 0xff, 0xff, 0x00}, 4},       /* 16383 in three */
+		    {{0x30, 0xff, 0xff, 0xff, 0x00}, 5}, /* 2097151 in four */
+		};
 		uint8_t b[4];
 		struct hf_frame f;
 
@@ -1027,9 +1046,20 @@ test_varint(void)
 		CHECK_EQ(hf_frame_parse(b5, 5, 0, &f), HF_RC_MALFORMED);
 		CHECK_EQ(hf_frame_parse(b4, sizeof(b4), 0, &f), HF_OK);
 		CHECK_EQ(f.body_len, 268435455u);
-		/* Non-minimal encoding of 0 is tolerated. */
-		CHECK_EQ(hf_frame_parse(b0, sizeof(b0), 0, &f), HF_OK);
-		CHECK_EQ(f.body_len, 0);
+		/* Over-long encodings are malformed [MQTT-1.5.5-1], in every
+		 * version (the framer does not know it). */
+		CHECK_EQ(hf_frame_parse(b0, sizeof(b0), 0, &f),
+		         HF_RC_MALFORMED);
+		for (size_t k = 0; k < sizeof(overlong) / sizeof(overlong[0]);
+		     k++) {
+			CHECK_EQ(
+			    hf_frame_parse(overlong[k].b, overlong[k].n, 0, &f),
+			    HF_RC_MALFORMED);
+			/* Not refused before the deciding byte is there. */
+			CHECK_EQ(hf_frame_parse(overlong[k].b,
+			                        overlong[k].n - 1, 0, &f),
+			         HF_AGAIN);
+		}
 		CHECK_EQ(hf_varint_write(321, b), 2);
 		CHECK(b[0] == 0xc1 && b[1] == 0x02);
 	}
