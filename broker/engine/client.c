@@ -237,6 +237,16 @@ peek_level(const uint8_t *body, uint32_t len)
 	return HF_PROTO_V311;
 }
 
+/* Does the CONNECT body name a protocol we know ("MQTT" or "MQIsdp")? */
+static bool
+peek_name_known(const uint8_t *body, uint32_t len)
+{
+	return (len >= 6 && body[0] == 0 && body[1] == 4 &&
+	        memcmp(body + 2, "MQTT", 4) == 0) ||
+	       (len >= 8 && body[0] == 0 && body[1] == 6 &&
+	        memcmp(body + 2, "MQIsdp", 6) == 0);
+}
+
 static void
 connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 {
@@ -244,13 +254,21 @@ connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 	struct hf_packet ca;
 	memset(&ca, 0, sizeof(ca));
 	ca.type = HF_CONNACK;
-	if (lvl == HF_PROTO_V5 && rc >= 0x80) {
+	if (rc == HF_RC_UNSUPPORTED_PROTOCOL && !peek_name_known(body, len)) {
+		/* Not MQTT at all [MQTT-3.1.2-1]: the server may not go on
+		 * by this specification, so no CONNACK of any version (5.0
+		 * would allow 0x84, but nothing says the peer reads MQTT
+		 * 5); mosquitto closes silently too. */
+	} else if (lvl == HF_PROTO_V5 && rc >= 0x80) {
 		c->proto = HF_PROTO_V5;
 		ca.u.connack.rc = (uint8_t)rc;
 		hf_client_send(c, &ca);
 	} else if (rc == HF_RC_UNSUPPORTED_PROTOCOL) {
-		/* 3.1.1 [MQTT-3.1.2-2]: 0x01 then close. An unknown level
-		 * may be a future version: answer in the 3.1.1 form. */
+		/* A known name with a level we do not speak ("MQTT" with
+		 * other than 4 or 5, "MQIsdp" with other than 3): 3.1.1
+		 * [MQTT-3.1.2-2] (and 3.1) answer 0x01 then close. An
+		 * unknown level may be a future version: answer in the
+		 * 3.1.1 form, which every version can read. */
 		c->proto = HF_PROTO_V311;
 		ca.u.connack.rc = HF_CONNACK_BAD_PROTOCOL;
 		hf_client_send(c, &ca);

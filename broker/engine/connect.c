@@ -217,6 +217,15 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		       "will QoS above maximum_qos");
 		return false;
 	}
+	if (p->will && conf->message_size_limit &&
+	    p->will_payload.len > conf->message_size_limit) {
+		/* Refused, not stored: it could never be published. 5.0
+		 * 0x95 (Packet too large); 3.1.1 has no such code and gets
+		 * 0x05 (not authorized), as from mosquitto. */
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_PACKET_TOO_LARGE,
+		       "will payload over message_size_limit");
+		return false;
+	}
 	if (p->will && p->will_retain && !conf->retain_available) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_RETAIN_NOT_SUPPORTED,
 		       "retained will not allowed");
@@ -280,6 +289,13 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	const uint8_t *id = p->client_id.p;
 	size_t idlen = p->client_id.len;
 	const char *assigned = NULL;
+	if (idlen == 0 && p->proto_ver == HF_PROTO_V31) {
+		/* 3.1 (3.1.3): the identifier is 1 to 23 characters; there
+		 * are no assigned identifiers. */
+		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
+		       "MQTT 3.1 client without a client id");
+		return;
+	}
 	if (idlen == 0) {
 		/* [MQTT-3.1.3-7/8]; v5 3.1.3.1 */
 		if ((!v5 && !p->clean_start) ||

@@ -442,6 +442,21 @@ test_connack_roundtrip(void)
 	add_users(pr, &ub_a);
 	CHECK(roundtrip(&p, HF_PROTO_V5));
 	CHECK(roundtrip(&p, HF_PROTO_V311)); /* props dropped */
+	/* 3.1: the first byte is reserved, no Session Present. */
+	{
+		struct hf_wbuf wb = {0};
+
+		memset(&p, 0, sizeof(p));
+		p.type = HF_CONNACK;
+		p.u.connack.session_present = true;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V31, &wb), HF_OK);
+		CHECK_EQ(wb.len, 4);
+		CHECK_MEM(wb.p, "\x20\x02\x00\x00", 4);
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V311, &wb), HF_OK);
+		CHECK_MEM(wb.p, "\x20\x02\x01\x00", 4);
+		hf_wbuf_free(&wb);
+	}
 }
 
 static void
@@ -529,10 +544,30 @@ test_ack_roundtrip(void)
 		CHECK(roundtrip(&p, HF_PROTO_V5));
 		p.u.ack.rc = 0; /* rc 0 but properties: full form */
 		CHECK(roundtrip(&p, HF_PROTO_V5));
+		CHECK(hf_encode_size(&p, HF_PROTO_V5) > 5);
 		wb.len = 0;
 		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
 		CHECK_EQ(wb.p[0],
 		         types[i] << 4 | (types[i] == HF_PUBREL ? 2 : 0));
+		/* Success without properties: the short form, Remaining
+		 * Length 2, reason code and property length left out
+		 * (3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1), byte for byte. */
+		memset(&p, 0, sizeof(p));
+		p.type = types[i];
+		p.u.ack.pid = 0x1234;
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
+		CHECK_EQ(wb.len, 4);
+		CHECK_EQ(wb.p[0],
+		         types[i] << 4 | (types[i] == HF_PUBREL ? 2 : 0));
+		CHECK_MEM(wb.p + 1, "\x02\x12\x34", 3);
+		/* A failure code alone: Remaining Length 3, no property
+		 * length (it is 0 when the packet ends there). */
+		p.u.ack.rc = HF_RC_PACKET_ID_NOT_FOUND;
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
+		CHECK_EQ(wb.len, 5);
+		CHECK_MEM(wb.p + 1, "\x03\x12\x34\x92", 4);
 	}
 	hf_wbuf_free(&wb);
 }
@@ -770,6 +805,11 @@ static const struct bad bad_rows[] = {
     {4, 0x10, "0006 4d5149736470 04 02 003c 0001 61",
      HF_RC_UNSUPPORTED_PROTOCOL}, /* MQIsdp level 4 */
     {4, 0x10, "0006 4d5149736470 03 02 003c 0001 61", HF_OK},
+    /* 3.1 CONNECT ending before the client id: read as empty (the
+     * engine refuses it with 0x02); not with a will that must follow. */
+    {4, 0x10, "0006 4d5149736470 03 02 003c", HF_OK},
+    {4, 0x10, "0006 4d5149736470 03 06 003c", MAL},
+    {4, 0x10, "0006 4d5149736470 03 02 003c 00", MAL},
     {4, 0x10, C4 "02 003c 0005 61", MAL},    /* client id short */
     {4, 0x10, C4 "02 003c 0001 61 00", MAL}, /* trailing byte */
     {4, 0x10, C4 "02 003c", MAL},            /* no client id */
