@@ -340,7 +340,10 @@ void hf_session_tick(struct hf_broker *b, int64_t now);
 int64_t hf_connect_timeouts(struct hf_broker *b, int64_t now);
 
 /* publish.c */
-void hf_handle_publish(struct hf_client *c, const struct hf_publish *p);
+/* decode_rc: HF_OK, or HF_RC_PAYLOAD_FORMAT_INVALID when hf_decode() found
+ * only that (the PUBLISH is then refused, not routed). */
+void hf_handle_publish(struct hf_client *c, const struct hf_publish *p,
+                       int decode_rc);
 void hf_handle_puback(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a);

@@ -302,6 +302,13 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 		return;
 	}
 	int rc = hf_decode(type_flags, body, len, c->proto, &pkt);
+	if (rc == HF_RC_PAYLOAD_FORMAT_INVALID && type == HF_PUBLISH) {
+		/* Well formed, only its payload does not match its format
+		 * indicator (hf_decode reports that last): refused with
+		 * PUBACK/PUBREC 0x99, the connection stays. */
+		hf_handle_publish(c, &pkt.u.publish, rc);
+		return;
+	}
 	if (rc != HF_OK) {
 		hf_client_fail(c, rc, "invalid packet");
 		return;
@@ -311,7 +318,7 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
 		break;
 	case HF_PUBLISH:
-		hf_handle_publish(c, &pkt.u.publish);
+		hf_handle_publish(c, &pkt.u.publish, HF_OK);
 		break;
 	case HF_PUBACK:
 		hf_handle_puback(c, &pkt.u.ack);

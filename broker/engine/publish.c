@@ -793,8 +793,31 @@ resolve_alias(struct hf_client *c, struct hf_publish *p)
 	return true;
 }
 
+/* Refuse one PUBLISH without routing it, the connection staying up where
+ * the protocol allows: QoS 0 is dropped (at most once permits it); QoS 1/2
+ * get PUBACK/PUBREC with rc in 5.0. 3.1.1 has no negative acknowledgment,
+ * and a message that is thrown away must never be acknowledged, so a QoS
+ * 1/2 one closes the connection instead. */
+static void
+refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
+               const char *why)
+{
+	struct hf_broker *b = c->b;
+	b->stats.pub_dropped++;
+	hf_log(&b->log, HF_LOG_NOTICE,
+	       "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
+	       (int)p->topic.len, (const char *)p->topic.p, why);
+	if (p->qos == 0)
+		return;
+	if (c->proto == HF_PROTO_V5)
+		send_ack(c, p->qos == 1 ? HF_PUBACK : HF_PUBREC, p->pid, rc);
+	else
+		hf_client_close(c, -1);
+}
+
 void
-hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
+hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
+                  int decode_rc)
 {
 	struct hf_broker *b = c->b;
 	const struct hf_config *conf = b->conf;
@@ -839,21 +862,18 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		               "Maximum [MQTT-3.3.4-7]");
 		return;
 	}
+	if (decode_rc == HF_RC_PAYLOAD_FORMAT_INVALID) {
+		/* Payload Format Indicator 1 and a payload that is not UTF-8:
+		 * the receiver may check and answer PUBACK/PUBREC 0x99
+		 * (3.3.2.3.2, 4.13); it is not delivered. */
+		refuse_publish(c, &p, HF_RC_PAYLOAD_FORMAT_INVALID,
+		               "payload format indicator 1, payload not UTF-8");
+		return;
+	}
 	if (conf->message_size_limit &&
 	    p.payload.len > conf->message_size_limit) {
-		b->stats.pub_dropped++;
-		hf_log(&b->log, HF_LOG_NOTICE,
-		       "Client %s sent a payload over message_size_limit.",
-		       s->id);
-		if (p.qos == 0)
-			return;
-		if (v5) {
-			send_ack(c, ack_type, p.pid, HF_RC_QUOTA_EXCEEDED);
-			return;
-		}
-		/* 3.1.1 has no negative acknowledgment: never acknowledge a
-		 * message that is thrown away. */
-		hf_client_close(c, -1);
+		refuse_publish(c, &p, HF_RC_QUOTA_EXCEEDED,
+		               "payload over message_size_limit");
 		return;
 	}
 	struct hf_msg *m = hf_msg_new(&p, hf_wall_ms());
