@@ -940,6 +940,8 @@ static const struct key_def key_defs[] = {
     BOOL_KEY(retain_available),
     UINT_KEY(max_topic_alias, 65535),
     FN_KEY("connect_timeout", k_connect_timeout),
+    UINT_KEY(max_topic_levels, 65535),
+    UINT_KEY(max_subscriptions_per_client, UINT32_MAX),
     FN_KEY("persistent_client_expiration", k_persistent_client_expiration),
     BOOL_KEY(upgrade_outgoing_qos),
     BOOL_KEY(set_tcp_nodelay),
@@ -1084,6 +1086,8 @@ hf_config_init(struct hf_config *c)
 	c->set_tcp_nodelay = true;
 	c->max_topic_alias = 10;
 	c->connect_timeout = 10;
+	c->max_topic_levels = 128;
+	c->max_subscriptions_per_client = 10000;
 	c->sys_interval = 10;
 	c->log_dest = HF_LOGD_STDERR;
 	c->log_types =

@@ -226,6 +226,16 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		       "will payload over message_size_limit");
 		return false;
 	}
+	if (p->will && conf->max_topic_levels &&
+	    hf_topic_levels(p->will_topic.p, p->will_topic.len) >
+	        conf->max_topic_levels) {
+		/* A will PUBLISH would be refused (publish.c), so the will
+		 * is refused now: 5.0 0x90 (Topic Name invalid), 3.1.1 0x05
+		 * as for other wills the server will not take. */
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_TOPIC_NAME_INVALID,
+		       "will topic deeper than max_topic_levels");
+		return false;
+	}
 	if (p->will && p->will_retain && !conf->retain_available) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_RETAIN_NOT_SUPPORTED,
 		       "retained will not allowed");

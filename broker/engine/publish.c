@@ -876,6 +876,15 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		               "payload over message_size_limit");
 		return;
 	}
+	if (conf->max_topic_levels &&
+	    hf_topic_levels(p.topic.p, p.topic.len) > conf->max_topic_levels) {
+		/* Checked before routing, so neither tree ever builds the
+		 * path. 5.0: 0x90, "the Topic Name is correctly formed, but
+		 * is not accepted by this Server". */
+		refuse_publish(c, &p, HF_RC_TOPIC_NAME_INVALID,
+		               "topic deeper than max_topic_levels");
+		return;
+	}
 	struct hf_msg *m = hf_msg_new(&p, hf_wall_ms());
 	if (!m) {
 		hf_client_close(c, HF_RC_UNSPECIFIED);

@@ -303,6 +303,10 @@ bool hf_topic_name_valid(const uint8_t *s, size_t len);
  * the last level. For "$share/GROUP/FILTER" the group must be non-empty and
  * hold no '+', '#' or '/', and FILTER must be a valid filter. */
 bool hf_topic_filter_valid(const uint8_t *s, size_t len);
+/* Levels of a topic name or filter: one more than its '/' characters ("" and
+ * "a" have 1, "/" and "a/b" 2). A "$share/GROUP/" prefix is counted too;
+ * strip it first to count the levels of the filter itself. */
+uint32_t hf_topic_levels(const uint8_t *s, size_t len);
 
 /* Variable byte integer helpers. */
 /* Bytes needed to encode v (1..4). */

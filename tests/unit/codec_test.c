@@ -1237,6 +1237,25 @@ test_topics(void)
 		CHECK(hf_topic_name_valid(s, n) == t[i].name);
 		CHECK(hf_topic_filter_valid(s, n) == t[i].filter);
 	}
+	/* Levels, for max_topic_levels. */
+	{
+		static const struct {
+			const char *s;
+			uint32_t n;
+		} lv[] = {
+		    {"", 1},    {"a", 1},          {"/", 2},
+		    {"a/b", 2}, {"//", 3},         {"a/b/c/", 4},
+		    {"+/#", 2}, {"$share/g/a", 3}, {"abc/def/ghi", 3},
+		};
+		static uint8_t deep[65535];
+
+		for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+			CHECK_EQ(hf_topic_levels((const uint8_t *)lv[i].s,
+			                         strlen(lv[i].s)),
+			         lv[i].n);
+		memset(deep, '/', sizeof(deep));
+		CHECK_EQ(hf_topic_levels(deep, sizeof(deep)), 65536);
+	}
 }
 
 /* ---- encoder edge cases ----------------------------------------------- */
