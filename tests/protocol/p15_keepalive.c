@@ -14,7 +14,8 @@
  * reasonable amount of time after the Network Connection is established,
  * the Server SHOULD close the Network Connection" (3.1.4). Holdfast's
  * connect_timeout (default 10 s) is set to 1 or 2 s here; the close must
- * come at the deadline (within a few hundred ms), also while the CONNECT
+ * come at the deadline (the bounds allow 800 ms for a loaded machine; it
+ * is a few ms when idle, not the one-second tick), also while the CONNECT
  * trickles in byte by byte, and for several connections at different
  * deadlines. No CONNACK or DISCONNECT is sent before closing.
  *
@@ -82,7 +83,7 @@ trickle_publish(struct hf_bproc *b, uint8_t ver)
 	ms = trickle(fd, pub, sizeof(pub), 300, 3000, t0, &drc, &other);
 	fprintf(stderr, "closed after %lld ms\n", (long long)ms);
 	CHECK(ms >= 1400);
-	CHECK(ms <= 3000);
+	CHECK(ms <= 3500); /* 1.5 s, the 1 s tick, scheduling slack */
 	CHECK(!other);
 	if (ver == V5)
 		CHECK_EQ(drc, HF_RC_KEEP_ALIVE_TIMEOUT);
@@ -106,7 +107,7 @@ t_connect_timeout_silent(struct hf_bproc *b)
 	ms = hf_now_ms() - t0;
 	fprintf(stderr, "closed after %lld ms\n", (long long)ms);
 	CHECK(ms >= 900);
-	CHECK(ms <= 1600);
+	CHECK(ms <= 1800);
 	CHECK_EQ(drc, -1);
 	close(fd);
 	CHECK(hf_bproc_log_contains(b, "no CONNECT within 1 s"));
@@ -128,7 +129,7 @@ t_connect_timeout_trickle(struct hf_bproc *b)
 	             &other);
 	fprintf(stderr, "closed after %lld ms\n", (long long)ms);
 	CHECK(ms >= 1900);
-	CHECK(ms <= 2700);
+	CHECK(ms <= 2800);
 	CHECK(!other); /* no CONNACK */
 	CHECK_EQ(drc, -1);
 	close(fd);
@@ -162,7 +163,7 @@ t_connect_timeout_staggered(struct hf_bproc *b)
 		fprintf(stderr, "connection %d closed after %lld ms\n", i,
 		        (long long)ms);
 		CHECK(ms >= 900);
-		CHECK(ms <= 1600);
+		CHECK(ms <= 1800);
 		close(fds[i]);
 	}
 	/* The connected client is not subject to connect_timeout. */
