@@ -7,7 +7,9 @@
  * and only after that are the clients' output buffers handed to their
  * transports, so no acknowledgment can overtake the commit it depends on
  * (redis writes its AOF before replies the same way). A one-second tick
- * drives keepalive, will delays and session expiry. */
+ * drives keepalive, will delays and session expiry; a one-shot timer, armed
+ * for the oldest connection still waiting for CONNECT, closes those that
+ * exceed connect_timeout on time. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -176,6 +178,27 @@ tick_cb(uv_timer_t *t)
 }
 
 static void
+connect_timer_cb(uv_timer_t *t)
+{
+	struct hf_broker *b = t->data;
+	int64_t next = hf_connect_timeouts(b, hf_now_ms(b));
+	if (next >= 0)
+		uv_timer_start(t, connect_timer_cb, (uint64_t)next, 0);
+}
+
+void
+hf_broker_arm_connect_timer(struct hf_broker *b)
+{
+	/* Deadlines come in accept order with one timeout, so the armed
+	 * deadline is always the earliest. */
+	if (!b->handles_ready || b->shutting_down ||
+	    uv_is_active((uv_handle_t *)&b->connect_timer))
+		return;
+	uv_timer_start(&b->connect_timer, connect_timer_cb,
+	               (uint64_t)b->conf->connect_timeout * 1000, 0);
+}
+
+static void
 signal_cb(uv_signal_t *h, int signum)
 {
 	struct hf_broker *b = h->data;
@@ -204,6 +227,8 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	uv_timer_start(&b->tick, tick_cb, 1000, 1000);
 	uv_timer_init(loop, &b->sys_timer);
 	b->sys_timer.data = b;
+	uv_timer_init(loop, &b->connect_timer);
+	b->connect_timer.data = b;
 	uv_timer_init(loop, &b->lazy_commit);
 	b->lazy_commit.data = b;
 	uv_signal_init(loop, &b->sig_term);
@@ -241,6 +266,7 @@ hf_broker_shutdown(struct hf_broker *b)
 		return;
 	uv_close((uv_handle_t *)&b->tick, NULL);
 	uv_close((uv_handle_t *)&b->sys_timer, NULL);
+	uv_close((uv_handle_t *)&b->connect_timer, NULL);
 	uv_close((uv_handle_t *)&b->lazy_commit, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);

@@ -234,6 +234,7 @@ struct hf_broker {
 	struct hf_client *all_clients;
 	struct hf_client *dirty; /* clients with output to flush */
 	uint32_t n_clients_connected;
+	uint32_t n_clients_new; /* state HF_C_NEW: waiting for CONNECT */
 	uint32_t n_sessions;
 
 	uint64_t match_gen;
@@ -264,7 +265,8 @@ struct hf_broker {
 	int exit_code;
 
 	uv_prepare_t before_sleep;
-	uv_timer_t tick; /* 1 s: keepalive, wills, expiry */
+	uv_timer_t tick;          /* 1 s: keepalive, wills, expiry */
+	uv_timer_t connect_timer; /* the next connect_timeout deadline */
 	uv_timer_t sys_timer;
 	uv_signal_t sig_term, sig_int;
 	bool shutting_down;
@@ -299,6 +301,9 @@ int hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 void hf_broker_shutdown(struct hf_broker *b);
 void hf_broker_free(struct hf_broker *b);
 void hf_client_mark_dirty(struct hf_client *c);
+/* Arm the connect_timeout timer for a client just accepted (no-op when it
+ * is already armed: it fires for the oldest deadline first). */
+void hf_broker_arm_connect_timer(struct hf_broker *b);
 
 /* msg.c */
 struct hf_msg *hf_msg_new(const struct hf_publish *p, int64_t now_wall);
@@ -311,6 +316,9 @@ bool hf_msg_expired(const struct hf_msg *m, int64_t now_wall);
 /* client.c: the transport hands bytes and events here. */
 struct hf_client *hf_client_new(struct hf_broker *b,
                                 const struct hf_listener *l);
+/* Every state change goes through here (it counts the clients waiting for
+ * CONNECT, b->n_clients_new). */
+void hf_client_set_state(struct hf_client *c, enum hf_cstate state);
 void hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n);
 void hf_client_on_eof(struct hf_client *c);    /* peer closed or error */
 void hf_client_on_closed(struct hf_client *c); /* transport gone: free */
@@ -342,9 +350,16 @@ void hf_handle_disconnect(struct hf_client *c, const struct hf_ack *p);
 void hf_client_detach(struct hf_client *c); /* connection ended */
 void hf_session_free(struct hf_session *s, bool publish_will);
 void hf_session_tick(struct hf_broker *b, int64_t now);
+/* Close the connections that have not completed CONNECT within
+ * connect_timeout; returns the ms until the next such deadline, or -1 when
+ * no connection is waiting for CONNECT. */
+int64_t hf_connect_timeouts(struct hf_broker *b, int64_t now);
 
 /* publish.c */
-void hf_handle_publish(struct hf_client *c, const struct hf_publish *p);
+/* decode_rc: HF_OK, or HF_RC_PAYLOAD_FORMAT_INVALID when hf_decode() found
+ * only that (the PUBLISH is then refused, not routed). */
+void hf_handle_publish(struct hf_client *c, const struct hf_publish *p,
+                       int decode_rc);
 void hf_handle_puback(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a);
 void hf_handle_pubrel(struct hf_client *c, const struct hf_ack *a);

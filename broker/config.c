@@ -420,6 +420,17 @@ k_max_packet_size(struct pctx *p, const char *key, char *val)
 }
 
 static int
+k_connect_timeout(struct pctx *p, const char *key, char *val)
+{
+	long long v;
+
+	if (parse_int_word(p, key, val, 1, 65535, &v))
+		return -1;
+	p->c->connect_timeout = (uint32_t)v;
+	return 0;
+}
+
+static int
 k_persistent_client_expiration(struct pctx *p, const char *key, char *val)
 {
 	char *w, unit;
@@ -928,6 +939,9 @@ static const struct key_def key_defs[] = {
     UINT_KEY(maximum_qos, 2),
     BOOL_KEY(retain_available),
     UINT_KEY(max_topic_alias, 65535),
+    FN_KEY("connect_timeout", k_connect_timeout),
+    UINT_KEY(max_topic_levels, 65535),
+    UINT_KEY(max_subscriptions_per_client, UINT32_MAX),
     FN_KEY("persistent_client_expiration", k_persistent_client_expiration),
     BOOL_KEY(upgrade_outgoing_qos),
     BOOL_KEY(set_tcp_nodelay),
@@ -1071,6 +1085,9 @@ hf_config_init(struct hf_config *c)
 	 * Nagle's algorithm only adds delay (mosquitto's default: false). */
 	c->set_tcp_nodelay = true;
 	c->max_topic_alias = 10;
+	c->connect_timeout = 10;
+	c->max_topic_levels = 128;
+	c->max_subscriptions_per_client = 10000;
 	c->sys_interval = 10;
 	c->log_dest = HF_LOGD_STDERR;
 	c->log_types =

@@ -86,6 +86,11 @@ struct hf_config {
 	bool set_tcp_nodelay;
 	uint32_t sys_interval; /* seconds, 0 = no $SYS, default 10 */
 
+	/* Holdfast's own limits (not in mosquitto), see conf/holdfast.conf. */
+	uint32_t connect_timeout;  /* s to complete CONNECT, 1..65535, 10 */
+	uint32_t max_topic_levels; /* levels of a topic/filter; 0 = none, 128 */
+	uint32_t max_subscriptions_per_client; /* 0 = no limit, 10000 */
+
 	unsigned log_dest;  /* HF_LOGD_* bits; default stderr */
 	char *log_file;     /* for HF_LOGD_FILE */
 	unsigned log_types; /* HF_LOG_* bits; default err|warning|notice|info */

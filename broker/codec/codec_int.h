@@ -61,7 +61,8 @@ hf_rd_u32(struct hf_rd *r, uint32_t *v)
 	return true;
 }
 
-/* Variable byte integer, at most four bytes. False when short or longer. */
+/* Variable byte integer, at most four bytes, in the fewest bytes
+ * [MQTT-1.5.5-1]. False when short, longer than four bytes or over-long. */
 static inline bool
 hf_rd_varint(struct hf_rd *r, uint32_t *v)
 {
@@ -74,6 +75,8 @@ hf_rd_varint(struct hf_rd *r, uint32_t *v)
 			return false;
 		x |= (uint32_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
+			if (i > 0 && b == 0)
+				return false;
 			*v = x;
 			return true;
 		}

@@ -77,8 +77,15 @@ decode_connect(struct hf_rd *r, struct hf_connect *c, int *soft)
 		    !(c->props.present & HF_PP_AUTH_METHOD))
 			SOFT(HF_RC_PROTOCOL_ERROR);
 	}
-	if (!hf_rd_str(r, &c->client_id))
+	if (lvl == HF_PROTO_V31 && hf_rd_left(r) == 0) {
+		/* 3.1 has no zero-length identifier but clients send a
+		 * CONNECT ending before it: read as empty, which the engine
+		 * refuses with 0x02 (identifier rejected). */
+		c->client_id.p = r->p + r->off;
+		c->client_id.len = 0;
+	} else if (!hf_rd_str(r, &c->client_id)) {
 		return HF_RC_MALFORMED;
+	}
 	if (c->will) {
 		if (lvl == HF_PROTO_V5) {
 			rc = hf_props_read(r, HF_PCTX_WILL, &c->will_props,
@@ -106,15 +113,17 @@ decode_connect(struct hf_rd *r, struct hf_connect *c, int *soft)
 }
 
 static int
-decode_connack(struct hf_rd *r, bool v5, struct hf_connack *c, int *soft)
+decode_connack(struct hf_rd *r, uint8_t ver, struct hf_connack *c, int *soft)
 {
+	bool v5 = ver == HF_PROTO_V5;
 	uint8_t f;
 
 	if (!hf_rd_u8(r, &f) || !hf_rd_u8(r, &c->rc))
 		return HF_RC_MALFORMED;
 	if (f & 0xfe) /* [MQTT-3.2.2-1] */
 		return HF_RC_MALFORMED;
-	c->session_present = f & 1;
+	/* 3.1 has no Session Present: the byte is reserved. */
+	c->session_present = ver != HF_PROTO_V31 && (f & 1);
 	/* A v5 CONNACK always has properties; a 2-byte one is accepted so
 	 * that a v3 server's refusal can still be read. */
 	if (v5 && hf_rd_left(r)) {
@@ -326,7 +335,7 @@ hf_decode(uint8_t type_flags, const uint8_t *body, uint32_t len,
 		rc = decode_connect(&r, &out->u.connect, &soft);
 		break;
 	case HF_CONNACK:
-		rc = decode_connack(&r, v5, &out->u.connack, &soft);
+		rc = decode_connack(&r, proto_ver, &out->u.connack, &soft);
 		break;
 	case HF_PUBLISH:
 		rc = decode_publish(&r, flags, v5, &out->u.publish, &soft);

@@ -67,7 +67,11 @@ write_body(struct hf_wr *w, const struct hf_packet *pkt, uint8_t ver)
 		write_connect(w, &pkt->u.connect, ver);
 		break;
 	case HF_CONNACK:
-		hf_wr_u8(w, pkt->u.connack.session_present ? 1 : 0);
+		/* 3.1 has no Session Present: the byte is reserved (0). */
+		hf_wr_u8(w,
+		         pkt->u.connack.session_present && ver != HF_PROTO_V31
+		             ? 1
+		             : 0);
 		hf_wr_u8(w, pkt->u.connack.rc);
 		if (v5)
 			hf_props_write(w, &pkt->u.connack.props);

@@ -5,7 +5,8 @@
  * [MQTT-4.7.1-3]; '#' fills the last level [MQTT-4.7.1-2]. A shared
  * subscription "$share/GROUP/FILTER" needs a non-empty GROUP without '+',
  * '#' or '/' and a valid FILTER [MQTT-4.8.2-1], [MQTT-4.8.2-2]. UTF-8 rules
- * are checked separately by hf_utf8_valid().
+ * are checked separately by hf_utf8_valid(). hf_topic_levels() counts the
+ * levels, for the broker's max_topic_levels.
  *
  * Threading/ownership: pure functions over caller's bytes. */
 #include <string.h>
@@ -61,4 +62,17 @@ hf_topic_filter_valid(const uint8_t *s, size_t len)
 	if (e == sl || e == len)
 		return false;
 	return filter_syntax_ok(s + e + 1, len - e - 1);
+}
+
+uint32_t
+hf_topic_levels(const uint8_t *s, size_t len)
+{
+	uint32_t n = 1;
+	const uint8_t *end = s + len;
+
+	while (s < end && (s = memchr(s, '/', (size_t)(end - s))) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
 }

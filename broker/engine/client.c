@@ -26,7 +26,12 @@ hf_client_new(struct hf_broker *b, const struct hf_listener *l)
 	c->b = b;
 	c->listener = l;
 	c->state = HF_C_NEW;
+	/* Until CONNECT, last_rx is when the connection was accepted: only a
+	 * whole packet moves it, so the connect_timeout deadline stays put
+	 * while a CONNECT trickles in. */
 	c->last_rx = hf_now_ms(b);
+	b->n_clients_new++;
+	hf_broker_arm_connect_timer(b);
 	c->recv_max = 65535;
 	c->request_problem = true;
 	c->all_next = b->all_clients;
@@ -34,6 +39,14 @@ hf_client_new(struct hf_broker *b, const struct hf_listener *l)
 		b->all_clients->all_prev = c;
 	b->all_clients = c;
 	return c;
+}
+
+void
+hf_client_set_state(struct hf_client *c, enum hf_cstate state)
+{
+	if (c->state == HF_C_NEW && state != HF_C_NEW)
+		c->b->n_clients_new--;
+	c->state = state;
 }
 
 void
@@ -151,7 +164,7 @@ hf_client_close(struct hf_client *c, int rc)
 		hf_client_send(c, &d);
 	}
 	bool was_connected = c->state == HF_C_CONNECTED;
-	c->state = HF_C_CLOSING;
+	hf_client_set_state(c, HF_C_CLOSING);
 	if (was_connected)
 		hf_client_detach(c);
 	/* The output (acknowledgments among it) leaves only after this
@@ -177,7 +190,7 @@ hf_client_on_closed(struct hf_client *c)
 {
 	struct hf_broker *b = c->b;
 	if (c->state != HF_C_CLOSING) {
-		c->state = HF_C_CLOSING;
+		hf_client_set_state(c, HF_C_CLOSING);
 		hf_client_detach(c);
 	}
 	if (c->dirty) {
@@ -242,6 +255,16 @@ peek_level(const uint8_t *body, uint32_t len)
 	return HF_PROTO_V311;
 }
 
+/* Does the CONNECT body name a protocol we know ("MQTT" or "MQIsdp")? */
+static bool
+peek_name_known(const uint8_t *body, uint32_t len)
+{
+	return (len >= 6 && body[0] == 0 && body[1] == 4 &&
+	        memcmp(body + 2, "MQTT", 4) == 0) ||
+	       (len >= 8 && body[0] == 0 && body[1] == 6 &&
+	        memcmp(body + 2, "MQIsdp", 6) == 0);
+}
+
 static void
 connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 {
@@ -249,13 +272,21 @@ connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 	struct hf_packet ca;
 	memset(&ca, 0, sizeof(ca));
 	ca.type = HF_CONNACK;
-	if (lvl == HF_PROTO_V5 && rc >= 0x80) {
+	if (rc == HF_RC_UNSUPPORTED_PROTOCOL && !peek_name_known(body, len)) {
+		/* Not MQTT at all [MQTT-3.1.2-1]: the server may not go on
+		 * by this specification, so no CONNACK of any version (5.0
+		 * would allow 0x84, but nothing says the peer reads MQTT
+		 * 5); mosquitto closes silently too. */
+	} else if (lvl == HF_PROTO_V5 && rc >= 0x80) {
 		c->proto = HF_PROTO_V5;
 		ca.u.connack.rc = (uint8_t)rc;
 		hf_client_send(c, &ca);
 	} else if (rc == HF_RC_UNSUPPORTED_PROTOCOL) {
-		/* 3.1.1 [MQTT-3.1.2-2]: 0x01 then close. An unknown level
-		 * may be a future version: answer in the 3.1.1 form. */
+		/* A known name with a level we do not speak ("MQTT" with
+		 * other than 4 or 5, "MQIsdp" with other than 3): 3.1.1
+		 * [MQTT-3.1.2-2] (and 3.1) answer 0x01 then close. An
+		 * unknown level may be a future version: answer in the
+		 * 3.1.1 form, which every version can read. */
 		c->proto = HF_PROTO_V311;
 		ca.u.connack.rc = HF_CONNACK_BAD_PROTOCOL;
 		hf_client_send(c, &ca);
@@ -289,6 +320,13 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 		return;
 	}
 	int rc = hf_decode(type_flags, body, len, c->proto, &pkt);
+	if (rc == HF_RC_PAYLOAD_FORMAT_INVALID && type == HF_PUBLISH) {
+		/* Well formed, only its payload does not match its format
+		 * indicator (hf_decode reports that last): refused with
+		 * PUBACK/PUBREC 0x99, the connection stays. */
+		hf_handle_publish(c, &pkt.u.publish, rc);
+		return;
+	}
 	if (rc != HF_OK) {
 		hf_client_fail(c, rc, "invalid packet");
 		return;
@@ -298,7 +336,7 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
 		break;
 	case HF_PUBLISH:
-		hf_handle_publish(c, &pkt.u.publish);
+		hf_handle_publish(c, &pkt.u.publish, HF_OK);
 		break;
 	case HF_PUBACK:
 		hf_handle_puback(c, &pkt.u.ack);
@@ -378,6 +416,11 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 		dispatch(c, f.type_flags, buf + off + f.hdr_len, f.body_len);
 		off += whole;
 	}
+	/* Keep Alive counts whole control packets [MQTT-3.1.2-24] (5.0:
+	 * [MQTT-3.1.2-22]): bytes that trickle in without completing one
+	 * do not hold the connection open. */
+	if (off)
+		c->last_rx = hf_now_ms(c->b);
 	/* Window slots freed by this read's acknowledgments are refilled
 	 * once, with one read of the queue instead of one per ack. */
 	if (c->pump_due) {
@@ -410,7 +453,6 @@ hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n)
 static void
 on_data(struct hf_client *c, const uint8_t *p, size_t n)
 {
-	c->last_rx = hf_now_ms(c->b);
 	if (!c->in || c->in->len == 0) {
 		/* Common case: parse straight from the read buffer, keep only
 		 * an incomplete packet's bytes. */

@@ -10,7 +10,8 @@
  * delay or when the session ends, whichever comes first, unless a new
  * connection resumes the session first [MQTT-3.1.3-9]. Time-driven work
  * (keepalive, will delay, session expiry) runs in hf_session_tick(), once a
- * second. Loop thread only. */
+ * second; connections that have not sent CONNECT are closed by their own
+ * timer at connect_timeout (hf_connect_timeouts). Loop thread only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,25 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		       "will QoS above maximum_qos");
 		return false;
 	}
+	if (p->will && conf->message_size_limit &&
+	    p->will_payload.len > conf->message_size_limit) {
+		/* Refused, not stored: it could never be published. 5.0
+		 * 0x95 (Packet too large); 3.1.1 has no such code and gets
+		 * 0x05 (not authorized), as from mosquitto. */
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_PACKET_TOO_LARGE,
+		       "will payload over message_size_limit");
+		return false;
+	}
+	if (p->will && conf->max_topic_levels &&
+	    hf_topic_levels(p->will_topic.p, p->will_topic.len) >
+	        conf->max_topic_levels) {
+		/* A will PUBLISH would be refused (publish.c), so the will
+		 * is refused now: 5.0 0x90 (Topic Name invalid), 3.1.1 0x05
+		 * as for other wills the server will not take. */
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_TOPIC_NAME_INVALID,
+		       "will topic deeper than max_topic_levels");
+		return false;
+	}
 	if (p->will && p->will_retain && !conf->retain_available) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_RETAIN_NOT_SUPPORTED,
 		       "retained will not allowed");
@@ -277,6 +297,13 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	const uint8_t *id = p->client_id.p;
 	size_t idlen = p->client_id.len;
 	const char *assigned = NULL;
+	if (idlen == 0 && p->proto_ver == HF_PROTO_V31) {
+		/* 3.1 (3.1.3): the identifier is 1 to 23 characters; there
+		 * are no assigned identifiers. */
+		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
+		       "MQTT 3.1 client without a client id");
+		return;
+	}
 	if (idlen == 0) {
 		/* [MQTT-3.1.3-7/8]; v5 3.1.3.1 */
 		if ((!v5 && !p->clean_start) ||
@@ -390,7 +417,7 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	/* Before the CONNACK. Also for a stored session resumed with expiry
 	 * 0: its record then says so, and a restart ends it. */
 	hf_dur_session_save(s, true);
-	c->state = HF_C_CONNECTED;
+	hf_client_set_state(c, HF_C_CONNECTED);
 	c->last_rx = hf_now_ms(b);
 	if (p->has_username) {
 		c->username = malloc(p->username.len + 1);
@@ -507,14 +534,15 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 			free(c->in);
 			c->in = NULL;
 		}
+		/* last_rx: the last whole packet [MQTT-3.1.2-24] (5.0:
+		 * [MQTT-3.1.2-22]). Clients waiting for CONNECT have their
+		 * own timer (hf_connect_timeouts). */
 		if (c->state == HF_C_CONNECTED && c->keepalive &&
 		    now - c->last_rx > (int64_t)c->keepalive * 1500) {
 			hf_log(&b->log, HF_LOG_NOTICE,
 			       "Client %s has exceeded timeout, disconnecting.",
 			       c->s->id);
 			hf_client_close(c, HF_RC_KEEP_ALIVE_TIMEOUT);
-		} else if (c->state == HF_C_NEW && now - c->last_rx > 20000) {
-			hf_client_close(c, -1); /* no CONNECT in time */
 		}
 	}
 	for (struct hf_session *s = b->all_sessions, *n; s; s = n) {
@@ -530,4 +558,37 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 			hf_session_free(s, true);
 		}
 	}
+}
+
+int64_t
+hf_connect_timeouts(struct hf_broker *b, int64_t now)
+{
+	int64_t limit = (int64_t)b->conf->connect_timeout * 1000, next = -1;
+	/* Clients are listed newest first, so those still waiting for
+	 * CONNECT are near the head: stop once all of them were seen (the
+	 * count is taken first, closing one lowers it). */
+	uint32_t waiting = b->n_clients_new, seen = 0;
+	for (struct hf_client *c = b->all_clients, *n; c && seen < waiting;
+	     c = n) {
+		n = c->all_next;
+		if (c->state != HF_C_NEW)
+			continue;
+		seen++;
+		int64_t left = c->last_rx + limit - now;
+		if (left > 0) {
+			if (next < 0 || left < next)
+				next = left;
+			continue;
+		}
+		/* 3.1.4: a Server that does not receive CONNECT within a
+		 * reasonable time after the connection is established
+		 * SHOULD close it. */
+		char peer[HF_PEER_LEN];
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Client connection from %s closed: no CONNECT within "
+		       "%u s (connect_timeout).",
+		       hf_client_peer(c, peer), b->conf->connect_timeout);
+		hf_client_close(c, -1);
+	}
+	return next;
 }

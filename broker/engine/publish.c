@@ -428,10 +428,17 @@ pump_disk(struct hf_session *s)
 			}
 			if (e->state == HF_Q_RELEASED) {
 				send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
-			} else {
-				send_publish(c, e->msg, e->qos, e->retain,
-				             e->pid, true, e->subids,
-				             e->n_subids);
+			} else if (!send_publish(c, e->msg, e->qos, e->retain,
+			                         e->pid, true, e->subids,
+			                         e->n_subids)) {
+				/* The client came back with a smaller Maximum
+				 * Packet Size: discarded as if delivered
+				 * [MQTT-3.1.2-25], so its window slot is not
+				 * held forever. */
+				pid_set(s->pids_out, e->pid, false);
+				b->stats.pub_dropped++;
+				discard(s, e, true);
+				continue;
 			}
 			inflight_append(s, e);
 		}
@@ -472,6 +479,9 @@ hf_session_resend(struct hf_session *s)
 			send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
 		} else if (!send_publish(c, e->msg, e->qos, e->retain, e->pid,
 		                         true, e->subids, e->n_subids)) {
+			/* Too big for the client's new Maximum Packet Size:
+			 * done as if delivered [MQTT-3.1.2-25]. */
+			s->b->stats.pub_dropped++;
 			inflight_remove(s, prev, e);
 			continue;
 		}
@@ -811,8 +821,31 @@ resolve_alias(struct hf_client *c, struct hf_publish *p)
 	return true;
 }
 
+/* Refuse one PUBLISH without routing it, the connection staying up where
+ * the protocol allows: QoS 0 is dropped (at most once permits it); QoS 1/2
+ * get PUBACK/PUBREC with rc in 5.0. 3.1.1 has no negative acknowledgment,
+ * and a message that is thrown away must never be acknowledged, so a QoS
+ * 1/2 one closes the connection instead. */
+static void
+refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
+               const char *why)
+{
+	struct hf_broker *b = c->b;
+	b->stats.pub_dropped++;
+	hf_log(&b->log, HF_LOG_NOTICE,
+	       "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
+	       (int)p->topic.len, (const char *)p->topic.p, why);
+	if (p->qos == 0)
+		return;
+	if (c->proto == HF_PROTO_V5)
+		send_ack(c, p->qos == 1 ? HF_PUBACK : HF_PUBREC, p->pid, rc);
+	else
+		hf_client_close(c, -1);
+}
+
 void
-hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
+hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
+                  int decode_rc)
 {
 	struct hf_broker *b = c->b;
 	const struct hf_config *conf = b->conf;
@@ -857,21 +890,27 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in)
 		               "Maximum [MQTT-3.3.4-7]");
 		return;
 	}
+	if (decode_rc == HF_RC_PAYLOAD_FORMAT_INVALID) {
+		/* Payload Format Indicator 1 and a payload that is not UTF-8:
+		 * the receiver may check and answer PUBACK/PUBREC 0x99
+		 * (3.3.2.3.2, 4.13); it is not delivered. */
+		refuse_publish(c, &p, HF_RC_PAYLOAD_FORMAT_INVALID,
+		               "payload format indicator 1, payload not UTF-8");
+		return;
+	}
 	if (conf->message_size_limit &&
 	    p.payload.len > conf->message_size_limit) {
-		b->stats.pub_dropped++;
-		hf_log(&b->log, HF_LOG_NOTICE,
-		       "Client %s sent a payload over message_size_limit.",
-		       s->id);
-		if (p.qos == 0)
-			return;
-		if (v5) {
-			send_ack(c, ack_type, p.pid, HF_RC_QUOTA_EXCEEDED);
-			return;
-		}
-		/* 3.1.1 has no negative acknowledgment: never acknowledge a
-		 * message that is thrown away. */
-		hf_client_close(c, -1);
+		refuse_publish(c, &p, HF_RC_QUOTA_EXCEEDED,
+		               "payload over message_size_limit");
+		return;
+	}
+	if (conf->max_topic_levels &&
+	    hf_topic_levels(p.topic.p, p.topic.len) > conf->max_topic_levels) {
+		/* Checked before routing, so neither tree ever builds the
+		 * path. 5.0: 0x90, "the Topic Name is correctly formed, but
+		 * is not accepted by this Server". */
+		refuse_publish(c, &p, HF_RC_TOPIC_NAME_INVALID,
+		               "topic deeper than max_topic_levels");
 		return;
 	}
 	/* What the acknowledgment needs is allocated before routing: once

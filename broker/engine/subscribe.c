@@ -3,9 +3,10 @@
  * A session keeps its own list of subscriptions (filter, options,
  * identifier) beside the shared topic tree, so that ending a session can
  * remove exactly its entries and, in later work, so that the store can save
- * them. The SUBACK is queued before any retained message the subscription
- * brings, as clients expect. Shared subscriptions get no retained messages
- * (MQTT 5.0 4.8.2). Loop thread only. */
+ * them. max_topic_levels and max_subscriptions_per_client are checked before
+ * the tree is touched. The SUBACK is queued before any retained message the
+ * subscription brings, as clients expect. Shared subscriptions get no retained
+ * messages (MQTT 5.0 4.8.2). Loop thread only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,49 @@ on_retained(void *ctx, void *msg)
 	                   r->sub_id ? 1 : 0);
 }
 
+/* max_topic_levels and max_subscriptions_per_client, checked before the
+ * tree is touched, so a filter of 65 000 levels never becomes 65 000
+ * nodes. Returns 0, or the SUBACK code refusing this one filter: 5.0 0x8F
+ * (Topic Filter invalid: "correctly formed, but not allowed for this
+ * Client") for depth, 0x97 (Quota exceeded) for the count; 3.1.1 0x80
+ * (Failure, 3.9.3) for both. Replacing a subscription the session already
+ * has is never over the count. */
+static int
+check_limits(struct hf_client *c, struct hf_bytes f)
+{
+	const struct hf_config *conf = c->b->conf;
+	struct hf_session *s = c->s;
+	bool v5 = c->proto == HF_PROTO_V5;
+	const uint8_t *t = f.p;
+	size_t len = f.len;
+	if (is_shared(t, len)) {
+		/* The tree stores FILTER of $share/GROUP/FILTER. */
+		const uint8_t *g = memchr(t + 7, '/', len - 7);
+		if (g) {
+			len -= (size_t)(g + 1 - t);
+			t = g + 1;
+		}
+	}
+	if (conf->max_topic_levels &&
+	    hf_topic_levels(t, len) > conf->max_topic_levels) {
+		hf_log(&c->b->log, HF_LOG_NOTICE,
+		       "Client %s: subscription refused, filter deeper than "
+		       "max_topic_levels (%u).",
+		       s->id, conf->max_topic_levels);
+		return v5 ? HF_RC_TOPIC_FILTER_INVALID : HF_RC_UNSPECIFIED;
+	}
+	if (conf->max_subscriptions_per_client &&
+	    s->n_subs >= conf->max_subscriptions_per_client &&
+	    !find_subrec(s, f.p, f.len)) {
+		hf_log(&c->b->log, HF_LOG_NOTICE,
+		       "Client %s: subscription refused, "
+		       "max_subscriptions_per_client (%u) reached.",
+		       s->id, conf->max_subscriptions_per_client);
+		return v5 ? HF_RC_QUOTA_EXCEEDED : HF_RC_UNSPECIFIED;
+	}
+	return 0;
+}
+
 void
 hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 {
@@ -161,6 +205,11 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	struct hf_bytes f;
 	uint8_t opts;
 	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
+		int refused = check_limits(c, f);
+		if (refused) {
+			rcs[i++] = (uint8_t)refused;
+			continue;
+		}
 		uint8_t q = opts & HF_SUBOPT_QOS_MASK;
 		if (q > b->conf->maximum_qos)
 			q = b->conf->maximum_qos;

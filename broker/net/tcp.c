@@ -411,7 +411,7 @@ new_conn(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 		       "Client connection from %s denied: max_connections "
 		       "reached.",
 		       peer);
-		cl->state = HF_C_CLOSING;
+		hf_client_set_state(cl, HF_C_CLOSING);
 		conn_close(&c->base);
 		return;
 	}

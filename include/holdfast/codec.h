@@ -16,7 +16,8 @@
  * functions below, which walk the same body again.
  *
  * Validation: hf_decode() checks everything the specifications make a
- * property of the packet alone: reserved flag bits, lengths, UTF-8
+ * property of the packet alone: reserved flag bits, lengths (Variable Byte
+ * Integers in the fewest bytes [MQTT-1.5.5-1]), UTF-8
  * well-formedness and U+0000, properties allowed for the packet type and not
  * duplicated, packet identifier not 0, wildcards in PUBLISH topic names, topic
  * filter syntax in (UN)SUBSCRIBE, QoS 3. What depends on session state (topic
@@ -242,7 +243,8 @@ struct hf_frame {
  *         may still be incomplete: the caller checks hdr_len + body_len
  *         against what it has); HF_AGAIN when the fixed header itself is
  *         incomplete; HF_RC_MALFORMED for a Remaining Length longer than four
- *         bytes; HF_RC_PACKET_TOO_LARGE
+ *         bytes or than needed (over-long, e.g. 0x80 0x00 for 0: refused
+ *         in every version, see frame.c); HF_RC_PACKET_TOO_LARGE
  *         when hdr_len + body_len exceeds max_size. Packet type 0 is reported
  *         as HF_RC_MALFORMED. */
 int hf_frame_parse(const uint8_t *buf, size_t len, uint32_t max_size,
@@ -301,6 +303,10 @@ bool hf_topic_name_valid(const uint8_t *s, size_t len);
  * the last level. For "$share/GROUP/FILTER" the group must be non-empty and
  * hold no '+', '#' or '/', and FILTER must be a valid filter. */
 bool hf_topic_filter_valid(const uint8_t *s, size_t len);
+/* Levels of a topic name or filter: one more than its '/' characters ("" and
+ * "a" have 1, "/" and "a/b" 2). A "$share/GROUP/" prefix is counted too;
+ * strip it first to count the levels of the filter itself. */
+uint32_t hf_topic_levels(const uint8_t *s, size_t len);
 
 /* Variable byte integer helpers. */
 /* Bytes needed to encode v (1..4). */

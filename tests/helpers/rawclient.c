@@ -138,7 +138,7 @@ read_full(int fd, uint8_t *buf, size_t len, int64_t deadline)
 }
 
 /* Read the fixed header. Returns 1, 0 (timeout), -1 (EOF, error, or a
- * Remaining Length longer than four bytes). */
+ * Remaining Length longer than four bytes or than needed). */
 static int
 read_header(int fd, int64_t deadline, uint8_t *type_flags, uint32_t *len)
 {
@@ -156,6 +156,14 @@ read_header(int fd, int64_t deadline, uint8_t *type_flags, uint32_t *len)
 			return r;
 		v |= (uint32_t)(c & 0x7f) << (7 * i);
 		if (!(c & 0x80)) {
+			/* The broker must use the fewest bytes
+			 * [MQTT-1.5.5-1]. */
+			if (i > 0 && c == 0) {
+				fprintf(stderr,
+				        "rawclient: over-long Remaining "
+				        "Length from broker\n");
+				return -1;
+			}
 			*len = v;
 			return 1;
 		}

@@ -36,10 +36,11 @@ struct mcase {
 	}
 
 /* Spec references per row: remaining length [MQTT-1.5.5 / 2.2.3 (max four
- * bytes)]; fixed-header flags [MQTT-2.2.2-1], [MQTT-2.2.2-2], PUBREL
- * [MQTT-3.6.1-1], SUBSCRIBE [MQTT-3.8.1-1], UNSUBSCRIBE [MQTT-3.10.1-1];
- * QoS 3 [MQTT-3.3.1-4]; UTF-8 [MQTT-1.5.3-1] / [MQTT-1.5.4-1]; U+0000
- * [MQTT-1.5.3-2] / [MQTT-1.5.4-2]; wildcards in a topic name
+ * bytes)], and in the fewest bytes [MQTT-1.5.5-1] (also property lengths
+ * and subscription identifiers); fixed-header flags [MQTT-2.2.2-1],
+ * [MQTT-2.2.2-2], PUBREL [MQTT-3.6.1-1], SUBSCRIBE [MQTT-3.8.1-1], UNSUBSCRIBE
+ * [MQTT-3.10.1-1]; QoS 3 [MQTT-3.3.1-4]; UTF-8 [MQTT-1.5.3-1] / [MQTT-1.5.4-1];
+ * U+0000 [MQTT-1.5.3-2] / [MQTT-1.5.4-2]; wildcards in a topic name
  * [MQTT-3.3.2-2]; packet id 0 [MQTT-2.3.1-1] / [MQTT-2.2.1-3]; SUBSCRIBE
  * without payload [MQTT-3.8.3-3] / [MQTT-3.8.3-2]; SUBSCRIBE options
  * [MQTT-3-8.3-4] / [MQTT-3.8.3-5]; UNSUBSCRIBE without payload
@@ -144,8 +145,46 @@ static const struct mcase cases[] = {
      6,
      {0x30, 0x04, 0x00, 0x10, 'a', 'b'}},
     {"v3 CONNACK from client", V3, true, {0}, 4, {0x20, 0x02, 0x00, 0x00}},
+    /* Over-long Remaining Length [MQTT-1.5.5-1], refused in 3.1.1 too
+     * (2.2.3 Table 2.4 gives each length one encoding). */
+    {"v3 PINGREQ remaining length 0 in two bytes",
+     V3,
+     true,
+     {0},
+     3,
+     {0xc0, 0x80, 0x00}},
+    {"v3 PUBLISH remaining length 5 in two bytes",
+     V3,
+     true,
+     {0},
+     8,
+     {0x30, 0x85, 0x00, 0x00, 0x01, 'a', 'x', 'y'}},
     /* ---- after CONNECT, 5.0 ---- */
     {"v5 remaining length of 5 bytes", V5, true, {0x81}, 7, RL5},
+    {"v5 PINGREQ remaining length 0 in two bytes",
+     V5,
+     true,
+     {0x81},
+     3,
+     {0xc0, 0x80, 0x00}},
+    {"v5 PUBLISH remaining length 6 in three bytes",
+     V5,
+     true,
+     {0x81},
+     10,
+     {0x30, 0x86, 0x80, 0x00, 0x00, 0x01, 'a', 0x00, 'x', 'y'}},
+    {"v5 PUBLISH property length 0 in two bytes",
+     V5,
+     true,
+     {0x81},
+     9,
+     {0x30, 0x07, 0x00, 0x01, 'a', 0x80, 0x00, 'x', 'y'}},
+    {"v5 SUBSCRIBE subscription id 1 in two bytes",
+     V5,
+     true,
+     {0x81},
+     12,
+     {0x82, 0x0a, 0x00, 0x01, 0x03, 0x0b, 0x81, 0x00, 0x00, 0x01, 'a', 0x00}},
     {"v5 PUBREL flags 0000", V5, true, {0x81}, 4, {0x60, 0x02, 0x00, 0x01}},
     {"v5 SUBSCRIBE flags 0000",
      V5,
@@ -334,7 +373,28 @@ static const struct mcase cases[] = {
      15,
      {0x11, 0x0d, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c, 0x00,
       0x01, 'm'}},
+    {"v3 CONNECT remaining length 13 in two bytes",
+     V3,
+     false,
+     {0},
+     16,
+     {0x10, 0x8d, 0x00, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x3c,
+      0x00, 0x01, 'm'}},
     /* ---- bad CONNECT, 5.0 ---- */
+    {"v5 CONNECT remaining length 14 in two bytes",
+     V5,
+     false,
+     {0x81},
+     17,
+     {0x10, 0x8e, 0x00, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c,
+      0x00, 0x00, 0x01, 'm'}},
+    {"v5 CONNECT property length 0 in two bytes",
+     V5,
+     false,
+     {0x81},
+     17,
+     {0x10, 0x0f, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3c, 0x80,
+      0x00, 0x00, 0x01, 'm'}},
     {"v5 CONNECT will QoS 3",
      V5,
      false,

@@ -442,6 +442,21 @@ test_connack_roundtrip(void)
 	add_users(pr, &ub_a);
 	CHECK(roundtrip(&p, HF_PROTO_V5));
 	CHECK(roundtrip(&p, HF_PROTO_V311)); /* props dropped */
+	/* 3.1: the first byte is reserved, no Session Present. */
+	{
+		struct hf_wbuf wb = {0};
+
+		memset(&p, 0, sizeof(p));
+		p.type = HF_CONNACK;
+		p.u.connack.session_present = true;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V31, &wb), HF_OK);
+		CHECK_EQ(wb.len, 4);
+		CHECK_MEM(wb.p, "\x20\x02\x00\x00", 4);
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V311, &wb), HF_OK);
+		CHECK_MEM(wb.p, "\x20\x02\x01\x00", 4);
+		hf_wbuf_free(&wb);
+	}
 }
 
 static void
@@ -529,10 +544,30 @@ test_ack_roundtrip(void)
 		CHECK(roundtrip(&p, HF_PROTO_V5));
 		p.u.ack.rc = 0; /* rc 0 but properties: full form */
 		CHECK(roundtrip(&p, HF_PROTO_V5));
+		CHECK(hf_encode_size(&p, HF_PROTO_V5) > 5);
 		wb.len = 0;
 		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
 		CHECK_EQ(wb.p[0],
 		         types[i] << 4 | (types[i] == HF_PUBREL ? 2 : 0));
+		/* Success without properties: the short form, Remaining
+		 * Length 2, reason code and property length left out
+		 * (3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1), byte for byte. */
+		memset(&p, 0, sizeof(p));
+		p.type = types[i];
+		p.u.ack.pid = 0x1234;
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
+		CHECK_EQ(wb.len, 4);
+		CHECK_EQ(wb.p[0],
+		         types[i] << 4 | (types[i] == HF_PUBREL ? 2 : 0));
+		CHECK_MEM(wb.p + 1, "\x02\x12\x34", 3);
+		/* A failure code alone: Remaining Length 3, no property
+		 * length (it is 0 when the packet ends there). */
+		p.u.ack.rc = HF_RC_PACKET_ID_NOT_FOUND;
+		wb.len = 0;
+		CHECK_EQ(hf_encode(&p, HF_PROTO_V5, &wb), HF_OK);
+		CHECK_EQ(wb.len, 5);
+		CHECK_MEM(wb.p + 1, "\x03\x12\x34\x92", 4);
 	}
 	hf_wbuf_free(&wb);
 }
@@ -770,6 +805,11 @@ static const struct bad bad_rows[] = {
     {4, 0x10, "0006 4d5149736470 04 02 003c 0001 61",
      HF_RC_UNSUPPORTED_PROTOCOL}, /* MQIsdp level 4 */
     {4, 0x10, "0006 4d5149736470 03 02 003c 0001 61", HF_OK},
+    /* 3.1 CONNECT ending before the client id: read as empty (the
+     * engine refuses it with 0x02); not with a will that must follow. */
+    {4, 0x10, "0006 4d5149736470 03 02 003c", HF_OK},
+    {4, 0x10, "0006 4d5149736470 03 06 003c", MAL},
+    {4, 0x10, "0006 4d5149736470 03 02 003c 00", MAL},
     {4, 0x10, C4 "02 003c 0005 61", MAL},    /* client id short */
     {4, 0x10, C4 "02 003c 0001 61 00", MAL}, /* trailing byte */
     {4, 0x10, C4 "02 003c", MAL},            /* no client id */
@@ -836,6 +876,15 @@ static const struct bad bad_rows[] = {
     {5, 0x30, "0001 61 0a 0200000001 0200000002", PER},
     {5, 0x30, "0001 61", MAL},             /* no property length */
     {5, 0x30, "0001 61 80808080 01", MAL}, /* bad property length */
+    /* Over-long Variable Byte Integers [MQTT-1.5.5-1]. */
+    {5, 0x30, "0001 61 8000", MAL},              /* property length 0 */
+    {5, 0x30, "0001 61 8200 0101 61", MAL},      /* property length 2 */
+    {5, 0x30, "0001 61 03 0b8100", MAL},         /* sub id 1 in two */
+    {5, 0x82, "0001 03 0b8100 0001 61 00", MAL}, /* SUBSCRIBE sub id */
+    {5, 0x82, "0001 8000 0001 61 00", MAL},      /* SUBSCRIBE props */
+    {5, 0x10, C5 "02 003c 8000 0001 61", MAL},   /* CONNECT props */
+    {5, 0x30, "0001 61 02 0b81", MAL},           /* sub id cut short */
+    {5, 0x30, "0001 61 03 0b8101", HF_OK},       /* 129: two bytes needed */
     /* PUBACK .. PUBCOMP */
     {4, 0x40, "0001", HF_OK},
     {4, 0x40, "0001 00", MAL},
@@ -1019,6 +1068,16 @@ test_varint(void)
 		                             0xff, 0xff, 0x01};
 		static const uint8_t b4[] = {0x30, 0xff, 0xff, 0xff, 0x7f};
 		static const uint8_t b0[] = {0x30, 0x80, 0x80, 0x80, 0x00};
+		static const struct {
+			uint8_t b[5];
+			size_t n;
+		} overlong[] = {
+		    {{0x30, 0x80, 0x00}, 3},             /* 0 in two */
+		    {{0x30, 0xff, 0x00}, 3},             /* 127 in two */
+		    {{0x30, 0x80, 0x80, 0x00}, 4},       /* 0 in three */
+		    {{0x30, 0xff, 0xff, 0x00}, 4},       /* 16383 in three */
+		    {{0x30, 0xff, 0xff, 0xff, 0x00}, 5}, /* 2097151 in four */
+		};
 		uint8_t b[4];
 		struct hf_frame f;
 
@@ -1027,9 +1086,20 @@ test_varint(void)
 		CHECK_EQ(hf_frame_parse(b5, 5, 0, &f), HF_RC_MALFORMED);
 		CHECK_EQ(hf_frame_parse(b4, sizeof(b4), 0, &f), HF_OK);
 		CHECK_EQ(f.body_len, 268435455u);
-		/* Non-minimal encoding of 0 is tolerated. */
-		CHECK_EQ(hf_frame_parse(b0, sizeof(b0), 0, &f), HF_OK);
-		CHECK_EQ(f.body_len, 0);
+		/* Over-long encodings are malformed [MQTT-1.5.5-1], in every
+		 * version (the framer does not know it). */
+		CHECK_EQ(hf_frame_parse(b0, sizeof(b0), 0, &f),
+		         HF_RC_MALFORMED);
+		for (size_t k = 0; k < sizeof(overlong) / sizeof(overlong[0]);
+		     k++) {
+			CHECK_EQ(
+			    hf_frame_parse(overlong[k].b, overlong[k].n, 0, &f),
+			    HF_RC_MALFORMED);
+			/* Not refused before the deciding byte is there. */
+			CHECK_EQ(hf_frame_parse(overlong[k].b,
+			                        overlong[k].n - 1, 0, &f),
+			         HF_AGAIN);
+		}
 		CHECK_EQ(hf_varint_write(321, b), 2);
 		CHECK(b[0] == 0xc1 && b[1] == 0x02);
 	}
@@ -1166,6 +1236,25 @@ test_topics(void)
 			fprintf(stderr, "  topic row %zu '%s'\n", i, t[i].s);
 		CHECK(hf_topic_name_valid(s, n) == t[i].name);
 		CHECK(hf_topic_filter_valid(s, n) == t[i].filter);
+	}
+	/* Levels, for max_topic_levels. */
+	{
+		static const struct {
+			const char *s;
+			uint32_t n;
+		} lv[] = {
+		    {"", 1},    {"a", 1},          {"/", 2},
+		    {"a/b", 2}, {"//", 3},         {"a/b/c/", 4},
+		    {"+/#", 2}, {"$share/g/a", 3}, {"abc/def/ghi", 3},
+		};
+		static uint8_t deep[65535];
+
+		for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++)
+			CHECK_EQ(hf_topic_levels((const uint8_t *)lv[i].s,
+			                         strlen(lv[i].s)),
+			         lv[i].n);
+		memset(deep, '/', sizeof(deep));
+		CHECK_EQ(hf_topic_levels(deep, sizeof(deep)), 65536);
 	}
 }
 

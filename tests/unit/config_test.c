@@ -142,6 +142,10 @@ config_eq(const struct hf_config *a, const struct hf_config *b)
 	       a->maximum_qos == b->maximum_qos &&
 	       a->retain_available == b->retain_available &&
 	       a->max_topic_alias == b->max_topic_alias &&
+	       a->connect_timeout == b->connect_timeout &&
+	       a->max_topic_levels == b->max_topic_levels &&
+	       a->max_subscriptions_per_client ==
+	           b->max_subscriptions_per_client &&
 	       a->persistent_client_expiration ==
 	           b->persistent_client_expiration &&
 	       a->upgrade_outgoing_qos == b->upgrade_outgoing_qos &&
@@ -195,6 +199,9 @@ test_defaults(void)
 	CHECK_EQ(c.maximum_qos, 2);
 	CHECK(c.retain_available);
 	CHECK_EQ(c.max_topic_alias, 10);
+	CHECK_EQ(c.connect_timeout, 10);
+	CHECK_EQ(c.max_topic_levels, 128);
+	CHECK_EQ(c.max_subscriptions_per_client, 10000);
 	CHECK_EQ(c.persistent_client_expiration, 0);
 	CHECK(!c.upgrade_outgoing_qos);
 	CHECK(c.set_tcp_nodelay); /* Holdfast's default differs: see conf */
@@ -259,6 +266,9 @@ test_every_key(void)
 	    "maximum_qos 1\n"
 	    "retain_available false\n"
 	    "max_topic_alias 0\n"
+	    "connect_timeout 3\n"
+	    "max_topic_levels 0\n"
+	    "max_subscriptions_per_client 5\n"
 	    "persistent_client_expiration 14d\n"
 	    "upgrade_outgoing_qos true\n"
 	    "set_tcp_nodelay false\n"
@@ -297,6 +307,9 @@ test_every_key(void)
 	CHECK_EQ(c.maximum_qos, 1);
 	CHECK(!c.retain_available);
 	CHECK_EQ(c.max_topic_alias, 0);
+	CHECK_EQ(c.connect_timeout, 3);
+	CHECK_EQ(c.max_topic_levels, 0);
+	CHECK_EQ(c.max_subscriptions_per_client, 5);
 	CHECK_EQ(c.persistent_client_expiration, 14 * 86400);
 	CHECK(c.upgrade_outgoing_qos);
 	CHECK(!c.set_tcp_nodelay);
@@ -335,6 +348,9 @@ test_max_values(void)
 	                           "max_inflight_messages 0\n"
 	                           "maximum_qos 0\n"
 	                           "max_topic_alias 65535\n"
+	                           "connect_timeout 65535\n"
+	                           "max_topic_levels 65535\n"
+	                           "max_subscriptions_per_client 4294967295\n"
 	                           "max_queued_messages 0\n"
 	                           "max_connections -1\n"
 	                           "persistent_client_expiration 2h\n";
@@ -349,6 +365,9 @@ test_max_values(void)
 	CHECK_EQ(c.max_inflight_messages, 0);
 	CHECK_EQ(c.maximum_qos, 0);
 	CHECK_EQ(c.max_topic_alias, 65535);
+	CHECK_EQ(c.connect_timeout, 65535);
+	CHECK_EQ(c.max_topic_levels, 65535);
+	CHECK(c.max_subscriptions_per_client == 4294967295u);
 	CHECK_EQ(c.persistent_client_expiration, 7200);
 	/* max_connections before any listener makes the default listener */
 	CHECK(c.default_listener_used);
@@ -412,6 +431,18 @@ test_bad_values(void)
 	    {"max_queued_bytes lots", "max_queued_bytes"},
 	    {"maximum_qos 3", "maximum_qos: value 3 out of range 0..2"},
 	    {"max_topic_alias 65536", "max_topic_alias"},
+	    {"connect_timeout 0", "connect_timeout: value 0 out of range "
+	                          "1..65535"},
+	    {"connect_timeout 65536", "connect_timeout"},
+	    {"connect_timeout 1.5", "connect_timeout"},
+	    {"connect_timeout", "connect_timeout: missing value"},
+	    {"max_topic_levels 65536", "max_topic_levels: value 65536 out "
+	                               "of range 0..65535"},
+	    {"max_topic_levels -1", "max_topic_levels"},
+	    {"max_subscriptions_per_client 4294967296",
+	     "max_subscriptions_per_client"},
+	    {"max_subscriptions_per_client many",
+	     "max_subscriptions_per_client"},
 	    {"sys_interval -1", "sys_interval"},
 	    {"sys_interval 1.5", "sys_interval"},
 	    {"max_connections -2", "max_connections"},
