@@ -74,7 +74,8 @@ release_retained(void *m)
  * read back from the store. Clients reconnect, find their sessions as last
  * committed and send again what was not acknowledged; wills of sessions
  * that were connected are armed as after a crash. Returns false when the
- * store cannot be read back (the caller stops). */
+ * store cannot be read back (out of memory again, or the disk): the caller
+ * stops. */
 static bool
 reset_to_last_commit(struct hf_broker *b)
 {
@@ -96,19 +97,18 @@ reset_to_last_commit(struct hf_broker *b)
 		 * [MQTT-3.14.0-1]: that one was in the output dropped. */
 		hf_client_close(c, c->connack_held ? -1 : HF_RC_SERVER_BUSY);
 	}
+	/* Freeing every session empties the subscription tree; nothing here
+	 * allocates (memory may be what ran out). */
 	while (b->all_sessions)
 		hf_session_free(b->all_sessions, false);
-	hf_retain_free(b->retained, release_retained);
-	hf_tree_free(b->tree);
+	hf_retain_clear(b->retained, release_retained);
 	hf_map_free(&b->msg_cache);
 	memset(&b->msg_cache, 0, sizeof(b->msg_cache));
-	b->tree = hf_tree_new();
-	b->retained = hf_retain_new();
 	b->store = st;
 	b->store_failed = false;
 	b->store_fail_rc = 0;
 	b->dur_sync_needed = false;
-	return b->tree && b->retained && hf_dur_recover(b) == 0;
+	return hf_dur_recover(b) == 0;
 }
 
 static void

@@ -16,6 +16,8 @@
  *      another keeps them in s->q_head.., counted by n_queued/queued_bytes.
  *   M3 s->n_qos2_in is the number of ids marked in s->qos2_in.
  *   M4 s->client, when set, points back at s.
+ *   M5 the subscription tree holds exactly the sessions' subscriptions
+ *      (so freeing every session empties it: the reset relies on that).
  * Against the store, once the open transaction is committed (the checker
  * reads committed data only), for every durable session s:
  *   D1 its record exists, names its client id and expiry, and names as will
@@ -326,11 +328,16 @@ hf_dur_check(struct hf_broker *b, void (*report)(void *ctx, const char *what),
              void *ctx)
 {
 	struct chk k = {.b = b, .report = report, .ctx = ctx};
+	size_t subs = 0;
 	for (struct hf_session *s = b->all_sessions; s; s = s->all_next) {
 		check_memory(&k, s);
+		subs += s->n_subs;
 		if (b->store && s->sid)
 			check_durable(&k, s);
 	}
+	if (hf_tree_count(b->tree) != subs)
+		bad(&k, "the subscription tree holds %zu, the sessions %zu",
+		    hf_tree_count(b->tree), subs);
 	if (b->store) {
 		hf_store_sessions_each(b->store, sess_cb, &k);
 		check_retained(&k);

@@ -154,6 +154,13 @@ hf_retain_new(void)
 void
 hf_retain_free(struct hf_retain_tree *r, void (*release)(void *msg))
 {
+	hf_retain_clear(r, release);
+	free(r);
+}
+
+void
+hf_retain_clear(struct hf_retain_tree *r, void (*release)(void *msg))
+{
 	struct rnode *n, *c;
 
 	if (r == NULL)
@@ -171,7 +178,8 @@ hf_retain_free(struct hf_retain_tree *r, void (*release)(void *msg))
 		node_free(r, n);
 		n = c;
 	}
-	free(r);
+	r->root.msg = NULL;
+	r->count = 0;
 }
 
 int

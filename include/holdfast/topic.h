@@ -83,6 +83,8 @@ bool hf_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic,
 struct hf_retain_tree *hf_retain_new(void);
 /* Frees the tree; calls release(msg) for every message still held. */
 void hf_retain_free(struct hf_retain_tree *r, void (*release)(void *msg));
+/* Empty the tree (release called for each message); it stays usable. */
+void hf_retain_clear(struct hf_retain_tree *r, void (*release)(void *msg));
 
 /* Set topic's retained message to msg, or remove it when msg is NULL.
  * @param[out] old  the message it replaces or removes (NULL if none); the

@@ -491,6 +491,18 @@ test_retain(void)
 	CHECK_EQ(rmatch(r, "+/#"), 0);
 	CHECK_EQ(rmatch(r, "$SYS/+"), B(0));
 	CHECK_EQ(rmatch(r, "$x/#"), B(1));
+	/* Cleared (the engine's reset to the last commit): every message
+	 * released once, no node left, and the tree takes new ones. */
+	memset(msgs, 0, sizeof(msgs));
+	CHECK_EQ(hf_retain_set(r, S("a/b"), &msgs[2], &old), 0);
+	hf_retain_clear(r, release_count);
+	CHECK_EQ(msgs[0] + msgs[1] + msgs[2], 3);
+	CHECK_EQ(hf_retain_count(r), 0);
+	CHECK_EQ(hf_retain_node_count(r), 0);
+	CHECK_EQ(rmatch(r, "#"), 0);
+	CHECK_EQ(hf_retain_set(r, S("a/b"), &msgs[3], &old), 0);
+	CHECK(old == NULL);
+	CHECK_EQ(rmatch(r, "a/+"), B(3));
 	hf_retain_free(r, NULL);
 }
 
