@@ -182,15 +182,22 @@ no_space(int rc)
 }
 
 /* The disk is full: what the file holds is the maximum until space comes
- * back (reserve() looks again in a second). */
+ * back (reserve() looks again in a second). That is the space reserved;
+ * where nothing can be reserved, the pages in use (a failed commit may
+ * have left the file longer, with pages no commit owns). */
 static void
 mark_disk_full(struct hf_store *st)
 {
 	struct stat sb;
+	MDB_envinfo info;
 
-	if (st->fd >= 0 && fstat(st->fd, &sb) == 0 &&
-	    (uint64_t)sb.st_size > st->alloc_end)
+	if (st->no_reserve) {
+		mdb_env_info(st->env, &info);
+		st->alloc_end = (uint64_t)(info.me_last_pgno + 1) * st->psize;
+	} else if (st->fd >= 0 && fstat(st->fd, &sb) == 0 &&
+	           (uint64_t)sb.st_size > st->alloc_end) {
 		st->alloc_end = (uint64_t)sb.st_size;
+	}
 	st->disk_full = true;
 	st->reserve_at = time(NULL) + 1;
 }

@@ -564,12 +564,20 @@ hf_dur_commit(struct hf_broker *b)
 	return true;
 }
 
+/* Full: less than a tenth of the maximum left, and never less than 64 KiB
+ * (a turn's commit needs a few pages of its own; a full disk can leave a
+ * store whose maximum is only what it already holds). */
+#define FULL_ROOM_MIN (64u * 1024)
+
 void
 hf_dur_refresh_usage(struct hf_broker *b)
 {
 	uint64_t used, max;
-	if (b->store && hf_store_usage(b->store, &used, &max) == 0 && max)
-		b->store_full = used > max / 10 * 9;
+	if (b->store && hf_store_usage(b->store, &used, &max) == 0 && max) {
+		uint64_t room =
+		    max / 10 > FULL_ROOM_MIN ? max / 10 : FULL_ROOM_MIN;
+		b->store_full = used + room > max;
+	}
 }
 
 /* ---- start-up ----------------------------------------------------------- */

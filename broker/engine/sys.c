@@ -42,6 +42,9 @@ void
 hf_sys_publish(struct hf_broker *b)
 {
 	char buf[64];
+	/* Unchanged values are skipped (sys_put), so this costs nothing but
+	 * brings the version back after a reset to the last commit. */
+	sys_put(b, "$SYS/broker/version", "holdfast version " HF_VERSION);
 	snprintf(buf, sizeof(buf), "%lld seconds",
 	         (long long)(time(NULL) - b->start_time));
 	sys_put(b, "$SYS/broker/uptime", buf);
@@ -61,6 +64,9 @@ hf_sys_publish(struct hf_broker *b)
 	        b->stats.pub_dropped);
 	sys_num(b, "$SYS/broker/publish/messages/refused",
 	        b->stats.pub_refused);
+	sys_num(b, "$SYS/broker/store/inconsistencies",
+	        b->stats.store_inconsistent);
+	sys_num(b, "$SYS/broker/store/resets", b->stats.store_resets);
 	sys_num(b, "$SYS/broker/bytes/received", b->stats.bytes_received);
 	sys_num(b, "$SYS/broker/bytes/sent", b->stats.bytes_sent);
 	sys_num(b, "$SYS/broker/subscriptions/count", hf_tree_count(b->tree));
@@ -80,7 +86,6 @@ hf_sys_start(struct hf_broker *b)
 	uint32_t iv = b->conf->sys_interval;
 	if (!iv)
 		return;
-	sys_put(b, "$SYS/broker/version", "holdfast version " HF_VERSION);
 	hf_sys_publish(b);
 	uv_timer_start(&b->sys_timer, sys_timer_cb, (uint64_t)iv * 1000,
 	               (uint64_t)iv * 1000);

@@ -231,7 +231,8 @@ disk_conf(const struct disk *d)
 {
 	snprintf(conf_lines, sizeof(conf_lines),
 	         "persistence_location %s\n"
-	         "persistence_initial_size 1048576\n",
+	         "persistence_initial_size 1048576\n"
+	         "sys_interval 1\n",
 	         d->store);
 	return conf_lines;
 }
@@ -320,6 +321,19 @@ commit_enospc_resets(struct hf_bproc *bp, struct disk *dp)
 	CHECK_EQ(disc, HF_RC_SERVER_BUSY);
 	CHECK(hf_bproc_wait_log(bp, "continuing from the last commit", 3000));
 	CHECK(hf_bproc_alive(bp));
+	/* Counted where operators look. */
+	{
+		struct hf_packet p;
+		uint8_t buf[256];
+		int fd = hf_raw_sub_client(bp->port, V5, "sys",
+		                           "$SYS/broker/store/resets", 0);
+		CHECK(fd >= 0);
+		rc = hf_raw_expect_publish(fd, V5, 3000, false, &p, buf,
+		                           sizeof(buf));
+		close(fd);
+		CHECK_EQ(rc, 1);
+		CHECK(hf_bytes_eq(p.u.publish.payload, "1"));
+	}
 	/* Until space returns, publishing is refused, not failed. */
 	rc = publish_until_stopped(bp->port, acked, &next, &disc);
 	CHECK_EQ(rc, HF_RC_QUOTA_EXCEEDED);
