@@ -26,7 +26,7 @@ void *__wrap_calloc(size_t n, size_t m);
 void *__wrap_realloc(void *p, size_t n);
 char *__wrap_strdup(const char *s);
 
-static uint64_t count, fail_at;
+static uint64_t count, fail_at, failures;
 static bool failed;
 
 void
@@ -48,12 +48,19 @@ eh_alloc_failed(void)
 	return failed;
 }
 
+uint64_t
+eh_alloc_failures(void)
+{
+	return failures;
+}
+
 static bool
 fail_now(void)
 {
 	if (++count != fail_at)
 		return false;
 	failed = true;
+	failures++;
 	if (getenv("EH_ALLOC_TRACE")) { /* where it failed, for debugging */
 		void *bt[16];
 		backtrace_symbols_fd(bt, backtrace(bt, 16), 2);

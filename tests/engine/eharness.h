@@ -87,5 +87,6 @@ int eh_next_packet(struct eh *e, int i, struct hf_packet *pkt, uint8_t **body);
 void eh_alloc_fail_at(uint64_t nth);
 uint64_t eh_alloc_count(void);
 bool eh_alloc_failed(void);
+uint64_t eh_alloc_failures(void); /* in all, since the process began */
 
 #endif
