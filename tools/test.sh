@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/test.sh - the CI entry point: dependencies, then the whole CTest
 # suite twice: a warnings-as-errors build in build/, and a Debug build with
-# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/. Also checks
-# layering: persistence/ and auth/ never see wire formats (holdfast/codec.h).
-# Exits non-zero on the first failure.
+# AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/; then every
+# fuzz target for HF_FUZZ_SECONDS (default 30) each (tools/fuzz.sh). Also
+# checks layering: persistence/ and auth/ never see wire formats
+# (holdfast/codec.h). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +33,11 @@ cmake --build build-asan -j2
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j2
+
+# Every libFuzzer target for a bounded time (their corpora were already
+# replayed above, in both builds); a finding fails the run.
+secs=${HF_FUZZ_SECONDS:-30}
+echo "== fuzz (clang, ASan+UBSan): each target ${secs}s"
+bash tools/fuzz.sh "$secs"
 
 echo "all tests passed"
