@@ -194,14 +194,25 @@ reap(struct hf_bproc *b, int flags)
 /* Start the broker with -c and the config, plus the NULL-terminated extra
  * arguments (NULL for none; at most MAX_EXTRA_ARGS are used). */
 #define MAX_EXTRA_ARGS 8
+#define MAX_WRAP_ARGS  16
+
 static int
 launch(struct hf_bproc *b, const char *const *extra)
 {
 	const char *bin = broker_bin();
-	const char *argv[4 + MAX_EXTRA_ARGS];
+	const char *argv[4 + MAX_EXTRA_ARGS + MAX_WRAP_ARGS];
+	char wrap[1024];
 	size_t argc = 0;
 	pid_t pid;
 
+	/* HF_TEST_WRAP="valgrind --leak-check=full ...": run the broker
+	 * under that command (words split at spaces). */
+	if (getenv("HF_TEST_WRAP") && *getenv("HF_TEST_WRAP")) {
+		snprintf(wrap, sizeof(wrap), "%s", getenv("HF_TEST_WRAP"));
+		for (char *w = strtok(wrap, " "); w && argc < MAX_WRAP_ARGS;
+		     w = strtok(NULL, " "))
+			argv[argc++] = w;
+	}
 	argv[argc++] = bin;
 	argv[argc++] = "-c";
 	argv[argc++] = b->conf;
@@ -224,8 +235,8 @@ launch(struct hf_bproc *b, const char *const *extra)
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		close(fd);
-		execv(bin, (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	b->pid = pid;

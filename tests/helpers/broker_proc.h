@@ -13,6 +13,10 @@
  * HF_TEST_BROKER may name another binary (e.g. /usr/sbin/mosquitto); the
  * harness then picks a free port itself and writes it into the config.
  *
+ * HF_TEST_WRAP may hold a command the broker runs under, e.g.
+ * "valgrind --error-exitcode=99 --leak-check=full": its words are put
+ * before the broker's own command line.
+ *
  * A non-zero exit after SIGTERM means the broker crashed or a sanitizer
  * reported something (CI builds it with ASan): hf_bproc_stop() returns that
  * status and prints the tail of the log.
