@@ -49,9 +49,15 @@ build_index(struct hf_session *s)
 	s->sub_index = calloc(1, sizeof(*s->sub_index));
 	if (!s->sub_index)
 		return -1;
-	for (uint32_t i = 0; i < s->n_subs; i++)
-		if (index_put(s, i) != 0)
+	for (uint32_t i = 0; i < s->n_subs; i++) {
+		if (index_put(s, i) != 0) {
+			/* A partial index would hide subscriptions: none. */
+			hf_map_free(s->sub_index);
+			free(s->sub_index);
+			s->sub_index = NULL;
 			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -218,8 +224,16 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 			eff = q;
 		bool existed = false;
 		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id,
-		                &existed) != 0 ||
-		    hf_session_add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
+		                &existed) != 0) {
+			rcs[i++] = HF_RC_UNSPECIFIED;
+			continue;
+		}
+		if (hf_session_add_subrec(s, f.p, f.len, eff, sub_id) != 0) {
+			/* Out of memory: the tree must not keep what the
+			 * session does not know (freeing the session would
+			 * leave it there, pointing at nothing). */
+			if (!existed)
+				hf_tree_unsub(b->tree, f.p, f.len, s);
 			rcs[i++] = HF_RC_UNSPECIFIED;
 			continue;
 		}

@@ -233,6 +233,12 @@ scenario(struct eh *e, struct got *pub, struct got *sub)
 	eh_turn(e);
 	conn(e, SUB2, HF_PROTO_V311, "sub2", false, 0, NULL);
 	subscribe(e, SUB2, HF_PROTO_V311, "t/#", 1, 0);
+	/* Enough subscriptions for the session's filter index. */
+	for (int k = 0; k < 20; k++) {
+		char f[16];
+		snprintf(f, sizeof(f), "many/%d", k);
+		subscribe(e, SUB2, HF_PROTO_V311, f, (uint8_t)(k % 3), 0);
+	}
 	eh_turn(e);
 	read_slot(e, SUB2, HF_PROTO_V311, &g2);
 	publish(e, PUB, HF_PROTO_V5, "t/a", "m5", 1, false, 4);
