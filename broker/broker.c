@@ -246,8 +246,6 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	}
 	if (hf_dur_recover(b) != 0)
 		return -1;
-	if (hf_listeners_open(b) != 0)
-		return -1;
 	hf_sys_start(b);
 	return 0;
 }
@@ -258,7 +256,8 @@ hf_broker_shutdown(struct hf_broker *b)
 	if (b->shutting_down)
 		return;
 	b->shutting_down = true;
-	hf_listeners_close(b);
+	if (b->stop_accepting)
+		b->stop_accepting(b->stop_accepting_ctx);
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
 		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
 	end_of_turn(b);
@@ -291,5 +290,4 @@ hf_broker_free(struct hf_broker *b)
 	free(b->targets);
 	hf_qentry_spares_free(b);
 	hf_enc_copies_free(b);
-	hf_listeners_free(b);
 }

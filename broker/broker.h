@@ -157,7 +157,7 @@ struct hf_client {
 	struct hf_broker *b;
 	struct hf_conn *conn;
 	struct hf_session *s;
-	const struct hf_listener *listener;
+	const struct hf_policy *policy; /* its listener's settings */
 	int64_t last_rx; /* monotonic ms */
 
 	struct hf_wbuf out; /* encoded, not yet handed to the transport */
@@ -197,17 +197,6 @@ struct hf_client {
 /* Room for "ip:port", IPv6 included. */
 #define HF_PEER_LEN 56
 
-struct hf_listener {
-	struct hf_broker *b;
-	const struct hf_listener_conf *conf;
-	uv_poll_t poll;     /* the listening socket */
-	uv_timer_t backoff; /* resumes accepting after EMFILE */
-	int fd;
-	int n_clients;
-	bool allow_anonymous;
-	uint16_t port; /* as bound */
-};
-
 struct hf_stats {
 	uint64_t msgs_received, msgs_sent;
 	uint64_t bytes_received, bytes_sent;
@@ -224,8 +213,10 @@ struct hf_broker {
 	const struct hf_config *conf;
 	struct hf_logger log;
 
-	struct hf_listener **listeners; /* each allocated on its own */
-	size_t n_listeners;
+	/* Called once when shutdown begins: stop accepting (main.c wires
+	 * it to the listener layer, which the engine does not know). */
+	void (*stop_accepting)(void *ctx);
+	void *stop_accepting_ctx;
 
 	struct hf_tree *tree;
 	struct hf_retain_tree *retained;
@@ -276,7 +267,6 @@ struct hf_broker {
 	 * harness moves time forward with it (keepalive, expiry, wills). */
 	int64_t clock_skew_ms;
 	struct hf_stats stats;
-	uint8_t readbuf[65536]; /* transport read buffer, consumed at once */
 };
 
 /* One delivery decided by routing: a shared-group member, or a session with
@@ -313,15 +303,14 @@ void hf_msg_ref(struct hf_msg *m);
 void hf_msg_unref(struct hf_msg *m);
 bool hf_msg_expired(const struct hf_msg *m, int64_t now_wall);
 
-/* client.c: the transport hands bytes and events here. */
-struct hf_client *hf_client_new(struct hf_broker *b,
-                                const struct hf_listener *l);
+/* client.c: the engine side of a connection. hf_engine_accept() is the
+ * acceptor (net/conn.h) the listener layer hands every new connection to
+ * (ctx: the broker): it makes the client and takes the connection's
+ * events (data, drained, eof, closed). Returns 0 or -1 (out of memory). */
+int hf_engine_accept(void *ctx, struct hf_conn *conn);
 /* Every state change goes through here (it counts the clients waiting for
  * CONNECT, b->n_clients_new). */
 void hf_client_set_state(struct hf_client *c, enum hf_cstate state);
-void hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n);
-void hf_client_on_eof(struct hf_client *c);    /* peer closed or error */
-void hf_client_on_closed(struct hf_client *c); /* transport gone: free */
 /* Encode and queue a packet for c. Returns false only when it exceeds the
  * client's Maximum Packet Size (the caller discards it, v5 3.1.2.25).
  * Otherwise true, also when the packet is lost with its connection: c is
@@ -446,9 +435,5 @@ int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
 struct hf_session *hf_session_new(struct hf_broker *b, const uint8_t *id,
                                   size_t len);
 
-/* net/tcp.c */
-int hf_listeners_open(struct hf_broker *b);
-void hf_listeners_close(struct hf_broker *b);
-void hf_listeners_free(struct hf_broker *b); /* after the loop has ended */
 
 #endif

@@ -1,7 +1,11 @@
 /* broker/main.c - the holdfast executable: command line, configuration,
  * process set-up (daemon, pid file, user), and the loop.
  *
- * Wiring only: everything with behaviour lives in the libraries. */
+ * Wiring only: everything with behaviour lives in the libraries. This is
+ * where the listener layer (broker/net) meets the engine (broker/engine):
+ * the engine's acceptor goes to net, net's stop goes to the engine's
+ * shutdown; neither library includes the other's headers beyond the seam,
+ * net/conn.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "net/net.h"
 
 static int
 daemonize(void)
@@ -66,6 +71,12 @@ drop_privileges(struct hf_logger *log, const char *user)
 	return 0;
 }
 
+static void
+stop_accepting(void *ctx)
+{
+	hf_net_stop(ctx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -103,6 +114,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	struct hf_broker *b = calloc(1, sizeof(*b));
+	struct hf_net *net = NULL;
 	uv_loop_t loop;
 	if (!b || uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "Error: out of memory.\n");
@@ -137,17 +149,25 @@ main(int argc, char **argv)
 		       strerror(errno));
 		goto out_log;
 	}
+	/* The engine first (it reads the store back), then the listeners,
+	 * which hand every accepted connection to it. */
+	struct hf_acceptor acc = {hf_engine_accept, b};
 	if (hf_broker_init(b, &loop, &conf) != 0 ||
+	    hf_net_open(&net, &loop, &conf, &b->log, &acc) != 0 ||
 	    drop_privileges(&b->log, conf.user) != 0) {
+		hf_net_stop(net);
 		hf_broker_shutdown(b);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		goto out_broker;
 	}
+	b->stop_accepting = stop_accepting;
+	b->stop_accepting_ctx = net;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	rc = b->exit_code;
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
 out_broker:
 	hf_broker_free(b);
+	hf_net_free(net);
 	if (conf.pid_file)
 		unlink(conf.pid_file);
 out_log:

@@ -10,13 +10,33 @@ cd "$(dirname "$0")/.."
 
 bash tools/deps.sh
 
-echo "== layering: persistence/ and auth/ do not include holdfast/codec.h"
+echo "== layering"
+# persistence/ and auth/ never see wire formats.
 dirs=()
 for d in persistence auth; do
 	[[ -d $d ]] && dirs+=("$d")
 done
 if ((${#dirs[@]})) && grep -rn 'holdfast/codec.h' "${dirs[@]}"; then
 	echo "layering violation: codec.h included above" >&2
+	exit 1
+fi
+# broker/net knows the engine only through its own seam (conn.h): it
+# includes its own headers, config.h, log.h and holdfast/ headers only.
+bad=$(grep -rn '#include "' broker/net |
+	grep -vE '#include "(conn|io|net|config|log)\.h"|#include "holdfast/' ||
+	true)
+if [[ -n $bad ]]; then
+	echo "$bad"
+	echo "layering violation: broker/net includes an engine header" >&2
+	exit 1
+fi
+# The engine includes nothing of net but the seam net/conn.h.
+bad=$(grep -rnE '#include "(net/|io\.h|stream\.h|listener\.h)' \
+	broker/engine broker/broker.c broker/broker.h |
+	grep -v '#include "net/conn.h"' || true)
+if [[ -n $bad ]]; then
+	echo "$bad"
+	echo "layering violation: the engine includes net internals" >&2
 	exit 1
 fi
 

@@ -16,15 +16,31 @@
 #include "broker.h"
 
 static void on_data(struct hf_client *c, const uint8_t *p, size_t n);
+static void ev_data(void *owner, const uint8_t *p, size_t n);
+static void ev_drained(void *owner);
+static void ev_eof(void *owner);
+static void ev_closed(void *owner);
 
-struct hf_client *
-hf_client_new(struct hf_broker *b, const struct hf_listener *l)
+/* What the transport tells a client (net/conn.h). */
+static const struct hf_conn_events client_events = {
+    .data = ev_data,
+    .drained = ev_drained,
+    .eof = ev_eof,
+    .closed = ev_closed,
+};
+
+int
+hf_engine_accept(void *ctx, struct hf_conn *conn)
 {
+	struct hf_broker *b = ctx;
 	struct hf_client *c = calloc(1, sizeof(*c));
 	if (!c)
-		return NULL;
+		return -1;
 	c->b = b;
-	c->listener = l;
+	c->conn = conn;
+	c->policy = conn->policy;
+	conn->ev = &client_events;
+	conn->owner = c;
 	c->state = HF_C_NEW;
 	/* Until CONNECT, last_rx is when the connection was accepted: only a
 	 * whole packet moves it, so the connect_timeout deadline stays put
@@ -38,7 +54,7 @@ hf_client_new(struct hf_broker *b, const struct hf_listener *l)
 	if (b->all_clients)
 		b->all_clients->all_prev = c;
 	b->all_clients = c;
-	return c;
+	return 0;
 }
 
 void
@@ -173,9 +189,10 @@ hf_client_close(struct hf_client *c, int rc)
 	hf_client_mark_dirty(c);
 }
 
-void
-hf_client_on_eof(struct hf_client *c)
+static void
+ev_eof(void *owner)
 {
+	struct hf_client *c = owner;
 	if (c->state == HF_C_CLOSING)
 		return;
 	if (c->state == HF_C_CONNECTED && c->b->conf->connection_messages)
@@ -185,10 +202,12 @@ hf_client_on_eof(struct hf_client *c)
 	hf_client_close(c, -1);
 }
 
-void
-hf_client_on_closed(struct hf_client *c)
+static void
+ev_closed(void *owner)
 {
+	struct hf_client *c = owner;
 	struct hf_broker *b = c->b;
+	c->conn = NULL; /* gone with this call */
 	if (c->state != HF_C_CLOSING) {
 		hf_client_set_state(c, HF_C_CLOSING);
 		hf_client_detach(c);
@@ -441,9 +460,16 @@ bound_txn(struct hf_broker *b)
 		hf_dur_commit(b);
 }
 
-void
-hf_client_on_data(struct hf_client *c, const uint8_t *p, size_t n)
+static void
+ev_drained(void *owner)
 {
+	(void)owner; /* back-pressure: see hf_client_flush */
+}
+
+static void
+ev_data(void *owner, const uint8_t *p, size_t n)
+{
+	struct hf_client *c = owner;
 	if (c->state == HF_C_CLOSING)
 		return;
 	on_data(c, p, n);

@@ -186,12 +186,12 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 		       "unsupported authentication method");
 		return false;
 	}
-	if (!p->has_username && !c->listener->allow_anonymous) {
+	if (!p->has_username && !c->policy->allow_anonymous) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
 		       "anonymous clients are not allowed");
 		return false;
 	}
-	if (p->has_username && !c->listener->allow_anonymous) {
+	if (p->has_username && !c->policy->allow_anonymous) {
 		/* No password file or plugin can vouch for anyone yet. */
 		refuse(c, HF_CONNACK_BAD_CREDENTIALS,
 		       HF_RC_BAD_USER_OR_PASSWORD,

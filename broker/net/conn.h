@@ -1,39 +1,111 @@
-/* broker/net/conn.h - the transport interface: one vtable for TCP (and, in
- * later work, TLS and WebSocket), so the engine sees only a byte stream.
+/* broker/net/conn.h - the seam between the transports (broker/net) and the
+ * protocol engine (broker/engine): one connection, as the engine sees it.
  *
- * The transport calls into the engine with hf_client_on_data(),
- * hf_client_on_eof() and, once its handle is gone, hf_client_on_closed().
- * The engine calls back only through these ops. Loop thread only. */
-#ifndef HOLDFAST_CONN_H
-#define HOLDFAST_CONN_H
+ * This is the only net header the engine includes; nothing here knows
+ * sockets, TLS or WebSocket, and net never includes engine headers. A
+ * transport (net/stream.c over TCP today, TLS and WebSocket later) makes a
+ * struct hf_conn for every connection, accepted or dialled, and hands it to
+ * the engine through an acceptor (struct hf_acceptor); from then on the two
+ * talk only through the two tables below:
+ *
+ *   engine -> transport: struct hf_conn_ops (c->ops)
+ *   transport -> engine: struct hf_conn_events (c->ev), with c->owner
+ *
+ * Ownership and lifetime, as store.h and LMDB state it:
+ *   - The transport owns the struct hf_conn and frees it. It stays valid
+ *     from the acceptor's call until the transport calls ev->closed(owner);
+ *     after that call the engine must not touch it (and must forget it:
+ *     the owner is freed in closed()).
+ *   - The engine owns c->owner; the transport only passes it back.
+ *   - c->policy is the listener's, owned by net and valid for the life of
+ *     the connection (listeners outlive their connections).
+ *   - Events are never called from inside an op the engine called (no
+ *     re-entry): a write that finds the connection broken returns -1 and
+ *     reports eof() later, from the transport's own callback.
+ *   - Order: any number of data()/drained(), then at most one eof(), then
+ *     exactly one closed(). After close() the engine gets no more data().
+ *
+ * Threading: the loop thread only; no op blocks. */
+#ifndef HOLDFAST_NET_CONN_H
+#define HOLDFAST_NET_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "holdfast/codec.h"
 
 struct hf_conn;
-struct hf_client;
+struct hf_listener_conf;
 
+/* Who is on the other end, as a TLS client certificate says (later work;
+ * NULL from a transport without one). Strings are NUL-terminated and owned
+ * by the transport, valid while the connection is. */
+struct hf_peer_identity {
+	const char *subject; /* the subject DN (RFC 2253 form) */
+	const char *cn;      /* the subject's commonName, or NULL */
+};
+
+/* A listener's settings, as the engine needs them to serve a connection
+ * (protocol version checks, anonymous access; later the authentication
+ * context and mount_point). Owned by net; valid while any connection of the
+ * listener is. */
+struct hf_policy {
+	const struct hf_listener_conf *conf; /* NULL for a dialled conn */
+	bool allow_anonymous;
+	uint16_t port; /* the port as bound, for logs (0 when dialled) */
+};
+
+/* engine -> transport */
 struct hf_conn_ops {
-	/* Take the bytes in *data for sending. The transport may keep the
-	 * buffer itself (swapping in an empty one); on return data->len == 0.
-	 * Returns 0, or -1 when the connection is broken (the transport then
-	 * closes and reports on_eof/on_closed). */
+	/* Take every byte of *data for sending, in order after what came
+	 * before. The transport may keep the buffer itself (swapping in an
+	 * empty one); on return data->len == 0. Returns 0, or -1 when the
+	 * connection is broken (eof() and closed() follow later). */
 	int (*write)(struct hf_conn *c, struct hf_wbuf *data);
-	/* Bytes accepted by write() and not yet handed to the kernel. */
+	/* Bytes accepted by write() and not yet handed to the kernel (or,
+	 * for TLS, not yet encrypted and sent). The engine bounds it
+	 * (client_max_write_buffer_size). */
 	size_t (*pending)(struct hf_conn *c);
 	/* Close once everything written so far is sent (bounded by a
-	 * timeout); then hf_client_on_closed() is called. Idempotent. */
+	 * timeout); closed() follows. Idempotent. */
 	void (*close)(struct hf_conn *c);
-	/* Stop or resume reading (back-pressure). */
-	void (*pause)(struct hf_conn *c, int paused);
+	/* Stop or resume reading (back-pressure). While paused no data()
+	 * comes; bytes wait in the kernel, so the peer is slowed by TCP. */
+	void (*pause)(struct hf_conn *c, bool paused);
 	/* The peer's address as "ip:port" (for logs), into out. */
 	void (*peer)(struct hf_conn *c, char *out, size_t outlen);
+	/* The peer's certificate identity, or NULL. */
+	const struct hf_peer_identity *(*identity)(struct hf_conn *c);
+};
+
+/* transport -> engine; owner is c->owner */
+struct hf_conn_events {
+	/* Bytes from the peer; p is valid during the call only. */
+	void (*data)(void *owner, const uint8_t *p, size_t n);
+	/* Everything written has left (pending() went back to 0 after it
+	 * was not): a paused reader may resume, queued output may follow. */
+	void (*drained)(void *owner);
+	/* The peer closed, or the connection broke. */
+	void (*eof)(void *owner);
+	/* The connection is gone: the last call; free the owner. */
+	void (*closed)(void *owner);
 };
 
 struct hf_conn {
 	const struct hf_conn_ops *ops;
-	struct hf_client *client;
+	const struct hf_conn_events *ev;
+	void *owner;
+	const struct hf_policy *policy;
+	bool outgoing; /* dialled by us (a bridge), not accepted */
+};
+
+/* How net hands a new connection to the engine. accept() sets c->ev and
+ * c->owner and returns 0, or returns -1 to refuse it (out of memory; the
+ * transport then closes it and calls nothing more). */
+struct hf_acceptor {
+	int (*accept)(void *ctx, struct hf_conn *c);
+	void *ctx;
 };
 
 #endif

@@ -33,8 +33,9 @@ mem_close(struct hf_conn *c)
 }
 
 static void
-mem_pause(struct hf_conn *c, int paused)
+mem_pause(struct hf_conn *c, bool paused)
 {
+	((struct eh_conn *)c)->paused = paused;
 }
 
 static void
@@ -43,13 +44,26 @@ mem_peer(struct hf_conn *c, char *out, size_t outlen)
 	snprintf(out, outlen, "memory");
 }
 
+static const struct hf_peer_identity *
+mem_identity(struct hf_conn *c)
+{
+	return NULL;
+}
+
 static const struct hf_conn_ops mem_ops = {
     .write = mem_write,
     .pending = mem_pending,
     .close = mem_close,
     .pause = mem_pause,
     .peer = mem_peer,
+    .identity = mem_identity,
 };
+
+struct hf_client *
+eh_client(struct eh *e, int i)
+{
+	return e->slot[i] ? e->slot[i]->base.owner : NULL;
+}
 
 /* The transport is gone: the engine frees its client. */
 static void
@@ -57,9 +71,10 @@ conn_gone(struct eh *e, int i)
 {
 	struct eh_conn *m = e->slot[i];
 	e->slot[i] = NULL;
-	if (m->base.client)
-		hf_client_on_closed(m->base.client);
+	if (m->base.owner)
+		m->base.ev->closed(m->base.owner);
 	hf_wbuf_free(&m->out);
+	hf_wbuf_free(&m->in);
 	free(m);
 }
 
@@ -91,9 +106,11 @@ start(struct eh *e)
 	}
 	memset(&e->b, 0, sizeof(e->b));
 	hf_log_open(&e->b.log, c);
-	memset(&e->listener, 0, sizeof(e->listener));
-	e->listener.b = &e->b;
-	e->listener.allow_anonymous = true;
+	memset(&e->lconf, 0, sizeof(e->lconf));
+	e->lconf.max_connections = -1;
+	e->lconf.allow_anonymous = 1;
+	e->policy.conf = &e->lconf;
+	e->policy.allow_anonymous = true;
 	e->running = true;
 	if (hf_broker_init(&e->b, &e->loop, c) != 0)
 		return -1;
@@ -174,21 +191,20 @@ struct eh_conn *
 eh_connect(struct eh *e, int i)
 {
 	if (e->slot[i]) {
-		if (e->slot[i]->base.client)
-			hf_client_on_eof(e->slot[i]->base.client);
+		if (e->slot[i]->base.owner)
+			e->slot[i]->base.ev->eof(e->slot[i]->base.owner);
 		conn_gone(e, i);
 	}
 	struct eh_conn *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
 	m->base.ops = &mem_ops;
+	m->base.policy = &e->policy;
 	m->eh = e;
-	m->base.client = hf_client_new(&e->b, &e->listener);
-	if (!m->base.client) {
+	if (hf_engine_accept(&e->b, &m->base) != 0) {
 		free(m);
 		return NULL;
 	}
-	m->base.client->conn = &m->base;
 	e->slot[i] = m;
 	return m;
 }
@@ -197,21 +213,35 @@ void
 eh_feed(struct eh *e, int i, const void *p, size_t n)
 {
 	struct eh_conn *m = e->slot[i];
-	if (m && !m->close_asked && m->base.client)
-		hf_client_on_data(m->base.client, p, n);
+	if (!m || m->close_asked || !m->base.owner)
+		return;
+	if (m->paused || m->in.len) /* waits, in order, as in a socket */
+		hf_wbuf_put(&m->in, p, n);
+	else
+		m->base.ev->data(m->base.owner, p, n);
 }
 
 void
 eh_drop(struct eh *e, int i)
 {
 	struct eh_conn *m = e->slot[i];
-	if (m && m->base.client)
-		hf_client_on_eof(m->base.client);
+	if (m && m->base.owner)
+		m->base.ev->eof(m->base.owner);
 }
 
 void
 eh_turn(struct eh *e)
 {
+	/* Input that waited while a connection was paused comes now. */
+	for (int i = 0; i < EH_CONNS; i++) {
+		struct eh_conn *m = e->slot[i];
+		if (m && m->in.len && !m->paused && !m->close_asked) {
+			struct hf_wbuf in = m->in;
+			memset(&m->in, 0, sizeof(m->in));
+			m->base.ev->data(m->base.owner, in.p, in.len);
+			hf_wbuf_free(&in);
+		}
+	}
 	uv_run(&e->loop, UV_RUN_NOWAIT);
 	/* The lazy-commit timer would fire 50 ms later in real time; here
 	 * lazy writes ride with the next synced commit or eh_check(). */
@@ -278,9 +308,8 @@ eh_next_packet(struct eh *e, int i, struct hf_packet *pkt, uint8_t **body)
 	memcpy(*body, m->out.p + f.hdr_len, f.body_len);
 	memmove(m->out.p, m->out.p + whole, m->out.len - whole);
 	m->out.len -= whole;
-	uint8_t ver = m->base.client && m->base.client->proto
-	                  ? m->base.client->proto
-	                  : HF_PROTO_V311;
+	struct hf_client *c = m->base.owner;
+	uint8_t ver = c && c->proto ? c->proto : HF_PROTO_V311;
 	return hf_decode(f.type_flags, *body, f.body_len, ver, pkt) == HF_OK
 	           ? 1
 	           : -1;

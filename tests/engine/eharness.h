@@ -38,14 +38,20 @@ struct eh_conn {
 	struct eh *eh;
 	struct hf_wbuf out; /* bytes the engine sent, not yet read */
 	bool close_asked;   /* the engine closed it: gone after the turn */
+	bool paused;        /* the engine asked not to read (back-pressure) */
+	struct hf_wbuf in;  /* bytes fed while paused, as a socket keeps them */
 	uint8_t proto;      /* version the slot's CONNECT asked for */
+	/* Bytes the "socket" still holds (a slow reader): output beyond
+	 * what eh_take() took; reported by pending(). */
+	size_t held;
 };
 
 struct eh {
 	uv_loop_t loop;
 	struct hf_config conf;
 	struct hf_broker b;
-	struct hf_listener listener;
+	struct hf_listener_conf lconf; /* what a listener would have */
+	struct hf_policy policy;
 	char dir[256];
 	bool running;
 	bool quiet; /* do not print violations */
@@ -63,6 +69,8 @@ int eh_restart(struct eh *e, bool crash);
 /* Stop the broker cleanly, remove the folder. */
 void eh_close(struct eh *e);
 
+/* The engine's client of slot i, or NULL. */
+struct hf_client *eh_client(struct eh *e, int i);
 /* Open a new connection in slot i (dropping the one there, if any). */
 struct eh_conn *eh_connect(struct eh *e, int i);
 /* Bytes from slot i's client; no-op when the slot is empty or closing. */

@@ -89,8 +89,9 @@ static uint8_t
 slot_ver(struct eh *e, int i)
 {
 	struct eh_conn *m = e->slot[i];
-	if (m && m->base.client && m->base.client->proto)
-		return m->base.client->proto;
+	struct hf_client *c = eh_client(e, i);
+	if (c && c->proto)
+		return c->proto;
 	return m && m->proto ? m->proto : HF_PROTO_V311;
 }
 

@@ -1,0 +1,103 @@
+/* broker/net/io.h - inside net: the byte-moving trio a stream transport is
+ * built on, and the stream connection that drives it.
+ *
+ * A stream connection (stream.c) owns a socket watched by a libuv poll
+ * handle and implements struct hf_conn_ops once for every transport over a
+ * socket: one send loop, one read loop, the pending-output buffer, the
+ * half-close, back-pressure. What differs between plain TCP (tcp.c) and
+ * TLS (later) is only how bytes cross the socket, which is struct
+ * hf_io_ops. Its calls follow OpenSSL's non-blocking model, so a TLS
+ * transport is one more table:
+ *   - each call returns what it moved, or HF_IO_AGAIN with *want saying
+ *     which readiness to wait for - HF_IO_WANT_READ or HF_IO_WANT_WRITE,
+ *     in either direction (a TLS write can need the socket readable during
+ *     a renegotiation or key update, a read can need it writable) - or
+ *     HF_IO_EOF / HF_IO_ERR;
+ *   - pending_input() counts bytes the transport has already taken from
+ *     the socket and holds (a TLS record read ahead): poll cannot see
+ *     them, so the read loop goes on while there are any;
+ *   - a write that returned HF_IO_AGAIN is retried with the same bytes
+ *     (OpenSSL's rule), which the stream's pending buffer guarantees.
+ * The "socket drained" test is therefore "the read said AGAIN", or "a
+ * read came back short and nothing is pending inside the transport" (the
+ * poll handle is level-triggered, so bytes still in the kernel wake it
+ * again); never a short read alone.
+ *
+ * Nothing outside broker/net includes this. Loop thread only. */
+#ifndef HOLDFAST_NET_IO_H
+#define HOLDFAST_NET_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "conn.h"
+
+#define HF_IO_AGAIN (-1)
+#define HF_IO_EOF   (-2)
+#define HF_IO_ERR   (-3)
+
+#define HF_IO_WANT_READ  1
+#define HF_IO_WANT_WRITE 2
+
+struct hf_io_ops {
+	/* Read up to n bytes: > 0 bytes, or HF_IO_AGAIN (*want set),
+	 * HF_IO_EOF, HF_IO_ERR. */
+	ssize_t (*read)(void *io, uint8_t *buf, size_t n, int *want);
+	/* Write up to n bytes: > 0 bytes taken, or HF_IO_AGAIN (*want set;
+	 * call again with the same bytes), HF_IO_ERR. */
+	ssize_t (*write)(void *io, const uint8_t *buf, size_t n, int *want);
+	/* Send our end's close (TCP FIN; TLS close_notify, then FIN): 0 when
+	 * done, HF_IO_AGAIN (*want set), HF_IO_ERR. */
+	int (*shutdown)(void *io, int *want);
+	/* Bytes read from the socket and held inside the transport. */
+	size_t (*pending_input)(void *io);
+	/* The peer's certificate identity, or NULL. */
+	const struct hf_peer_identity *(*identity)(void *io);
+	/* Free the transport's state (not the socket: the stream closes it). */
+	void (*free)(void *io);
+};
+
+struct hf_net;
+struct hf_stream;
+
+/* What the stream tells whoever made it when it is gone (a listener
+ * counting its connections). */
+struct hf_stream_done {
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+/* Make a stream connection over a connected, non-blocking socket fd with
+ * the transport io (its state io_ctx, freed with the stream), hand it to
+ * the acceptor, and start reading. On failure (out of memory, or the
+ * acceptor refused it) everything is closed and freed, done is called,
+ * and NULL returned. refuse_why non-NULL: hand it over already closing
+ * (admission said no: the engine frees its owner once closed). */
+struct hf_stream *hf_stream_new(struct hf_net *net, int fd,
+                                const struct hf_io_ops *io, void *io_ctx,
+                                const struct hf_policy *policy, bool outgoing,
+                                const struct hf_acceptor *acc,
+                                struct hf_stream_done done);
+/* The engine's view of it. */
+struct hf_conn *hf_stream_conn(struct hf_stream *s);
+
+/* net.c: the loop, the shared read buffer and the stream callbacks of one
+ * net (see net.h). */
+uv_loop_t *hf_net_loop(struct hf_net *net);
+uint8_t *hf_net_readbuf(struct hf_net *net, size_t *len);
+/* Streams holding input inside their transport are read again before the
+ * loop sleeps (poll would not wake for them). */
+void hf_net_want_read(struct hf_net *net, struct hf_stream *s);
+void hf_net_cancel_read(struct hf_net *net, struct hf_stream *s);
+void hf_stream_read_more(struct hf_stream *s);
+
+/* tcp.c: plain TCP. */
+extern const struct hf_io_ops hf_tcp_io;
+/* The io state for a socket (it is the fd itself; nothing to allocate). */
+void *hf_tcp_io_new(int fd);
+
+#endif

@@ -1,0 +1,528 @@
+/* broker/net/listener.c - the listener layer (net.h): bind, accept,
+ * admission, dialling out, and what the transports share.
+ *
+ * A listener binds each address getaddrinfo() gives for its bind address
+ * (or the wildcard addresses), IPv6 sockets with IPV6_V6ONLY so v4 and v6
+ * can share a port, and accepts up to ACCEPTS_PER_WAKE connections per
+ * wake-up. When the process is out of descriptors (EMFILE and kin) it stops
+ * accepting for ACCEPT_BACKOFF_MS instead of spinning on a socket that
+ * stays readable (level-triggered). Admission happens here, before the
+ * engine hears of a connection: past the listener's max_connections a new
+ * connection is closed at once (and logged), and once stopped nothing is
+ * accepted. An admitted socket becomes a stream (stream.c) over the plain
+ * TCP transport (tcp.c) and goes to the acceptor.
+ *
+ * Each listener carries the policy the engine serves its connections with
+ * (struct hf_policy: allow_anonymous today; the authentication context and
+ * mount_point later). The read buffer all streams share lives here, and
+ * so does the list of streams whose transport holds input the poll cannot
+ * see, read again by an idle handle before the loop sleeps.
+ *
+ * Ownership: struct hf_net owns its listeners (each allocated on its own:
+ * libuv handles point into them) and their sockets; listeners outlive
+ * their connections (a stream tells its listener when it is gone).
+ * Loop thread only. */
+#define _GNU_SOURCE /* accept4 */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "net.h"
+
+#define ACCEPTS_PER_WAKE  128
+#define ACCEPT_BACKOFF_MS 200 /* out of descriptors: pause accepting */
+#define READ_BUF_SIZE     65536
+
+struct hf_listener {
+	struct hf_net *net;
+	struct hf_policy policy;
+	uv_poll_t poll;     /* the listening socket */
+	uv_timer_t backoff; /* resumes accepting after EMFILE */
+	int fd;
+	int n_conns; /* open connections, closing ones included */
+};
+
+struct hf_net {
+	uv_loop_t *loop;
+	const struct hf_config *conf;
+	struct hf_logger *log;
+	struct hf_acceptor acc;
+	struct hf_listener **listeners;
+	size_t n_listeners;
+	bool stopped;
+	uv_idle_t idle; /* reads the streams on `again` */
+	struct hf_stream **again;
+	size_t n_again, cap_again;
+	struct hf_stream **walking; /* the list idle_cb is reading */
+	size_t n_walking;
+	struct hf_policy dial_policy; /* for dialled connections */
+	uint8_t readbuf[READ_BUF_SIZE];
+};
+
+/* ---- what the streams share ----------------------------------------- */
+
+uv_loop_t *
+hf_net_loop(struct hf_net *net)
+{
+	return net->loop;
+}
+
+uint8_t *
+hf_net_readbuf(struct hf_net *net, size_t *len)
+{
+	*len = sizeof(net->readbuf);
+	return net->readbuf;
+}
+
+/* The read-again list is a small array scanned linearly: it only holds
+ * streams whose transport buffered input past the fairness limit. */
+static void
+idle_cb(uv_idle_t *h)
+{
+	struct hf_net *net = h->data;
+	/* Walk a list of its own: a stream read now may ask again (a fresh
+	 * list) or close another (cancelled in both). */
+	net->walking = net->again;
+	net->n_walking = net->n_again;
+	net->again = NULL;
+	net->n_again = net->cap_again = 0;
+	uv_idle_stop(&net->idle);
+	for (size_t i = 0; i < net->n_walking; i++)
+		if (net->walking[i])
+			hf_stream_read_more(net->walking[i]);
+	free(net->walking);
+	net->walking = NULL;
+	net->n_walking = 0;
+}
+
+void
+hf_net_want_read(struct hf_net *net, struct hf_stream *s)
+{
+	for (size_t i = 0; i < net->n_again; i++)
+		if (net->again[i] == s)
+			return;
+	if (net->n_again == net->cap_again) {
+		size_t cap = net->cap_again ? net->cap_again * 2 : 16;
+		void *n = realloc(net->again, cap * sizeof(*net->again));
+		if (!n)
+			return; /* its next poll wake-up reads it */
+		net->again = n;
+		net->cap_again = cap;
+	}
+	net->again[net->n_again++] = s;
+	uv_idle_start(&net->idle, idle_cb);
+}
+
+void
+hf_net_cancel_read(struct hf_net *net, struct hf_stream *s)
+{
+	for (size_t i = 0; i < net->n_again; i++)
+		if (net->again[i] == s)
+			net->again[i] = NULL;
+	for (size_t i = 0; i < net->n_walking; i++)
+		if (net->walking[i] == s)
+			net->walking[i] = NULL;
+}
+
+/* ---- accepting ------------------------------------------------------- */
+
+static void
+format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		uv_ip4_name(a, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(a, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(out, outlen, "%s:%d", ip, port);
+}
+
+static void
+conn_gone(void *ctx)
+{
+	struct hf_listener *l = ctx;
+	l->n_conns--;
+}
+
+static void
+set_nodelay(const struct hf_net *net, int fd)
+{
+	if (net->conf->set_tcp_nodelay) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+}
+
+/* Admission, then a stream for the engine. */
+static void
+admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
+{
+	struct hf_net *net = l->net;
+	int maxc = l->policy.conf->max_connections;
+	if (net->stopped || (maxc >= 0 && l->n_conns >= maxc)) {
+		char peer[64];
+		format_addr(ss, peer, sizeof(peer));
+		hf_log(net->log, HF_LOG_NOTICE,
+		       "Client connection from %s denied: %s.", peer,
+		       net->stopped ? "shutting down"
+		                    : "max_connections reached");
+		close(fd);
+		return;
+	}
+	set_nodelay(net, fd);
+	l->n_conns++;
+	hf_stream_new(net, fd, &hf_tcp_io, hf_tcp_io_new(fd), &l->policy,
+	              false, &net->acc,
+	              (struct hf_stream_done){conn_gone, l});
+}
+
+static void accept_cb(uv_poll_t *h, int status, int events);
+
+static void
+backoff_cb(uv_timer_t *t)
+{
+	struct hf_listener *l = t->data;
+	if (!uv_is_closing((uv_handle_t *)&l->poll))
+		uv_poll_start(&l->poll, UV_READABLE, accept_cb);
+}
+
+static void
+accept_cb(uv_poll_t *h, int status, int events)
+{
+	struct hf_listener *l = h->data;
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			admit(l, fd, &ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Level-triggered: accepting again at once would spin
+			 * while the limit lasts. */
+			hf_log(l->net->log, HF_LOG_WARNING,
+			       "Warning: cannot accept connections on port "
+			       "%u: %s; pausing %d ms.",
+			       l->policy.port, strerror(errno),
+			       ACCEPT_BACKOFF_MS);
+			uv_poll_stop(&l->poll);
+			uv_timer_start(&l->backoff, backoff_cb,
+			               ACCEPT_BACKOFF_MS, 0);
+		}
+		return; /* EAGAIN: drained */
+	}
+}
+
+/* ---- binding ----------------------------------------------------------- */
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Bind one address. Returns 0, 1 (skipped: no IPv6 for the embedded
+ * default), or -1 (logged). */
+static int
+open_one(struct hf_net *net, const struct hf_listener_conf *lc,
+         const struct sockaddr *sa, socklen_t salen, struct hf_listener *l)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int one = 1;
+	memset(l, 0, sizeof(*l));
+	l->net = net;
+	l->fd = -1;
+	l->policy.conf = lc;
+	l->policy.allow_anonymous = lc->allow_anonymous > 0;
+	if (sa->sa_family == AF_INET)
+		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
+	else
+		uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
+	int fd = socket(sa->sa_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int rc = fd < 0 ? -1 : 0;
+	if (rc == 0)
+		rc =
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (rc == 0 && sa->sa_family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		                sizeof(one));
+	if (rc == 0)
+		rc = bind(fd, sa, salen);
+	if (rc == 0)
+		rc = listen(fd, SOMAXCONN);
+	if (rc != 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (lc->local_only && sa->sa_family == AF_INET6) {
+			/* The embedded default on a host without IPv6. */
+			hf_log(net->log, HF_LOG_WARNING,
+			       "Warning: unable to listen on %s port %u: %s.",
+			       ip, lc->port, strerror(err));
+			return 1;
+		}
+		hf_log(net->log, HF_LOG_ERR,
+		       "Error: unable to listen on %s port %u: %s.", ip,
+		       lc->port, strerror(err));
+		return -1;
+	}
+	if (uv_poll_init(net->loop, &l->poll, fd) != 0) {
+		close(fd);
+		hf_log(net->log, HF_LOG_ERR,
+		       "Error: unable to watch the listener on %s port %u.", ip,
+		       lc->port);
+		return -1;
+	}
+	l->fd = fd;
+	l->poll.data = l;
+	uv_timer_init(net->loop, &l->backoff);
+	l->backoff.data = l;
+	uv_poll_start(&l->poll, UV_READABLE, accept_cb);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	l->policy.port = ntohs(ss.ss_family == AF_INET
+	                           ? ((struct sockaddr_in *)&ss)->sin_port
+	                           : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	hf_log(net->log, HF_LOG_NOTICE,
+	       "Opened ipv%c listen socket on port %u (%s).",
+	       sa->sa_family == AF_INET ? '4' : '6', l->policy.port, ip);
+	return 0;
+}
+
+static int
+add_listener(struct hf_net *net, struct hf_listener *l, size_t *cap)
+{
+	if (net->n_listeners == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4;
+		void *n = realloc(net->listeners, ncap * sizeof(*net->listeners));
+		if (!n)
+			return -1;
+		net->listeners = n;
+		*cap = ncap;
+	}
+	net->listeners[net->n_listeners++] = l;
+	return 0;
+}
+
+static int
+open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
+              size_t *cap)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = lc->socket_domain ? lc->socket_domain : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(port, sizeof(port), "%u", lc->port);
+	int rc = getaddrinfo(lc->bind_address, port, &hints, &res);
+	if (rc != 0) {
+		hf_log(net->log, HF_LOG_ERR,
+		       "Error: cannot resolve listener address %s: %s.",
+		       lc->bind_address ? lc->bind_address : "*",
+		       gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		struct hf_listener *l = calloc(1, sizeof(*l));
+		if (!l) {
+			freeaddrinfo(res);
+			return -1;
+		}
+		int orc =
+		    open_one(net, lc, ai->ai_addr, (socklen_t)ai->ai_addrlen, l);
+		if (orc != 0) {
+			free(l); /* not listening: no handle was made */
+			if (orc < 0) {
+				freeaddrinfo(res);
+				return -1;
+			}
+			continue;
+		}
+		if (add_listener(net, l, cap) != 0) {
+			uv_close((uv_handle_t *)&l->poll, NULL);
+			freeaddrinfo(res);
+			return -1; /* closed with the loop; leaked fd closed */
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+hf_net_open(struct hf_net **out, uv_loop_t *loop,
+            const struct hf_config *conf, struct hf_logger *log,
+            const struct hf_acceptor *acc)
+{
+	struct hf_net *net = calloc(1, sizeof(*net));
+	size_t cap = 0;
+	*out = net;
+	if (!net)
+		return -1;
+	net->loop = loop;
+	net->conf = conf;
+	net->log = log;
+	net->acc = *acc;
+	uv_idle_init(loop, &net->idle);
+	net->idle.data = net;
+	for (size_t i = 0; i < conf->n_listeners; i++)
+		if (open_listener(net, &conf->listeners[i], &cap) != 0)
+			return -1;
+	return 0;
+}
+
+void
+hf_net_stop(struct hf_net *net)
+{
+	if (!net || net->stopped)
+		return;
+	net->stopped = true;
+	for (size_t i = 0; i < net->n_listeners; i++) {
+		struct hf_listener *l = net->listeners[i];
+		if (!uv_is_closing((uv_handle_t *)&l->poll)) {
+			uv_close((uv_handle_t *)&l->poll, handle_closed);
+			uv_close((uv_handle_t *)&l->backoff, handle_closed);
+		}
+	}
+	if (!uv_is_closing((uv_handle_t *)&net->idle))
+		uv_close((uv_handle_t *)&net->idle, handle_closed);
+}
+
+void
+hf_net_free(struct hf_net *net)
+{
+	if (!net)
+		return;
+	for (size_t i = 0; i < net->n_listeners; i++) {
+		if (net->listeners[i]->fd >= 0)
+			close(net->listeners[i]->fd);
+		free(net->listeners[i]);
+	}
+	free(net->listeners);
+	free(net->again);
+	free(net);
+}
+
+uint16_t
+hf_net_port(const struct hf_net *net, size_t i)
+{
+	return i < net->n_listeners ? net->listeners[i]->policy.port : 0;
+}
+
+/* ---- dialling out -------------------------------------------------- */
+
+struct dialing {
+	struct hf_net *net;
+	struct hf_dial d;
+	uv_poll_t h;
+	int fd;
+	bool connected;
+};
+
+static void
+dial_closed(uv_handle_t *h)
+{
+	struct dialing *g = h->data;
+	if (g->connected) {
+		/* The socket goes on as a stream: a fresh poll handle for
+		 * it (libuv allows one per fd at a time). */
+		set_nodelay(g->net, g->fd);
+		hf_stream_new(g->net, g->fd, &hf_tcp_io, hf_tcp_io_new(g->fd),
+		              g->d.policy ? g->d.policy : &g->net->dial_policy,
+		              true, &g->d.acc, (struct hf_stream_done){0});
+	} else {
+		close(g->fd);
+	}
+	free(g);
+}
+
+static void
+dial_cb(uv_poll_t *h, int status, int events)
+{
+	struct dialing *g = h->data;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	(void)events;
+	if (status < 0)
+		err = -status;
+	else if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err && g->d.failed)
+		g->d.failed(g->d.ctx, strerror(err));
+	g->connected = err == 0;
+	uv_close((uv_handle_t *)&g->h, dial_closed);
+}
+
+int
+hf_net_dial(struct hf_net *net, const struct hf_dial *d)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", d->port);
+	int rc = getaddrinfo(d->host, port, &hints, &res);
+	if (rc != 0 || !res) {
+		hf_log(net->log, HF_LOG_ERR, "Error: cannot resolve %s: %s.",
+		       d->host, rc ? gai_strerror(rc) : "no address");
+		return -1;
+	}
+	struct dialing *g = calloc(1, sizeof(*g));
+	int fd = socket(res->ai_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!g || fd < 0) {
+		free(g);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		hf_log(net->log, HF_LOG_ERR, "Error: cannot dial %s:%u: %s.",
+		       d->host, d->port, strerror(errno));
+		return -1;
+	}
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc != 0 && errno != EINPROGRESS) {
+		hf_log(net->log, HF_LOG_ERR, "Error: cannot dial %s:%u: %s.",
+		       d->host, d->port, strerror(errno));
+		close(fd);
+		free(g);
+		return -1;
+	}
+	g->net = net;
+	g->d = *d;
+	g->fd = fd;
+	g->h.data = g;
+	if (uv_poll_init(net->loop, &g->h, fd) != 0) {
+		close(fd);
+		free(g);
+		return -1;
+	}
+	uv_poll_start(&g->h, UV_WRITABLE, dial_cb);
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* broker/net/net.h - the listener layer, for the program that wires the
+ * broker together (broker/main.c) and for tests of the transports.
+ *
+ * One struct hf_net holds a broker's listeners and what its transports
+ * share (the read buffer, the list of streams to read again). It binds the
+ * configured listeners, accepts in batches, backs off when the process is
+ * out of descriptors, and admits or denies each connection (max_connections
+ * per listener; nothing once stopped) before any engine state exists; an
+ * admitted connection goes to the acceptor (conn.h), which is the engine.
+ * It also dials out (a bridge, later): the connection it makes is handed
+ * to the acceptor the same way, with c->outgoing set.
+ *
+ * Ownership: the caller owns the struct hf_net (hf_net_free after the loop
+ * has ended); the acceptor's ctx must outlive it. Logs go to the logger
+ * given at open. Loop thread only. */
+#ifndef HOLDFAST_NET_NET_H
+#define HOLDFAST_NET_NET_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+
+struct hf_net;
+
+/* Bind every listener of conf. Returns 0 with *net set, or -1 (logged;
+ * *net is then set too and must be stopped and freed). */
+int hf_net_open(struct hf_net **net, uv_loop_t *loop,
+                const struct hf_config *conf, struct hf_logger *log,
+                const struct hf_acceptor *acc);
+/* Stop accepting (shutdown): listening sockets close; connections stay
+ * until the engine closes them. Idempotent. */
+void hf_net_stop(struct hf_net *net);
+/* Free everything, after the loop has ended. NULL is fine. */
+void hf_net_free(struct hf_net *net);
+/* The port listener i is bound to (tests, logs); 0 when there is none. */
+uint16_t hf_net_port(const struct hf_net *net, size_t i);
+
+/* Dial host:port (numeric or a name, resolved now) without blocking on
+ * the connect. Once connected, the connection goes to acc with
+ * c->outgoing set and policy; if it fails first, failed(ctx, why) is
+ * called instead. Returns 0 (one of the two will follow) or -1 when it
+ * could not even start (why logged). */
+struct hf_dial {
+	const char *host;
+	uint16_t port;
+	const struct hf_policy *policy;
+	struct hf_acceptor acc;
+	void (*failed)(void *ctx, const char *why);
+	void *ctx;
+};
+int hf_net_dial(struct hf_net *net, const struct hf_dial *d);
+
+#endif
