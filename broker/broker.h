@@ -136,6 +136,7 @@ struct hf_session {
 	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
 	uint32_t n_subs, cap_subs;
 	uint32_t n_inflight;
+	uint64_t inflight_bytes; /* payload bytes of the in-flight entries */
 	uint32_t n_queued;
 	uint32_t n_qos2_in;
 	uint32_t will_delay;
@@ -192,6 +193,7 @@ struct hf_client {
 	bool pump_due : 1;     /* acks freed window slots: pump after input */
 	bool output_lost : 1;  /* a packet could not be buffered: close */
 	bool connack_held : 1; /* its CONNACK waits in out (not sent yet) */
+	bool throttled : 1; /* output over the limit: reading paused */
 };
 
 /* Room for "ip:port", IPv6 included. */
@@ -326,7 +328,13 @@ bool hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p,
                                   uint16_t pid);
 /* Close after sending a v5 DISCONNECT with rc (when the protocol allows). */
 void hf_client_close(struct hf_client *c, int rc); /* rc < 0: none */
+/* Hand c's output to its transport; past client_max_write_buffer_size
+ * waiting there, stop reading from c until its transport has sent it all
+ * (the drained event): MQTT's own flow control slows the client. */
 void hf_client_flush(struct hf_client *c);
+/* More than client_max_write_buffer_size waits for c's socket (encoded,
+ * or in the transport): QoS 0 for it is dropped, QoS 1/2 stays queued. */
+bool hf_client_backlogged(const struct hf_client *c);
 /* The peer's "ip:port" (asked of the transport, so no client stores it),
  * written to buf (HF_PEER_LEN bytes); returns buf. */
 const char *hf_client_peer(const struct hf_client *c, char *buf);

@@ -155,6 +155,32 @@ hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p, size_t len,
 	return true;
 }
 
+static size_t
+backlog(const struct hf_client *c)
+{
+	return c->out.len + (c->conn ? c->conn->ops->pending(c->conn) : 0);
+}
+
+bool
+hf_client_backlogged(const struct hf_client *c)
+{
+	uint64_t cap = c->b->conf->client_max_write_buffer_size;
+	return cap && backlog(c) > cap;
+}
+
+/* Back-pressure: a client whose output waits beyond the limit is not read
+ * until it has taken it (its own PUBACKs then wait, and so does the next
+ * PUBLISH it sends: the TCP window fills and the client slows down). */
+static void
+throttle(struct hf_client *c)
+{
+	if (!c->throttled && c->conn && c->state != HF_C_CLOSING &&
+	    hf_client_backlogged(c)) {
+		c->throttled = true;
+		c->conn->ops->pause(c->conn, true);
+	}
+}
+
 void
 hf_client_flush(struct hf_client *c)
 {
@@ -165,6 +191,7 @@ hf_client_flush(struct hf_client *c)
 	 * idle connection; busy ones keep theirs. */
 	if (c->out.len == 0 && c->out.cap <= 128)
 		hf_wbuf_free(&c->out);
+	throttle(c);
 }
 
 void
@@ -460,10 +487,18 @@ bound_txn(struct hf_broker *b)
 		hf_dur_commit(b);
 }
 
+/* The transport has sent everything: read again, and send what waited
+ * for room (queued deliveries, on disk for a durable session). */
 static void
 ev_drained(void *owner)
 {
-	(void)owner; /* back-pressure: see hf_client_flush */
+	struct hf_client *c = owner;
+	if (c->throttled) {
+		c->throttled = false;
+		c->conn->ops->pause(c->conn, false);
+	}
+	if (c->s && c->state == HF_C_CONNECTED)
+		hf_session_pump(c->s);
 }
 
 static void
@@ -473,6 +508,7 @@ ev_data(void *owner, const uint8_t *p, size_t n)
 	if (c->state == HF_C_CLOSING)
 		return;
 	on_data(c, p, n);
+	throttle(c); /* its answers to this input may already be too many */
 	bound_txn(c->b);
 }
 

@@ -22,7 +22,6 @@
 
 #include "broker.h"
 
-#define QOS0_OUT_LIMIT (16u * 1024 * 1024) /* drop QoS 0 past this backlog */
 
 #define QENTRY_SPARE_MAX 4096 /* spare entries kept for reuse */
 
@@ -267,6 +266,7 @@ inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
 	if (s->inf_tail == e)
 		s->inf_tail = prev;
 	s->n_inflight--;
+	s->inflight_bytes -= e->msg ? e->msg->payload_len : 0;
 	if (e->pid && s->pids_out)
 		pid_set(s->pids_out, e->pid, false);
 }
@@ -291,6 +291,22 @@ inflight_append(struct hf_session *s, struct hf_qentry *e)
 		s->inf_head = e;
 	s->inf_tail = e;
 	s->n_inflight++;
+	s->inflight_bytes += e->msg->payload_len;
+}
+
+/* May one more QoS 1/2 message go into flight to s's client? Its Receive
+ * Maximum (and max_inflight_messages), max_inflight_bytes (mosquitto's
+ * meaning: messages go out while fewer bytes than that are in flight), and
+ * the client's output buffer (client_max_write_buffer_size): a message
+ * that cannot go out stays queued - on disk for a durable session - until
+ * acknowledgments or the socket make room (hf_session_pump again). */
+static bool
+window_open(const struct hf_session *s)
+{
+	const struct hf_client *c = s->client;
+	uint64_t maxb = s->b->conf->max_inflight_bytes;
+	return s->n_inflight < c->recv_max &&
+	       (!maxb || s->inflight_bytes < maxb) && !hf_client_backlogged(c);
 }
 
 static bool
@@ -373,7 +389,7 @@ pump_disk(struct hf_session *s)
 	int64_t now = hf_wall_ms();
 	struct hf_qentry *batch[256];
 	for (int rounds = 0; rounds < 1024 && s->n_queued > 0 &&
-	                     s->n_inflight < c->recv_max && !b->store_failed;
+	                     window_open(s) && !b->store_failed;
 	     rounds++) {
 		size_t want = c->recv_max - s->n_inflight;
 		if (want > 256)
@@ -394,6 +410,15 @@ pump_disk(struct hf_session *s)
 		}
 		for (size_t i = 0; i < n; i++) {
 			struct hf_qentry *e = batch[i];
+			if (e->state == HF_Q_QUEUED && !window_open(s)) {
+				/* Full (bytes, output): the rest waits on
+				 * disk, read again when there is room. */
+				for (size_t k = i; k < n; k++) {
+					batch[k]->msg = NULL;
+					hf_qentry_free(b, batch[k]);
+				}
+				return;
+			}
 			uint64_t id = (uint64_t)(uintptr_t)e->msg;
 			e->msg = hf_dur_msg_load(b, id);
 			if (!e->msg && b->store_failed) {
@@ -456,7 +481,7 @@ hf_session_pump(struct hf_session *s)
 		return;
 	}
 	int64_t now = hf_wall_ms();
-	while (s->q_head && s->n_inflight < c->recv_max) {
+	while (s->q_head && window_open(s)) {
 		struct hf_qentry *e = s->q_head;
 		s->q_head = e->next;
 		if (!s->q_head)
@@ -526,10 +551,9 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	bool online = c && c->state == HF_C_CONNECTED;
 	if (qos == 0) {
 		if (online) {
-			size_t backlog =
-			    c->out.len +
-			    (c->conn ? c->conn->ops->pending(c->conn) : 0);
-			if (backlog > QOS0_OUT_LIMIT) {
+			/* QoS 0 is not queued for a client whose socket is
+			 * not keeping up: dropped, as MQTT allows. */
+			if (hf_client_backlogged(c)) {
 				b->stats.pub_dropped++;
 				return;
 			}
@@ -577,8 +601,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		 * delivery, written before any acknowledgment leaves. */
 		e->seq = s->next_seq++;
 		take_store_ref(b, m);
-		if (online && s->n_queued == 0 && s->n_inflight < c->recv_max &&
-		    qos > 0) {
+		if (online && s->n_queued == 0 && window_open(s) && qos > 0) {
 			/* Nothing waits on disk, so everything before this
 			 * entry is in flight or done: reading resumes after
 			 * it. Its record is written once, already "sent". */

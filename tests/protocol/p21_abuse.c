@@ -209,8 +209,9 @@ script_rest(struct pkt *s, int *n, uint8_t ver)
 	}
 }
 
+/* Mutate s[0..*n), which has room for cap packets. */
 static void
-mutate(struct pkt *s, int *n)
+mutate(struct pkt *s, int *n, int cap)
 {
 	int k = 1 + (int)rnd(6);
 	while (k-- > 0 && *n > 0) {
@@ -248,7 +249,7 @@ mutate(struct pkt *s, int *n)
 			}
 			break;
 		default: /* repeat one */
-			if (*n < MAX_SCRIPT)
+			if (*n < cap)
 				s[(*n)++] = *p;
 			break;
 		}
@@ -291,10 +292,10 @@ batch(uint16_t port)
 		script_rest(script, &n, ver);
 		if (rnd(8)) { /* mostly get past CONNECT */
 			int m = n - 1;
-			mutate(script + 1, &m);
+			mutate(script + 1, &m, MAX_SCRIPT - 1);
 			n = m + 1;
 		} else {
-			mutate(script, &n);
+			mutate(script, &n, MAX_SCRIPT);
 		}
 		size_t len = frame(script, n, bytes);
 		(void)!send(fd, bytes, len, MSG_NOSIGNAL);
@@ -410,8 +411,6 @@ non_reading_subscriber(struct hf_bproc *b)
 	int lazy = hf_raw_sub_client(b->port, V5, "lazy", "flood/#", 1);
 	int pub = hf_raw_connect(b->port, V5, "flooder", true, 60, NULL, NULL);
 	CHECK(lazy >= 0 && pub >= 0);
-	int rcv = 4096;
-	setsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	memset(payload, 'z', sizeof(payload));
 	/* 64 MiB of QoS 0 and 2000 QoS 1 messages at it, never read. */
 	for (int i = 0; i < 16384; i++) {
