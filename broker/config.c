@@ -61,6 +61,9 @@
 #define MIN_STORE_MAX_SIZE     MIB
 #define MIN_STORE_INITIAL_SIZE (64ULL * 1024)
 #define MAX_COMMIT_OPS         1000000LL
+/* client_max_write_buffer_size: 0, or at least 4 KiB (FlashMQ's minimum);
+ * less would stop reading from a client after nearly every packet. */
+#define MIN_WRITE_BUFFER 4096
 
 /* persistence_sync is stored as an int holding enum hf_store_sync. */
 _Static_assert(HF_SYNC_FULL == 0 && HF_SYNC_OS == 1,
@@ -1004,11 +1007,13 @@ static const struct key_def keys[] = {
     {GLOBAL(maximum_qos, h_num), RANGE(0, 2), .def = 2},
     {GLOBAL(retain_available, h_bool), .def = true},
     {GLOBAL(max_topic_alias, h_num), RANGE(0, 65535), .def = 10},
-    /* Holdfast's own. */
+    /* Holdfast's own (FlashMQ has the last one). */
     {GLOBAL(connect_timeout, h_num), RANGE(1, 65535), .def = 10},
     {GLOBAL(max_topic_levels, h_num), RANGE(0, 65535), .def = 128},
     {GLOBAL(max_subscriptions_per_client, h_num), RANGE(0, UINT32_MAX),
      .def = 10000},
+    {GLOBAL(client_max_write_buffer_size, h_size),
+     RANGE(MIN_WRITE_BUFFER, MAX_SIZE), .def = MIB, .flags = F_ZERO_OFF},
     {GLOBAL(persistent_client_expiration, h_duration), .def = 0},
     {GLOBAL(upgrade_outgoing_qos, h_bool), .def = false},
     /* mosquitto: false; Holdfast writes a connection's packets of one

@@ -87,9 +87,13 @@ struct hf_config {
 	uint32_t max_packet_size;    /* 0 = protocol maximum */
 	uint32_t message_size_limit; /* 0 = no limit beyond max_packet_size */
 	uint16_t max_inflight_messages; /* default 20; 0 = 65535 */
-	uint64_t max_inflight_bytes;    /* 0 = no limit */
-	uint64_t max_queued_messages;   /* default 1000000; 0 = no limit */
-	uint64_t max_queued_bytes;      /* 0 = no limit */
+	/* Payload bytes of outgoing QoS 1/2 messages in flight to one client
+	 * (mosquitto's meaning): another is sent only while fewer bytes than
+	 * this are in flight, so the total may pass it by one message (a
+	 * larger one goes alone). 0 = no limit. */
+	uint64_t max_inflight_bytes;
+	uint64_t max_queued_messages; /* default 1000000; 0 = no limit */
+	uint64_t max_queued_bytes;    /* 0 = no limit */
 	bool queue_qos0_messages;
 	uint8_t maximum_qos; /* 0..2, default 2 */
 	bool retain_available;
@@ -103,6 +107,11 @@ struct hf_config {
 	uint32_t connect_timeout;  /* s to complete CONNECT, 1..65535, 10 */
 	uint32_t max_topic_levels; /* levels of a topic/filter; 0 = none, 128 */
 	uint32_t max_subscriptions_per_client; /* 0 = no limit, 10000 */
+	/* Bytes waiting to be written to one client's socket beyond which the
+	 * broker stops reading from that client and drops QoS 0 messages for
+	 * it (QoS 1/2 stay queued). 0 = no limit, else at least 4096; default
+	 * 1 MiB. FlashMQ's option of the same name. */
+	uint64_t client_max_write_buffer_size;
 
 	unsigned log_dest;  /* HF_LOGD_* bits; default stderr */
 	char *log_file;     /* for HF_LOGD_FILE */

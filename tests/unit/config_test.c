@@ -112,7 +112,7 @@ listener_eq(const struct hf_listener_conf *a, const struct hf_listener_conf *b)
 	       a->socket_domain == b->socket_domain &&
 	       a->max_connections == b->max_connections &&
 	       a->allow_anonymous == b->allow_anonymous &&
-	       a->local_only == b->local_only;
+	       a->local_only == b->local_only && a->protocol == b->protocol;
 }
 
 /* Every field, one by one (no memcmp: padding and pointers differ). */
@@ -146,6 +146,8 @@ config_eq(const struct hf_config *a, const struct hf_config *b)
 	       a->max_topic_levels == b->max_topic_levels &&
 	       a->max_subscriptions_per_client ==
 	           b->max_subscriptions_per_client &&
+	       a->client_max_write_buffer_size ==
+	           b->client_max_write_buffer_size &&
 	       a->persistent_client_expiration ==
 	           b->persistent_client_expiration &&
 	       a->upgrade_outgoing_qos == b->upgrade_outgoing_qos &&
@@ -202,6 +204,7 @@ test_defaults(void)
 	CHECK_EQ(c.connect_timeout, 10);
 	CHECK_EQ(c.max_topic_levels, 128);
 	CHECK_EQ(c.max_subscriptions_per_client, 10000);
+	CHECK_EQ(c.client_max_write_buffer_size, 1048576); /* FlashMQ's */
 	CHECK_EQ(c.persistent_client_expiration, 0);
 	CHECK(!c.upgrade_outgoing_qos);
 	CHECK(c.set_tcp_nodelay); /* Holdfast's default differs: see conf */
@@ -226,6 +229,15 @@ test_defaults(void)
 	CHECK(c.persistence_initial_size == 64ULL * 1024 * 1024);
 	CHECK_EQ(c.persistence_commit_max, 8192);
 	CHECK(!c.move_damaged_store);
+	/* the default listener, before any key touches it */
+	CHECK(!c.default_listener_used);
+	CHECK_EQ(c.default_listener.port, 1883);
+	CHECK(c.default_listener.bind_address == NULL);
+	CHECK_EQ(c.default_listener.socket_domain, 0);
+	CHECK_EQ(c.default_listener.max_connections, -1);
+	CHECK_EQ(c.default_listener.allow_anonymous, -1);
+	CHECK(!c.default_listener.local_only);
+	CHECK_EQ(c.default_listener.protocol, HF_LISTENER_MQTT);
 
 	/* The embedded default: 1883 on loopback v4 and v6, anonymous ok. */
 	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
@@ -240,6 +252,7 @@ test_defaults(void)
 		CHECK(c.listeners[i].local_only);
 		CHECK_EQ(c.listeners[i].allow_anonymous, 1);
 		CHECK_EQ(c.listeners[i].max_connections, -1);
+		CHECK_EQ(c.listeners[i].protocol, HF_LISTENER_MQTT);
 	}
 	CHECK(!c.cmd_ports_ignored);
 	hf_config_free(&c);
@@ -269,6 +282,7 @@ test_every_key(void)
 	    "connect_timeout 3\n"
 	    "max_topic_levels 0\n"
 	    "max_subscriptions_per_client 5\n"
+	    "client_max_write_buffer_size 64k\n"
 	    "persistent_client_expiration 14d\n"
 	    "upgrade_outgoing_qos true\n"
 	    "set_tcp_nodelay false\n"
@@ -310,6 +324,7 @@ test_every_key(void)
 	CHECK_EQ(c.connect_timeout, 3);
 	CHECK_EQ(c.max_topic_levels, 0);
 	CHECK_EQ(c.max_subscriptions_per_client, 5);
+	CHECK_EQ(c.client_max_write_buffer_size, 65536);
 	CHECK_EQ(c.persistent_client_expiration, 14 * 86400);
 	CHECK(c.upgrade_outgoing_qos);
 	CHECK(!c.set_tcp_nodelay);
@@ -327,6 +342,7 @@ test_every_key(void)
 	CHECK(c.listeners[0].bind_address == NULL);
 	CHECK_EQ(c.listeners[0].socket_domain, AF_INET6);
 	CHECK_EQ(c.listeners[0].max_connections, 100);
+	CHECK_EQ(c.listeners[0].protocol, HF_LISTENER_MQTT);
 	CHECK(!c.default_listener_used);
 
 	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
@@ -1378,6 +1394,7 @@ test_shipped_conf(void)
 		    "\n#autosave_on_changes false\n",
 		    "\n#max_queued_messages 1000000\n",
 		    "\n#max_queued_bytes 0\n",
+		    "\n#client_max_write_buffer_size 1m\n",
 		    "--move-damaged-store",
 		    "0x97",
 		};
@@ -1427,6 +1444,82 @@ test_finish_free_idempotent(void)
 	CHECK(c.listeners == NULL);
 }
 
+/* client_max_write_buffer_size: a size like persistence_max_size's (k, m,
+ * g, t), 0 or at least 4096. */
+static void
+test_write_buffer_size(void)
+{
+	static const struct {
+		const char *v;
+		unsigned long long bytes;
+	} ok[] = {
+	    {"0", 0},
+	    {"4096", 4096},
+	    {"4k", 4096},
+	    {"4K", 4096},
+	    {"1048576", 1048576},
+	    {"1m", 1048576},
+	    {"64M", 64ULL << 20},
+	    {"2g", 2ULL << 30},
+	    {"1t", 1ULL << 40},
+	    {"8388607t", 8388607ULL << 40},
+	};
+	static const struct {
+		const char *line;
+		const char *want;
+	} bad[] = {
+	    {"client_max_write_buffer_size 4095",
+	     "client_max_write_buffer_size: size 4095 out of range "
+	     "4096..9223372036854775807 bytes (or 0 for no limit)"},
+	    {"client_max_write_buffer_size 3k",
+	     "client_max_write_buffer_size: size 3k out of range"},
+	    {"client_max_write_buffer_size 1", "client_max_write_buffer_size"},
+	    {"client_max_write_buffer_size 8388608t",
+	     "client_max_write_buffer_size: size 8388608t out of range"},
+	    {"client_max_write_buffer_size 99999999999999999999",
+	     "client_max_write_buffer_size: size"},
+	    {"client_max_write_buffer_size -1",
+	     "client_max_write_buffer_size: '-1' is not a size"},
+	    {"client_max_write_buffer_size 1.5m",
+	     "client_max_write_buffer_size: '1.5m' is not a size"},
+	    {"client_max_write_buffer_size 1mb",
+	     "client_max_write_buffer_size"},
+	    {"client_max_write_buffer_size m", "client_max_write_buffer_size"},
+	    {"client_max_write_buffer_size lots",
+	     "client_max_write_buffer_size"},
+	    {"client_max_write_buffer_size",
+	     "client_max_write_buffer_size: missing value"},
+	    {"client_max_write_buffer_size 1 m",
+	     "client_max_write_buffer_size: unexpected extra argument 'm'"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct hf_config c;
+		char text[96], err[ERRLEN];
+		unsigned long long got;
+		int rc;
+
+		snprintf(text, sizeof(text),
+		         "client_max_write_buffer_size %s\n", ok[i].v);
+		CHECK_EQ(hf_config_init(&c), 0);
+		rc = load_text(&c, text, NULL, 0, err);
+		got = c.client_max_write_buffer_size;
+		hf_config_free(&c);
+		if (rc)
+			fprintf(stderr, "  %s: %s\n", ok[i].v, err);
+		CHECK_EQ(rc, 0);
+		CHECK(got == ok[i].bytes);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "# comment\n\n%s\nport 1\n",
+		         bad[i].line);
+		CHECK(expect_error(text, 3, bad[i].want));
+	}
+}
+
 int
 main(void)
 {
@@ -1449,5 +1542,6 @@ main(void)
 	HF_RUN(test_cli_move_damaged_store);
 	HF_RUN(test_shipped_conf);
 	HF_RUN(test_finish_free_idempotent);
+	HF_RUN(test_write_buffer_size);
 	return HF_DONE();
 }
