@@ -9,7 +9,11 @@
  * on top of the defaults, then hf_config_finish() runs and everything is
  * freed (LeakSanitizer checks nothing is left). A load that fails must
  * explain itself as "FILE:LINE: ...", FILE being the file that was read and
- * LINE one of its lines.
+ * LINE one of its lines. A load that succeeds is repeated on top of itself
+ * (every string set again, listeners added again: the same rules, and no
+ * leak), and a finished configuration must hold what the engine relies on:
+ * every value within its key's range, each listener's security settings
+ * resolved, no listener speaking a protocol the build refuses.
  *
  * The parser only reads the file system, and only through include_dir
  * (every other path, log_dest file, pid_file, persistence_location, is
@@ -38,6 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ERRLEN 512
 
 static char dir[64], inc[96], inc_a[128], inc_b[128], file[96];
+
+static bool names_line(const char *err, const char *prefix,
+                       unsigned long max_line);
 
 static void
 cleanup(void)
@@ -159,6 +166,50 @@ rewrite(const uint8_t *data, size_t size, char *out, size_t cap)
 	return (long)w;
 }
 
+/* What hf_config_finish() promises, and the ranges of the keys whose
+ * handlers check more than an integer range. */
+static void
+check_finished(const struct hf_config *c)
+{
+	bool ok = c->n_listeners > 0 &&
+	          (c->allow_anonymous == 0 || c->allow_anonymous == 1) &&
+	          !c->default_listener_used &&
+	          c->persistence_initial_size <= c->persistence_max_size &&
+	          (c->max_packet_size == 0 || c->max_packet_size >= 20) &&
+	          (c->client_max_write_buffer_size == 0 ||
+	           c->client_max_write_buffer_size >= 4096) &&
+	          c->connect_timeout >= 1 && c->maximum_qos <= 2 &&
+	          c->auto_id_prefix && c->persistence_location &&
+	          c->persistence_file && !strchr(c->persistence_file, '/');
+
+	for (size_t i = 0; ok && i < c->n_listeners; i++) {
+		const struct hf_listener_conf *l = &c->listeners[i];
+
+		ok = (l->allow_anonymous == 0 || l->allow_anonymous == 1) &&
+		     (c->per_listener_settings ||
+		      l->allow_anonymous == c->allow_anonymous) &&
+		     l->protocol == HF_LISTENER_MQTT &&
+		     l->max_connections >= -1;
+	}
+	if (!ok) {
+		fprintf(stderr, "finished configuration breaks an invariant\n");
+		abort();
+	}
+}
+
+/* A failed load must name a line of the file read, or of the two
+ * included files (fixed: a.conf and B.conf). */
+static void
+check_error(int rc, const char *err, unsigned long lines)
+{
+	if (rc == -1 && memchr(err, '\0', ERRLEN) &&
+	    (names_line(err, file, lines) || names_line(err, inc_a, 2) ||
+	     names_line(err, inc_b, 2)))
+		return;
+	fprintf(stderr, "load returned %d, error '%s'\n", rc, err);
+	abort();
+}
+
 /* "PREFIX:LINE: " with LINE in 1..max_line. */
 static bool
 names_line(const char *err, const char *prefix, unsigned long max_line)
@@ -202,19 +253,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	err[0] = '\0';
 	rc = hf_config_load(&c, file, err, sizeof(err));
-	if (rc != 0) {
-		/* The included files are fixed: a.conf and B.conf. */
-		if (!(rc == -1 && memchr(err, '\0', sizeof(err)) &&
-		      (names_line(err, file, lines) ||
-		       names_line(err, inc_a, 2) ||
-		       names_line(err, inc_b, 2)))) {
-			fprintf(stderr, "load returned %d, error '%s'\n", rc,
-			        err);
-			abort();
-		}
-	} else {
+	if (rc == 0) {
+		/* again on top: fails only where a listener repeats */
+		rc = hf_config_load(&c, file, err, sizeof(err));
+		if (rc != 0)
+			check_error(rc, err, lines);
 		err[0] = '\0';
-		(void)hf_config_finish(&c, err, sizeof(err));
+		if (hf_config_finish(&c, err, sizeof(err)) == 0)
+			check_finished(&c);
+	} else {
+		check_error(rc, err, lines);
 	}
 	hf_config_free(&c);
 	return 0;
