@@ -118,7 +118,7 @@ oom(struct pctx *p)
 	return fail(p, "out of memory");
 }
 
-/* ---- value helpers ---------------------------------------------------- */
+/* ---- value helpers ------------------------------------------------------ */
 
 static bool
 is_blank(char ch)
@@ -260,20 +260,20 @@ store_uint(void *dst, size_t size, unsigned long long v)
 	}
 }
 
-/* ---- the key table: declarations ----------------------------------------- */
+/* ---- the key table: declarations ---------------------------------------- */
 
 /* The type of the field a key sets, taken from the field itself (FTYPE). */
 enum ftype { T_NONE, T_BOOL, T_UNS, T_INT, T_STR };
 
-/* Row flags. */
-#define F_PREFIX (1u << 0) /* name is a prefix: "bridge_" is bridge_* */
-#define F_SOFT                                                                 \
-	(1u << 1)            /* before any listener, sets the default          \
-	                        listener without making it real */
-#define F_ZERO_OFF (1u << 2) /* 0 (= no limit) is accepted below min */
-#define F_NOKEY                                                                \
-	(1u << 3) /* a field the table owns (default, free) that               \
-	             no key of that name sets */
+/* Row flags. F_PREFIX: the name is a prefix ("bridge_" stands for
+ * bridge_*). F_SOFT: before any listener, the key sets the default listener
+ * without making it one that is opened. F_ZERO_OFF: 0 (no limit) is
+ * accepted below min. F_NOKEY: a field the table owns (its default, its
+ * freeing) that no key of that name sets. */
+#define F_PREFIX   (1u << 0)
+#define F_SOFT     (1u << 1)
+#define F_ZERO_OFF (1u << 2)
+#define F_NOKEY    (1u << 3)
 
 struct key_def;
 
@@ -755,7 +755,7 @@ h_log_type(struct pctx *p, const struct key_def *k, char *val, void *field)
 	return 0;
 }
 
-/* ---- persistence --------------------------------------------------------- */
+/* ---- persistence -------------------------------------------------------- */
 
 /* persistence_location: a directory. mosquitto treats the value as a path
  * prefix ending in '/'; trailing slashes are accepted and stripped ("/"
