@@ -1,20 +1,29 @@
 /* broker/config.c - the configuration parser: mosquitto.conf syntax and the
  * mosquitto command line in, struct hf_config out.
  *
- * Design: a file is read line by line; each line is trimmed, blank lines and
- * lines starting with '#' are skipped, and the rest is split into the key
- * (first word) and the value (the rest of the line, trimmed). Keys are looked
- * up in three tables: keys refused today (planned for a later milestone, or
- * obsolete), plain keys (boolean, range-checked integer or string stored at a
- * fixed offset in struct hf_config), and keys with their own handler
- * (listeners, logging, include_dir, durations, persistence paths and
- * sizes). Anything else is an unknown
- * option. The first problem stops the load and is reported as
- * "PATH:LINE: key: message". The "current listener", to which per-listener
- * keys apply, is the last one added by a `listener` line, or before any the
- * default listener built by the deprecated top-level `port`/`bind_address`
- * keys, exactly as mosquitto does; no other parse state is kept outside the
- * struct, so an include_dir file continues the listener its includer opened.
+ * Design: every key the parser knows is one row of keys[] (below): the
+ * key, its scope (enum hf_config_scope: where it applies), the handler that
+ * parses its value, the field it sets (an offset into struct hf_config, or
+ * into struct hf_listener_conf, or both for a security setting; the field's
+ * type is read from the field itself), the accepted range and the default.
+ * hf_config_init() sets every default by walking the table,
+ * listener_defaults() does the same for each new listener, hf_config_free()
+ * frees every string field the table names, and hf_config_finish() gives
+ * each listener its security settings row by row. Keys a later milestone
+ * implements (TLS, websockets, password/ACL files, bridges) are rows too,
+ * with their scope and a handler that refuses them, so implementing one
+ * means giving its row a field and a real handler.
+ *
+ * A file is read line by line; each line is trimmed, blank lines and lines
+ * starting with '#' are skipped, and the rest is split into the key (first
+ * word) and the value (the rest of the line, trimmed). A key found in no
+ * row is an unknown option. The first problem stops the load and is
+ * reported as "PATH:LINE: key: message". The "current listener", to which
+ * listener keys apply, is the last one added by a `listener` line, or
+ * before any the default listener built by the deprecated top-level
+ * `port`/`bind_address` keys, exactly as mosquitto does; no other parse
+ * state is kept outside the struct, so an include_dir file continues the
+ * listener its includer opened.
  *
  * Threading/ownership: single-threaded, used before the loop starts. Every
  * string and the listener array are heap copies owned by the struct and freed
@@ -45,12 +54,16 @@
 
 #define MIB (1024ULL * 1024)
 #define GIB (1024ULL * MIB)
+/* The largest size value (sizes are stored in uint64_t, read as long long). */
+#define MAX_SIZE INT64_MAX
 /* persistence_max_size: at least 1 MiB; persistence_initial_size: at least
  * 64 KiB (a few LMDB pages; small values let tests exercise map growth). */
 #define MIN_STORE_MAX_SIZE     MIB
 #define MIN_STORE_INITIAL_SIZE (64ULL * 1024)
-#define MAX_STORE_SIZE         ((unsigned long long)INT64_MAX)
 #define MAX_COMMIT_OPS         1000000LL
+/* client_max_write_buffer_size: 0, or at least 4 KiB (FlashMQ's minimum);
+ * less would stop reading from a client after nearly every packet. */
+#define MIN_WRITE_BUFFER 4096
 
 /* persistence_sync is stored as an int holding enum hf_store_sync. */
 _Static_assert(HF_SYNC_FULL == 0 && HF_SYNC_OS == 1,
@@ -63,6 +76,7 @@ struct pctx {
 	int depth; /* 0 = the main file, 1 = read through include_dir */
 	char *err;
 	size_t errlen;
+	const char *key; /* the key of the line being applied */
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -104,7 +118,7 @@ oom(struct pctx *p)
 	return fail(p, "out of memory");
 }
 
-/* ---- value helpers ---------------------------------------------------- */
+/* ---- value helpers ------------------------------------------------------ */
 
 static bool
 is_blank(char ch)
@@ -246,25 +260,233 @@ store_uint(void *dst, size_t size, unsigned long long v)
 	}
 }
 
+/* ---- the key table: declarations ---------------------------------------- */
+
+/* The type of the field a key sets, taken from the field itself (FTYPE). */
+enum ftype { T_NONE, T_BOOL, T_UNS, T_INT, T_STR };
+
+/* Row flags. F_PREFIX: the name is a prefix ("bridge_" stands for
+ * bridge_*). F_SOFT: before any listener, the key sets the default listener
+ * without making it one that is opened. F_ZERO_OFF: 0 (no limit) is
+ * accepted below min. F_NOKEY: a field the table owns (its default, its
+ * freeing) that no key of that name sets. */
+#define F_PREFIX   (1u << 0)
+#define F_SOFT     (1u << 1)
+#define F_ZERO_OFF (1u << 2)
+#define F_NOKEY    (1u << 3)
+
+struct key_def;
+
+/* Parses val and stores it in field (NULL when the row has no field).
+ * p->key is the key as written (it differs from k->name for a prefix). */
+typedef int key_fn(struct pctx *p, const struct key_def *k, char *val,
+                   void *field);
+
+/* One key. off is the field's offset in struct hf_config (global and
+ * security keys), loff its offset in struct hf_listener_conf (listener,
+ * default-listener and security keys). min/max bound numbers and sizes;
+ * def is the default of a bool or number field, sdef of a string field.
+ * A listener's string fields always start NULL. */
+struct key_def {
+	const char *name;
+	enum hf_config_scope scope;
+	key_fn *set;
+	enum ftype type; /* T_NONE: the key sets no field of its own */
+	size_t off, loff, size;
+	long long min, max;
+	long long def;
+	const char *sdef;
+	unsigned flags;
+	const char *why; /* h_refused: the reason given */
+};
+
+static void listener_defaults(struct hf_listener_conf *l, uint16_t port);
+
+/* ---- numbers in fields of any width ------------------------------------- */
+
+static void
+store_num(const struct key_def *k, void *dst, long long v)
+{
+	if (k->type == T_BOOL) {
+		bool b = v != 0;
+
+		memcpy(dst, &b, sizeof(b));
+	} else if (k->type == T_INT && k->size == sizeof(int)) {
+		int i = (int)v;
+
+		memcpy(dst, &i, sizeof(i));
+	} else {
+		store_uint(dst, k->size, (unsigned long long)v);
+	}
+}
+
+static long long
+load_num(const struct key_def *k, const void *src)
+{
+	uint8_t v8;
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+	bool b;
+	int i;
+
+	if (k->type == T_BOOL) {
+		memcpy(&b, src, sizeof(b));
+		return b;
+	}
+	if (k->type == T_INT && k->size == sizeof(int)) {
+		memcpy(&i, src, sizeof(i));
+		return i;
+	}
+	switch (k->size) {
+	case 1:
+		memcpy(&v8, src, 1);
+		return v8;
+	case 2:
+		memcpy(&v16, src, 2);
+		return v16;
+	case 4:
+		memcpy(&v32, src, 4);
+		return v32;
+	default:
+		memcpy(&v64, src, 8);
+		return (long long)v64;
+	}
+}
+
+/* ---- generic handlers --------------------------------------------------- */
+
+static int
+h_bool(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	bool b = false;
+
+	if (parse_bool(p, p->key, val, &b))
+		return -1;
+	store_num(k, field, b);
+	return 0;
+}
+
+/* An integer in min..max (F_ZERO_OFF: or 0). */
+static int
+h_num(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	long long lo = (k->flags & F_ZERO_OFF) ? 0 : k->min, v;
+
+	if (parse_int_word(p, p->key, val, lo, k->max, &v))
+		return -1;
+	if (v && v < k->min)
+		return fail(p,
+		            "%s: value %lld out of range %lld..%lld (or 0 "
+		            "for no limit)",
+		            p->key, v, k->min, k->max);
+	store_num(k, field, v);
+	return 0;
+}
+
+/* A string: the rest of the line, spaces included (mosquitto). */
+static int
+h_str(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	return set_string(p, p->key, val, (char **)field);
+}
+
+/* A string that is one word. */
+static int
+h_word(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	return set_string(p, p->key, w, (char **)field);
+}
+
+/* A size: decimal bytes, or with one suffix k/K, m/M, g/G or t/T (powers
+ * of 1024), in min..max (F_ZERO_OFF: or 0). */
+static int
+h_size(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	unsigned long long n, mult = 1, v;
+	unsigned long long min = (unsigned long long)k->min;
+	unsigned long long max = (unsigned long long)k->max;
+	char *w, *end;
+	size_t len;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	len = strlen(w);
+	switch (w[len - 1]) {
+	case 'k':
+	case 'K':
+		mult = 1024ULL;
+		break;
+	case 'm':
+	case 'M':
+		mult = MIB;
+		break;
+	case 'g':
+	case 'G':
+		mult = GIB;
+		break;
+	case 't':
+	case 'T':
+		mult = 1024ULL * GIB;
+		break;
+	default:
+		break;
+	}
+	if (mult > 1)
+		len--;
+	if (!len || !isdigit((unsigned char)w[0]))
+		goto bad;
+	errno = 0;
+	n = strtoull(w, &end, 10);
+	if ((size_t)(end - w) != len)
+		goto bad;
+	v = n <= max / mult ? n * mult : 0;
+	if (errno == ERANGE || n > max / mult ||
+	    (v < min && !(v == 0 && (k->flags & F_ZERO_OFF))))
+		return fail(p, "%s: size %s out of range %llu..%llu bytes%s",
+		            p->key, w, min, max,
+		            (k->flags & F_ZERO_OFF) ? " (or 0 for no limit)"
+		                                    : "");
+	store_num(k, field, (long long)v);
+	return 0;
+bad:
+	return fail(p,
+	            "%s: '%s' is not a size (bytes, or a number followed by "
+	            "k, m, g or t, e.g. 64m)",
+	            p->key, w);
+}
+
+/* Keys a later milestone implements; until then they stop start-up. */
+static int
+h_planned(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	return fail(p, "%s: not supported yet in this build (planned)", p->key);
+}
+
+/* Keys refused for a reason of their own (k->why). */
+static int
+h_refused(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	return fail(p, "%s: %s", p->key, k->why);
+}
+
 /* ---- listeners ---------------------------------------------------------- */
 
-/* The listener per-listener keys apply to (see the file comment). */
+/* The listener listener keys apply to (see the file comment); make_real:
+ * before any `listener` line, the default listener becomes one that
+ * hf_config_finish() opens. */
 static struct hf_listener_conf *
-cur_listener(struct hf_config *c)
+cur_listener(struct hf_config *c, bool make_real)
 {
 	if (c->n_listeners)
 		return &c->listeners[c->n_listeners - 1];
-	c->default_listener_used = true;
+	if (make_real)
+		c->default_listener_used = true;
 	return &c->default_listener;
-}
-
-static void
-listener_defaults(struct hf_listener_conf *l, uint16_t port)
-{
-	memset(l, 0, sizeof(*l));
-	l->port = port;
-	l->max_connections = -1;
-	l->allow_anonymous = -1;
 }
 
 /* Appends a listener; takes ownership of addr (freed on failure). */
@@ -294,9 +516,10 @@ same_addr(const char *a, const char *b)
 }
 
 static int
-k_listener(struct pctx *p, const char *key, char *val)
+h_listener(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	struct hf_config *c = p->c;
+	const char *key = p->key;
 	char *port_s, *addr_s, *extra, *addr = NULL;
 	long long port;
 	size_t i;
@@ -333,106 +556,67 @@ k_listener(struct pctx *p, const char *key, char *val)
 }
 
 static int
-k_port(struct pctx *p, const char *key, char *val)
-{
-	long long v;
-
-	if (parse_int_word(p, key, val, 0, 65535, &v))
-		return -1;
-	p->c->default_listener.port = (uint16_t)v;
-	p->c->default_listener_used = true;
-	return 0;
-}
-
-static int
-k_bind_address(struct pctx *p, const char *key, char *val)
-{
-	char *w;
-
-	if (one_word(p, key, val, &w))
-		return -1;
-	p->c->default_listener_used = true;
-	return set_string(p, key, w, &p->c->default_listener.bind_address);
-}
-
-static int
-k_socket_domain(struct pctx *p, const char *key, char *val)
+h_socket_domain(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	char *w;
 	int dom;
 
-	if (one_word(p, key, val, &w))
+	if (one_word(p, p->key, val, &w))
 		return -1;
 	if (!strcmp(w, "ipv4"))
 		dom = AF_INET;
 	else if (!strcmp(w, "ipv6"))
 		dom = AF_INET6;
 	else
-		return fail(p, "%s: '%s' is not ipv4 or ipv6", key, w);
-	cur_listener(p->c)->socket_domain = dom;
+		return fail(p, "%s: '%s' is not ipv4 or ipv6", p->key, w);
+	store_num(k, field, dom);
 	return 0;
 }
 
+/* The value is stored before websockets is refused, so that the issue that
+ * implements it only removes the refusal. */
 static int
-k_max_connections(struct pctx *p, const char *key, char *val)
+h_protocol(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
-	long long v;
+	char *w;
 
-	if (parse_int_word(p, key, val, -1, INT_MAX, &v))
+	if (one_word(p, p->key, val, &w))
 		return -1;
-	cur_listener(p->c)->max_connections = (int)v;
-	return 0;
+	if (!strcmp(w, "mqtt")) {
+		store_num(k, field, HF_LISTENER_MQTT);
+		return 0;
+	}
+	if (!strcmp(w, "websockets")) {
+		store_num(k, field, HF_LISTENER_WEBSOCKETS);
+		return fail(p,
+		            "%s: websockets: not supported yet in this "
+		            "build (planned)",
+		            p->key);
+	}
+	return fail(p, "%s: unknown protocol '%s' (mqtt or websockets)", p->key,
+	            w);
 }
 
+/* A boolean into an int that is -1 while unset (allow_anonymous). */
 static int
-k_allow_anonymous(struct pctx *p, const char *key, char *val)
+h_tristate(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
-	struct hf_config *c = p->c;
-	bool b;
+	bool b = false;
 
-	if (parse_bool(p, key, val, &b))
+	if (parse_bool(p, p->key, val, &b))
 		return -1;
-	if (!c->per_listener_settings)
-		c->allow_anonymous = b;
-	else if (c->n_listeners)
-		c->listeners[c->n_listeners - 1].allow_anonymous = b;
-	else /* does not by itself make the default listener real */
-		c->default_listener.allow_anonymous = b;
+	store_num(k, field, b ? 1 : 0);
 	return 0;
 }
 
 /* ---- other keys with their own syntax ----------------------------------- */
 
+/* A duration: digits followed by h, d, w, m (30 days) or y (365 days),
+ * stored in seconds. */
 static int
-k_max_packet_size(struct pctx *p, const char *key, char *val)
+h_duration(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
-	long long v;
-
-	if (parse_int_word(p, key, val, 0, MAX_PACKET_LIMIT, &v))
-		return -1;
-	if (v > 0 && v < 20) /* mosquitto forbids these too */
-		return fail(p,
-		            "%s: value %lld out of range 20..%lld (or 0 "
-		            "for no limit)",
-		            key, v, MAX_PACKET_LIMIT);
-	p->c->max_packet_size = (uint32_t)v;
-	return 0;
-}
-
-static int
-k_connect_timeout(struct pctx *p, const char *key, char *val)
-{
-	long long v;
-
-	if (parse_int_word(p, key, val, 1, 65535, &v))
-		return -1;
-	p->c->connect_timeout = (uint32_t)v;
-	return 0;
-}
-
-static int
-k_persistent_client_expiration(struct pctx *p, const char *key, char *val)
-{
+	const char *key = p->key;
 	char *w, unit;
 	size_t len, i;
 	long long n, mult;
@@ -472,32 +656,15 @@ k_persistent_client_expiration(struct pctx *p, const char *key, char *val)
 	w[len - 1] = '\0';
 	if (parse_int(p, key, w, 1, LLONG_MAX / mult, &n))
 		return -1;
-	p->c->persistent_client_expiration = (uint64_t)(n * mult);
+	store_num(k, field, n * mult);
 	return 0;
 }
 
 static int
-k_protocol(struct pctx *p, const char *key, char *val)
-{
-	char *w;
-
-	if (one_word(p, key, val, &w))
-		return -1;
-	if (!strcmp(w, "mqtt"))
-		return 0;
-	if (!strcmp(w, "websockets"))
-		return fail(p,
-		            "%s: websockets: not supported yet in this "
-		            "build (planned)",
-		            key);
-	return fail(p, "%s: unknown protocol '%s' (mqtt or websockets)", key,
-	            w);
-}
-
-static int
-k_log_dest(struct pctx *p, const char *key, char *val)
+h_log_dest(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	struct hf_config *c = p->c;
+	const char *key = p->key;
 	char *w, *rest;
 	unsigned bit;
 
@@ -545,7 +712,7 @@ k_log_dest(struct pctx *p, const char *key, char *val)
 }
 
 static int
-k_log_type(struct pctx *p, const char *key, char *val)
+h_log_type(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	static const struct {
 		const char *name;
@@ -566,7 +733,7 @@ k_log_type(struct pctx *p, const char *key, char *val)
 	char *w;
 	size_t i;
 
-	if (one_word(p, key, val, &w))
+	if (one_word(p, p->key, val, &w))
 		return -1;
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (!strcmp(w, types[i].name))
@@ -576,7 +743,7 @@ k_log_type(struct pctx *p, const char *key, char *val)
 		            "%s: unknown type '%s' (error, warning, notice, "
 		            "information, debug, subscribe, unsubscribe, "
 		            "websockets, all or none)",
-		            key, w);
+		            p->key, w);
 	if (!c->log_type_set) {
 		c->log_types = 0;
 		c->log_type_set = true;
@@ -588,126 +755,48 @@ k_log_type(struct pctx *p, const char *key, char *val)
 	return 0;
 }
 
-/* ---- persistence --------------------------------------------------------- */
+/* ---- persistence -------------------------------------------------------- */
 
 /* persistence_location: a directory. mosquitto treats the value as a path
  * prefix ending in '/'; trailing slashes are accepted and stripped ("/"
  * stays "/"). The rest of the line, spaces included, as for other paths. */
 static int
-k_persistence_location(struct pctx *p, const char *key, char *val)
+h_location(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	size_t n = strlen(val);
 
 	while (n > 1 && val[n - 1] == '/')
 		val[--n] = '\0';
-	return set_string(p, key, val, &p->c->persistence_location);
+	return set_string(p, p->key, val, (char **)field);
 }
 
 /* persistence_file: a file name inside persistence_location. */
 static int
-k_persistence_file(struct pctx *p, const char *key, char *val)
+h_file_name(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	if (strchr(val, '/'))
 		return fail(p,
 		            "%s: '%s' must be a file name without '/' (set "
 		            "the directory with persistence_location)",
-		            key, val);
+		            p->key, val);
 	if (!strcmp(val, ".") || !strcmp(val, ".."))
-		return fail(p, "%s: '%s' is not a file name", key, val);
-	return set_string(p, key, val, &p->c->persistence_file);
+		return fail(p, "%s: '%s' is not a file name", p->key, val);
+	return set_string(p, p->key, val, (char **)field);
 }
 
 static int
-k_persistence_sync(struct pctx *p, const char *key, char *val)
+h_sync(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
 	char *w;
 
-	if (one_word(p, key, val, &w))
+	if (one_word(p, p->key, val, &w))
 		return -1;
 	if (!strcmp(w, "full"))
-		p->c->persistence_sync = HF_SYNC_FULL;
+		store_num(k, field, HF_SYNC_FULL);
 	else if (!strcmp(w, "os"))
-		p->c->persistence_sync = HF_SYNC_OS;
+		store_num(k, field, HF_SYNC_OS);
 	else
-		return fail(p, "%s: '%s' is not full or os", key, w);
-	return 0;
-}
-
-/* A size: decimal bytes, or with one suffix k/K, m/M, g/G or t/T (powers
- * of 1024), in min..MAX_STORE_SIZE. */
-static int
-parse_size(struct pctx *p, const char *key, char *val, unsigned long long min,
-           uint64_t *out)
-{
-	unsigned long long n, mult = 1;
-	char *w, *end;
-	size_t len;
-
-	if (one_word(p, key, val, &w))
-		return -1;
-	len = strlen(w);
-	switch (w[len - 1]) {
-	case 'k':
-	case 'K':
-		mult = 1024ULL;
-		break;
-	case 'm':
-	case 'M':
-		mult = MIB;
-		break;
-	case 'g':
-	case 'G':
-		mult = GIB;
-		break;
-	case 't':
-	case 'T':
-		mult = 1024ULL * GIB;
-		break;
-	default:
-		break;
-	}
-	if (mult > 1)
-		len--;
-	if (!len || !isdigit((unsigned char)w[0]))
-		goto bad;
-	errno = 0;
-	n = strtoull(w, &end, 10);
-	if ((size_t)(end - w) != len)
-		goto bad;
-	if (errno == ERANGE || n > MAX_STORE_SIZE / mult || n * mult < min)
-		return fail(p, "%s: size %s out of range %llu..%llu bytes", key,
-		            w, min, MAX_STORE_SIZE);
-	*out = n * mult;
-	return 0;
-bad:
-	return fail(p,
-	            "%s: '%s' is not a size (bytes, or a number followed by "
-	            "k, m, g or t, e.g. 64m)",
-	            key, w);
-}
-
-static int
-k_persistence_max_size(struct pctx *p, const char *key, char *val)
-{
-	return parse_size(p, key, val, MIN_STORE_MAX_SIZE,
-	                  &p->c->persistence_max_size);
-}
-
-static int
-k_persistence_initial_size(struct pctx *p, const char *key, char *val)
-{
-	return parse_size(p, key, val, MIN_STORE_INITIAL_SIZE,
-	                  &p->c->persistence_initial_size);
-}
-
-static int
-k_persistence_commit_max(struct pctx *p, const char *key, char *val)
-{
-	long long v;
-
-	if (parse_int_word(p, key, val, 1, MAX_COMMIT_OPS, &v))
-		return -1;
-	p->c->persistence_commit_max = (uint32_t)v;
+		return fail(p, "%s: '%s' is not full or os", p->key, w);
 	return 0;
 }
 
@@ -737,8 +826,9 @@ ends_with_conf(const char *name)
 }
 
 static int
-k_include_dir(struct pctx *p, const char *key, char *val)
+h_include_dir(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
+	const char *key = p->key;
 	DIR *d;
 	struct dirent *de;
 	char **names = NULL, **grown, *full, *dir;
@@ -800,227 +890,384 @@ k_include_dir(struct pctx *p, const char *key, char *val)
 	return rc;
 }
 
-/* ---- key tables --------------------------------------------------------- */
+/* ---- the key table ------------------------------------------------------ */
 
-/* Later milestones implement these; until then they stop start-up. */
-static const char *const planned_keys[] = {
-    /* authentication and access control */
-    "password_file",
-    "acl_file",
-    "psk_file",
-    "psk_hint",
-    "auth_plugin",
-    "auth_plugin_deny_special_chars",
-    "plugin",
-    "global_plugin",
-    "use_username_as_clientid",
-    "listener_allow_anonymous",
-    /* TLS */
-    "cafile",
-    "capath",
-    "certfile",
-    "keyfile",
-    "crlfile",
-    "ciphers",
-    "ciphers_tls1.3",
-    "tls_version",
-    "require_certificate",
-    "use_identity_as_username",
-    "use_subject_as_username",
-    "dhparamfile",
-    "tls_engine",
-    "tls_engine_kpass_sha1",
-    "tls_keyform",
-    /* websockets and listener extras */
-    "http_dir",
-    "websockets_log_level",
-    "websockets_headers_size",
-    "mount_point",
-    "bind_interface",
-    "accept_protocol_versions",
-    /* bridges */
-    "connection",
-    "address",
-    "addresses",
-    "topic",
-    "cleansession",
-    "idle_timeout",
-    "keepalive_interval",
-    "local_cleansession",
-    "local_clientid",
-    "local_password",
-    "local_username",
-    "notifications",
-    "notification_topic",
-    "notifications_local_only",
-    "remote_clientid",
-    "remote_password",
-    "remote_username",
-    "restart_timeout",
-    "round_robin",
-    "start_type",
-    "threshold",
-    "try_private",
-    /* misc */
-    "check_retain_source",
-    "memory_limit",
-    "allow_duplicate_messages",
-    "log_facility",
-};
+/* Field descriptors: offset, size and type of a field of struct hf_config
+ * (CONF), of struct hf_listener_conf (LCONF), or of both (SCONF: a
+ * security setting, with the same name and type in both). */
+#define FIELD_OF(s, f) (((struct s *)0)->f)
+#define FTYPE(x)                                                               \
+	_Generic((x), bool: T_BOOL, char *: T_STR, int: T_INT, default: T_UNS)
+#define CONF(f)                                                                \
+	.type = FTYPE(FIELD_OF(hf_config, f)),                                 \
+	.off = offsetof(struct hf_config, f),                                  \
+	.size = sizeof(FIELD_OF(hf_config, f))
+#define LCONF(f)                                                               \
+	.type = FTYPE(FIELD_OF(hf_listener_conf, f)),                          \
+	.loff = offsetof(struct hf_listener_conf, f),                          \
+	.size = sizeof(FIELD_OF(hf_listener_conf, f))
+/* 0, or a compile error (an array of size -1) when fields a and b differ
+ * in size or type. */
+#define SAME_FIELD(a, b)                                                       \
+	(0 *                                                                   \
+	 sizeof(                                                               \
+	     char[sizeof(a) == sizeof(b) && FTYPE(a) == FTYPE(b) ? 1 : -1]))
+#define SCONF(f)                                                               \
+	CONF(f), .loff = offsetof(struct hf_listener_conf, f) +                \
+	                 SAME_FIELD(FIELD_OF(hf_config, f),                    \
+	                            FIELD_OF(hf_listener_conf, f))
 
-static const char *const planned_prefixes[] = {
-    "bridge_",
-    "plugin_opt_",
-    "auth_opt_",
-};
+/* Row heads: the key (named like its field), its scope and its handler. */
+#define GLOBAL_AS(n, f, fn)                                                    \
+	.name = n, .scope = HF_SCOPE_GLOBAL, .set = fn, CONF(f)
+#define GLOBAL(f, fn) GLOBAL_AS(#f, f, fn)
+#define LISTENER(f, fn)                                                        \
+	.name = #f, .scope = HF_SCOPE_LISTENER, .set = fn, LCONF(f)
+#define DEFAULT_LISTENER(f, fn)                                                \
+	.name = #f, .scope = HF_SCOPE_DEFAULT_LISTENER, .set = fn, LCONF(f)
+#define SECURITY(f, fn)                                                        \
+	.name = #f, .scope = HF_SCOPE_SECURITY, .set = fn, SCONF(f)
+/* A key that sets no field of its own. */
+#define ACTION(n, sc, fn)      .name = n, .scope = HF_SCOPE_##sc, .set = fn
+#define PLANNED(n, sc)         ACTION(n, sc, h_planned)
+#define REFUSED(n, sc, reason) ACTION(n, sc, h_refused), .why = reason
+#define RANGE(lo, hi)          .min = (lo), .max = (hi)
 
-/* Keys that get a specific refusal. */
-static const struct {
-	const char *key;
-	const char *why;
-} refused_keys[] = {
-    {"max_qos", "per-listener maximum QoS is not supported yet in this "
-                "build (planned); the global maximum_qos is"},
-    {"retry_interval", "obsolete (mosquitto 2.0 dropped it too); remove "
-                       "it"},
-    {"store_clean_interval", "obsolete (mosquitto 2.0 dropped it too); "
-                             "remove it"},
-};
+/* Every key: adding one is a line here (plus a handler when none of the
+ * generic ones, h_bool, h_num, h_size, h_str, h_word, fits). Defaults are
+ * mosquitto's where mosquitto has the key, except where noted (and in
+ * conf/holdfast.conf, which says why). */
+static const struct key_def keys[] = {
+    /* Listeners. */
+    {ACTION("listener", GLOBAL, h_listener)},
+    {DEFAULT_LISTENER(port, h_num), RANGE(0, 65535), .def = DEFAULT_PORT},
+    {DEFAULT_LISTENER(bind_address, h_word), .sdef = NULL},
+    {LISTENER(socket_domain, h_socket_domain), .def = 0},
+    {LISTENER(max_connections, h_num), RANGE(-1, INT_MAX), .def = -1},
+    /* `protocol mqtt` before any listener does not open the default
+     * listener (only port/bind_address and the other listener keys do). */
+    {LISTENER(protocol, h_protocol), .def = HF_LISTENER_MQTT, .flags = F_SOFT},
+    {PLANNED("http_dir", LISTENER)},
+    {PLANNED("mount_point", LISTENER)},
+    {PLANNED("bind_interface", LISTENER)},
+    {PLANNED("accept_protocol_versions", LISTENER)},
+    {PLANNED("use_username_as_clientid", LISTENER)},
+    {PLANNED("listener_allow_anonymous", LISTENER)},
+    {REFUSED("max_qos", LISTENER,
+             "per-listener maximum QoS is not supported yet in this build "
+             "(planned); the global maximum_qos is")},
+    /* TLS, per listener. */
+    {PLANNED("cafile", LISTENER)},
+    {PLANNED("capath", LISTENER)},
+    {PLANNED("certfile", LISTENER)},
+    {PLANNED("keyfile", LISTENER)},
+    {PLANNED("crlfile", LISTENER)},
+    {PLANNED("ciphers", LISTENER)},
+    {PLANNED("ciphers_tls1.3", LISTENER)},
+    {PLANNED("tls_version", LISTENER)},
+    {PLANNED("require_certificate", LISTENER)},
+    {PLANNED("use_identity_as_username", LISTENER)},
+    {PLANNED("use_subject_as_username", LISTENER)},
+    {PLANNED("dhparamfile", LISTENER)},
+    {PLANNED("tls_engine", LISTENER)},
+    {PLANNED("tls_engine_kpass_sha1", LISTENER)},
+    {PLANNED("tls_keyform", LISTENER)},
+    {PLANNED("psk_hint", LISTENER)},
 
-enum kind { K_BOOL, K_UINT, K_STR, K_FN };
+    /* Security: global, or per listener with per_listener_settings. */
+    {SECURITY(allow_anonymous, h_tristate), .def = -1},
+    {PLANNED("password_file", SECURITY)},
+    {PLANNED("acl_file", SECURITY)},
+    {PLANNED("psk_file", SECURITY)},
+    {PLANNED("auth_plugin", SECURITY)},
+    {PLANNED("auth_plugin_deny_special_chars", SECURITY)},
+    {PLANNED("plugin", SECURITY)},
+    {PLANNED("plugin_opt_", SECURITY), .flags = F_PREFIX},
+    {PLANNED("auth_opt_", SECURITY), .flags = F_PREFIX},
+    {PLANNED("global_plugin", GLOBAL)},
+    {GLOBAL(per_listener_settings, h_bool), .def = false},
+    /* mosquitto makes these two security settings; Holdfast keeps them
+     * global either way (conf/holdfast.conf). */
+    {GLOBAL(allow_zero_length_clientid, h_bool), .def = true},
+    {GLOBAL(auto_id_prefix, h_str), .sdef = "auto-"},
+    {GLOBAL(clientid_prefixes, h_str), .sdef = NULL},
 
-struct key_def {
-	const char *name;
-	enum kind kind;
-	size_t off, size; /* K_BOOL, K_UINT, K_STR */
-	long long max;    /* K_UINT: range 0..max */
-	int (*fn)(struct pctx *p, const char *key, char *val); /* K_FN */
-};
+    /* Limits and MQTT features. */
+    {GLOBAL(max_keepalive, h_num), RANGE(0, 65535), .def = 65535},
+    {GLOBAL(max_packet_size, h_num), RANGE(20, MAX_PACKET_LIMIT), .def = 0,
+     .flags = F_ZERO_OFF},
+    {GLOBAL(message_size_limit, h_num), RANGE(0, MAX_PAYLOAD_LIMIT), .def = 0},
+    {GLOBAL(max_inflight_messages, h_num), RANGE(0, 65535), .def = 20},
+    {GLOBAL(max_inflight_bytes, h_num), RANGE(0, LLONG_MAX), .def = 0},
+    /* mosquitto: 1000, enforced by dropping acknowledged messages;
+     * Holdfast refuses the PUBLISH instead. */
+    {GLOBAL(max_queued_messages, h_num), RANGE(0, LLONG_MAX), .def = 1000000},
+    {GLOBAL(max_queued_bytes, h_num), RANGE(0, LLONG_MAX), .def = 0},
+    {GLOBAL(queue_qos0_messages, h_bool), .def = false},
+    {GLOBAL(maximum_qos, h_num), RANGE(0, 2), .def = 2},
+    {GLOBAL(retain_available, h_bool), .def = true},
+    {GLOBAL(max_topic_alias, h_num), RANGE(0, 65535), .def = 10},
+    /* Holdfast's own (FlashMQ has the last one). */
+    {GLOBAL(connect_timeout, h_num), RANGE(1, 65535), .def = 10},
+    {GLOBAL(max_topic_levels, h_num), RANGE(0, 65535), .def = 128},
+    {GLOBAL(max_subscriptions_per_client, h_num), RANGE(0, UINT32_MAX),
+     .def = 10000},
+    {GLOBAL(client_max_write_buffer_size, h_size),
+     RANGE(MIN_WRITE_BUFFER, MAX_SIZE), .def = MIB, .flags = F_ZERO_OFF},
+    {GLOBAL(persistent_client_expiration, h_duration), .def = 0},
+    {GLOBAL(upgrade_outgoing_qos, h_bool), .def = false},
+    /* mosquitto: false; Holdfast writes a connection's packets of one
+     * loop turn in one go, so Nagle's algorithm only adds delay. */
+    {GLOBAL(set_tcp_nodelay, h_bool), .def = true},
+    {GLOBAL(sys_interval, h_num), RANGE(0, INT32_MAX), .def = 10},
+    {PLANNED("check_retain_source", GLOBAL)},
+    {PLANNED("memory_limit", GLOBAL)},
+    {PLANNED("allow_duplicate_messages", GLOBAL)},
+    {PLANNED("websockets_log_level", GLOBAL)},
+    {PLANNED("websockets_headers_size", GLOBAL)},
+    {REFUSED("retry_interval", GLOBAL,
+             "obsolete (mosquitto 2.0 dropped it too); remove it")},
+    {REFUSED("store_clean_interval", GLOBAL,
+             "obsolete (mosquitto 2.0 dropped it too); remove it")},
 
-#define FIELD(f)                                                               \
-	offsetof(struct hf_config, f), sizeof(((struct hf_config *)0)->f)
-#define BOOL_KEY(f)                                                            \
-	{                                                                      \
-#f, K_BOOL, FIELD(f), 0, NULL                                  \
-	}
-#define UINT_KEY(f, max)                                                       \
-	{                                                                      \
-#f, K_UINT, FIELD(f), max, NULL                                \
-	}
-#define STR_KEY(f)                                                             \
-	{                                                                      \
-#f, K_STR, FIELD(f), 0, NULL                                   \
-	}
-#define FN_KEY(name, fn)                                                       \
-	{                                                                      \
-		name, K_FN, 0, 0, 0, fn                                        \
-	}
+    /* Logging. */
+    {GLOBAL(log_dest, h_log_dest), .def = HF_LOGD_STDERR},
+    {.name = "log_dest file", .flags = F_NOKEY, CONF(log_file)},
+    {GLOBAL_AS("log_type", log_types, h_log_type),
+     .def = HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO},
+    {GLOBAL(log_timestamp, h_bool), .def = true},
+    {GLOBAL(log_timestamp_format, h_str), .sdef = NULL},
+    {GLOBAL(connection_messages, h_bool), .def = true},
+    {PLANNED("log_facility", GLOBAL)},
 
-static const struct key_def key_defs[] = {
-    FN_KEY("listener", k_listener),
-    FN_KEY("port", k_port),
-    FN_KEY("bind_address", k_bind_address),
-    FN_KEY("socket_domain", k_socket_domain),
-    FN_KEY("max_connections", k_max_connections),
-    FN_KEY("protocol", k_protocol),
-    FN_KEY("allow_anonymous", k_allow_anonymous),
-    BOOL_KEY(per_listener_settings),
-    BOOL_KEY(allow_zero_length_clientid),
-    STR_KEY(auto_id_prefix),
-    STR_KEY(clientid_prefixes),
-    UINT_KEY(max_keepalive, 65535),
-    FN_KEY("max_packet_size", k_max_packet_size),
-    UINT_KEY(message_size_limit, MAX_PAYLOAD_LIMIT),
-    UINT_KEY(max_inflight_messages, 65535),
-    UINT_KEY(max_inflight_bytes, LLONG_MAX),
-    UINT_KEY(max_queued_messages, LLONG_MAX),
-    UINT_KEY(max_queued_bytes, LLONG_MAX),
-    BOOL_KEY(queue_qos0_messages),
-    UINT_KEY(maximum_qos, 2),
-    BOOL_KEY(retain_available),
-    UINT_KEY(max_topic_alias, 65535),
-    FN_KEY("connect_timeout", k_connect_timeout),
-    UINT_KEY(max_topic_levels, 65535),
-    UINT_KEY(max_subscriptions_per_client, UINT32_MAX),
-    FN_KEY("persistent_client_expiration", k_persistent_client_expiration),
-    BOOL_KEY(upgrade_outgoing_qos),
-    BOOL_KEY(set_tcp_nodelay),
-    UINT_KEY(sys_interval, INT32_MAX),
-    FN_KEY("log_dest", k_log_dest),
-    FN_KEY("log_type", k_log_type),
-    BOOL_KEY(log_timestamp),
-    STR_KEY(log_timestamp_format),
-    BOOL_KEY(connection_messages),
-    FN_KEY("include_dir", k_include_dir),
-    STR_KEY(pid_file),
-    STR_KEY(user),
-    BOOL_KEY(persistence),
-    FN_KEY("persistence_location", k_persistence_location),
-    FN_KEY("persistence_file", k_persistence_file),
-    UINT_KEY(autosave_interval, INT32_MAX), /* accepted, no effect */
-    BOOL_KEY(autosave_on_changes),          /* accepted, no effect */
-    FN_KEY("persistence_sync", k_persistence_sync),
-    FN_KEY("persistence_max_size", k_persistence_max_size),
-    FN_KEY("persistence_initial_size", k_persistence_initial_size),
-    FN_KEY("persistence_commit_max", k_persistence_commit_max),
+    /* Process. */
+    {ACTION("include_dir", GLOBAL, h_include_dir)},
+    {GLOBAL(pid_file, h_str), .sdef = NULL},
+    {GLOBAL(user, h_str), .sdef = NULL}, /* mosquitto: "mosquitto" */
+    {.name = "-c", .flags = F_NOKEY, CONF(config_file)},
+
+    /* Persistence (mosquitto: off, and in memory between snapshots). */
+    {GLOBAL(persistence, h_bool), .def = true},
+    {GLOBAL(persistence_location, h_location), .sdef = "data"},
+    {GLOBAL(persistence_file, h_file_name), .sdef = "holdfast.db"},
+    {GLOBAL(persistence_sync, h_sync), .def = HF_SYNC_FULL},
+    {GLOBAL(persistence_max_size, h_size), RANGE(MIN_STORE_MAX_SIZE, MAX_SIZE),
+     .def = 16 * GIB},
+    {GLOBAL(persistence_initial_size, h_size),
+     RANGE(MIN_STORE_INITIAL_SIZE, MAX_SIZE), .def = 64 * MIB},
+    {GLOBAL(persistence_commit_max, h_num), RANGE(1, MAX_COMMIT_OPS),
+     .def = 8192},
+    /* Accepted so that mosquitto files load, without effect. */
+    {GLOBAL(autosave_interval, h_num), RANGE(0, INT32_MAX), .def = 1800},
+    {GLOBAL(autosave_on_changes, h_bool), .def = false},
+
+    /* Bridges: keys inside a `connection` block. */
+    {PLANNED("connection", GLOBAL)},
+    {PLANNED("address", BRIDGE)},
+    {PLANNED("addresses", BRIDGE)},
+    {PLANNED("topic", BRIDGE)},
+    {PLANNED("bridge_", BRIDGE), .flags = F_PREFIX},
+    {PLANNED("cleansession", BRIDGE)},
+    {PLANNED("idle_timeout", BRIDGE)},
+    {PLANNED("keepalive_interval", BRIDGE)},
+    {PLANNED("local_cleansession", BRIDGE)},
+    {PLANNED("local_clientid", BRIDGE)},
+    {PLANNED("local_password", BRIDGE)},
+    {PLANNED("local_username", BRIDGE)},
+    {PLANNED("notifications", BRIDGE)},
+    {PLANNED("notification_topic", BRIDGE)},
+    {PLANNED("notifications_local_only", BRIDGE)},
+    {PLANNED("remote_clientid", BRIDGE)},
+    {PLANNED("remote_password", BRIDGE)},
+    {PLANNED("remote_username", BRIDGE)},
+    {PLANNED("restart_timeout", BRIDGE)},
+    {PLANNED("round_robin", BRIDGE)},
+    {PLANNED("start_type", BRIDGE)},
+    {PLANNED("threshold", BRIDGE)},
+    {PLANNED("try_private", BRIDGE)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- walking the table -------------------------------------------------- */
+
+static bool
+has_global_field(const struct key_def *k)
+{
+	return k->type != T_NONE &&
+	       (k->scope == HF_SCOPE_GLOBAL || k->scope == HF_SCOPE_SECURITY);
+}
+
+static bool
+has_listener_field(const struct key_def *k)
+{
+	return k->type != T_NONE && (k->scope == HF_SCOPE_LISTENER ||
+	                             k->scope == HF_SCOPE_DEFAULT_LISTENER ||
+	                             k->scope == HF_SCOPE_SECURITY);
+}
+
+/* A listener's fields: the table's defaults, strings NULL, then port. */
+static void
+listener_defaults(struct hf_listener_conf *l, uint16_t port)
+{
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < COUNT(keys); i++)
+		if (has_listener_field(&keys[i]) && keys[i].type != T_STR)
+			store_num(&keys[i], (char *)l + keys[i].loff,
+			          keys[i].def);
+	l->port = port;
+}
+
+static void
+listener_free(struct hf_listener_conf *l)
+{
+	size_t i;
+	char *s;
+
+	for (i = 0; i < COUNT(keys); i++) {
+		if (!has_listener_field(&keys[i]) || keys[i].type != T_STR)
+			continue;
+		memcpy(&s, (char *)l + keys[i].loff, sizeof(s));
+		free(s);
+	}
+}
+
+/* Copies one setting's value from src to dst (both the field of k in a
+ * struct of the same kind); a string is duplicated. */
+static int
+copy_value(const struct key_def *k, void *dst, const void *src)
+{
+	char *s, *old;
+
+	if (k->type != T_STR) {
+		memcpy(dst, src, k->size);
+		return 0;
+	}
+	memcpy(&s, src, sizeof(s));
+	if (s && !(s = strdup(s)))
+		return -1;
+	memcpy(&old, dst, sizeof(old));
+	free(old);
+	memcpy(dst, &s, sizeof(s));
+	return 0;
+}
+
+/* Whether a listener's copy of a security setting was left unset. */
+static bool
+is_unset(const struct key_def *k, const void *field)
+{
+	char *s;
+
+	if (k->type == T_STR) {
+		memcpy(&s, field, sizeof(s));
+		return s == NULL;
+	}
+	return load_num(k, field) == k->def;
+}
+
+/* Each listener's security settings (see HF_SCOPE_SECURITY). */
+static int
+resolve_security(struct hf_config *c)
+{
+	size_t i, j;
+
+	for (i = 0; i < COUNT(keys); i++) {
+		const struct key_def *k = &keys[i];
+
+		if (k->scope != HF_SCOPE_SECURITY || k->type == T_NONE)
+			continue;
+		for (j = 0; j < c->n_listeners; j++) {
+			char *l = (char *)&c->listeners[j] + k->loff;
+
+			if (c->per_listener_settings && !is_unset(k, l))
+				continue;
+			if (copy_value(k, l, (char *)c + k->off))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* The embedded listeners take what was set for the default listener. */
+static int
+copy_default_security(const struct hf_config *c, struct hf_listener_conf *l)
+{
+	size_t i;
+
+	for (i = 0; i < COUNT(keys); i++) {
+		const struct key_def *k = &keys[i];
+
+		if (k->scope == HF_SCOPE_SECURITY && k->type != T_NONE &&
+		    copy_value(k, (char *)l + k->loff,
+		               (const char *)&c->default_listener + k->loff))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- applying a line ---------------------------------------------------- */
+
+static const struct key_def *
+find_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < COUNT(keys); i++) {
+		const struct key_def *k = &keys[i];
+
+		if (k->flags & F_NOKEY)
+			continue;
+		if ((k->flags & F_PREFIX)
+		        ? !strncmp(key, k->name, strlen(k->name))
+		        : !strcmp(key, k->name))
+			return k;
+	}
+	return NULL;
+}
+
+/* The field key k sets, by its scope; NULL (and err set) when it cannot
+ * apply here. */
+static void *
+target(struct pctx *p, const struct key_def *k)
+{
+	struct hf_config *c = p->c;
+
+	switch (k->scope) {
+	case HF_SCOPE_GLOBAL:
+		return (char *)c + k->off;
+	case HF_SCOPE_LISTENER:
+		return (char *)cur_listener(c, !(k->flags & F_SOFT)) + k->loff;
+	case HF_SCOPE_DEFAULT_LISTENER:
+		c->default_listener_used = true;
+		return (char *)&c->default_listener + k->loff;
+	case HF_SCOPE_SECURITY:
+		if (!c->per_listener_settings)
+			return (char *)c + k->off;
+		/* does not by itself make the default listener real */
+		return (char *)cur_listener(c, false) + k->loff;
+	case HF_SCOPE_BRIDGE:
+		break;
+	}
+	/* No `connection` block can be open yet: `connection` is planned. */
+	fail(p, "%s: only allowed in a bridge, after a connection line",
+	     p->key);
+	return NULL;
+}
+
 static int
 apply_key(struct pctx *p, const char *key, char *val)
 {
-	char *base = (char *)p->c;
-	const struct key_def *k = NULL;
-	long long v;
-	bool b;
-	size_t i;
+	const struct key_def *k = find_key(key);
+	void *field = NULL;
 
-	for (i = 0; i < COUNT(planned_keys); i++)
-		if (!strcmp(key, planned_keys[i]))
-			return fail(p,
-			            "%s: not supported yet in this build "
-			            "(planned)",
-			            key);
-	for (i = 0; i < COUNT(planned_prefixes); i++)
-		if (!strncmp(key, planned_prefixes[i],
-		             strlen(planned_prefixes[i])))
-			return fail(p,
-			            "%s: not supported yet in this build "
-			            "(planned)",
-			            key);
-	for (i = 0; i < COUNT(refused_keys); i++)
-		if (!strcmp(key, refused_keys[i].key))
-			return fail(p, "%s: %s", key, refused_keys[i].why);
-	for (i = 0; i < COUNT(key_defs); i++)
-		if (!strcmp(key, key_defs[i].name))
-			k = &key_defs[i];
 	if (!k)
 		return fail(p, "unknown option '%s'", key);
-	switch (k->kind) {
-	case K_BOOL:
-		if (parse_bool(p, key, val, &b))
-			return -1;
-		memcpy(base + k->off, &b, sizeof(b));
-		return 0;
-	case K_UINT:
-		if (parse_int_word(p, key, val, 0, k->max, &v))
-			return -1;
-		store_uint(base + k->off, k->size, (unsigned long long)v);
-		return 0;
-	case K_STR: {
-		char *s;
-
-		memcpy(&s, base + k->off, sizeof(s));
-		if (set_string(p, key, val, &s))
-			return -1;
-		memcpy(base + k->off, &s, sizeof(s));
-		return 0;
-	}
-	case K_FN:
-		break;
-	}
-	return k->fn(p, key, val);
+	p->key = key;
+	if (k->type != T_NONE && !(field = target(p, k)))
+		return -1;
+	return k->set(p, k, val, field);
 }
 
 static int
@@ -1038,7 +1285,7 @@ static int
 read_file(struct hf_config *c, const char *path, int depth, char *err,
           size_t errlen)
 {
-	struct pctx p = {c, path, 0, depth, err, errlen};
+	struct pctx p = {c, path, 0, depth, err, errlen, NULL};
 	char *buf = NULL;
 	size_t cap = 0;
 	FILE *f;
@@ -1065,47 +1312,51 @@ read_file(struct hf_config *c, const char *path, int depth, char *err,
 
 /* ---- public API --------------------------------------------------------- */
 
+bool
+hf_config_key_info(size_t i, struct hf_config_key *out)
+{
+	size_t j;
+
+	for (j = 0; j < COUNT(keys); j++) {
+		const struct key_def *k = &keys[j];
+
+		if (k->flags & F_NOKEY)
+			continue;
+		if (i-- == 0) {
+			out->name = k->name;
+			out->scope = k->scope;
+			out->implemented =
+			    k->set != h_planned && k->set != h_refused;
+			out->is_prefix = (k->flags & F_PREFIX) != 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 hf_config_init(struct hf_config *c)
 {
+	size_t i;
+
 	memset(c, 0, sizeof(*c));
-	c->allow_anonymous = -1;
-	c->allow_zero_length_clientid = true;
-	c->auto_id_prefix = strdup("auto-");
-	if (!c->auto_id_prefix)
-		return -1;
-	c->max_keepalive = 65535;
-	c->max_inflight_messages = 20;
-	/* mosquitto: 1000, enforced by dropping acknowledged messages;
-	 * Holdfast refuses the PUBLISH instead, see holdfast.conf. */
-	c->max_queued_messages = 1000000;
-	c->maximum_qos = 2;
-	c->retain_available = true;
-	/* Holdfast writes a turn's packets for a connection in one go, so
-	 * Nagle's algorithm only adds delay (mosquitto's default: false). */
-	c->set_tcp_nodelay = true;
-	c->max_topic_alias = 10;
-	c->connect_timeout = 10;
-	c->max_topic_levels = 128;
-	c->max_subscriptions_per_client = 10000;
-	c->sys_interval = 10;
-	c->log_dest = HF_LOGD_STDERR;
-	c->log_types =
-	    HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO;
-	c->log_timestamp = true;
-	c->connection_messages = true;
-	c->persistence = true; /* mosquitto: false */
-	c->persistence_location = strdup("data");
-	c->persistence_file = strdup("holdfast.db");
-	if (!c->persistence_location || !c->persistence_file) {
-		hf_config_free(c);
-		return -1;
+	for (i = 0; i < COUNT(keys); i++) {
+		const struct key_def *k = &keys[i];
+		void *field = (char *)c + k->off;
+		char *s = NULL;
+
+		if (!has_global_field(k))
+			continue;
+		if (k->type != T_STR) {
+			store_num(k, field, k->def);
+			continue;
+		}
+		if (k->sdef && !(s = strdup(k->sdef))) {
+			hf_config_free(c);
+			return -1;
+		}
+		memcpy(field, &s, sizeof(s));
 	}
-	c->autosave_interval = 1800;
-	c->persistence_sync = HF_SYNC_FULL;
-	c->persistence_max_size = 16 * GIB;
-	c->persistence_initial_size = 64 * MIB;
-	c->persistence_commit_max = 8192;
 	listener_defaults(&c->default_listener, DEFAULT_PORT);
 	return 0;
 }
@@ -1114,20 +1365,18 @@ void
 hf_config_free(struct hf_config *c)
 {
 	size_t i;
+	char *s;
 
+	for (i = 0; i < COUNT(keys); i++) {
+		if (!has_global_field(&keys[i]) || keys[i].type != T_STR)
+			continue;
+		memcpy(&s, (char *)c + keys[i].off, sizeof(s));
+		free(s);
+	}
 	for (i = 0; i < c->n_listeners; i++)
-		free(c->listeners[i].bind_address);
+		listener_free(&c->listeners[i]);
 	free(c->listeners);
-	free(c->default_listener.bind_address);
-	free(c->auto_id_prefix);
-	free(c->clientid_prefixes);
-	free(c->log_file);
-	free(c->log_timestamp_format);
-	free(c->pid_file);
-	free(c->user);
-	free(c->config_file);
-	free(c->persistence_location);
-	free(c->persistence_file);
+	listener_free(&c->default_listener);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1258,7 +1507,6 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 	const uint16_t *ports = &default_port;
 	size_t n_ports = 1, i;
 	bool local_only = false;
-	int g;
 
 	if (c->persistence_initial_size > c->persistence_max_size)
 		return set_err(
@@ -1308,23 +1556,20 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 					               "out of memory");
 				l->socket_domain = lo[k].domain;
 				l->local_only = true;
-				l->allow_anonymous =
-				    c->default_listener.allow_anonymous;
+				if (copy_default_security(c, l))
+					return set_err(err, errlen,
+					               "out of memory");
 			}
 		}
 	} else if (c->n_cmd_ports) {
 		c->cmd_ports_ignored = true;
 	}
 
-	g = c->allow_anonymous;
-	if (g < 0)
-		g = local_only ? 1 : 0;
-	c->allow_anonymous = g;
-	for (i = 0; i < c->n_listeners; i++) {
-		struct hf_listener_conf *l = &c->listeners[i];
-
-		if (!c->per_listener_settings || l->allow_anonymous < 0)
-			l->allow_anonymous = g;
-	}
+	/* allow_anonymous unset: false, but true in local only mode (as in
+	 * mosquitto 2.0); then every listener gets its security settings. */
+	if (c->allow_anonymous < 0)
+		c->allow_anonymous = local_only ? 1 : 0;
+	if (resolve_security(c))
+		return set_err(err, errlen, "out of memory");
 	return 0;
 }

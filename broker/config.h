@@ -8,6 +8,11 @@
  * command line; hf_config_finish() fills in what depends on the whole (the
  * embedded default listener when none is configured).
  *
+ * Every key has a scope (enum hf_config_scope): it sets a global field, a
+ * field of the listener being configured, or, for the security keys, either
+ * of them depending on per_listener_settings. The keys, their scopes, fields
+ * and defaults are one table in config.c; hf_config_key_info() lists them.
+ *
  * Errors are written to err as "FILE:LINE: message naming the option", and
  * the caller refuses to start. Keys that later work will implement (TLS,
  * websockets, password/ACL files, bridges) and unknown keys are errors,
@@ -40,6 +45,13 @@
 #define HF_LOGD_TOPIC  (1u << 4)
 #define HF_LOGD_DLT    (1u << 5) /* accepted, treated as none */
 
+/* The protocol a listener speaks (`protocol` key). */
+enum hf_listener_protocol {
+	HF_LISTENER_MQTT = 0,       /* MQTT over TCP (the default) */
+	HF_LISTENER_WEBSOCKETS = 1, /* MQTT over WebSocket: parsed and stored,
+	                               but a load with it fails (planned) */
+};
+
 struct hf_listener_conf {
 	uint16_t port;       /* 0 = pick a free port (tests read it back) */
 	char *bind_address;  /* NULL = all addresses */
@@ -47,6 +59,7 @@ struct hf_listener_conf {
 	int max_connections; /* -1 = unlimited */
 	int allow_anonymous; /* -1 = not set here */
 	bool local_only;     /* the embedded default: loopback v4 and v6 */
+	enum hf_listener_protocol protocol; /* default HF_LISTENER_MQTT */
 };
 
 /* The embedded default listener (no listener in the configuration, mosquitto
@@ -74,9 +87,13 @@ struct hf_config {
 	uint32_t max_packet_size;    /* 0 = protocol maximum */
 	uint32_t message_size_limit; /* 0 = no limit beyond max_packet_size */
 	uint16_t max_inflight_messages; /* default 20; 0 = 65535 */
-	uint64_t max_inflight_bytes;    /* 0 = no limit */
-	uint64_t max_queued_messages;   /* default 1000000; 0 = no limit */
-	uint64_t max_queued_bytes;      /* 0 = no limit */
+	/* Payload bytes of outgoing QoS 1/2 messages in flight to one client
+	 * (mosquitto's meaning): another is sent only while fewer bytes than
+	 * this are in flight, so the total may pass it by one message (a
+	 * larger one goes alone). 0 = no limit. */
+	uint64_t max_inflight_bytes;
+	uint64_t max_queued_messages; /* default 1000000; 0 = no limit */
+	uint64_t max_queued_bytes;    /* 0 = no limit */
 	bool queue_qos0_messages;
 	uint8_t maximum_qos; /* 0..2, default 2 */
 	bool retain_available;
@@ -90,6 +107,11 @@ struct hf_config {
 	uint32_t connect_timeout;  /* s to complete CONNECT, 1..65535, 10 */
 	uint32_t max_topic_levels; /* levels of a topic/filter; 0 = none, 128 */
 	uint32_t max_subscriptions_per_client; /* 0 = no limit, 10000 */
+	/* Bytes waiting to be written to one client's socket beyond which the
+	 * broker stops reading from that client and drops QoS 0 messages for
+	 * it (QoS 1/2 stay queued). 0 = no limit, else at least 4096; default
+	 * 1 MiB. FlashMQ's option of the same name. */
+	uint64_t client_max_write_buffer_size;
 
 	unsigned log_dest;  /* HF_LOGD_* bits; default stderr */
 	char *log_file;     /* for HF_LOGD_FILE */
@@ -144,6 +166,31 @@ struct hf_config {
 	bool log_dest_set; /* first log_dest replaces the default */
 	bool log_type_set; /* first log_type replaces the default */
 };
+
+/* Where a key applies. */
+enum hf_config_scope {
+	HF_SCOPE_GLOBAL,   /* the broker as a whole */
+	HF_SCOPE_LISTENER, /* the listener of the last `listener` line, or
+	                      before any the default listener */
+	HF_SCOPE_DEFAULT_LISTENER, /* always the default listener (the
+	                              deprecated `port`, `bind_address`) */
+	HF_SCOPE_SECURITY, /* global; with per_listener_settings true the
+	                      current listener's own copy (finish gives a
+	                      listener without one the global value) */
+	HF_SCOPE_BRIDGE,   /* inside a `connection` block (planned) */
+};
+
+/* One configuration key, as hf_config_key_info() describes it. */
+struct hf_config_key {
+	const char *name; /* the key, or a prefix when is_prefix */
+	enum hf_config_scope scope;
+	bool implemented; /* false: refused at load (planned or obsolete) */
+	bool is_prefix;   /* every key starting with name, e.g. "bridge_" */
+};
+
+/* The i-th key the parser knows (for tests and documentation checks).
+ * @return true with *out filled, false when i is past the last key. */
+bool hf_config_key_info(size_t i, struct hf_config_key *out);
 
 /* Set every default. Returns 0, or -1 when out of memory. */
 int hf_config_init(struct hf_config *c);
