@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "holdfast/auth.h"
 #include "holdfast/codec.h"
 #include "holdfast/topic.h"
 #include "config.h"
@@ -133,6 +134,15 @@ struct hf_session {
 
 	struct hf_session *all_next, *all_prev; /* broker's list */
 
+	/* Who the session is checked as (hf_acl_check), also while offline
+	 * and after a restart: its username and certificate identity as
+	 * the last CONNECT gave them (owned; NULL: none), and the listener
+	 * it came through (whose auth context decides; stored as its port). */
+	char *username;
+	char *cert_cn;
+	const struct hf_auth *auth;
+	uint16_t listener_port;
+
 	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
 	uint32_t n_subs, cap_subs;
 	uint32_t n_inflight;
@@ -148,6 +158,18 @@ struct hf_session {
 	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 
+/* The identity s is checked as (include/holdfast/auth.h). */
+static inline struct hf_acl_subject
+hf_session_subject(const struct hf_session *s)
+{
+	struct hf_acl_subject w = {s->id, s->username, s->cert_cn};
+	return w;
+}
+
+/* May s receive a message on m's topic (the ACL of the listener it came
+ * through)? */
+bool hf_session_may_read(const struct hf_session *s, const struct hf_msg *m);
+
 enum hf_cstate {
 	HF_C_NEW = 0, /* waiting for CONNECT */
 	HF_C_CONNECTED,
@@ -159,7 +181,7 @@ struct hf_client {
 	struct hf_conn *conn;
 	struct hf_session *s;
 	const struct hf_policy *policy; /* its listener's settings */
-	int64_t last_rx; /* monotonic ms */
+	int64_t last_rx;                /* monotonic ms */
 
 	struct hf_wbuf out; /* encoded, not yet handed to the transport */
 	struct hf_wbuf
@@ -168,8 +190,6 @@ struct hf_client {
 	/* Topic aliases: inbound (index = alias), outbound (topic -> alias). */
 	struct hf_bytes *alias_in; /* owned copies, alias_in_n slots */
 	struct hf_map *alias_out;  /* allocated on first use */
-	char *username;
-
 	struct hf_client *dirty_next;
 	struct hf_client *all_next, *all_prev;
 
@@ -193,7 +213,7 @@ struct hf_client {
 	bool pump_due : 1;     /* acks freed window slots: pump after input */
 	bool output_lost : 1;  /* a packet could not be buffered: close */
 	bool connack_held : 1; /* its CONNACK waits in out (not sent yet) */
-	bool throttled : 1; /* output over the limit: reading paused */
+	bool throttled : 1;    /* output over the limit: reading paused */
 };
 
 /* Room for "ip:port", IPv6 included. */
@@ -442,6 +462,5 @@ int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
                           uint8_t opts, uint32_t sub_id);
 struct hf_session *hf_session_new(struct hf_broker *b, const uint8_t *id,
                                   size_t len);
-
 
 #endif

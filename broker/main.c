@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "holdfast/auth.h"
 #include "broker.h"
 #include "net/net.h"
 
@@ -71,6 +72,30 @@ drop_privileges(struct hf_logger *log, const char *user)
 	return 0;
 }
 
+/* One authentication context per listener: its own settings with
+ * per_listener_settings, the global ones (already copied into each
+ * listener by the configuration) otherwise. */
+static int
+make_auth(struct hf_logger *log, const struct hf_config *conf,
+          struct hf_auth ***out)
+{
+	char err[512];
+	struct hf_auth **a = calloc(conf->n_listeners + 1, sizeof(*a));
+	*out = a;
+	if (!a)
+		return -1;
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		struct hf_auth_conf ac = {
+		    .allow_anonymous = conf->listeners[i].allow_anonymous > 0,
+		};
+		if (!(a[i] = hf_auth_new(&ac, err, sizeof(err)))) {
+			hf_log(log, HF_LOG_ERR, "Error: %s.", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 stop_accepting(void *ctx)
 {
@@ -115,6 +140,7 @@ main(int argc, char **argv)
 	}
 	struct hf_broker *b = calloc(1, sizeof(*b));
 	struct hf_net *net = NULL;
+	struct hf_auth **auth = NULL;
 	uv_loop_t loop;
 	if (!b || uv_loop_init(&loop) != 0) {
 		fprintf(stderr, "Error: out of memory.\n");
@@ -150,10 +176,12 @@ main(int argc, char **argv)
 		goto out_log;
 	}
 	/* The engine first (it reads the store back), then the listeners,
-	 * which hand every accepted connection to it. */
+	 * which hand every accepted connection to it with its listener's
+	 * authentication context. */
 	struct hf_acceptor acc = {hf_engine_accept, b};
 	if (hf_broker_init(b, &loop, &conf) != 0 ||
-	    hf_net_open(&net, &loop, &conf, &b->log, &acc) != 0 ||
+	    make_auth(&b->log, &conf, &auth) != 0 ||
+	    hf_net_open(&net, &loop, &conf, &b->log, &acc, auth) != 0 ||
 	    drop_privileges(&b->log, conf.user) != 0) {
 		hf_net_stop(net);
 		hf_broker_shutdown(b);
@@ -168,6 +196,9 @@ main(int argc, char **argv)
 out_broker:
 	hf_broker_free(b);
 	hf_net_free(net);
+	for (size_t i = 0; auth && i < conf.n_listeners; i++)
+		hf_auth_free(auth[i]);
+	free(auth);
 	if (conf.pid_file)
 		unlink(conf.pid_file);
 out_log:

@@ -266,7 +266,6 @@ ev_closed(void *owner)
 		free(c->in);
 	}
 	hf_wbuf_free(&c->out);
-	free(c->username);
 	free(c);
 }
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "holdfast/auth.h"
 #include "broker.h"
 
 static void
@@ -143,6 +144,8 @@ hf_session_free(struct hf_session *s, bool publish)
 	b->n_sessions--;
 	free(s->qos2_in);
 	free(s->subs);
+	free(s->username);
+	free(s->cert_cn);
 	free(s);
 }
 
@@ -184,18 +187,6 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 	if ((p->props.present & HF_PP_AUTH_METHOD)) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_BAD_AUTH_METHOD,
 		       "unsupported authentication method");
-		return false;
-	}
-	if (!p->has_username && !c->policy->allow_anonymous) {
-		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
-		       "anonymous clients are not allowed");
-		return false;
-	}
-	if (p->has_username && !c->policy->allow_anonymous) {
-		/* No password file or plugin can vouch for anyone yet. */
-		refuse(c, HF_CONNACK_BAD_CREDENTIALS,
-		       HF_RC_BAD_USER_OR_PASSWORD,
-		       "no authentication method configured");
 		return false;
 	}
 	if (conf->clientid_prefixes && p->client_id.len &&
@@ -282,50 +273,83 @@ connack_props(struct hf_client *c, struct hf_props *pr, uint16_t keepalive,
 	}
 }
 
-void
-hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
+/* What the steps of a CONNECT decide, for the next ones. */
+struct connect_req {
+	char idbuf[128];
+	const uint8_t *id;
+	size_t idlen;
+	const char *assigned; /* v5 Assigned Client Identifier, or NULL */
+	uint16_t keepalive;
+	struct hf_msg *will; /* owned until the session takes it */
+	char *username;      /* owned until the session takes it */
+	char *cert_cn;       /* the same */
+	bool present;
+};
+
+static void
+req_free(struct connect_req *r)
+{
+	hf_msg_unref(r->will);
+	free(r->username);
+	free(r->cert_cn);
+	r->will = NULL;
+	r->username = r->cert_cn = NULL;
+}
+
+static char *
+dup_bytes(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+/* Step 1: the CONNECT itself - what the protocol and the configuration
+ * refuse, the client identifier, the limits the client sets, the will. */
+static bool
+connect_check(struct hf_client *c, const struct hf_connect *p,
+              struct connect_req *r)
 {
 	struct hf_broker *b = c->b;
 	const struct hf_config *conf = b->conf;
-	c->proto = p->proto_ver;
 	bool v5 = p->proto_ver == HF_PROTO_V5;
 
 	if (!connect_allowed(c, p))
-		return;
-
-	char idbuf[128];
-	const uint8_t *id = p->client_id.p;
-	size_t idlen = p->client_id.len;
-	const char *assigned = NULL;
-	if (idlen == 0 && p->proto_ver == HF_PROTO_V31) {
+		return false;
+	r->id = p->client_id.p;
+	r->idlen = p->client_id.len;
+	if (r->idlen == 0 && p->proto_ver == HF_PROTO_V31) {
 		/* 3.1 (3.1.3): the identifier is 1 to 23 characters; there
 		 * are no assigned identifiers. */
 		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
 		       "MQTT 3.1 client without a client id");
-		return;
+		return false;
 	}
-	if (idlen == 0) {
+	if (r->idlen == 0) {
 		/* [MQTT-3.1.3-7/8]; v5 3.1.3.1 */
 		if ((!v5 && !p->clean_start) ||
 		    !conf->allow_zero_length_clientid) {
 			refuse(c, HF_CONNACK_ID_REJECTED,
 			       HF_RC_CLIENT_ID_INVALID,
 			       "zero-length client id not allowed");
-			return;
+			return false;
 		}
-		if (!assign_id(c, idbuf, sizeof(idbuf))) {
+		if (!assign_id(c, r->idbuf, sizeof(r->idbuf))) {
 			refuse(c, HF_CONNACK_UNAVAILABLE,
 			       HF_RC_SERVER_UNAVAILABLE, "no free client id");
-			return;
+			return false;
 		}
-		id = (const uint8_t *)idbuf;
-		idlen = strlen(idbuf);
+		r->id = (const uint8_t *)r->idbuf;
+		r->idlen = strlen(r->idbuf);
 		if (v5)
-			assigned = idbuf;
-	} else if (p->proto_ver == HF_PROTO_V31 && idlen > 23) {
+			r->assigned = r->idbuf;
+	} else if (p->proto_ver == HF_PROTO_V31 && r->idlen > 23) {
 		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
 		       "MQTT 3.1 client id longer than 23 bytes");
-		return;
+		return false;
 	}
 
 	/* Limits the client sets for what we send it. */
@@ -345,25 +369,109 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 	if (c->recv_max > inflight_cap)
 		c->recv_max = inflight_cap;
 
-	uint16_t keepalive = p->keepalive;
+	r->keepalive = p->keepalive;
 	if (v5 && conf->max_keepalive < 65535 &&
-	    (keepalive == 0 || keepalive > conf->max_keepalive))
-		keepalive = conf->max_keepalive;
-	c->keepalive = keepalive;
+	    (r->keepalive == 0 || r->keepalive > conf->max_keepalive))
+		r->keepalive = conf->max_keepalive;
+	c->keepalive = r->keepalive;
 
-	struct hf_msg *will = NULL;
 	if (p->will) {
-		will = make_will(c, p);
-		if (!will) {
+		r->will = make_will(c, p);
+		if (!r->will) {
 			refuse(c, HF_CONNACK_UNAVAILABLE,
 			       HF_RC_SERVER_UNAVAILABLE, "out of memory");
-			return;
+			return false;
 		}
-		if (!v5 && will->qos > conf->maximum_qos)
-			will->qos = conf->maximum_qos;
+		if (!v5 && r->will->qos > conf->maximum_qos)
+			r->will->qos = conf->maximum_qos;
 	}
+	return true;
+}
 
-	struct hf_session *s = hf_map_get(&b->sessions, id, idlen);
+/* Step 2: who is it, and may it connect (include/holdfast/auth.h)? A will
+ * is a publish to come: its topic must be writable now. Kept as a step of
+ * its own so that it can later finish asynchronously (a plugin, an
+ * external service). */
+static bool
+connect_authenticate(struct hf_client *c, const struct hf_connect *p,
+                     struct connect_req *r)
+{
+	char id[128 + 1], peer[HF_PEER_LEN];
+	char *client_id = r->idlen < sizeof(id) ? id : NULL;
+	const struct hf_peer_identity *cert =
+	    c->conn ? c->conn->ops->identity(c->conn) : NULL;
+	if (!client_id && !(client_id = dup_bytes(r->id, r->idlen)))
+		goto oom;
+	if (client_id == id) {
+		memcpy(id, r->id, r->idlen);
+		id[r->idlen] = '\0';
+	}
+	if ((p->has_username &&
+	     !(r->username = dup_bytes(p->username.p, p->username.len))) ||
+	    (cert && cert->cn && !(r->cert_cn = strdup(cert->cn))))
+		goto oom;
+	struct hf_auth_client who = {
+	    .client_id = client_id,
+	    .username = r->username,
+	    .password = p->password.p,
+	    .password_len = p->password.len,
+	    .has_password = p->has_password,
+	    .cert_subject = cert ? cert->subject : NULL,
+	    .cert_cn = r->cert_cn,
+	    .peer = hf_client_peer(c, peer),
+	};
+	char *as = NULL;
+	enum hf_auth_rc rc = hf_auth_connect(c->policy->auth, &who, &as);
+	if (as) { /* the name it is known by from now on */
+		free(r->username);
+		r->username = as;
+	}
+	if (rc != HF_AUTH_OK) {
+		if (client_id != id)
+			free(client_id);
+		if (rc == HF_AUTH_BAD_CREDENTIALS)
+			refuse(c, HF_CONNACK_BAD_CREDENTIALS,
+			       HF_RC_BAD_USER_OR_PASSWORD,
+			       r->username ? "bad username or password"
+			                   : "no username given");
+		else
+			refuse(c, HF_CONNACK_NOT_AUTHORIZED,
+			       HF_RC_NOT_AUTHORIZED,
+			       r->username ? "not authorised"
+			                   : "anonymous clients are not "
+			                     "allowed");
+		return false;
+	}
+	struct hf_acl_subject subj = {client_id, r->username, r->cert_cn};
+	bool will_ok =
+	    !p->will || hf_acl_check(c->policy->auth, &subj, p->will_topic.p,
+	                             p->will_topic.len, HF_ACL_WRITE);
+	if (client_id != id)
+		free(client_id);
+	if (!will_ok) {
+		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,
+		       "will topic not allowed by the ACL");
+		return false;
+	}
+	return true;
+oom:
+	if (client_id && client_id != id)
+		free(client_id);
+	refuse(c, HF_CONNACK_UNAVAILABLE, HF_RC_SERVER_UNAVAILABLE,
+	       "out of memory");
+	return false;
+}
+
+/* Step 3: the session - taken over, resumed, or new - with the identity
+ * it is checked as from now on, stored before the CONNACK. */
+static struct hf_session *
+connect_attach(struct hf_client *c, const struct hf_connect *p,
+               struct connect_req *r)
+{
+	struct hf_broker *b = c->b;
+	const struct hf_config *conf = b->conf;
+	bool v5 = p->proto_ver == HF_PROTO_V5;
+	struct hf_session *s = hf_map_get(&b->sessions, r->id, r->idlen);
 	if (s && session_expired(s, hf_now_ms(b))) {
 		/* expired between two ticks: it is gone [MQTT-3.1.2-23] */
 		hf_session_free(s, true);
@@ -378,25 +486,20 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 			       s->id);
 		hf_client_close(old, HF_RC_SESSION_TAKEN_OVER);
 		/* detaching may have ended a non-persistent session */
-		s = hf_map_get(&b->sessions, id, idlen);
+		s = hf_map_get(&b->sessions, r->id, r->idlen);
 	}
-	bool present = false;
 	if (s && p->clean_start) {
 		hf_session_free(s, true);
 		s = NULL;
 	}
 	if (s) {
-		present = true;
+		r->present = true;
 		/* A resumed session cancels a pending will [MQTT-3.1.3-9]. */
 		drop_will(s);
-	} else {
-		s = hf_session_new(b, id, idlen);
-		if (!s) {
-			hf_msg_unref(will);
-			refuse(c, HF_CONNACK_UNAVAILABLE,
-			       HF_RC_SERVER_UNAVAILABLE, "out of memory");
-			return;
-		}
+	} else if (!(s = hf_session_new(b, r->id, r->idlen))) {
+		refuse(c, HF_CONNACK_UNAVAILABLE, HF_RC_SERVER_UNAVAILABLE,
+		       "out of memory");
+		return NULL;
 	}
 	s->proto = p->proto_ver;
 	if (v5) {
@@ -407,45 +510,71 @@ hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
 		s->expiry = p->clean_start ? 0 : UINT32_MAX;
 	}
 	s->persistent = s->expiry > 0;
-	s->will = will;
+	s->will = r->will;
+	r->will = NULL;
 	s->will_delay =
-	    (will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
+	    (s->will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
 	        ? p->will_props.will_delay
 	        : 0;
+	free(s->username);
+	free(s->cert_cn);
+	s->username = r->username;
+	s->cert_cn = r->cert_cn;
+	r->username = r->cert_cn = NULL;
+	s->auth = c->policy->auth;
+	s->listener_port = c->policy->port;
 	s->client = c;
 	c->s = s;
 	/* Before the CONNACK. Also for a stored session resumed with expiry
 	 * 0: its record then says so, and a restart ends it. */
 	hf_dur_session_save(s, true);
+	return s;
+}
+
+/* Step 4: CONNACK, then whatever waited for the session. */
+static void
+connect_ack(struct hf_client *c, const struct hf_connect *p,
+            const struct connect_req *r, struct hf_session *s)
+{
+	struct hf_broker *b = c->b;
+	bool v5 = p->proto_ver == HF_PROTO_V5;
 	hf_client_set_state(c, HF_C_CONNECTED);
 	c->last_rx = hf_now_ms(b);
-	if (p->has_username) {
-		c->username = malloc(p->username.len + 1);
-		if (c->username) {
-			memcpy(c->username, p->username.p, p->username.len);
-			c->username[p->username.len] = '\0';
-		}
-	}
 	b->n_clients_connected++;
 	b->stats.connections_total++;
 	if (b->n_clients_connected > b->stats.clients_max)
 		b->stats.clients_max = b->n_clients_connected;
 
 	struct hf_props pr;
-	connack_props(c, &pr, keepalive, p->keepalive, assigned);
-	send_connack(c, HF_RC_SUCCESS, present, v5 ? &pr : NULL);
+	connack_props(c, &pr, r->keepalive, p->keepalive, r->assigned);
+	send_connack(c, HF_RC_SUCCESS, r->present, v5 ? &pr : NULL);
 	c->connack_held = true;
 	char peer[HF_PEER_LEN];
-	if (conf->connection_messages)
+	if (b->conf->connection_messages)
 		hf_log(
 		    &b->log, HF_LOG_NOTICE,
 		    "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
 		    hf_client_peer(c, peer), s->id, p->proto_ver,
-		    p->clean_start ? 1 : 0, keepalive,
-		    c->username ? ", u'" : "", c->username ? c->username : "");
-	if (present)
+		    p->clean_start ? 1 : 0, r->keepalive,
+		    s->username ? ", u'" : "", s->username ? s->username : "");
+	if (r->present)
 		hf_session_resend(s);
 	hf_session_pump(s);
+}
+
+/* CONNECT in four steps: check, authenticate, attach the session, CONNACK. */
+void
+hf_handle_connect(struct hf_client *c, const struct hf_connect *p)
+{
+	struct connect_req r;
+	memset(&r, 0, sizeof(r));
+	c->proto = p->proto_ver;
+	struct hf_session *s = NULL;
+	if (connect_check(c, p, &r) && connect_authenticate(c, p, &r))
+		s = connect_attach(c, p, &r);
+	if (s)
+		connect_ack(c, p, &r, s);
+	req_free(&r);
 }
 
 void

@@ -22,7 +22,6 @@
 
 #include "broker.h"
 
-
 #define QENTRY_SPARE_MAX 4096 /* spare entries kept for reuse */
 
 struct hf_qentry *
@@ -663,6 +662,14 @@ add_target(struct route *r)
 	return t;
 }
 
+bool
+hf_session_may_read(const struct hf_session *s, const struct hf_msg *m)
+{
+	struct hf_acl_subject who = hf_session_subject(s);
+	return hf_acl_check(s->auth, &who, hf_msg_topic(m), m->topic_len,
+	                    HF_ACL_READ);
+}
+
 static void
 on_sub(void *ctx, const struct hf_sub *sub)
 {
@@ -670,6 +677,8 @@ on_sub(void *ctx, const struct hf_sub *sub)
 	struct hf_session *s = sub->owner;
 	if ((sub->opts & HF_SUBOPT_NO_LOCAL) && s == r->origin)
 		return; /* [MQTT-3.8.3-3] */
+	if (s->match_gen != r->b->match_gen && !hf_session_may_read(s, r->m))
+		return; /* the receiver's ACL (once per session and message) */
 	uint8_t q = granted(r->b, r->m, sub->opts);
 	bool rap = (sub->opts & HF_SUBOPT_RAP) != 0;
 	struct hf_target *t;
@@ -704,15 +713,23 @@ on_group(void *ctx, struct hf_share_group *g)
 	struct route *r = ctx;
 	if (g->n == 0)
 		return;
-	uint32_t pick = g->next % g->n;
+	/* Round-robin, preferring a connected member; only members the
+	 * ACL lets read the topic. */
+	uint32_t pick = UINT32_MAX;
 	for (uint32_t i = 0; i < g->n; i++) {
 		uint32_t idx = (g->next + i) % g->n;
 		struct hf_session *s = g->members[idx].owner;
+		if (!hf_session_may_read(s, r->m))
+			continue;
+		if (pick == UINT32_MAX)
+			pick = idx;
 		if (s->client && s->client->state == HF_C_CONNECTED) {
 			pick = idx;
 			break;
 		}
 	}
+	if (pick == UINT32_MAX)
+		return;
 	g->next = (pick + 1) % g->n;
 	const struct hf_sub *sub = &g->members[pick];
 	struct hf_target *t = add_target(r);
@@ -925,6 +942,22 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 	    p.payload.len > conf->message_size_limit) {
 		refuse_publish(c, &p, HF_RC_QUOTA_EXCEEDED,
 		               "payload over message_size_limit");
+		return;
+	}
+	struct hf_acl_subject who = hf_session_subject(s);
+	if (!hf_acl_check(s->auth, &who, p.topic.p, p.topic.len,
+	                  HF_ACL_WRITE)) {
+		/* Not allowed: 5.0 0x87 (Not authorized). 3.1.1 has no
+		 * negative acknowledgment; as mosquitto does, the PUBLISH is
+		 * acknowledged and dropped (the broker's policy refused it;
+		 * a client told nothing would send it again for ever). */
+		b->stats.pub_dropped++;
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Denied PUBLISH from %s on %.*s (ACL).", s->id,
+		       (int)p.topic.len, (const char *)p.topic.p);
+		if (p.qos > 0)
+			send_ack(c, ack_type, p.pid,
+			         v5 ? HF_RC_NOT_AUTHORIZED : HF_RC_SUCCESS);
 		return;
 	}
 	if (conf->max_topic_levels &&

@@ -138,7 +138,7 @@ on_retained(void *ctx, void *msg)
 {
 	struct retained_ctx *r = ctx;
 	struct hf_msg *m = msg;
-	if (hf_msg_expired(m, r->now))
+	if (hf_msg_expired(m, r->now) || !hf_session_may_read(r->s, m))
 		return;
 	uint8_t q = m->qos < r->qos ? m->qos : r->qos;
 	if (r->s->b->conf->upgrade_outgoing_qos)
@@ -210,8 +210,18 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	uint32_t off = 0, i = 0;
 	struct hf_bytes f;
 	uint8_t opts;
+	struct hf_acl_subject who = hf_session_subject(s);
 	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
 		int refused = check_limits(c, f);
+		if (!refused && !hf_acl_check(s->auth, &who, f.p, f.len,
+		                              HF_ACL_SUBSCRIBE)) {
+			/* 5.0 0x87 Not authorized; 3.1.1 0x80 Failure. */
+			hf_log(&b->log, HF_LOG_NOTICE,
+			       "Denied SUBSCRIBE from %s to %.*s (ACL).", s->id,
+			       (int)f.len, (const char *)f.p);
+			refused = c->proto == HF_PROTO_V5 ? HF_RC_NOT_AUTHORIZED
+			                                  : HF_RC_UNSPECIFIED;
+		}
 		if (refused) {
 			rcs[i++] = (uint8_t)refused;
 			continue;

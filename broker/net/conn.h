@@ -35,6 +35,7 @@
 
 #include "holdfast/codec.h"
 
+struct hf_auth;
 struct hf_conn;
 struct hf_listener_conf;
 
@@ -46,13 +47,13 @@ struct hf_peer_identity {
 	const char *cn;      /* the subject's commonName, or NULL */
 };
 
-/* A listener's settings, as the engine needs them to serve a connection
- * (protocol version checks, anonymous access; later the authentication
- * context and mount_point). Owned by net; valid while any connection of the
- * listener is. */
+/* A listener's settings, as the engine needs them to serve a connection:
+ * its configuration (protocol; later mount_point) and its authentication
+ * context (who may connect, the ACL), which net carries without looking
+ * into it. Owned by net; valid while any connection of the listener is. */
 struct hf_policy {
 	const struct hf_listener_conf *conf; /* NULL for a dialled conn */
-	bool allow_anonymous;
+	const struct hf_auth *auth; /* include/holdfast/auth.h; opaque here */
 	uint16_t port; /* the port as bound, for logs (0 when dialled) */
 };
 

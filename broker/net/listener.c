@@ -13,10 +13,10 @@
  * TCP transport (tcp.c) and goes to the acceptor.
  *
  * Each listener carries the policy the engine serves its connections with
- * (struct hf_policy: allow_anonymous today; the authentication context and
- * mount_point later). The read buffer all streams share lives here, and
- * so does the list of streams whose transport holds input the poll cannot
- * see, read again by an idle handle before the loop sleeps.
+ * (struct hf_policy: its configuration and its authentication context,
+ * which net passes on without looking into it). The read buffer all streams
+ * share lives here, and so does the list of streams whose transport holds input
+ * the poll cannot see, read again by an idle handle before the loop sleeps.
  *
  * Ownership: struct hf_net owns its listeners (each allocated on its own:
  * libuv handles point into them) and their sockets; listeners outlive
@@ -184,9 +184,8 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 	}
 	set_nodelay(net, fd);
 	l->n_conns++;
-	hf_stream_new(net, fd, &hf_tcp_io, hf_tcp_io_new(fd), &l->policy,
-	              false, &net->acc,
-	              (struct hf_stream_done){conn_gone, l});
+	hf_stream_new(net, fd, &hf_tcp_io, hf_tcp_io_new(fd), &l->policy, false,
+	              &net->acc, (struct hf_stream_done){conn_gone, l});
 }
 
 static void accept_cb(uv_poll_t *h, int status, int events);
@@ -246,7 +245,8 @@ handle_closed(uv_handle_t *h)
  * default), or -1 (logged). */
 static int
 open_one(struct hf_net *net, const struct hf_listener_conf *lc,
-         const struct sockaddr *sa, socklen_t salen, struct hf_listener *l)
+         struct hf_auth *auth, const struct sockaddr *sa, socklen_t salen,
+         struct hf_listener *l)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -254,7 +254,7 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	l->net = net;
 	l->fd = -1;
 	l->policy.conf = lc;
-	l->policy.allow_anonymous = lc->allow_anonymous > 0;
+	l->policy.auth = auth;
 	if (sa->sa_family == AF_INET)
 		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
 	else
@@ -318,7 +318,8 @@ add_listener(struct hf_net *net, struct hf_listener *l, size_t *cap)
 {
 	if (net->n_listeners == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 4;
-		void *n = realloc(net->listeners, ncap * sizeof(*net->listeners));
+		void *n =
+		    realloc(net->listeners, ncap * sizeof(*net->listeners));
 		if (!n)
 			return -1;
 		net->listeners = n;
@@ -330,7 +331,7 @@ add_listener(struct hf_net *net, struct hf_listener *l, size_t *cap)
 
 static int
 open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
-              size_t *cap)
+              struct hf_auth *auth, size_t *cap)
 {
 	struct addrinfo hints, *res = NULL;
 	char port[8];
@@ -355,8 +356,8 @@ open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
 			freeaddrinfo(res);
 			return -1;
 		}
-		int orc =
-		    open_one(net, lc, ai->ai_addr, (socklen_t)ai->ai_addrlen, l);
+		int orc = open_one(net, lc, auth, ai->ai_addr,
+		                   (socklen_t)ai->ai_addrlen, l);
 		if (orc != 0) {
 			free(l); /* not listening: no handle was made */
 			if (orc < 0) {
@@ -376,9 +377,9 @@ open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
 }
 
 int
-hf_net_open(struct hf_net **out, uv_loop_t *loop,
-            const struct hf_config *conf, struct hf_logger *log,
-            const struct hf_acceptor *acc)
+hf_net_open(struct hf_net **out, uv_loop_t *loop, const struct hf_config *conf,
+            struct hf_logger *log, const struct hf_acceptor *acc,
+            struct hf_auth *const *auth)
 {
 	struct hf_net *net = calloc(1, sizeof(*net));
 	size_t cap = 0;
@@ -392,7 +393,7 @@ hf_net_open(struct hf_net **out, uv_loop_t *loop,
 	uv_idle_init(loop, &net->idle);
 	net->idle.data = net;
 	for (size_t i = 0; i < conf->n_listeners; i++)
-		if (open_listener(net, &conf->listeners[i], &cap) != 0)
+		if (open_listener(net, &conf->listeners[i], auth[i], &cap) != 0)
 			return -1;
 	return 0;
 }

@@ -26,11 +26,13 @@
 
 struct hf_net;
 
-/* Bind every listener of conf. Returns 0 with *net set, or -1 (logged;
- * *net is then set too and must be stopped and freed). */
+/* Bind every listener of conf; auth[i] is the authentication context of
+ * conf->listeners[i] (borrowed; it must outlive net). Returns 0 with *net
+ * set, or -1 (logged; *net is then set too and must be stopped and
+ * freed). */
 int hf_net_open(struct hf_net **net, uv_loop_t *loop,
                 const struct hf_config *conf, struct hf_logger *log,
-                const struct hf_acceptor *acc);
+                const struct hf_acceptor *acc, struct hf_auth *const *auth);
 /* Stop accepting (shutdown): listening sockets close; connections stay
  * until the engine closes them. Idempotent. */
 void hf_net_stop(struct hf_net *net);

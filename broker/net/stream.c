@@ -200,7 +200,8 @@ send_loop(struct hf_stream *s, const uint8_t *buf, size_t len)
 	size_t off = 0;
 	while (off < len) {
 		int want = HF_IO_WANT_WRITE;
-		ssize_t n = s->io->write(s->io_ctx, buf + off, len - off, &want);
+		ssize_t n =
+		    s->io->write(s->io_ctx, buf + off, len - off, &want);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -246,8 +247,7 @@ read_some(struct hf_stream *s)
 		if (n > 0) {
 			s->read_wants = 0;
 			if (!s->closing) /* else: drained and dropped */
-				s->base.ev->data(s->base.owner, buf,
-				                 (size_t)n);
+				s->base.ev->data(s->base.owner, buf, (size_t)n);
 			if (handle_closing(s))
 				return;
 			if ((size_t)n < cap && !s->io->pending_input(s->io_ctx))
@@ -415,7 +415,8 @@ conn_peer(struct hf_conn *hc, char *out, size_t outlen)
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
 	memset(&ss, 0, sizeof(ss));
-	if (s->fd >= 0 && getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
+	if (s->fd >= 0 &&
+	    getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET) {
 			const struct sockaddr_in *a =
 			    (const struct sockaddr_in *)&ss;

@@ -110,7 +110,10 @@ start(struct eh *e)
 	e->lconf.max_connections = -1;
 	e->lconf.allow_anonymous = 1;
 	e->policy.conf = &e->lconf;
-	e->policy.allow_anonymous = true;
+	struct hf_auth_conf ac = {.allow_anonymous = true};
+	if (!e->auth && !(e->auth = hf_auth_new(&ac, NULL, 0)))
+		return -1;
+	e->policy.auth = e->auth;
 	e->running = true;
 	if (hf_broker_init(&e->b, &e->loop, c) != 0)
 		return -1;
@@ -183,6 +186,8 @@ eh_close(struct eh *e)
 {
 	stop(e, false);
 	rm_dir(e->dir);
+	hf_auth_free(e->auth);
+	e->auth = NULL;
 }
 
 /* ---- connections ------------------------------------------------------- */

@@ -52,6 +52,7 @@ struct eh {
 	struct hf_broker b;
 	struct hf_listener_conf lconf; /* what a listener would have */
 	struct hf_policy policy;
+	struct hf_auth *auth; /* anonymous clients allowed */
 	char dir[256];
 	bool running;
 	bool quiet; /* do not print violations */

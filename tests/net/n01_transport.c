@@ -138,7 +138,9 @@ open_net(int max_conns, bool echo)
 	hf_log_open(&logger, &conf);
 	uv_loop_init(&loop);
 	accepted = 0;
-	return hf_net_open(&net, &loop, &conf, &logger, &acc);
+	static struct hf_auth *const no_auth[1] = {
+	    NULL}; /* net only carries it */
+	return hf_net_open(&net, &loop, &conf, &logger, &acc, no_auth);
 }
 
 static void
@@ -364,8 +366,8 @@ h_read(void *io, uint8_t *buf, size_t n, int *want)
 static ssize_t
 h_write(void *io, const uint8_t *buf, size_t n, int *want)
 {
-	return hf_tcp_io.write((void *)(intptr_t)((struct holder *)io)->fd,
-	                       buf, n, want);
+	return hf_tcp_io.write((void *)(intptr_t)((struct holder *)io)->fd, buf,
+	                       n, want);
 }
 
 static int
@@ -409,9 +411,9 @@ held_input(void)
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	struct holder *h = calloc(1, sizeof(*h));
 	h->fd = sv[0];
-	struct hf_stream *st = hf_stream_new(net, sv[0], &holder_io, h, &pol,
-	                                     false, &acc,
-	                                     (struct hf_stream_done){0});
+	struct hf_stream *st =
+	    hf_stream_new(net, sv[0], &holder_io, h, &pol, false, &acc,
+	                  (struct hf_stream_done){0});
 	CHECK(st != NULL);
 	struct side *s = last;
 	CHECK(strcmp(s->c->ops->identity(s->c)->cn, "agent") == 0);

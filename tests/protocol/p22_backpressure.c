@@ -61,10 +61,11 @@ served(uint16_t port)
 	uint8_t buf[256];
 	int sub = hf_raw_sub_client(port, V5, "probe-sub", "probe/t", 1);
 	int pub = hf_raw_connect(port, V3, "probe-pub", true, 30, NULL, NULL);
-	bool ok = sub >= 0 && pub >= 0 &&
-	          hf_raw_publish(pub, V3, "probe/t", "hi", 2, 1, false, 1) == 0 &&
-	          hf_raw_expect_publish(sub, V5, 3000, true, &p, buf,
-	                                sizeof(buf)) == 1;
+	bool ok =
+	    sub >= 0 && pub >= 0 &&
+	    hf_raw_publish(pub, V3, "probe/t", "hi", 2, 1, false, 1) == 0 &&
+	    hf_raw_expect_publish(sub, V5, 3000, true, &p, buf, sizeof(buf)) ==
+	        1;
 	if (sub >= 0)
 		close(sub);
 	if (pub >= 0)
@@ -160,16 +161,17 @@ subscriber_never_reads(struct hf_bproc *b)
 				peak = r;
 		}
 	}
-	fprintf(stderr, "64 MiB for a subscriber that does not read: broker "
-	                "RSS %ld KiB at start, %ld at peak\n",
+	fprintf(stderr,
+	        "64 MiB for a subscriber that does not read: broker "
+	        "RSS %ld KiB at start, %ld at peak\n",
 	        base, peak);
 	if (!sanitized())
 		CHECK(peak - base < RSS_SLACK_KB);
 	CHECK(served(b->port));
 	/* It reads again: everything arrives, in order. */
 	int got = 0;
-	while (got < 4000 && hf_raw_expect_publish(sub, V5, 10000, true, &p, buf,
-	                                           sizeof(buf)) == 1) {
+	while (got < 4000 && hf_raw_expect_publish(sub, V5, 10000, true, &p,
+	                                           buf, sizeof(buf)) == 1) {
 		int seq = -1;
 		sscanf((const char *)p.u.publish.payload.p, "%6d", &seq);
 		if (seq != got) {
