@@ -121,7 +121,7 @@ rewrite(const uint8_t *data, size_t size, char *out, size_t cap)
 		const uint8_t *nl = memchr(data + i, '\n', size - i);
 		size_t len = nl ? (size_t)(nl - (data + i)) : size - i;
 		char *line = malloc(len + 1), *key, *val;
-		bool inc_line;
+		bool inc_line, has_val;
 
 		if (!line)
 			return -1;
@@ -129,12 +129,13 @@ rewrite(const uint8_t *data, size_t size, char *out, size_t cap)
 		line[len] = '\0';
 		key = line_key(line, &val);
 		inc_line = !strcmp(key, "include_dir");
-		if (inc_line && *val && strcmp(val, "inc") != 0) {
+		has_val = *val != '\0';
+		if (inc_line && has_val && strcmp(val, "inc") != 0) {
 			free(line);
 			return -1;
 		}
 		free(line);
-		if (inc_line && *val) {
+		if (inc_line && has_val) {
 			int n =
 			    snprintf(out + w, cap - w, "include_dir %s", inc);
 
@@ -179,7 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hf_config c;
 	char err[ERRLEN];
 	unsigned long lines = 1;
-	size_t cap = size + 256;
+	size_t cap = size * 4 + 256; /* a rewritten include_dir grows */
 	char *text;
 	long len;
 	int rc;
