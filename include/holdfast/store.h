@@ -232,11 +232,12 @@ struct hf_store_check_counts {
  *
  * It reads one snapshot: the committed state, or, when this handle has a
  * write transaction open, the state that transaction would commit. A
- * read-only handle is enough, so it may run beside a live broker. Time and
- * memory are O(n) in records (the sessions and message ids are held in
- * sorted arrays). Disk bytes are untrusted: a damaged record is a
- * violation, never a crash; a damaged LMDB page that LMDB itself reports
- * is an error.
+ * read-only handle is enough, so it may run beside a live broker. Each
+ * record is read once and looked up by binary search in sorted arrays of
+ * the sessions and message ids (O(n log n) time, memory in proportion to
+ * sessions + messages; a million queue entries take well under a second).
+ * Disk bytes are untrusted: a damaged record is a violation, never a
+ * crash; a damaged LMDB page that LMDB itself reports is an error.
  * @param[in] st      an open store
  * @param[in] report  called once per violation with one human-readable
  *                    line naming the record (database, session id and client
