@@ -45,7 +45,7 @@ hf_auth_connect(const struct hf_auth *a, const struct hf_auth_client *who,
                 char **username_out)
 {
 	*username_out = NULL;
-	if (a->conf.allow_anonymous)
+	if (!a || a->conf.allow_anonymous)
 		return HF_AUTH_OK;
 	/* Not anonymous, and nothing to check a username against yet. */
 	return who->username ? HF_AUTH_BAD_CREDENTIALS : HF_AUTH_NOT_AUTHORIZED;

@@ -239,6 +239,11 @@ struct hf_broker {
 	 * it to the listener layer, which the engine does not know). */
 	void (*stop_accepting)(void *ctx);
 	void *stop_accepting_ctx;
+	/* The authentication context of the listener that had this port,
+	 * for a session read back from the store (main.c wires it before
+	 * hf_broker_init; NULL: sessions are restored without one). */
+	const struct hf_auth *(*auth_for_port)(void *ctx, uint16_t port);
+	void *auth_for_port_ctx;
 
 	struct hf_tree *tree;
 	struct hf_retain_tree *retained;

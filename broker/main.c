@@ -96,6 +96,26 @@ make_auth(struct hf_logger *log, const struct hf_config *conf,
 	return 0;
 }
 
+/* A restored session's listener, by the port it had: the first listener
+ * configured with that port, else the first listener (a session from a
+ * listener that is gone, or bound to port 0). */
+struct auth_map {
+	const struct hf_config *conf;
+	struct hf_auth **auth;
+};
+
+static const struct hf_auth *
+auth_for_port(void *ctx, uint16_t port)
+{
+	const struct auth_map *m = ctx;
+	if (!m->auth || m->conf->n_listeners == 0)
+		return NULL;
+	for (size_t i = 0; i < m->conf->n_listeners; i++)
+		if (m->conf->listeners[i].port == port)
+			return m->auth[i];
+	return m->auth[0];
+}
+
 static void
 stop_accepting(void *ctx)
 {
@@ -179,8 +199,12 @@ main(int argc, char **argv)
 	 * which hand every accepted connection to it with its listener's
 	 * authentication context. */
 	struct hf_acceptor acc = {hf_engine_accept, b};
-	if (hf_broker_init(b, &loop, &conf) != 0 ||
-	    make_auth(&b->log, &conf, &auth) != 0 ||
+	struct auth_map am = {&conf, NULL};
+	int arc = make_auth(&b->log, &conf, &auth);
+	am.auth = auth;
+	b->auth_for_port = auth_for_port;
+	b->auth_for_port_ctx = &am;
+	if (arc != 0 || hf_broker_init(b, &loop, &conf) != 0 ||
 	    hf_net_open(&net, &loop, &conf, &b->log, &acc, auth) != 0 ||
 	    drop_privileges(&b->log, conf.user) != 0) {
 		hf_net_stop(net);

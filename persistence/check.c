@@ -346,10 +346,13 @@ check_meta(struct ck *c)
 		return hf_store_int_fail(c->st, "cannot read meta", rc);
 	else if (v.mv_size != 4)
 		viol(c, "meta: version is %zu bytes, not 4", v.mv_size);
-	else if (hf_rd32(v.mv_data) != HF_STORE_FORMAT_VERSION)
+	else if (hf_rd32(v.mv_data) != hf_store_int_version(c->st))
+		/* The store was opened as this version (an older one only
+		 * read-only: a writer migrates it first). */
 		viol(c,
-		     "meta: version %" PRIu32 ", this build checks version %u",
-		     hf_rd32(v.mv_data), HF_STORE_FORMAT_VERSION);
+		     "meta: version %" PRIu32 ", the store was opened as "
+		     "version %u",
+		     hf_rd32(v.mv_data), hf_store_int_version(c->st));
 
 	k = (MDB_val){7, (void *)"created"};
 	rc = mdb_get(c->txn, c->dbi[HF_DB_META], &k, &v);
@@ -384,7 +387,8 @@ check_session(struct ck *c, const MDB_val *k, const MDB_val *v)
 	e->sid = sid;
 	if (sid == 0)
 		viol(c, "sessions: session id 0 (ids start at 1)");
-	if (hf_rec_session_dec(v->mv_data, v->mv_size, sid, &s)) {
+	if (hf_rec_session_dec(v->mv_data, v->mv_size, sid,
+	                       hf_store_int_version(c->st), &s)) {
 		viol(c,
 		     "sessions: session %" PRIu64 ": record of %zu bytes "
 		     "does not decode",

@@ -35,11 +35,19 @@ put_bytes(uint8_t *dst, const uint8_t *src, size_t n)
 	return dst + n;
 }
 
+/* The identity part of a version 2 session record, after the client id:
+ * flags (bit 0 username present, bit 1 certificate CN present), listener
+ * port, then each string as u16 length + bytes. */
+#define SESSION_ID_PART 7u
+#define SESSION_HAS_USERNAME 1u
+#define SESSION_HAS_CERT_CN  2u
+
 uint8_t *
 hf_rec_session_enc(const struct hf_store_session *s, size_t *len)
 {
-	size_t n = HF_REC_SESSION_HDR + s->client_id_len;
-	uint8_t *b = malloc(n);
+	size_t n = HF_REC_SESSION_HDR + s->client_id_len + SESSION_ID_PART +
+	           s->username_len + s->cert_cn_len;
+	uint8_t *b = malloc(n), *q;
 
 	if (!b)
 		return NULL;
@@ -51,14 +59,25 @@ hf_rec_session_enc(const struct hf_store_session *s, size_t *len)
 	hf_be64(b + 25, (uint64_t)s->will_at);
 	hf_be16(b + 33, s->client_id_len);
 	put_bytes(b + HF_REC_SESSION_HDR, s->client_id, s->client_id_len);
+	q = b + HF_REC_SESSION_HDR + s->client_id_len;
+	q[0] = (uint8_t)((s->has_username ? SESSION_HAS_USERNAME : 0) |
+	                 (s->has_cert_cn ? SESSION_HAS_CERT_CN : 0));
+	hf_be16(q + 1, s->listener_port);
+	hf_be16(q + 3, s->username_len);
+	put_bytes(q + 5, s->username, s->username_len);
+	q += 5 + s->username_len;
+	hf_be16(q, s->cert_cn_len);
+	put_bytes(q + 2, s->cert_cn, s->cert_cn_len);
 	*len = n;
 	return b;
 }
 
 int
 hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid,
-                   struct hf_store_session *out)
+                   unsigned version, struct hf_store_session *out)
 {
+	const uint8_t *q, *end = p + n;
+
 	if (n < HF_REC_SESSION_HDR)
 		return -1;
 	memset(out, 0, sizeof(*out));
@@ -70,9 +89,32 @@ hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid,
 	out->will_delay = hf_rd32(p + 21);
 	out->will_at = (int64_t)hf_rd64(p + 25);
 	out->client_id_len = hf_rd16(p + 33);
-	if (n != HF_REC_SESSION_HDR + (size_t)out->client_id_len)
+	if (n < HF_REC_SESSION_HDR + (size_t)out->client_id_len)
 		return -1;
 	out->client_id = p + HF_REC_SESSION_HDR;
+	q = out->client_id + out->client_id_len;
+	if (version < 2) /* format 1: nothing after the client id */
+		return q == end ? 0 : -1;
+	if ((size_t)(end - q) < SESSION_ID_PART || (q[0] & ~3u))
+		return -1;
+	out->has_username = q[0] & SESSION_HAS_USERNAME;
+	out->has_cert_cn = q[0] & SESSION_HAS_CERT_CN;
+	out->listener_port = hf_rd16(q + 1);
+	out->username_len = hf_rd16(q + 3);
+	q += 5;
+	if ((size_t)(end - q) < (size_t)out->username_len + 2)
+		return -1;
+	out->username = q;
+	q += out->username_len;
+	out->cert_cn_len = hf_rd16(q);
+	q += 2;
+	if ((size_t)(end - q) != out->cert_cn_len)
+		return -1;
+	out->cert_cn = q;
+	/* Lengths without their flag are not a valid record. */
+	if ((!out->has_username && out->username_len) ||
+	    (!out->has_cert_cn && out->cert_cn_len))
+		return -1;
 	return 0;
 }
 

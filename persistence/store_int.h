@@ -22,7 +22,9 @@
 
 #include "holdfast/store.h"
 
-#define HF_STORE_FORMAT_VERSION 1u
+/* 2: session records carry the username, certificate CN and listener
+ * port; a version 1 store is migrated when opened for writing. */
+#define HF_STORE_FORMAT_VERSION 2u
 #define HF_STORE_MAGIC          "holdfast-store"
 
 /* The named databases, in the order of the store's handle array. */
@@ -100,7 +102,7 @@ uint8_t *hf_rec_qentry_enc(const struct hf_store_qentry *e, size_t *len);
 /* Decoders fill *out (the key parts come from the caller) and return 0, or
  * -1 when the bytes are not a valid record. */
 int hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid,
-                       struct hf_store_session *out);
+                       unsigned version, struct hf_store_session *out);
 int hf_rec_sub_dec(const uint8_t *p, size_t n, uint64_t sid,
                    struct hf_store_sub *out);
 int hf_rec_msg_dec(const uint8_t *p, size_t n, uint64_t id,
@@ -119,6 +121,9 @@ void hf_rec_subids(const uint8_t *raw, uint16_t n, uint32_t *out);
  * the error message set. */
 int hf_store_int_read_begin(struct hf_store *st, MDB_txn **txn, MDB_dbi *dbi);
 void hf_store_int_read_end(struct hf_store *st, MDB_txn *txn);
+/* The format version of the open store's records (HF_STORE_FORMAT_VERSION,
+ * or an older one a read-only handle found). */
+unsigned hf_store_int_version(const struct hf_store *st);
 /* The mask applied to filter hashes (all ones unless the test hook below
  * changed it). */
 uint64_t hf_store_int_hash_mask(const struct hf_store *st);

@@ -103,6 +103,7 @@ struct hf_store {
 	size_t os_page;
 	uint64_t max_map;
 	uint64_t hash_mask;
+	unsigned version; /* format of the records (see open_dbs) */
 	bool read_only;
 	uint64_t commits, grows;
 	/* Disk space reserved for the file ahead of use (see reserve()). */
@@ -497,7 +498,8 @@ apply_session_del(struct hf_store *st, uint64_t sid)
 	hf_be64(k, sid);
 	rc = get(st->wtxn, st, DB_SESSIONS, k, 8, &v);
 	if (rc == 0) {
-		if (hf_rec_session_dec(v.mv_data, v.mv_size, sid, &s))
+		if (hf_rec_session_dec(v.mv_data, v.mv_size, sid, st->version,
+		                       &s))
 			soft = HF_STORE_ECORRUPT;
 		else if (s.will_msg) {
 			rc = ref_add(st, s.will_msg, -1);
@@ -1099,7 +1101,8 @@ session_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k,
 	struct each_ctx *e = arg;
 	struct hf_store_session s;
 
-	if (hf_rec_session_dec(v->mv_data, v->mv_size, hf_rd64(k->mv_data), &s))
+	if (hf_rec_session_dec(v->mv_data, v->mv_size, hf_rd64(k->mv_data),
+	                       st->version, &s))
 		return bad_record(st, DB_SESSIONS, k);
 	return e->cb.session(e->ctx, &s);
 }
@@ -1523,6 +1526,7 @@ create_store(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
 
 	for (int i = 0; i < DB_COUNT && !rc; i++)
 		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+	st->version = HF_STORE_FORMAT_VERSION;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	hf_be32(ver, HF_STORE_FORMAT_VERSION);
 	hf_be64(created,
@@ -1545,6 +1549,55 @@ create_store(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
 	if (rc)
 		return open_fail(st, rc, "cannot create the store", err,
 		                 errlen);
+	return 0;
+}
+
+/* Bring an older store to this format, in the open transaction (so the
+ * store is either all old or all new). 1 -> 2: every session record gets
+ * the identity part (no username, no certificate, listener port 0: such
+ * a session is checked against the first listener's settings until its
+ * client connects again). A record that does not decode stops it. */
+static int
+migrate(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t ver[4];
+	int rc = mdb_cursor_open(txn, st->dbi[DB_SESSIONS], &cur);
+
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		struct hf_store_session s;
+		uint8_t *enc;
+		size_t len;
+
+		if (k.mv_size != 8 ||
+		    hf_rec_session_dec(v.mv_data, v.mv_size, hf_rd64(k.mv_data),
+		                       st->version, &s)) {
+			mdb_cursor_close(cur);
+			damaged(err, errlen, st->path,
+			        "a session record of format 1 does not decode");
+			return HF_STORE_ECORRUPT;
+		}
+		if (!(enc = hf_rec_session_enc(&s, &len))) {
+			rc = ENOMEM;
+			break;
+		}
+		v = (MDB_val){len, enc};
+		rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+		free(enc);
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	hf_be32(ver, HF_STORE_FORMAT_VERSION);
+	k = (MDB_val){7, (void *)"version"};
+	v = (MDB_val){4, ver};
+	if (!rc)
+		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	if (rc)
+		return open_fail(st, rc, "cannot migrate the store", err,
+		                 errlen);
+	st->version = HF_STORE_FORMAT_VERSION;
 	return 0;
 }
 
@@ -1614,6 +1667,7 @@ open_dbs(struct hf_store *st, char *err, size_t errlen)
 		rc = HF_STORE_EVERSION;
 		goto done;
 	}
+	st->version = ver;
 	for (int i = 1; i < DB_COUNT; i++) {
 		rc = mdb_dbi_open(txn, db_names[i], 0, &st->dbi[i]);
 		if (rc == MDB_NOTFOUND) {
@@ -1631,6 +1685,8 @@ open_dbs(struct hf_store *st, char *err, size_t errlen)
 			goto done;
 		}
 	}
+	if (ver < HF_STORE_FORMAT_VERSION && !st->read_only)
+		rc = migrate(st, txn, err, errlen);
 done:
 	if (rc) {
 		mdb_txn_abort(txn);
@@ -1795,6 +1851,12 @@ void
 hf_store_int_read_end(struct hf_store *st, MDB_txn *txn)
 {
 	rd_end(st, txn);
+}
+
+unsigned
+hf_store_int_version(const struct hf_store *st)
+{
+	return st->version;
 }
 
 uint64_t

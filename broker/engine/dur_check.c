@@ -20,8 +20,9 @@
  *      (so freeing every session empties it: the reset relies on that).
  * Against the store, once the open transaction is committed (the checker
  * reads committed data only), for every durable session s:
- *   D1 its record exists, names its client id and expiry, and names as will
- *      exactly s->dur_will, which is s->will's store id (or 0 without one).
+ *   D1 its record exists, names its client id, expiry, username,
+ *      certificate identity and listener port, and names as will exactly
+ *      s->dur_will, which is s->will's store id (or 0 without one).
  *   D2 its stored subscriptions are exactly s->subs (filter, options, id).
  *   D3 its stored inbound QoS 2 ids are exactly those in s->qos2_in.
  *   D4 its queue records below s->disk_next are exactly its in-flight
@@ -155,6 +156,15 @@ sess_cb(void *ctx, const struct hf_store_session *r)
 	if (r->will_msg != s->dur_will)
 		bad(k, "%s: stored will %" PRIu64 ", engine says %" PRIu64,
 		    s->id, r->will_msg, s->dur_will);
+	if (r->has_username != (s->username != NULL) ||
+	    (s->username && (r->username_len != strlen(s->username) ||
+	                     memcmp(r->username, s->username,
+	                            r->username_len) != 0)) ||
+	    r->has_cert_cn != (s->cert_cn != NULL) ||
+	    r->listener_port != s->listener_port)
+		bad(k, "%s: stored identity (username, certificate, listener) "
+		       "differs from the session's",
+		    s->id);
 	return 0;
 }
 

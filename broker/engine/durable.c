@@ -318,6 +318,13 @@ hf_dur_session_save(struct hf_session *s, bool sync)
 	    .will_msg = want,
 	    .will_delay = s->will_delay,
 	    .will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b)) : 0,
+	    .has_username = s->username != NULL,
+	    .username = (const uint8_t *)s->username,
+	    .username_len = s->username ? (uint16_t)strlen(s->username) : 0,
+	    .has_cert_cn = s->cert_cn != NULL,
+	    .cert_cn = (const uint8_t *)s->cert_cn,
+	    .cert_cn_len = s->cert_cn ? (uint16_t)strlen(s->cert_cn) : 0,
+	    .listener_port = s->listener_port,
 	};
 	check_as(b, hf_store_session_put(b->store, &r), "session write", !sync);
 	s->dur_will = want;
@@ -604,6 +611,20 @@ rec_session(void *ctx, const struct hf_store_session *r)
 	s->proto = r->proto;
 	s->expiry = r->expiry;
 	s->persistent = true;
+	/* Checked as it was when it last connected, by that listener. */
+	if ((r->has_username &&
+	     !(s->username = strndup((const char *)r->username,
+	                             r->username_len))) ||
+	    (r->has_cert_cn &&
+	     !(s->cert_cn =
+	           strndup((const char *)r->cert_cn, r->cert_cn_len)))) {
+		rc->err = 1;
+		return 1;
+	}
+	s->listener_port = r->listener_port;
+	s->auth = b->auth_for_port
+	              ? b->auth_for_port(b->auth_for_port_ctx, r->listener_port)
+	              : NULL;
 	int64_t gone = r->disconnected_at ? r->disconnected_at : rc->now_wall;
 	s->offline_since = rc->now_mono - (rc->now_wall - gone);
 	s->dur_will = r->will_msg;

@@ -17,6 +17,9 @@
  * password files, ACL files and certificate identities behind the same
  * calls.
  *
+ * A NULL context decides nothing: everyone in, every topic allowed (a
+ * session restored from a store without its listener).
+ *
  * Ownership: every pointer passed in is borrowed for the call. A username
  * returned by hf_auth_connect (use_identity_as_username) is owned by the
  * caller (free()). Threading: the loop thread; calls do not block. */

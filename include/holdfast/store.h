@@ -76,6 +76,18 @@ struct hf_store_session {
 	uint64_t will_msg;       /* message id of the will, 0 = none */
 	uint32_t will_delay;     /* s */
 	int64_t will_at; /* wall-clock ms when an armed will is due; 0 = none */
+	/* Who the session is checked as (include/holdfast/auth.h), also
+	 * while offline and after a restart (format version 2): the
+	 * username and the TLS certificate's common name its last CONNECT
+	 * gave (not NUL-terminated; absent when has_* is false, which is not
+	 * the same as empty), and the port of the listener it came through. */
+	bool has_username;
+	bool has_cert_cn;
+	uint16_t listener_port;
+	const uint8_t *username;
+	uint16_t username_len;
+	const uint8_t *cert_cn;
+	uint16_t cert_cn_len;
 };
 
 struct hf_store_sub {

@@ -80,6 +80,13 @@ conn_gone(struct eh *e, int i)
 
 /* ---- broker life ------------------------------------------------------- */
 
+static const struct hf_auth *
+auth_for_port(void *ctx, uint16_t port)
+{
+	(void)port;
+	return ((struct eh *)ctx)->auth;
+}
+
 /* Start a broker on e->dir. On failure after the loop exists, the broker
  * is left for stop() to take down, as main() does. */
 static int
@@ -115,6 +122,8 @@ start(struct eh *e)
 		return -1;
 	e->policy.auth = e->auth;
 	e->running = true;
+	e->b.auth_for_port = auth_for_port;
+	e->b.auth_for_port_ctx = e;
 	if (hf_broker_init(&e->b, &e->loop, c) != 0)
 		return -1;
 	uv_timer_stop(&e->b.tick); /* time moves in eh_advance() only */

@@ -1061,13 +1061,13 @@ t_version_and_meta(void)
 	fx_init(&f);
 	CHECK((st = fx_open(&f)));
 	hf_store_close(st);
-	hf_be32(v, 2);
+	hf_be32(v, 3);
 	CHECK_EQ(raw_put(f.path, "meta", "version", 7, v, 4), 0);
 	CHECK_EQ(hf_store_open(&st, &f.conf, f.err, sizeof(f.err)),
 	         HF_STORE_EVERSION);
 	CHECK(strstr(f.err, f.path) != NULL);
-	CHECK(strstr(f.err, "version 2") != NULL);
-	hf_be32(v, 1);
+	CHECK(strstr(f.err, "version 3") != NULL);
+	hf_be32(v, 2);
 	CHECK_EQ(raw_put(f.path, "meta", "version", 7, v, 4), 0);
 	CHECK((st = fx_open(&f)));
 	hf_store_close(st);
@@ -1084,6 +1084,111 @@ t_version_and_meta(void)
 	CHECK_EQ(hf_store_open(&st, &f.conf, f.err, sizeof(f.err)),
 	         HF_STORE_ECORRUPT);
 	CHECK(strstr(f.err, "--move-damaged-store") != NULL);
+	fx_done(&f);
+}
+
+struct idc {
+	int n;
+	bool ok;
+};
+
+static int
+check_identity(void *ctx, const struct hf_store_session *s)
+{
+	struct idc *c = ctx;
+	c->n++;
+	if (s->sid == 8)
+		c->ok = s->has_username && s->username_len == 5 &&
+		        memcmp(s->username, "alice", 5) == 0 &&
+		        s->has_cert_cn && s->cert_cn_len == 7 &&
+		        memcmp(s->cert_cn, "agent-1", 7) == 0 &&
+		        s->listener_port == 8883;
+	return 0;
+}
+
+static int
+copy_session(void *ctx, const struct hf_store_session *s)
+{
+	struct hf_store_session *out = ctx;
+	*out = *s;
+	out->client_id = NULL; /* not valid after the callback */
+	out->username = out->cert_cn = NULL;
+	return 0;
+}
+
+/* A format 1 store (session records end with the client id): read as it
+ * is through a read-only handle, migrated to format 2 when a writer opens
+ * it - every session gains an empty identity, the version moves, nothing
+ * else changes - and a format 2 session keeps its identity. */
+static void
+t_migrate_v1(void)
+{
+	struct fx f;
+	struct hf_store *st = NULL;
+	struct hf_store_session got, s = {
+	    .sid = 7,
+	    .client_id = (const uint8_t *)"old",
+	    .client_id_len = 3,
+	    .proto = 4,
+	    .expiry = UINT32_MAX,
+	    .disconnected_at = 5,
+	};
+	uint8_t v1[HF_REC_SESSION_HDR + 3], key[8], ver[4];
+	size_t n;
+
+	fx_init(&f);
+	CHECK((st = fx_open(&f)));
+	hf_store_close(st);
+	/* A format 1 record: a format 2 one cut after the client id. */
+	uint8_t *enc = hf_rec_session_enc(&s, &n);
+	CHECK(enc != NULL);
+	memcpy(v1, enc, sizeof(v1));
+	free(enc);
+	hf_be64(key, 7);
+	hf_be32(ver, 1);
+	CHECK_EQ(raw_put(f.path, "sessions", key, 8, v1, sizeof(v1)), 0);
+	CHECK_EQ(raw_put(f.path, "meta", "version", 7, ver, 4), 0);
+
+	f.conf.read_only = true;
+	CHECK((st = fx_open(&f)));
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ(hf_store_sessions_each(st, copy_session, &got), 0);
+	CHECK_EQ(got.sid, 7);
+	CHECK(!got.has_username && got.listener_port == 0);
+	CHECK_EQ(hf_store_check(st, NULL, NULL, NULL), 0);
+	hf_store_close(st);
+
+	f.conf.read_only = false;
+	CHECK((st = fx_open(&f))); /* migrates */
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ(hf_store_sessions_each(st, copy_session, &got), 0);
+	CHECK_EQ(got.sid, 7);
+	CHECK_EQ(got.disconnected_at, 5);
+	CHECK(!got.has_username && !got.has_cert_cn);
+	CHECK_EQ(hf_store_check(st, NULL, NULL, NULL), 0);
+	/* A session with an identity, stored and read back. */
+	s.sid = 8;
+	s.has_username = true;
+	s.username = (const uint8_t *)"alice";
+	s.username_len = 5;
+	s.has_cert_cn = true;
+	s.cert_cn = (const uint8_t *)"agent-1";
+	s.cert_cn_len = 7;
+	s.listener_port = 8883;
+	CHECK_EQ(hf_store_session_put(st, &s), 0);
+	CHECK_EQ(hf_store_commit(st), 0);
+	hf_store_close(st);
+	CHECK((st = fx_open(&f)));
+	struct idc c = {0, false};
+	CHECK_EQ(hf_store_sessions_each(st, check_identity, &c), 0);
+	CHECK_EQ(c.n, 2);
+	CHECK(c.ok);
+	hf_store_close(st);
+	/* And the file now says format 2, read-only too. */
+	f.conf.read_only = true;
+	CHECK((st = fx_open(&f)));
+	CHECK_EQ(hf_store_int_version(st), 2);
+	hf_store_close(st);
 	fx_done(&f);
 }
 
@@ -1207,8 +1312,12 @@ t_decode_random(void)
 			b[33] = 0;
 			b[34] = (uint8_t)(n - 35);
 		}
-		if (hf_rec_session_dec(b, n, 1, &s) == 0)
+		if (hf_rec_session_dec(b, n, 1, 1, &s) == 0)
 			CHECK_EQ(s.client_id_len + 35, n);
+		if (hf_rec_session_dec(b, n, 1, 2, &s) == 0)
+			CHECK_EQ(s.client_id_len + 35 + 7 + s.username_len +
+			             s.cert_cn_len,
+			         n);
 		if (hf_rec_sub_dec(b, n, 1, &u) == 0)
 			CHECK_EQ(u.filter_len + 7, n);
 		if (hf_rec_msg_dec(b, n, 1, &m) == 0)
@@ -1410,6 +1519,7 @@ main(void)
 	HF_RUN(t_queue_stat_100k);
 	HF_RUN(t_corrupt_random);
 	HF_RUN(t_version_and_meta);
+	HF_RUN(t_migrate_v1);
 	HF_RUN(t_bad_records);
 	HF_RUN(t_decode_random);
 	HF_RUN(t_guards);
