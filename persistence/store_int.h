@@ -20,6 +20,7 @@
 
 #include <lmdb.h>
 
+#include "holdfast/bytes.h"
 #include "holdfast/store.h"
 
 /* 2: session records carry the username, certificate CN and listener
@@ -48,46 +49,6 @@ enum hf_db {
 #define HF_REC_SUB_HDR     7u
 #define HF_REC_MSG_HDR     20u
 #define HF_REC_QENTRY_HDR  19u
-
-static inline void
-hf_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void
-hf_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline void
-hf_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline uint16_t
-hf_rd16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t
-hf_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline uint64_t
-hf_rd64(const uint8_t *p)
-{
-	return (uint64_t)hf_rd32(p) << 32 | hf_rd32(p + 4);
-}
 
 /* 64-bit FNV-1a of a filter: the subscription key's hash part. */
 uint64_t hf_rec_hash(const uint8_t *p, size_t n);

@@ -151,7 +151,7 @@ damaged(char *err, size_t errlen, const char *path, const char *why)
 static bool
 is_soft(int rc)
 {
-	return rc < 0 && rc >= HF_STORE_ENOTFOUND;
+	return rc <= HF_STORE_EIO && rc >= HF_STORE_ENOTFOUND;
 }
 
 /* A damaged record met by a read. */

@@ -100,17 +100,18 @@ hf_wr_u8(struct hf_wr *w, uint8_t v)
 void
 hf_wr_u16(struct hf_wr *w, uint16_t v)
 {
-	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t b[2];
 
+	hf_be16(b, v);
 	hf_wr_raw(w, b, 2);
 }
 
 void
 hf_wr_u32(struct hf_wr *w, uint32_t v)
 {
-	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	                (uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t b[4];
 
+	hf_be32(b, v);
 	hf_wr_raw(w, b, 4);
 }
 

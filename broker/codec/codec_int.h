@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "holdfast/bytes.h"
 #include "holdfast/codec.h"
 
 /* Read cursor over p[0..len). */
@@ -42,7 +43,7 @@ hf_rd_u16(struct hf_rd *r, uint16_t *v)
 {
 	if (hf_rd_left(r) < 2)
 		return false;
-	*v = (uint16_t)((unsigned)r->p[r->off] << 8 | r->p[r->off + 1]);
+	*v = hf_rd16(r->p + r->off);
 	r->off += 2;
 	return true;
 }
@@ -55,8 +56,7 @@ hf_rd_u32(struct hf_rd *r, uint32_t *v)
 	if (hf_rd_left(r) < 4)
 		return false;
 	q = r->p + r->off;
-	*v = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 |
-	     q[3];
+	*v = hf_rd32(q);
 	r->off += 4;
 	return true;
 }

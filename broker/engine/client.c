@@ -13,7 +13,14 @@
 #include <string.h>
 
 #include "holdfast/store.h"
+#include "ack.h"
 #include "broker.h"
+#include "client.h"
+#include "connect.h"
+#include "durable.h"
+#include "inbound.h"
+#include "outq.h"
+#include "subscribe.h"
 
 static void on_data(struct hf_client *c, const uint8_t *p, size_t n);
 static void ev_data(void *owner, const uint8_t *p, size_t n);

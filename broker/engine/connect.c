@@ -18,6 +18,17 @@
 
 #include "holdfast/auth.h"
 #include "broker.h"
+#include "client.h"
+#include "connect.h"
+#include "durable.h"
+#include "msg.h"
+#include "outq.h"
+#include "route.h"
+#include "subscribe.h"
+
+/* A client that sends no whole packet for 1.5 times its keepalive is
+ * gone [MQTT-3.1.2-24]: the keepalive in seconds times this. */
+#define KEEPALIVE_GRACE_MS 1500
 
 static void
 send_connack(struct hf_client *c, uint8_t rc, bool present,
@@ -218,7 +229,7 @@ connect_allowed(struct hf_client *c, const struct hf_connect *p)
 	if (p->will && conf->max_topic_levels &&
 	    hf_topic_levels(p->will_topic.p, p->will_topic.len) >
 	        conf->max_topic_levels) {
-		/* A will PUBLISH would be refused (publish.c), so the will
+		/* A will PUBLISH would be refused (inbound.c), so the will
 		 * is refused now: 5.0 0x90 (Topic Name invalid), 3.1.1 0x05
 		 * as for other wills the server will not take. */
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_TOPIC_NAME_INVALID,
@@ -667,7 +678,8 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 		 * [MQTT-3.1.2-22]). Clients waiting for CONNECT have their
 		 * own timer (hf_connect_timeouts). */
 		if (c->state == HF_C_CONNECTED && c->keepalive &&
-		    now - c->last_rx > (int64_t)c->keepalive * 1500) {
+		    now - c->last_rx >
+		        (int64_t)c->keepalive * KEEPALIVE_GRACE_MS) {
 			hf_log(&b->log, HF_LOG_NOTICE,
 			       "Client %s has exceeded timeout, disconnecting.",
 			       c->s->id);

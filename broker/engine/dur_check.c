@@ -44,6 +44,9 @@
 
 #include "holdfast/store.h"
 #include "broker.h"
+#include "durable.h"
+#include "pidset.h"
+#include "msg.h"
 
 struct chk {
 	struct hf_broker *b;
@@ -70,19 +73,13 @@ bad(struct chk *k, const char *fmt, ...)
 		k->report(k->ctx, line);
 }
 
-static bool
-bit(const uint8_t *bm, uint16_t pid)
-{
-	return bm && (bm[pid >> 3] & (1u << (pid & 7)));
-}
-
 static void
 check_memory(struct chk *k, struct hf_session *s)
 {
 	uint32_t n = 0, marked = 0;
 	for (struct hf_qentry *e = s->inf_head; e && n <= s->n_inflight + 1;
 	     e = e->next, n++) {
-		if (!e->pid || !bit(s->pids_out, e->pid))
+		if (!e->pid || !hf_pidset_has(s->pids_out, e->pid))
 			bad(k, "%s: in-flight seq %" PRIu64 " pid %u unmarked",
 			    s->id, e->seq, e->pid);
 		if (e->state == HF_Q_QUEUED ||
@@ -100,7 +97,7 @@ check_memory(struct chk *k, struct hf_session *s)
 		bad(k, "%s: n_inflight %u, list holds %u", s->id, s->n_inflight,
 		    n);
 	for (uint32_t p = 1; s->pids_out && p <= 65535; p++)
-		marked += bit(s->pids_out, (uint16_t)p);
+		marked += hf_pidset_has(s->pids_out, (uint16_t)p);
 	if (marked != s->n_inflight)
 		bad(k, "%s: %u packet ids marked, %u in flight", s->id, marked,
 		    s->n_inflight);
@@ -120,7 +117,7 @@ check_memory(struct chk *k, struct hf_session *s)
 	}
 	uint32_t q2 = 0;
 	for (uint32_t p = 1; s->qos2_in && p <= 65535; p++)
-		q2 += bit(s->qos2_in, (uint16_t)p);
+		q2 += hf_pidset_has(s->qos2_in, (uint16_t)p);
 	if (q2 != s->n_qos2_in)
 		bad(k, "%s: n_qos2_in %u, bitmap holds %u", s->id, s->n_qos2_in,
 		    q2);
@@ -157,13 +154,14 @@ sess_cb(void *ctx, const struct hf_store_session *r)
 		bad(k, "%s: stored will %" PRIu64 ", engine says %" PRIu64,
 		    s->id, r->will_msg, s->dur_will);
 	if (r->has_username != (s->username != NULL) ||
-	    (s->username && (r->username_len != strlen(s->username) ||
-	                     memcmp(r->username, s->username,
-	                            r->username_len) != 0)) ||
+	    (s->username &&
+	     (r->username_len != strlen(s->username) ||
+	      memcmp(r->username, s->username, r->username_len) != 0)) ||
 	    r->has_cert_cn != (s->cert_cn != NULL) ||
 	    r->listener_port != s->listener_port)
-		bad(k, "%s: stored identity (username, certificate, listener) "
-		       "differs from the session's",
+		bad(k,
+		    "%s: stored identity (username, certificate, listener) "
+		    "differs from the session's",
 		    s->id);
 	return 0;
 }
@@ -201,7 +199,7 @@ qos2_cb(void *ctx, uint64_t sid, uint16_t pid)
 	if (sid != k->s->sid)
 		return 0;
 	k->seen++;
-	if (!bit(k->s->qos2_in, pid))
+	if (!hf_pidset_has(k->s->qos2_in, pid))
 		bad(k, "%s: stored inbound QoS 2 id %u unknown to the engine",
 		    k->s->id, pid);
 	return 0;

@@ -35,8 +35,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "holdfast/bytes.h"
 #include "holdfast/store.h"
 #include "broker.h"
+#include "connect.h"
+#include "durable.h"
+#include "msg.h"
+#include "outq.h"
+#include "pidset.h"
+#include "subscribe.h"
 
 /* Properties blob: what follows the payload in hf_msg.data, behind a small
  * header. */
@@ -108,35 +115,6 @@ check(struct hf_broker *b, int rc, const char *what)
 	check_as(b, rc, what, false);
 }
 
-static void
-put_u16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_u16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 void
 hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 {
@@ -169,11 +147,11 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	}
 	blob[0] = m->has_payload_format ? 1 : 0;
 	blob[1] = m->payload_format;
-	put_u16(blob + 2, m->ctype_len);
-	put_u16(blob + 4, m->rtopic_len);
-	put_u16(blob + 6, m->corr_len);
-	put_u32(blob + 8, m->user_len);
-	put_u32(blob + 12, m->n_user);
+	hf_be16(blob + 2, m->ctype_len);
+	hf_be16(blob + 4, m->rtopic_len);
+	hf_be16(blob + 6, m->corr_len);
+	hf_be32(blob + 8, m->user_len);
+	hf_be32(blob + 12, m->n_user);
 	memcpy(blob + PROPS_HDR, hf_msg_payload(m) + m->payload_len, extra);
 	struct hf_store_msg r = {
 	    .id = ++b->next_msg_id,
@@ -202,8 +180,8 @@ msg_from_record(const struct hf_store_msg *r, bool *oom)
 	if (r->props_len < PROPS_HDR)
 		return NULL;
 	const uint8_t *h = r->props;
-	uint32_t ct = get_u16(h + 2), rt = get_u16(h + 4), cd = get_u16(h + 6);
-	uint32_t ul = get_u32(h + 8);
+	uint32_t ct = hf_rd16(h + 2), rt = hf_rd16(h + 4), cd = hf_rd16(h + 6);
+	uint32_t ul = hf_rd32(h + 8);
 	if ((uint64_t)PROPS_HDR + ct + rt + cd + ul != r->props_len)
 		return NULL;
 	size_t extra = r->props_len - PROPS_HDR;
@@ -224,7 +202,7 @@ msg_from_record(const struct hf_store_msg *r, bool *oom)
 	m->rtopic_len = (uint16_t)rt;
 	m->corr_len = (uint16_t)cd;
 	m->user_len = ul;
-	m->n_user = get_u32(h + 12);
+	m->n_user = hf_rd32(h + 12);
 	m->has_expiry = r->expiry_at != 0;
 	m->expiry_at = r->expiry_at;
 	m->topic_len = r->topic_len;
@@ -459,12 +437,10 @@ qread_cb(void *ctx, const struct hf_store_qentry *r)
 	e->state = r->state;
 	e->retain = r->retain;
 	e->pid = r->pid;
-	/* Borrow the message id through msg until loaded (see pump). */
-	e->msg = (struct hf_msg *)(uintptr_t)r->msg_id;
+	e->msg_id = r->msg_id; /* its body is loaded by the pump */
 	if (r->n_subids) {
 		e->subids = malloc(r->n_subids * sizeof(uint32_t));
 		if (!e->subids) {
-			e->msg = NULL;
 			hf_qentry_free(q->b, e);
 			q->err = 1;
 			return 1;
@@ -613,11 +589,10 @@ rec_session(void *ctx, const struct hf_store_session *r)
 	s->persistent = true;
 	/* Checked as it was when it last connected, by that listener. */
 	if ((r->has_username &&
-	     !(s->username = strndup((const char *)r->username,
-	                             r->username_len))) ||
-	    (r->has_cert_cn &&
-	     !(s->cert_cn =
-	           strndup((const char *)r->cert_cn, r->cert_cn_len)))) {
+	     !(s->username =
+	           strndup((const char *)r->username, r->username_len))) ||
+	    (r->has_cert_cn && !(s->cert_cn = strndup((const char *)r->cert_cn,
+	                                              r->cert_cn_len)))) {
 		rc->err = 1;
 		return 1;
 	}
@@ -676,11 +651,11 @@ rec_qos2(void *ctx, uint64_t sid, uint16_t pid)
 	struct hf_session *s = hf_map_get(&rc->by_sid, &sid, 8);
 	if (!s)
 		return 0;
-	if (!s->qos2_in && !(s->qos2_in = calloc(8192, 1))) {
+	if (!s->qos2_in && !(s->qos2_in = hf_pidset_new())) {
 		rc->err = 1;
 		return 1;
 	}
-	s->qos2_in[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+	hf_pidset_put(s->qos2_in, pid, true);
 	s->n_qos2_in++;
 	return 0;
 }

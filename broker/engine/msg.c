@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "broker.h"
+#include "msg.h"
 
 int64_t
 hf_wall_ms(void)
@@ -19,12 +20,6 @@ hf_wall_ms(void)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-int64_t
-hf_now_ms(struct hf_broker *b)
-{
-	return (int64_t)uv_now(b->loop) + b->clock_skew_ms;
 }
 
 struct hf_msg *

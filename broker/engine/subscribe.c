@@ -11,6 +11,13 @@
 #include <string.h>
 
 #include "broker.h"
+#include "client.h"
+#include "durable.h"
+#include "msg.h"
+#include "outq.h"
+#include "route.h"
+#include "session.h"
+#include "subscribe.h"
 
 static bool
 is_shared(const uint8_t *f, size_t len)

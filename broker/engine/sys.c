@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include "broker.h"
+#include "msg.h"
+#include "route.h"
+#include "sys.h"
 
 static void
 sys_put(struct hf_broker *b, const char *topic, const char *value)

@@ -33,20 +33,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Errors (negative). 0 is success. */
-#define HF_STORE_EIO       (-1) /* LMDB or file-system error; see errmsg */
-#define HF_STORE_EFULL     (-2) /* max_map_size reached, or the disk is
-                                   full (ENOSPC, EDQUOT) */
-#define HF_STORE_ECORRUPT  (-3) /* damaged or foreign store, or bad record */
-#define HF_STORE_EVERSION  (-4) /* written by an incompatible version */
-#define HF_STORE_ENOMEM    (-5)
-#define HF_STORE_ENOTFOUND (-6)
+/* Errors (negative; 0 is success). Their values are the store's own, apart
+ * from the codec's (holdfast/codec.h: HF_AGAIN, HF_ENOMEM) and from MQTT
+ * reason codes, so a code never means two things. */
+#define HF_STORE_EIO (-101) /* LMDB or file-system error; see errmsg */
+#define HF_STORE_EFULL                                                         \
+	(-102)                    /* max_map_size reached, or the disk is      \
+	                           full (ENOSPC, EDQUOT) */
+#define HF_STORE_ECORRUPT  (-103) /* damaged or foreign store, or bad record */
+#define HF_STORE_EVERSION  (-104) /* written by an incompatible version */
+#define HF_STORE_ENOMEM    (-105)
+#define HF_STORE_ENOTFOUND (-106)
 /* A write met records that disagree with it (a reference change on a
  * message that is not stored, a count that would go below zero, a damaged
  * record it had to delete, a subscription whose hash slots are all taken).
  * The transaction is intact: the write's other effects are applied and
  * will be committed; errmsg names the records. Only writes return it. */
-#define HF_STORE_EINCONSISTENT (-7)
+#define HF_STORE_EINCONSISTENT (-107)
 
 enum hf_store_sync {
 	HF_SYNC_FULL = 0, /* fsync on every commit: survives power loss */

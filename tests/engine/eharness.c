@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "holdfast/store.h"
+#include "connect.h"
+#include "durable.h"
 #include "eharness.h"
 
 /* ---- the in-memory transport ------------------------------------------ */

@@ -1,5 +1,5 @@
-/* broker/broker.c - the broker object: the loop's phases, timers, signals,
- * and shutdown.
+/* broker/engine/broker.c - the broker object: the loop's phases, timers,
+ * signals, and shutdown.
  *
  * One libuv loop in one thread runs everything (docs/ARCHITECTURE.md). Each
  * loop turn ends in before_sleep() (a uv_prepare_t, run just before the loop
@@ -15,11 +15,24 @@
 #include <time.h>
 
 #include "broker.h"
+#include "client.h"
+#include "connect.h"
+#include "durable.h"
+#include "msg.h"
+#include "outq.h"
+#include "route.h"
+#include "sys.h"
 
 /* Longest a write that nothing waits for stays uncommitted. */
 #define LAZY_COMMIT_MS 50
 
 static void end_of_turn(struct hf_broker *b);
+
+int64_t
+hf_now_ms(struct hf_broker *b)
+{
+	return (int64_t)uv_now(b->loop) + b->clock_skew_ms;
+}
 
 /* End of a loop turn: commit the turn's store writes, then release every
  * client's output and carry out the closes asked for during the turn. When
@@ -287,7 +300,7 @@ hf_broker_free(struct hf_broker *b)
 	if (b->retained)
 		hf_retain_free(b->retained, release_retained);
 	hf_map_free(&b->msg_cache);
-	free(b->targets);
 	hf_qentry_spares_free(b);
-	hf_enc_copies_free(b);
+	hf_encache_free(b);
+	hf_route_free(b);
 }

@@ -1,0 +1,438 @@
+/* broker/engine/outq.c - a session's outgoing queue: what waits, what is
+ * in flight, and the window between them.
+ *
+ * Each session has an in-flight list (PUBLISH sent, acknowledgment
+ * awaited, in send order) bounded by window_open(): the client's Receive
+ * Maximum and max_inflight_messages, max_inflight_bytes, and the client's
+ * output buffer (client_max_write_buffer_size). Behind it, messages wait:
+ * in memory for a clean session, only in the store for a durable one
+ * (hf_session_pump() streams them in as the window opens). A message for
+ * an online client with room and nothing waiting goes straight into
+ * flight. Queue entries come from and go back to a free list on the broker
+ * (no allocation per delivery once it has filled). Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "client.h"
+#include "durable.h"
+#include "msg.h"
+#include "outq.h"
+#include "pidset.h"
+#include "send.h"
+
+#define QENTRY_SPARE_MAX 4096 /* spare entries kept for reuse */
+
+struct hf_qentry *
+hf_qentry_new(struct hf_broker *b)
+{
+	struct hf_qentry *e = b->qe_spare;
+	if (!e)
+		return calloc(1, sizeof(*e));
+	b->qe_spare = e->next;
+	b->n_qe_spare--;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+void
+hf_qentry_free(struct hf_broker *b, struct hf_qentry *e)
+{
+	hf_msg_unref(e->msg);
+	free(e->subids);
+	if (b->n_qe_spare >= QENTRY_SPARE_MAX) {
+		free(e);
+		return;
+	}
+	e->next = b->qe_spare;
+	b->qe_spare = e;
+	b->n_qe_spare++;
+}
+
+void
+hf_qentry_spares_free(struct hf_broker *b)
+{
+	while (b->qe_spare) {
+		struct hf_qentry *e = b->qe_spare;
+		b->qe_spare = e->next;
+		free(e);
+	}
+	b->n_qe_spare = 0;
+}
+
+/* Next free outgoing packet id, or 0 when none can be had. */
+static uint16_t
+alloc_pid(struct hf_session *s)
+{
+	if (!s->pids_out) {
+		s->pids_out = hf_pidset_new();
+		if (!s->pids_out)
+			return 0;
+	}
+	for (uint32_t tries = 0; tries < 65535; tries++) {
+		uint16_t pid = s->next_pid;
+		s->next_pid = (uint16_t)(pid == 65535 ? 1 : pid + 1);
+		if (!hf_pidset_has(s->pids_out, pid)) {
+			hf_pidset_put(s->pids_out, pid, true);
+			return pid;
+		}
+	}
+	return 0;
+}
+
+void
+hf_inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
+                   struct hf_qentry *e)
+{
+	if (prev)
+		prev->next = e->next;
+	else
+		s->inf_head = e->next;
+	if (s->inf_tail == e)
+		s->inf_tail = prev;
+	s->n_inflight--;
+	s->inflight_bytes -= e->msg ? e->msg->payload_len : 0;
+	if (e->pid && s->pids_out)
+		hf_pidset_put(s->pids_out, e->pid, false);
+}
+
+/* The flow of e is complete (or abandoned): forget it, in the store too. */
+void
+hf_inflight_remove(struct hf_session *s, struct hf_qentry *prev,
+                   struct hf_qentry *e)
+{
+	hf_inflight_unlink(s, prev, e);
+	hf_dur_qentry_del(s, e->seq);
+	hf_qentry_free(s->b, e);
+}
+
+void
+hf_inflight_append(struct hf_session *s, struct hf_qentry *e)
+{
+	e->next = NULL;
+	if (s->inf_tail)
+		s->inf_tail->next = e;
+	else
+		s->inf_head = e;
+	s->inf_tail = e;
+	s->n_inflight++;
+	s->inflight_bytes += e->msg->payload_len;
+}
+
+/* May one more QoS 1/2 message go into flight to s's client? Its Receive
+ * Maximum (and max_inflight_messages), max_inflight_bytes (mosquitto's
+ * meaning: messages go out while fewer bytes than that are in flight), and
+ * the client's output buffer (client_max_write_buffer_size): a message
+ * that cannot go out stays queued - on disk for a durable session - until
+ * acknowledgments or the socket make room (hf_session_pump again). */
+static bool
+window_open(const struct hf_session *s)
+{
+	const struct hf_client *c = s->client;
+	uint64_t maxb = s->b->conf->max_inflight_bytes;
+	return s->n_inflight < c->recv_max &&
+	       (!maxb || s->inflight_bytes < maxb) && !hf_client_backlogged(c);
+}
+
+static bool
+mark_pid(struct hf_session *s, uint16_t pid)
+{
+	if (!s->pids_out && !(s->pids_out = hf_pidset_new()))
+		return false;
+	hf_pidset_put(s->pids_out, pid, true);
+	return true;
+}
+
+/* Drop an entry that will not be delivered. Its store record, if written
+ * (stored), goes and releases the message; if not, the reference taken for
+ * it is given back. */
+static void
+discard(struct hf_session *s, struct hf_qentry *e, bool stored)
+{
+	struct hf_msg *m = e->msg;
+	if (stored)
+		hf_dur_qentry_del(s, e->seq);
+	else if (s->sid && m->dur_pending > 0)
+		m->dur_pending--;
+	else if (s->sid)
+		hf_dur_msg_ref(s->b, m, -1);
+	hf_qentry_free(s->b, e);
+}
+
+/* Send a waiting entry (state QUEUED) and move it into flight; stored says
+ * whether its queue record is already written. Returns false when it was
+ * discarded instead (too big for the client, expired; QoS 0 leaves at once
+ * and is done). */
+static bool
+start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now,
+             bool stored)
+{
+	struct hf_client *c = s->client;
+	if (hf_msg_expired(e->msg, now) || e->qos == 0) {
+		if (e->qos == 0)
+			hf_send_publish(c, e->msg, 0, e->retain, 0, false,
+			                e->subids, e->n_subids);
+		discard(s, e, stored);
+		return false;
+	}
+	e->pid = alloc_pid(s);
+	if (!e->pid) /* out of memory for the id bitmap */
+		hf_dur_fail_turn(s->b, "out of memory for packet ids");
+	if (!e->pid || !hf_send_publish(c, e->msg, e->qos, e->retain, e->pid,
+	                                false, e->subids, e->n_subids)) {
+		/* Too big for this client: discarded as if delivered
+		 * (v5 3.1.2.25). */
+		if (e->pid)
+			hf_pidset_put(s->pids_out, e->pid, false);
+		s->b->stats.pub_dropped++;
+		discard(s, e, stored);
+		return false;
+	}
+	e->state = HF_Q_SENT;
+	hf_dur_qentry_put(s, e);
+	hf_inflight_append(s, e);
+	return true;
+}
+
+/* Durable sessions: stream waiting entries in from the store. */
+static void
+pump_disk(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	struct hf_broker *b = s->b;
+	int64_t now = hf_wall_ms();
+	struct hf_qentry *batch[256];
+	for (int rounds = 0; rounds < 1024 && s->n_queued > 0 &&
+	                     window_open(s) && !b->store_failed;
+	     rounds++) {
+		size_t want = c->recv_max - s->n_inflight;
+		if (want > 256)
+			want = 256;
+		size_t n = 0;
+		int rrc = hf_dur_queue_read(s, want, batch, &n);
+		if (rrc != 0 || n == 0) {
+			if (rrc == 0)
+				s->n_queued = 0; /* counts were off: resync */
+			else if (rrc == -2)
+				hf_dur_fail_turn(b, "out of memory reading a "
+				                    "queue");
+			for (size_t i = 0; i < n; i++)
+				hf_qentry_free(b, batch[i]);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct hf_qentry *e = batch[i];
+			if (e->state == HF_Q_QUEUED && !window_open(s)) {
+				/* Full (bytes, output): the rest waits on
+				 * disk, read again when there is room. */
+				for (size_t k = i; k < n; k++)
+					hf_qentry_free(b, batch[k]);
+				return;
+			}
+			e->msg = hf_dur_msg_load(b, e->msg_id);
+			if (!e->msg && b->store_failed) {
+				/* the turn is lost: leave the rest alone */
+				for (size_t k = i; k < n; k++)
+					hf_qentry_free(b, batch[k]);
+				return;
+			}
+			s->disk_next = e->seq + 1;
+			s->n_queued--;
+			if (!e->msg) { /* not stored: contained, logged */
+				hf_dur_qentry_del(s, e->seq);
+				hf_qentry_free(s->b, e);
+				continue;
+			}
+			s->queued_bytes -= e->msg->payload_len < s->queued_bytes
+			                       ? e->msg->payload_len
+			                       : s->queued_bytes;
+			if (e->state == HF_Q_QUEUED) {
+				start_flight(s, e, now, true);
+				continue;
+			}
+			/* In flight when the broker stopped: resend as the
+			 * spec asks on reconnection [MQTT-4.4.0-1]. */
+			if (!mark_pid(s, e->pid)) {
+				hf_dur_fail_turn(b, "out of memory for packet "
+				                    "ids");
+				hf_qentry_free(s->b, e);
+				continue;
+			}
+			if (e->state == HF_Q_RELEASED) {
+				hf_send_ack(c, HF_PUBREL, e->pid,
+				            HF_RC_SUCCESS);
+			} else if (!hf_send_publish(c, e->msg, e->qos,
+			                            e->retain, e->pid, true,
+			                            e->subids, e->n_subids)) {
+				/* The client came back with a smaller Maximum
+				 * Packet Size: discarded as if delivered
+				 * [MQTT-3.1.2-25], so its window slot is not
+				 * held forever. */
+				hf_pidset_put(s->pids_out, e->pid, false);
+				b->stats.pub_dropped++;
+				discard(s, e, true);
+				continue;
+			}
+			hf_inflight_append(s, e);
+		}
+	}
+}
+
+void
+hf_session_pump(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	if (!c || c->state != HF_C_CONNECTED)
+		return;
+	if (s->sid) {
+		pump_disk(s);
+		return;
+	}
+	int64_t now = hf_wall_ms();
+	while (s->q_head && window_open(s)) {
+		struct hf_qentry *e = s->q_head;
+		s->q_head = e->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		s->n_queued--;
+		s->queued_bytes -= e->msg->payload_len;
+		e->next = NULL;
+		start_flight(s, e, now, true);
+	}
+}
+
+void
+hf_session_resend(struct hf_session *s)
+{
+	struct hf_client *c = s->client;
+	struct hf_qentry *prev = NULL;
+	for (struct hf_qentry *e = s->inf_head, *n; e; e = n) {
+		n = e->next;
+		if (e->state == HF_Q_RELEASED) {
+			hf_send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
+		} else if (!hf_send_publish(c, e->msg, e->qos, e->retain,
+		                            e->pid, true, e->subids,
+		                            e->n_subids)) {
+			/* Too big for the client's new Maximum Packet Size:
+			 * done as if delivered [MQTT-3.1.2-25]. */
+			s->b->stats.pub_dropped++;
+			hf_inflight_remove(s, prev, e);
+			continue;
+		}
+		prev = e;
+	}
+}
+
+/* True when s cannot take one more message of len payload bytes. */
+bool
+hf_session_queue_full(const struct hf_session *s, uint32_t len)
+{
+	const struct hf_config *conf = s->b->conf;
+	uint64_t maxq = conf->max_queued_messages;
+	uint64_t maxb = conf->max_queued_bytes;
+	return (maxq && s->n_queued >= maxq) ||
+	       (maxb && s->queued_bytes + len > maxb);
+}
+
+/* One store reference for a queue entry about to be written. The first in a
+ * routing pass is written at once (it stores the body, or stores it again if
+ * it was released meanwhile, which fixes the id the entry names); the
+ * others of the same pass are counted and written as one change when the
+ * pass ends (hf_publish_route), so a fan-out to N persistent sessions costs
+ * one reference write, not N. */
+static void
+take_store_ref(struct hf_broker *b, struct hf_msg *m)
+{
+	if (b->routing && m->store_id && m->dur_gen == b->match_gen) {
+		m->dur_pending++;
+		return;
+	}
+	hf_dur_msg_ref(b, m, 1);
+	m->dur_gen = b->match_gen;
+}
+
+void
+hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
+                   bool retain, const uint32_t *subids, uint16_t nsub)
+{
+	struct hf_broker *b = s->b;
+	struct hf_client *c = s->client;
+	bool online = c && c->state == HF_C_CONNECTED;
+	if (qos == 0) {
+		if (online) {
+			/* QoS 0 is not queued for a client whose socket is
+			 * not keeping up: dropped, as MQTT allows. */
+			if (hf_client_backlogged(c)) {
+				b->stats.pub_dropped++;
+				return;
+			}
+			hf_send_publish(c, m, 0, retain, 0, false, subids,
+			                nsub);
+			return;
+		}
+		if (!b->conf->queue_qos0_messages || !s->persistent)
+			return;
+	}
+	if (hf_session_queue_full(s, m->payload_len)) {
+		b->stats.pub_dropped++;
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Queue of %s is full, message on %.*s dropped.", s->id,
+		       (int)m->topic_len, (const char *)hf_msg_topic(m));
+		return;
+	}
+	if (hf_msg_expired(m, hf_wall_ms()))
+		return;
+	struct hf_qentry *e = hf_qentry_new(b);
+	if (!e) {
+		b->stats.pub_dropped++;
+		if (qos > 0)
+			hf_dur_fail_turn(b, "out of memory queueing a message");
+		return;
+	}
+	if (nsub) {
+		e->subids = malloc(nsub * sizeof(uint32_t));
+		if (!e->subids) {
+			free(e);
+			b->stats.pub_dropped++;
+			if (qos > 0)
+				hf_dur_fail_turn(b, "out of memory queueing a "
+				                    "message");
+			return;
+		}
+		memcpy(e->subids, subids, nsub * sizeof(uint32_t));
+		e->n_subids = nsub;
+	}
+	hf_msg_ref(m);
+	e->msg = m;
+	e->qos = qos;
+	e->retain = retain;
+	if (s->sid) {
+		/* Durable: one store reference and one queue record per
+		 * delivery, written before any acknowledgment leaves. */
+		e->seq = s->next_seq++;
+		take_store_ref(b, m);
+		if (online && s->n_queued == 0 && window_open(s) && qos > 0) {
+			/* Nothing waits on disk, so everything before this
+			 * entry is in flight or done: reading resumes after
+			 * it. Its record is written once, already "sent". */
+			s->disk_next = e->seq + 1;
+			start_flight(s, e, hf_wall_ms(), false);
+			return;
+		}
+		hf_dur_qentry_put(s, e);
+		s->n_queued++;
+		s->queued_bytes += m->payload_len;
+		hf_qentry_free(s->b, e);
+		if (online)
+			hf_session_pump(s);
+		return;
+	}
+	if (s->q_tail)
+		s->q_tail->next = e;
+	else
+		s->q_head = e;
+	s->q_tail = e;
+	s->n_queued++;
+	s->queued_bytes += m->payload_len;
+	hf_session_pump(s);
+}
