@@ -25,7 +25,7 @@ mem_write(struct hf_conn *c, struct hf_wbuf *data)
 static size_t
 mem_pending(struct hf_conn *c)
 {
-	return 0;
+	return ((struct eh_conn *)c)->held;
 }
 
 static void
@@ -262,9 +262,39 @@ eh_turn(struct eh *e)
 	/* The lazy-commit timer would fire 50 ms later in real time; here
 	 * lazy writes ride with the next synced commit or eh_check(). */
 	uv_timer_stop(&e->b.lazy_commit);
-	for (int i = 0; i < EH_CONNS; i++)
-		if (e->slot[i] && e->slot[i]->close_asked)
-			conn_gone(e, i);
+	/* Closes the engine asked for: the transport is gone (the engine
+	 * frees its client), but the slot keeps what was sent last (a
+	 * refusing CONNACK, a DISCONNECT) for the test to read, until the
+	 * slot is reused. */
+	for (int i = 0; i < EH_CONNS; i++) {
+		struct eh_conn *m = e->slot[i];
+		if (m && m->close_asked && m->base.owner) {
+			void *owner = m->base.owner;
+			struct hf_client *c = owner;
+			if (c->proto) /* to decode what is left to read */
+				m->proto = c->proto;
+			m->base.owner = NULL;
+			m->base.ev->closed(owner);
+		}
+	}
+}
+
+void
+eh_hold(struct eh *e, int i, size_t bytes)
+{
+	if (e->slot[i])
+		e->slot[i]->held = bytes;
+}
+
+void
+eh_drain(struct eh *e, int i)
+{
+	struct eh_conn *m = e->slot[i];
+	if (!m || !m->held)
+		return;
+	m->held = 0;
+	if (m->base.owner && !m->close_asked)
+		m->base.ev->drained(m->base.owner);
 }
 
 void
@@ -325,8 +355,16 @@ eh_next_packet(struct eh *e, int i, struct hf_packet *pkt, uint8_t **body)
 	memmove(m->out.p, m->out.p + whole, m->out.len - whole);
 	m->out.len -= whole;
 	struct hf_client *c = m->base.owner;
-	uint8_t ver = c && c->proto ? c->proto : HF_PROTO_V311;
+	uint8_t ver = c && c->proto ? c->proto
+	              : m->proto    ? m->proto
+	                            : HF_PROTO_V311;
 	return hf_decode(f.type_flags, *body, f.body_len, ver, pkt) == HF_OK
 	           ? 1
 	           : -1;
+}
+
+struct hf_session *
+eh_find_session(struct eh *e, const char *client_id)
+{
+	return hf_map_get(&e->b.sessions, client_id, strlen(client_id));
 }

@@ -70,12 +70,19 @@ int eh_restart(struct eh *e, bool crash);
 /* Stop the broker cleanly, remove the folder. */
 void eh_close(struct eh *e);
 
+/* The session of this client id, or NULL. */
+struct hf_session *eh_find_session(struct eh *e, const char *client_id);
 /* The engine's client of slot i, or NULL. */
 struct hf_client *eh_client(struct eh *e, int i);
 /* Open a new connection in slot i (dropping the one there, if any). */
 struct eh_conn *eh_connect(struct eh *e, int i);
 /* Bytes from slot i's client; no-op when the slot is empty or closing. */
 void eh_feed(struct eh *e, int i, const void *p, size_t n);
+/* Slot i's socket is slow: bytes of output it "still holds" (what the
+ * transport's pending() reports), as if the peer did not read. */
+void eh_hold(struct eh *e, int i, size_t bytes);
+/* The peer has read it all: pending() is 0 and the engine hears drained(). */
+void eh_drain(struct eh *e, int i);
 /* The network connection of slot i breaks. */
 void eh_drop(struct eh *e, int i);
 /* One loop turn: commit, release output, carry out closes. */

@@ -354,6 +354,35 @@ hf_raw_connect(uint16_t port, uint8_t ver, const char *client_id, bool clean,
 	return fd;
 }
 
+int
+hf_raw_connect_expiry(uint16_t port, uint8_t ver, const char *client_id,
+                      bool clean, uint32_t expiry, bool *session_present)
+{
+	struct hf_packet c, ca;
+	uint8_t buf[1024];
+	int fd;
+
+	if (session_present)
+		*session_present = false;
+	hf_raw_connect_init(&c, ver, client_id, clean, 60);
+	if (ver == HF_PROTO_V5 && expiry) {
+		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
+		c.u.connect.props.session_expiry = expiry;
+	}
+	fd = hf_raw_connect_pkt(port, &c, &ca, buf, sizeof(buf));
+	if (fd < 0)
+		return -1;
+	if (ca.u.connack.rc != 0) {
+		fprintf(stderr, "%s: CONNACK rc 0x%02x\n", client_id,
+		        ca.u.connack.rc);
+		close(fd);
+		return -1;
+	}
+	if (session_present)
+		*session_present = ca.u.connack.session_present;
+	return fd;
+}
+
 /* Append a Variable Byte Integer. */
 static size_t
 put_varint(uint8_t *out, uint32_t v)

@@ -51,6 +51,13 @@ int hf_raw_connect(uint16_t port, uint8_t ver, const char *client_id,
 
 /* ---- Additions beyond the agreed interface ---- */
 
+/* CONNECT (keepalive 60) with, for 5.0, a Session Expiry Interval of expiry
+ * seconds (0: the property is absent); wait for CONNACK. Returns the fd on
+ * CONNACK 0, else -1 (the code is printed). *session_present is set when
+ * non-NULL. The helper the session, restart and store tests share. */
+int hf_raw_connect_expiry(uint16_t port, uint8_t ver, const char *client_id,
+                          bool clean, uint32_t expiry, bool *session_present);
+
 /* Read one packet's raw bytes: *type_flags = first byte, body (Remaining
  * Length bytes) into buf[cap], *len its length. Returns 1, 0 on timeout, -1
  * on EOF/error/too big for cap. */

@@ -13,33 +13,6 @@
 #include "rawclient.h"
 #include "test.h"
 
-/* Connect; for 5.0 with Session Expiry Interval `expiry` (0 = property
- * absent). Returns fd (CONNACK 0) or -1; *sp = session present. */
-static int
-conn(uint16_t port, uint8_t ver, const char *id, bool clean, uint32_t expiry,
-     bool *sp)
-{
-	struct hf_packet c, ca;
-	uint8_t buf[512];
-	int fd;
-
-	hf_raw_connect_init(&c, ver, id, clean, 60);
-	if (ver == V5 && expiry) {
-		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
-		c.u.connect.props.session_expiry = expiry;
-	}
-	fd = hf_raw_connect_pkt(port, &c, &ca, buf, sizeof(buf));
-	if (fd < 0)
-		return -1;
-	if (ca.u.connack.rc != 0) {
-		fprintf(stderr, "CONNACK rc 0x%02x\n", ca.u.connack.rc);
-		close(fd);
-		return -1;
-	}
-	*sp = ca.u.connack.session_present;
-	return fd;
-}
-
 /* A persistent session keeps its subscriptions and queues QoS 1 and 2
  * messages while the client is offline [MQTT-3.1.2-4], [MQTT-3.1.2-5]
  * (3.1.1) / [MQTT-3.1.2-5] (5.0, Session Expiry > 0); on reconnect session
@@ -52,7 +25,7 @@ offline_queue(struct hf_bproc *b, uint8_t ver)
 	uint8_t buf[1024];
 	bool sp = true;
 	int pub = hf_raw_connect(b->port, ver, "p", true, 60, NULL, NULL);
-	int s = conn(b->port, ver, "sess", false, 60, &sp);
+	int s = hf_raw_connect_expiry(b->port, ver, "sess", false, 60, &sp);
 
 	CHECK(pub >= 0 && s >= 0);
 	CHECK(!sp);
@@ -63,7 +36,7 @@ offline_queue(struct hf_bproc *b, uint8_t ver)
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "q/1", "a", 1, 1, false, 1)));
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "q/1", "b", 1, 2, false, 2)));
 	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "q/1", "c", 1, 1, false, 3)));
-	s = conn(b->port, ver, "sess", false, 60, &sp);
+	s = hf_raw_connect_expiry(b->port, ver, "sess", false, 60, &sp);
 	CHECK(s >= 0);
 	CHECK(sp);
 	for (int i = 0; i < 3; i++) {
@@ -93,12 +66,12 @@ clean_discards(struct hf_bproc *b, uint8_t ver)
 	bool sp = true;
 	int others;
 	int pub = hf_raw_connect(b->port, ver, "p", true, 60, NULL, NULL);
-	int s = conn(b->port, ver, "sess", false, 60, &sp);
+	int s = hf_raw_connect_expiry(b->port, ver, "sess", false, 60, &sp);
 
 	CHECK(pub >= 0 && s >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "cd", 1, 0), 1);
 	close(s);
-	s = conn(b->port, ver, "sess", true, 60, &sp);
+	s = hf_raw_connect_expiry(b->port, ver, "sess", true, 60, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "marker", 0, 0), 0);
@@ -120,12 +93,12 @@ static void
 no_session_kept(struct hf_bproc *b, uint8_t ver)
 {
 	bool sp = true;
-	int s = conn(b->port, ver, "nk", ver == V3, 0, &sp);
+	int s = hf_raw_connect_expiry(b->port, ver, "nk", ver == V3, 0, &sp);
 
 	CHECK(s >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, ver, 1, "x", 1, 0), 1);
 	close(s);
-	s = conn(b->port, ver, "nk", false, 0, &sp);
+	s = hf_raw_connect_expiry(b->port, ver, "nk", false, 0, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);
@@ -138,18 +111,18 @@ static void
 t_v5_session_expiry(struct hf_bproc *b)
 {
 	bool sp = false;
-	int s = conn(b->port, V5, "exp", true, 2, &sp);
+	int s = hf_raw_connect_expiry(b->port, V5, "exp", true, 2, &sp);
 
 	CHECK(s >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, V5, 1, "x", 1, 0), 1);
 	close(s);
 	hf_sleep_ms(300);
-	s = conn(b->port, V5, "exp", false, 2, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "exp", false, 2, &sp);
 	CHECK(s >= 0);
 	CHECK(sp);
 	close(s);
 	hf_sleep_ms(3000);
-	s = conn(b->port, V5, "exp", false, 2, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "exp", false, 2, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);
@@ -176,7 +149,7 @@ t_v5_disconnect_expiry_error(struct hf_bproc *b)
 {
 	bool sp = true;
 	int drc;
-	int s = conn(b->port, V5, "de", true, 0, &sp);
+	int s = hf_raw_connect_expiry(b->port, V5, "de", true, 0, &sp);
 
 	CHECK(s >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, V5, 1, "x", 1, 0), 1);
@@ -184,7 +157,7 @@ t_v5_disconnect_expiry_error(struct hf_bproc *b)
 	CHECK(hf_raw_wait_close(s, 3000, &drc));
 	CHECK_EQ(drc, HF_RC_PROTOCOL_ERROR);
 	close(s);
-	s = conn(b->port, V5, "de", false, 0, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "de", false, 0, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);
@@ -198,7 +171,7 @@ static void
 t_v5_disconnect_new_expiry(struct hf_bproc *b)
 {
 	bool sp = false;
-	int s = conn(b->port, V5, "dn", true, 1, &sp);
+	int s = hf_raw_connect_expiry(b->port, V5, "dn", true, 1, &sp);
 
 	CHECK(s >= 0);
 	CHECK_EQ(hf_raw_subscribe(s, V5, 1, "x", 1, 0), 1);
@@ -206,13 +179,13 @@ t_v5_disconnect_new_expiry(struct hf_bproc *b)
 	CHECK(hf_raw_wait_close(s, 3000, NULL));
 	close(s);
 	hf_sleep_ms(2000);
-	s = conn(b->port, V5, "dn", false, 60, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "dn", false, 60, &sp);
 	CHECK(s >= 0);
 	CHECK(sp);
 	CHECK_EQ(disconnect_expiry(s, 0), 0);
 	CHECK(hf_raw_wait_close(s, 3000, NULL));
 	close(s);
-	s = conn(b->port, V5, "dn", false, 60, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "dn", false, 60, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);
@@ -225,12 +198,12 @@ static void
 t_v5_resume_nothing(struct hf_bproc *b)
 {
 	bool sp = true;
-	int s = conn(b->port, V5, "fresh", false, 10, &sp);
+	int s = hf_raw_connect_expiry(b->port, V5, "fresh", false, 10, &sp);
 
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);
-	s = conn(b->port, V5, "", false, 0, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "", false, 0, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	close(s);

@@ -109,40 +109,12 @@ bounce(struct hf_bproc *b, enum bounce_mode mode)
 	return halt(b, mode) && hf_bproc_restart(b) == 0;
 }
 
-/* Connect; clean = 3.1.1 CleanSession / 5.0 Clean Start; for 5.0 a
- * Session Expiry Interval of `expiry` (0 = absent). Returns the fd after
- * CONNACK 0, else -1; *sp = session present. */
-static int
-conn(uint16_t port, uint8_t ver, const char *id, bool clean, uint32_t expiry,
-     bool *sp)
-{
-	struct hf_packet c, ca;
-	uint8_t buf[512];
-	int fd;
-
-	hf_raw_connect_init(&c, ver, id, clean, 60);
-	if (ver == V5 && expiry) {
-		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
-		c.u.connect.props.session_expiry = expiry;
-	}
-	fd = hf_raw_connect_pkt(port, &c, &ca, buf, sizeof(buf));
-	if (fd < 0)
-		return -1;
-	if (ca.u.connack.rc != 0) {
-		fprintf(stderr, "%s: CONNACK rc 0x%02x\n", id, ca.u.connack.rc);
-		close(fd);
-		return -1;
-	}
-	*sp = ca.u.connack.session_present;
-	return fd;
-}
-
 /* A persistent session: 3.1.1 CleanSession 0; 5.0 Clean Start 0 with a
  * Session Expiry Interval of an hour. */
 static int
 pconn(uint16_t port, uint8_t ver, const char *id, bool *sp)
 {
-	return conn(port, ver, id, false, 3600, sp);
+	return hf_raw_connect_expiry(port, ver, id, false, 3600, sp);
 }
 
 /* A clean, non-persistent connection. */
@@ -151,7 +123,7 @@ cconn(uint16_t port, uint8_t ver, const char *id)
 {
 	bool sp;
 
-	return conn(port, ver, id, true, 0, &sp);
+	return hf_raw_connect_expiry(port, ver, id, true, 0, &sp);
 }
 
 /* Leave with DISCONNECT and wait for the broker's close: the broker closes
@@ -594,7 +566,7 @@ static void
 session_expiry(struct hf_bproc *b, enum bounce_mode mode)
 {
 	bool sp = true;
-	int s = conn(b->port, V5, "ex3", true, 3, &sp);
+	int s = hf_raw_connect_expiry(b->port, V5, "ex3", true, 3, &sp);
 	int k = pconn(b->port, V5, "ex3600", &sp);
 
 	CHECK(s >= 0 && k >= 0);
@@ -605,7 +577,7 @@ session_expiry(struct hf_bproc *b, enum bounce_mode mode)
 	CHECK(halt(b, mode));
 	hf_sleep_ms(4000);
 	CHECK_EQ(hf_bproc_restart(b), 0);
-	s = conn(b->port, V5, "ex3", false, 3, &sp);
+	s = hf_raw_connect_expiry(b->port, V5, "ex3", false, 3, &sp);
 	CHECK(s >= 0);
 	CHECK(!sp);
 	k = pconn(b->port, V5, "ex3600", &sp);
@@ -632,7 +604,7 @@ clean_gone(struct hf_bproc *b, uint8_t ver, enum bounce_mode mode)
 	CHECK(bounce(b, mode));
 	close(c);
 	close(k);
-	c = conn(b->port, ver, "cs", false, 3600, &sp);
+	c = hf_raw_connect_expiry(b->port, ver, "cs", false, 3600, &sp);
 	CHECK(c >= 0);
 	CHECK(!sp);
 	k = pconn(b->port, ver, "ks", &sp);

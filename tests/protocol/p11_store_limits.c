@@ -23,30 +23,12 @@
 
 #define QUOTA HF_RC_QUOTA_EXCEEDED
 
-/* Connect; 5.0 with a Session Expiry Interval of an hour when !clean.
- * Returns the fd after CONNACK 0, else -1; *sp = session present. */
+/* Connect; 5.0 with a Session Expiry Interval of an hour when !clean. */
 static int
 conn(uint16_t port, uint8_t ver, const char *id, bool clean, bool *sp)
 {
-	struct hf_packet c, ca;
-	uint8_t buf[512];
-	int fd;
-
-	hf_raw_connect_init(&c, ver, id, clean, 60);
-	if (ver == V5 && !clean) {
-		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
-		c.u.connect.props.session_expiry = 3600;
-	}
-	fd = hf_raw_connect_pkt(port, &c, &ca, buf, sizeof(buf));
-	if (fd < 0)
-		return -1;
-	if (ca.u.connack.rc != 0) {
-		fprintf(stderr, "%s: CONNACK rc 0x%02x\n", id, ca.u.connack.rc);
-		close(fd);
-		return -1;
-	}
-	*sp = ca.u.connack.session_present;
-	return fd;
+	return hf_raw_connect_expiry(port, ver, id, clean, clean ? 0 : 3600,
+	                             sp);
 }
 
 static int

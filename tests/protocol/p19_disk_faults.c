@@ -125,29 +125,16 @@ fault(struct disk *d, const char *name, bool on)
 		unlink(path);
 }
 
-/* v5 CONNECT; the subscriber's session is persistent, the publisher's is
- * not (so that only its messages write to the store). */
+/* A persistent subscriber to d/# that goes offline. */
+/* v5; the subscriber's session is persistent, the publisher's is not (so
+ * that only its messages write to the store). */
 static int
 conn(uint16_t port, const char *id, bool clean)
 {
-	struct hf_packet c, ca;
-	uint8_t buf[512];
-	int fd;
-
-	hf_raw_connect_init(&c, V5, id, clean, 60);
-	if (strcmp(id, "pub") != 0) {
-		c.u.connect.props.present |= HF_PP_SESSION_EXPIRY;
-		c.u.connect.props.session_expiry = 3600;
-	}
-	fd = hf_raw_connect_pkt(port, &c, &ca, buf, sizeof(buf));
-	if (fd >= 0 && ca.u.connack.rc != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return hf_raw_connect_expiry(port, V5, id, clean,
+	                             strcmp(id, "pub") ? 3600 : 0, NULL);
 }
 
-/* A persistent subscriber to d/# that goes offline. */
 static int
 make_subscriber(uint16_t port)
 {
