@@ -108,6 +108,7 @@ conn_drop(struct sk *k, struct sk_client *c, int rst)
 	c->state = ST_OFF;
 	c->events = 0;
 	c->pinging = 0;
+	c->crash_at = 0;
 	c->in.len = c->in.off = 0;
 	c->out.len = c->out.off = 0;
 	k->tot.closes++;
@@ -507,6 +508,18 @@ count_delivery(struct sk *k, struct sk_client *c, uint32_t pub, uint64_t seq,
 		st->highest = seq;
 }
 
+/* The device dies: the connection drops with whatever acknowledgments it
+ * had not sent yet, and the client comes back later. */
+static void
+crash(struct sk *k, struct sk_client *c, uint64_t now)
+{
+	c->close_at = now;
+	c->offline_until =
+	    now + (k->phase == PH_RUN ? (uint64_t)(offline_for(k, c) * NS) : 0);
+	conn_drop(k, c, c->crash_rst);
+	sk_sched(k, c, c->offline_until);
+}
+
 static int
 on_publish(struct sk *k, struct sk_client *c, int flags, const uint8_t *body,
            size_t len)
@@ -554,6 +567,11 @@ on_publish(struct sk *k, struct sk_client *c, int flags, const uint8_t *body,
 				         "%s: packet id %u awaiting PUBREL "
 				         "reused for another message",
 				         c->id, m.id);
+			else if (!m.dup)
+				sk_error(k, &k->e_protocol,
+				         "%s: QoS 2 PUBLISH %u resent without "
+				         "DUP [MQTT-3.3.1-1]",
+				         c->id, m.id);
 			s->resent_qos2++;
 			k->resent_qos2++;
 		} else {
@@ -562,12 +580,18 @@ on_publish(struct sk *k, struct sk_client *c, int flags, const uint8_t *body,
 		}
 		hf_bench_put_ack(&c->out, HFB_PUBREC, m.id);
 		out_packet(k, c, now);
-		return 0;
+	} else {
+		count_delivery(k, c, pub, seq, m.qos);
+		if (m.qos == 1) {
+			hf_bench_put_ack(&c->out, HFB_PUBACK, m.id);
+			out_packet(k, c, now);
+		}
 	}
-	count_delivery(k, c, pub, seq, m.qos);
-	if (m.qos == 1) {
-		hf_bench_put_ack(&c->out, HFB_PUBACK, m.id);
-		out_packet(k, c, now);
+	if (c->crash_at && m.qos) {
+		/* before its PUBACK/PUBREC leaves: the broker must resend it
+		 * (DUP), and a QoS 2 resend must not count twice */
+		k->crashes_mid++;
+		crash(k, c, now);
 	}
 	return 0;
 }
@@ -878,6 +902,14 @@ go_offline(struct sk *k, struct sk_client *c, uint64_t now)
 		sk_client_leave(k, c, now);
 		return;
 	}
+	if (c->sub && c->sub->qos && sk_uniform(k, 0, 1) < 0.6) {
+		/* crash in the middle of an exchange: at the next QoS 1/2
+		 * PUBLISH, or in 3 s if none comes */
+		c->crash_at = now + 3 * NS;
+		c->crash_rst = how < 0.75;
+		sk_sched(k, c, c->crash_at);
+		return;
+	}
 	conn_drop(k, c, how < 0.75);
 	sk_sched(k, c, c->offline_until);
 }
@@ -1001,7 +1033,13 @@ sk_client_tick(struct sk *k, struct sk_client *c, uint64_t now)
 		break;
 	}
 	/* ready */
-	if (c->online_until && now >= c->online_until && cycles(k, c)) {
+	if (c->crash_at && now >= c->crash_at) {
+		k->crashes_late++;
+		crash(k, c, now);
+		return;
+	}
+	if (c->online_until && now >= c->online_until && cycles(k, c) &&
+	    !c->crash_at) {
 		go_offline(k, c, now);
 		return;
 	}
@@ -1033,7 +1071,8 @@ sk_client_tick(struct sk *k, struct sk_client *c, uint64_t now)
 	min_at(&next, c->last_send + ka / 2);
 	if (c->pinging)
 		min_at(&next, c->ping_at + PING_TMO + 1);
-	if (cycles(k, c))
+	if (cycles(k, c) && !c->crash_at)
 		min_at(&next, c->online_until);
+	min_at(&next, c->crash_at);
 	sk_sched(k, c, next);
 }

@@ -1026,6 +1026,8 @@ summary(struct sk *k, const struct sk_tally *t, int rc)
 	KU("transient_resumed", k->trans_resumed);
 	KU("transient_expired", k->trans_expired);
 	KU("transient_ended", k->trans_ended);
+	KU("crashes_mid_exchange", k->crashes_mid);
+	KU("crashes_no_publish", k->crashes_late);
 	KU("slow_stalls", k->slow_stalls);
 	KU("slow_trickles", k->slow_trickles);
 	KU("expected", t->expected);

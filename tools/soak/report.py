@@ -381,9 +381,12 @@ def main():
        fmt(num(s, "v311_refusal_closes")), fmt(num(s, "delivered")),
        rate_del))
     w("| sessions | transients: %s resumed, %s expired, %s ended by a "
-      "clean connection; slow subscriber: %s stalls, %s trickles |" %
+      "clean connection; %s subscribers dropped right after a QoS 1/2 "
+      "PUBLISH, before acknowledging it (%s more dropped with none "
+      "arriving); slow subscriber: %s stalls, %s trickles |" %
       (fmt(num(s, "transient_resumed")), fmt(num(s, "transient_expired")),
-       fmt(num(s, "transient_ended")), s.get("slow_stalls"),
+       fmt(num(s, "transient_ended")), fmt(num(s, "crashes_mid_exchange")),
+       fmt(num(s, "crashes_no_publish")), s.get("slow_stalls"),
        s.get("slow_trickles")))
     w("| RSS | after warm-up %s, end of run %s (%+.1f MiB), peak after "
       "warm-up %s, VmHWM %s; heap (RssAnon) %s -> %s |" %

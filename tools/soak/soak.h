@@ -169,6 +169,8 @@ struct sk_client {
 	uint64_t next_at;
 	uint64_t t_open, last_send, ping_at, online_until, offline_until;
 	uint64_t close_at, mode_until, trickle_at;
+	uint64_t crash_at; /* drop at the next QoS 1/2 PUBLISH, or then */
+	uint8_t crash_rst;
 	struct hf_bench_buf in, out;
 	struct sk_pub *pub;
 	struct sk_sub *sub;
@@ -221,6 +223,7 @@ struct sk {
 	uint64_t v3_refusal_closes, takeovers, pub_sessions_lost;
 	uint64_t trans_expired, trans_resumed, trans_ended;
 	uint64_t slow_stalls, slow_trickles;
+	uint64_t crashes_mid, crashes_late;
 	uint64_t dup_qos1, resent_qos2;
 	/* samples */
 	FILE *csv;
