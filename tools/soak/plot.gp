@@ -7,7 +7,8 @@
 # 6 rss_file_kb, 7 store_bytes, 8 store_alloc_bytes, 9 connected,
 # 10 connecting, 11 offline, 12 sent, 13 acked, 14 refused, 15 delivered,
 # 16 connects, 17 closes, 18 broker_cpu_pct, 19 driver_cpu_pct (per second).
-# queues_t.dat: t, deepest queue, its bytes, all queued entries, sessions.
+# queues_t.dat: t, deepest queue, its bytes, all queued entries, sessions,
+# the slow subscriber's queue.
 set terminal pngcairo size 1100,1400 font "DejaVu Sans,10"
 set output out
 set datafile separator ","
@@ -40,6 +41,7 @@ set ylabel "entries, deepest queue"
 set y2label "entries, all queues"
 set datafile separator whitespace
 plot dir."/queues_t.dat" using 1:2 with lines lw 2 lc "dark-green" title "deepest queue", \
+     dir."/queues_t.dat" using 1:6 with lines lc "red" title "slow subscriber's queue", \
      cap with lines dt 2 lc "black" title "max\\_queued\\_messages + in flight", \
      dir."/queues_t.dat" using 1:4 axes x1y2 with lines lc "gray50" title "all queued entries (right)"
 set datafile separator ","
