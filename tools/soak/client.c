@@ -626,13 +626,60 @@ ready(struct sk *k, struct sk_client *c, uint64_t now)
 	sk_sched(k, c, now);
 }
 
+/* Is CONNACK's session-present flag what this subscriber's history says it
+ * must be? Returns the flag to act on. */
+static int
+check_present(struct sk *k, struct sk_client *c, int present)
+{
+	double off_s = c->close_at && c->t_open > c->close_at
+	                   ? (double)(c->t_open - c->close_at) / 1e9
+	                   : 0;
+
+	if (c->clean) {
+		if (present)
+			sk_error(k, &k->e_protocol,
+			         "%s: session present after a clean connect",
+			         c->id);
+		return 0;
+	}
+	if (c->kind == K_TRANS && c->version == 5 && c->has_sess) {
+		/* the expiry is checked with 2 s to spare either way */
+		if (present && off_s > c->expiry + 2.0)
+			sk_error(k, &k->e_expiry,
+			         "%s: session resumed after %.1f s offline, "
+			         "expiry %u s",
+			         c->id, off_s, c->expiry);
+		if (!present && off_s < c->expiry - 2.0)
+			sk_error(k, &k->e_expiry,
+			         "%s: session gone after %.1f s offline, "
+			         "expiry %u s",
+			         c->id, off_s, c->expiry);
+		if (present)
+			k->trans_resumed++;
+		else
+			k->trans_expired++;
+		return present;
+	}
+	if (c->has_sess && !present)
+		sk_error(k, &k->e_session_lost,
+		         "%s (%s): session not present on reconnection", c->id,
+		         kind_name[c->kind]);
+	else if (c->has_sess && c->kind == K_TRANS)
+		k->trans_resumed++;
+	if (!c->has_sess && present) {
+		/* a session this run did not make: a stale store */
+		sk_error(k, &k->e_protocol,
+		         "%s: CONNACK says session present for a new session",
+		         c->id);
+		return 0;
+	}
+	return present;
+}
+
 static int
 on_connack(struct sk *k, struct sk_client *c, const uint8_t *body, size_t len)
 {
 	uint64_t now = sk_now();
-	double off_s = c->close_at && c->t_open > c->close_at
-	                   ? (double)(c->t_open - c->close_at) / 1e9
-	                   : 0;
 	uint16_t recv_max;
 	int rc, present;
 
@@ -651,10 +698,8 @@ on_connack(struct sk *k, struct sk_client *c, const uint8_t *body, size_t len)
 	}
 	present = body[0] & 1;
 	if (c->kind == K_PUB) {
-		if (c->pub->qos)
-			c->pub->window = c->pub->window < recv_max
-			                     ? c->pub->window
-			                     : (int)recv_max;
+		if (c->pub->qos && c->pub->window > recv_max)
+			c->pub->window = recv_max;
 		if (c->has_sess && !present)
 			sk_error(k, &k->e_session_lost,
 			         "%s: publisher session lost", c->id);
@@ -663,55 +708,17 @@ on_connack(struct sk *k, struct sk_client *c, const uint8_t *body, size_t len)
 		ready(k, c, now);
 		return 0;
 	}
-	if (!c->sub) {
+	if (c->sub && check_present(k, c, present)) {
 		ready(k, c, now);
-		return 0;
-	}
-	if (c->clean) {
-		if (present)
-			sk_error(k, &k->e_protocol,
-			         "%s: session present after a clean connect",
-			         c->id);
-	} else if (c->kind == K_TRANS && c->version == 5 && c->has_sess) {
-		if (present && off_s > c->expiry + 2.0)
-			sk_error(k, &k->e_expiry,
-			         "%s: session resumed after %.1f s offline, "
-			         "expiry %u s",
-			         c->id, off_s, c->expiry);
-		if (!present && off_s < c->expiry - 2.0)
-			sk_error(k, &k->e_expiry,
-			         "%s: session gone after %.1f s offline, "
-			         "expiry %u s",
-			         c->id, off_s, c->expiry);
-		if (present)
-			k->trans_resumed++;
-		else
-			k->trans_expired++;
-	} else if (c->kind == K_TRANS && c->has_sess) {
-		if (present)
-			k->trans_resumed++;
-		else
-			sk_error(k, &k->e_session_lost,
-			         "%s: 3.1.1 session lost", c->id);
-	} else if (c->has_sess && !present) {
-		sk_error(k, &k->e_session_lost,
-		         "%s (%s): session not present on reconnection", c->id,
-		         kind_name[c->kind]);
-	} else if (!c->has_sess && present) {
-		/* a session this run did not make: a stale store */
-		sk_error(k, &k->e_protocol,
-		         "%s: CONNACK says session present for a new session",
-		         c->id);
-		present = 0;
-	}
-	if (present) {
+	} else if (c->sub) {
+		/* A new session: no QoS 2 state carries over
+		 * [MQTT-4.1.0-1]. */
+		sk_rec_clear(c->sub);
+		c->has_sess = 0;
+		send_subscribe(k, c, now);
+	} else {
 		ready(k, c, now);
-		return 0;
 	}
-	/* A new session: no QoS 2 state carries over [MQTT-4.1.0-1]. */
-	sk_rec_clear(c->sub);
-	c->has_sess = 0;
-	send_subscribe(k, c, now);
 	return 0;
 }
 

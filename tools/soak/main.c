@@ -429,19 +429,124 @@ pick_filter(struct sk *k, struct sk_client *c, double off_min, double off_max)
 	}
 }
 
-static int
+/* Publishers: regular ones in groups of four (soak/gG/pI), then the four
+ * of the slow subscriber's topics (soak/slow/pI). */
+static void
+publishers(struct sk *k)
+{
+	const struct sk_cfg *cfg = &k->cfg;
+	int nreg;
+
+	k->npubs = k->count[K_PUB];
+	k->pubs = xcalloc((size_t)k->npubs, sizeof(*k->pubs));
+	nreg = k->npubs - 4;
+	for (int i = 0; i < k->npubs; i++) {
+		struct sk_client *c = &k->c[k->first[K_PUB] + i];
+		char topic[48];
+
+		k->pubs[i] = c;
+		if (i < nreg) {
+			double rate = (cfg->rate - SLOW_RATE) / nreg;
+
+			if (rate < 0.2)
+				rate = 0.2;
+			snprintf(topic, sizeof(topic), "soak/g%d/p%d", i / 4,
+			         i);
+			init_pub(k, c, c->version, pick_qos(k, 0.3, 0.4),
+			         rate * sk_uniform(k, 0.5, 1.5),
+			         pick_payload(k), topic);
+			c->pub->group = i / 4;
+			if (sk_uniform(k, 0, 1) < 0.1)
+				c->pub->retain_every = 10;
+		} else {
+			/* v5 QoS 1, v5 QoS 1, v5 QoS 2, 3.1.1 QoS 1 */
+			static const int ver[4] = {5, 5, 5, 4},
+			                 qos[4] = {1, 1, 2, 1};
+			static const double share[4] = {0.3, 0.3, 0.2, 0.2};
+			int j = i - nreg;
+
+			snprintf(topic, sizeof(topic), "soak/slow/p%d", i);
+			init_pub(k, c, ver[j], qos[j], SLOW_RATE * share[j],
+			         (size_t)sk_uniform(k, 100, 300), topic);
+			c->pub->slow_topic = 1;
+			c->pub->group = -1;
+		}
+	}
+}
+
+/* Everyone else: the subscribers of every kind, and the idle ones. */
+static void
+subscribers(struct sk *k, double off_long)
+{
+	/* Checked subscribers: persistent, never expire during the run. */
+	for (int i = 0; i < k->count[K_SUB]; i++) {
+		struct sk_client *c = &k->c[k->first[K_SUB] + i];
+
+		c->sub = xcalloc(1, sizeof(*c->sub));
+		c->checked = 1;
+		c->clean = 0;
+		c->expiry = 86400;
+		pick_filter(k, c, 4, off_long);
+		sk_ledger_streams(k, c);
+	}
+	/* Transients: v5 with a 10 s expiry they sometimes outlive (so the
+	 * queue they can build is bounded by 10 s of traffic); 3.1.1 that
+	 * now and then end their session with a clean connection. */
+	for (int i = 0; i < k->count[K_TRANS]; i++) {
+		struct sk_client *c = &k->c[k->first[K_TRANS] + i];
+
+		c->sub = xcalloc(1, sizeof(*c->sub));
+		c->clean = 0;
+		c->expiry = c->version == 5 ? 10 : 0;
+		if (c->version == 5)
+			pick_filter(k, c, c->expiry + 2, c->expiry + 2);
+		else
+			pick_filter(k, c, 4, off_long);
+	}
+	/* Churners: clean sessions, any filter (nothing queues offline). */
+	for (int i = 0; i < k->count[K_CHURN]; i++) {
+		struct sk_client *c = &k->c[k->first[K_CHURN] + i];
+
+		c->sub = xcalloc(1, sizeof(*c->sub));
+		c->clean = 1;
+		pick_filter(k, c, 0, off_long);
+	}
+	/* The slow subscriber: persistent QoS 1 on the slow topics. */
+	{
+		struct sk_client *c = &k->c[k->first[K_SLOW]];
+
+		c->sub = xcalloc(1, sizeof(*c->sub));
+		c->version = 5;
+		c->checked = 1;
+		c->clean = 0;
+		c->expiry = 86400;
+		snprintf(c->sub->filter, sizeof(c->sub->filter), "soak/slow/#");
+		c->sub->qos = 1;
+		sk_ledger_streams(k, c);
+	}
+	/* Idle: keepalive only; one in ten keeps a persistent session. */
+	for (int i = 0; i < k->count[K_IDLE]; i++) {
+		struct sk_client *c = &k->c[k->first[K_IDLE] + i];
+
+		c->clean = sk_uniform(k, 0, 1) >= 0.1;
+		c->expiry = c->clean ? 0 : 86400;
+		c->keepalive = (uint16_t)sk_uniform(k, 20, 61);
+	}
+}
+
+static void
 population(struct sk *k)
 {
 	const struct sk_cfg *cfg = &k->cfg;
 	int n = cfg->clients;
-	int cnt[K_NKINDS], at = 0, nreg;
+	int cnt[K_NKINDS], at = 0;
 	double f = cfg->seconds < 180 ? cfg->seconds / 180 : 1;
 	double off_long = 60 * f < 8 ? 8 : 60 * f;
 
-	/* The slow subscriber: normal 10-20 s, stalled 30-45 s, a trickle
-	 * 20-40 s on a 3-minute run, shorter on a shorter one; but a stall
-	 * always lasts long enough to fill its queue to the cap, so the
-	 * broker has to refuse. */
+	/* The slow subscriber reads normally 10-20 s and a trickle 20-40 s
+	 * on a 3-minute run, shorter on a shorter one; it stalls 1-1.5 x
+	 * long enough to fill its queue to the cap at the slow topics' rate
+	 * (33-50 s with the default caps), so the broker has to refuse. */
 	k->normal_s = 10 * f;
 	k->trickle_s = 20 * f;
 	k->stall_s = 1.3 * (cfg->max_queued + cfg->max_inflight) / SLOW_RATE;
@@ -479,99 +584,8 @@ population(struct sk *k)
 		}
 	}
 
-	/* Publishers: regular ones in groups of four (soak/gG/pI), then the
-	 * four of the slow subscriber's topics (soak/slow/pI). */
-	k->npubs = cnt[K_PUB];
-	k->pubs = xcalloc((size_t)k->npubs, sizeof(*k->pubs));
-	nreg = k->npubs - 4;
-	for (int i = 0; i < k->npubs; i++) {
-		struct sk_client *c = &k->c[k->first[K_PUB] + i];
-		char topic[48];
-
-		k->pubs[i] = c;
-		if (i < nreg) {
-			double rate = (cfg->rate - SLOW_RATE) / nreg;
-
-			if (rate < 0.2)
-				rate = 0.2;
-			snprintf(topic, sizeof(topic), "soak/g%d/p%d", i / 4,
-			         i);
-			init_pub(k, c, c->version, pick_qos(k, 0.3, 0.4),
-			         rate * sk_uniform(k, 0.5, 1.5),
-			         pick_payload(k), topic);
-			c->pub->group = i / 4;
-			if (sk_uniform(k, 0, 1) < 0.1)
-				c->pub->retain_every = 10;
-		} else {
-			/* v5 QoS 1, v5 QoS 1, v5 QoS 2, 3.1.1 QoS 1 */
-			static const int ver[4] = {5, 5, 5, 4},
-			                 qos[4] = {1, 1, 2, 1};
-			static const double share[4] = {0.3, 0.3, 0.2, 0.2};
-			int j = i - nreg;
-
-			snprintf(topic, sizeof(topic), "soak/slow/p%d", i);
-			init_pub(k, c, ver[j], qos[j], SLOW_RATE * share[j],
-			         (size_t)sk_uniform(k, 100, 300), topic);
-			c->pub->slow_topic = 1;
-			c->pub->group = -1;
-		}
-	}
-
-	/* Checked subscribers: persistent, never expire during the run. */
-	for (int i = 0; i < cnt[K_SUB]; i++) {
-		struct sk_client *c = &k->c[k->first[K_SUB] + i];
-
-		c->sub = xcalloc(1, sizeof(*c->sub));
-		c->checked = 1;
-		c->clean = 0;
-		c->expiry = 86400;
-		pick_filter(k, c, 4, off_long);
-		sk_ledger_streams(k, c);
-	}
-	/* Transients: v5 with a 10 s expiry they sometimes outlive (so the
-	 * queue they can build is bounded by 10 s of traffic); 3.1.1 that
-	 * now and then end their session with a clean connection. */
-	for (int i = 0; i < cnt[K_TRANS]; i++) {
-		struct sk_client *c = &k->c[k->first[K_TRANS] + i];
-
-		c->sub = xcalloc(1, sizeof(*c->sub));
-		c->clean = 0;
-		c->expiry = c->version == 5 ? 10 : 0;
-		if (c->version == 5)
-			pick_filter(k, c, c->expiry + 2, c->expiry + 2);
-		else
-			pick_filter(k, c, 4, off_long);
-	}
-	/* Churners: clean sessions, any filter (nothing queues offline). */
-	for (int i = 0; i < cnt[K_CHURN]; i++) {
-		struct sk_client *c = &k->c[k->first[K_CHURN] + i];
-
-		c->sub = xcalloc(1, sizeof(*c->sub));
-		c->clean = 1;
-		pick_filter(k, c, 0, off_long);
-	}
-	/* The slow subscriber: persistent QoS 1 on the slow topics. */
-	{
-		struct sk_client *c = &k->c[k->first[K_SLOW]];
-
-		c->sub = xcalloc(1, sizeof(*c->sub));
-		c->version = 5;
-		c->checked = 1;
-		c->clean = 0;
-		c->expiry = 86400;
-		snprintf(c->sub->filter, sizeof(c->sub->filter), "soak/slow/#");
-		c->sub->qos = 1;
-		sk_ledger_streams(k, c);
-	}
-	/* Idle: keepalive only; one in ten keeps a persistent session. */
-	for (int i = 0; i < cnt[K_IDLE]; i++) {
-		struct sk_client *c = &k->c[k->first[K_IDLE] + i];
-
-		c->clean = sk_uniform(k, 0, 1) >= 0.1;
-		c->expiry = c->clean ? 0 : 86400;
-		c->keepalive = (uint16_t)sk_uniform(k, 20, 61);
-	}
-	return 0;
+	publishers(k);
+	subscribers(k, off_long);
 }
 
 /* ---- samples */
