@@ -502,7 +502,8 @@ def cmd_report(argv):
     w("")
     w("## Analysis")
     w("")
-    # The analysis is written by hand: keep the one already in the file.
+    # The analysis is written by hand: keep the one already in the file,
+    # with every section after it (## Soak, written by tools/soak/run).
     kept = None
     try:
         with open(out_md) as f:
