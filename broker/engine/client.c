@@ -198,6 +198,13 @@ hf_client_flush(struct hf_client *c)
 	 * idle connection; busy ones keep theirs. */
 	if (c->out.len == 0 && c->out.cap <= 128)
 		hf_wbuf_free(&c->out);
+	/* Paused because the engine's own buffer went over (a read's worth
+	 * of answers) and the socket took it all: no drained event will
+	 * come, so read again now. */
+	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0) {
+		c->throttled = false;
+		c->conn->ops->pause(c->conn, false);
+	}
 	throttle(c);
 }
 

@@ -299,6 +299,22 @@ backpressure(void)
 	}
 	free(body);
 	CHECK(acked10);
+	/* One read whose answers alone pass the limit (20 deliveries of
+	 * 64 KiB to itself): reading pauses, and resumes once the socket
+	 * has taken them, with no drained event (nothing was left). */
+	static char big[65536];
+	memset(big, 'b', sizeof(big) - 1);
+	eh_cl_subscribe(&E, 1, HF_PROTO_V5, "self/#", 1, 0);
+	eh_turn(&E);
+	while (next(1, &p, &body) == 1)
+		free(body);
+	free(body);
+	for (int i = 0; i < 20; i++)
+		eh_cl_publish(&E, 1, HF_PROTO_V5, "self/x", big, 1, false,
+		              (uint16_t)(100 + i));
+	CHECK(E.slot[1]->paused);
+	eh_turn(&E);
+	CHECK(!E.slot[1]->paused);
 	CHECK_EQ(eh_check(&E), 0);
 	eh_close(&E);
 }
