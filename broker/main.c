@@ -204,6 +204,12 @@ main(int argc, char **argv)
 	am.auth = auth;
 	b->auth_for_port = auth_for_port;
 	b->auth_for_port_ctx = &am;
+	if (arc == 0 && conf.n_listeners) {
+		/* A session of the first listener's needs no identity of its
+		 * own when anonymous (broker/engine/ident.c). */
+		b->default_auth = auth[0];
+		b->default_port = conf.listeners[0].port;
+	}
 	if (arc != 0 || hf_broker_init(b, &loop, &conf) != 0 ||
 	    hf_net_open(&net, &loop, &conf, &b->log, &acc, auth) != 0 ||
 	    drop_privileges(&b->log, conf.user) != 0) {

@@ -61,6 +61,10 @@ struct hf_broker {
 	 * hf_broker_init; NULL: sessions are restored without one). */
 	const struct hf_auth *(*auth_for_port)(void *ctx, uint16_t port);
 	void *auth_for_port_ctx;
+	/* The first listener's auth context and port: what a session with
+	 * no identity of its own is checked by (ident.c). */
+	const struct hf_auth *default_auth;
+	uint16_t default_port;
 
 	struct hf_tree *tree;
 	struct hf_retain_tree *retained;

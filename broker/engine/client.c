@@ -172,7 +172,7 @@ bool
 hf_client_backlogged(const struct hf_client *c)
 {
 	uint64_t cap = c->b->conf->client_max_write_buffer_size;
-	return cap && backlog(c) > cap;
+	return cap && c->conn && c->conn->ops->pending(c->conn) > cap;
 }
 
 /* Back-pressure: a client whose output waits beyond the limit is not read
@@ -181,8 +181,9 @@ hf_client_backlogged(const struct hf_client *c)
 static void
 throttle(struct hf_client *c)
 {
-	if (!c->throttled && c->conn && c->state != HF_C_CLOSING &&
-	    hf_client_backlogged(c)) {
+	uint64_t cap = c->b->conf->client_max_write_buffer_size;
+	if (!c->throttled && c->conn && c->state != HF_C_CLOSING && cap &&
+	    backlog(c) > cap) {
 		c->throttled = true;
 		c->conn->ops->pause(c->conn, true);
 	}

@@ -90,8 +90,12 @@ void hf_client_close(struct hf_client *c, int rc); /* rc < 0: none */
  * waiting there, stop reading from c until its transport has sent it all
  * (the drained event): MQTT's own flow control slows the client. */
 void hf_client_flush(struct hf_client *c);
-/* More than client_max_write_buffer_size waits for c's socket (encoded,
- * or in the transport): QoS 0 for it is dropped, QoS 1/2 stays queued. */
+/* More than client_max_write_buffer_size waits in c's transport for the
+ * socket: QoS 0 for it is dropped, QoS 1/2 stays queued until the
+ * transport has sent it all (drained). What the engine encodes during one
+ * turn is not counted (a turn's work is bounded by its reads and the
+ * window), so a delivery decided here always has a drained event to
+ * resume it. */
 bool hf_client_backlogged(const struct hf_client *c);
 /* The peer's "ip:port" (asked of the transport, so no client stores it),
  * written to buf (HF_PEER_LEN bytes); returns buf. */

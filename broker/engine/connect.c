@@ -21,6 +21,7 @@
 #include "client.h"
 #include "connect.h"
 #include "durable.h"
+#include "ident.h"
 #include "msg.h"
 #include "outq.h"
 #include "route.h"
@@ -155,8 +156,7 @@ hf_session_free(struct hf_session *s, bool publish)
 	b->n_sessions--;
 	free(s->qos2_in);
 	free(s->subs);
-	free(s->username);
-	free(s->cert_cn);
+	free(s->ident);
 	free(s);
 }
 
@@ -512,6 +512,16 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 		       "out of memory");
 		return NULL;
 	}
+	/* From now on it is checked as this client. */
+	if (hf_ident_set(s, r->username, r->username ? strlen(r->username) : 0,
+	                 r->cert_cn, r->cert_cn ? strlen(r->cert_cn) : 0,
+	                 c->policy->auth, c->policy->port) != 0) {
+		refuse(c, HF_CONNACK_UNAVAILABLE, HF_RC_SERVER_UNAVAILABLE,
+		       "out of memory");
+		if (!r->present)
+			hf_session_free(s, false);
+		return NULL;
+	}
 	s->proto = p->proto_ver;
 	if (v5) {
 		s->expiry = (p->props.present & HF_PP_SESSION_EXPIRY)
@@ -527,13 +537,6 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 	    (s->will && v5 && (p->will_props.present & HF_PP_WILL_DELAY))
 	        ? p->will_props.will_delay
 	        : 0;
-	free(s->username);
-	free(s->cert_cn);
-	s->username = r->username;
-	s->cert_cn = r->cert_cn;
-	r->username = r->cert_cn = NULL;
-	s->auth = c->policy->auth;
-	s->listener_port = c->policy->port;
 	s->client = c;
 	c->s = s;
 	/* Before the CONNACK. Also for a stored session resumed with expiry
@@ -567,7 +570,7 @@ connect_ack(struct hf_client *c, const struct hf_connect *p,
 		    "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
 		    hf_client_peer(c, peer), s->id, p->proto_ver,
 		    p->clean_start ? 1 : 0, r->keepalive,
-		    s->username ? ", u'" : "", s->username ? s->username : "");
+		    r->username ? ", u'" : "", r->username ? r->username : "");
 	if (r->present)
 		hf_session_resend(s);
 	hf_session_pump(s);

@@ -45,6 +45,7 @@
 #include "holdfast/store.h"
 #include "broker.h"
 #include "durable.h"
+#include "ident.h"
 #include "pidset.h"
 #include "msg.h"
 
@@ -153,12 +154,13 @@ sess_cb(void *ctx, const struct hf_store_session *r)
 	if (r->will_msg != s->dur_will)
 		bad(k, "%s: stored will %" PRIu64 ", engine says %" PRIu64,
 		    s->id, r->will_msg, s->dur_will);
-	if (r->has_username != (s->username != NULL) ||
-	    (s->username &&
-	     (r->username_len != strlen(s->username) ||
-	      memcmp(r->username, s->username, r->username_len) != 0)) ||
-	    r->has_cert_cn != (s->cert_cn != NULL) ||
-	    r->listener_port != s->listener_port)
+	struct hf_acl_subject who = hf_session_subject(s);
+	if (r->has_username != (who.username != NULL) ||
+	    (who.username &&
+	     (r->username_len != strlen(who.username) ||
+	      memcmp(r->username, who.username, r->username_len) != 0)) ||
+	    r->has_cert_cn != (who.cert_cn != NULL) ||
+	    r->listener_port != hf_session_listener_port(s))
 		bad(k,
 		    "%s: stored identity (username, certificate, listener) "
 		    "differs from the session's",

@@ -40,6 +40,7 @@
 #include "broker.h"
 #include "connect.h"
 #include "durable.h"
+#include "ident.h"
 #include "msg.h"
 #include "outq.h"
 #include "pidset.h"
@@ -296,14 +297,19 @@ hf_dur_session_save(struct hf_session *s, bool sync)
 	    .will_msg = want,
 	    .will_delay = s->will_delay,
 	    .will_at = s->will_at ? now_wall + (s->will_at - hf_now_ms(b)) : 0,
-	    .has_username = s->username != NULL,
-	    .username = (const uint8_t *)s->username,
-	    .username_len = s->username ? (uint16_t)strlen(s->username) : 0,
-	    .has_cert_cn = s->cert_cn != NULL,
-	    .cert_cn = (const uint8_t *)s->cert_cn,
-	    .cert_cn_len = s->cert_cn ? (uint16_t)strlen(s->cert_cn) : 0,
-	    .listener_port = s->listener_port,
+	    .listener_port = hf_session_listener_port(s),
 	};
+	const struct hf_ident *id = s->ident;
+	if (id && id->username) {
+		r.has_username = true;
+		r.username = (const uint8_t *)id->username;
+		r.username_len = (uint16_t)strlen(id->username);
+	}
+	if (id && id->cert_cn) {
+		r.has_cert_cn = true;
+		r.cert_cn = (const uint8_t *)id->cert_cn;
+		r.cert_cn_len = (uint16_t)strlen(id->cert_cn);
+	}
 	check_as(b, hf_store_session_put(b->store, &r), "session write", !sync);
 	s->dur_will = want;
 	if (old && old != want)
@@ -588,18 +594,17 @@ rec_session(void *ctx, const struct hf_store_session *r)
 	s->expiry = r->expiry;
 	s->persistent = true;
 	/* Checked as it was when it last connected, by that listener. */
-	if ((r->has_username &&
-	     !(s->username =
-	           strndup((const char *)r->username, r->username_len))) ||
-	    (r->has_cert_cn && !(s->cert_cn = strndup((const char *)r->cert_cn,
-	                                              r->cert_cn_len)))) {
+	const struct hf_auth *auth =
+	    b->auth_for_port
+	        ? b->auth_for_port(b->auth_for_port_ctx, r->listener_port)
+	        : b->default_auth;
+	if (hf_ident_set(s, r->has_username ? (const char *)r->username : NULL,
+	                 r->username_len,
+	                 r->has_cert_cn ? (const char *)r->cert_cn : NULL,
+	                 r->cert_cn_len, auth, r->listener_port) != 0) {
 		rc->err = 1;
 		return 1;
 	}
-	s->listener_port = r->listener_port;
-	s->auth = b->auth_for_port
-	              ? b->auth_for_port(b->auth_for_port_ctx, r->listener_port)
-	              : NULL;
 	int64_t gone = r->disconnected_at ? r->disconnected_at : rc->now_wall;
 	s->offline_since = rc->now_mono - (rc->now_wall - gone);
 	s->dur_will = r->will_msg;

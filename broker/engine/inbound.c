@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "ident.h"
 #include "client.h"
 #include "durable.h"
 #include "inbound.h"
@@ -152,7 +153,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		return;
 	}
 	struct hf_acl_subject who = hf_session_subject(s);
-	if (!hf_acl_check(s->auth, &who, p.topic.p, p.topic.len,
+	if (!hf_acl_check(hf_session_auth(s), &who, p.topic.p, p.topic.len,
 	                  HF_ACL_WRITE)) {
 		/* Not allowed: 5.0 0x87 (Not authorized). 3.1.1 has no
 		 * negative acknowledgment; as mosquitto does, the PUBLISH is

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "ident.h"
 #include "durable.h"
 #include "msg.h"
 #include "outq.h"
@@ -58,8 +59,8 @@ bool
 hf_session_may_read(const struct hf_session *s, const struct hf_msg *m)
 {
 	struct hf_acl_subject who = hf_session_subject(s);
-	return hf_acl_check(s->auth, &who, hf_msg_topic(m), m->topic_len,
-	                    HF_ACL_READ);
+	return hf_acl_check(hf_session_auth(s), &who, hf_msg_topic(m),
+	                    m->topic_len, HF_ACL_READ);
 }
 
 /* Forget the last pass's targets (and the identifier arrays some had). */

@@ -65,7 +65,8 @@ struct hf_session {
 	struct hf_qentry *inf_head, *inf_tail;
 	struct hf_qentry *q_head, *q_tail;
 	uint64_t queued_bytes;
-	uint8_t *pids_out; /* bitmap of packet ids in flight, lazily */
+	uint64_t inflight_bytes; /* payload bytes of the in-flight entries */
+	uint8_t *pids_out;       /* bitmap of packet ids in flight, lazily */
 	/* Incoming QoS 2 packet ids awaiting PUBREL: bitmap, lazily. */
 	uint8_t *qos2_in;
 
@@ -84,18 +85,14 @@ struct hf_session {
 	struct hf_session *all_next, *all_prev; /* broker's list */
 
 	/* Who the session is checked as (hf_acl_check), also while offline
-	 * and after a restart: its username and certificate identity as
-	 * the last CONNECT gave them (owned; NULL: none), and the listener
-	 * it came through (whose auth context decides; stored as its port). */
-	char *username;
-	char *cert_cn;
-	const struct hf_auth *auth;
-	uint16_t listener_port;
+	 * and after a restart; NULL: anonymous, through the broker's first
+	 * listener (b->default_auth), which is most sessions and costs
+	 * nothing (ident.c). */
+	struct hf_ident *ident;
 
 	uint32_t expiry; /* v5 session expiry interval, s; UINT32_MAX never */
 	uint32_t n_subs, cap_subs;
 	uint32_t n_inflight;
-	uint64_t inflight_bytes; /* payload bytes of the in-flight entries */
 	uint32_t n_queued;
 	uint32_t n_qos2_in;
 	uint32_t will_delay;
@@ -107,11 +104,24 @@ struct hf_session {
 	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 
+/* Who a session is checked as when it is not the default: its username
+ * and certificate identity as its last CONNECT gave them (NULL: none),
+ * and the listener it came through (whose auth context decides; stored as
+ * its port). One allocation with its strings (ident.c). */
+struct hf_ident {
+	const struct hf_auth *auth;
+	char *username; /* into buf, or NULL */
+	char *cert_cn;  /* into buf, or NULL */
+	uint16_t listener_port;
+	char buf[];
+};
+
 /* The identity s is checked as (include/holdfast/auth.h). */
 static inline struct hf_acl_subject
 hf_session_subject(const struct hf_session *s)
 {
-	struct hf_acl_subject w = {s->id, s->username, s->cert_cn};
+	struct hf_acl_subject w = {s->id, s->ident ? s->ident->username : NULL,
+	                           s->ident ? s->ident->cert_cn : NULL};
 	return w;
 }
 

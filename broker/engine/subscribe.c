@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "ident.h"
 #include "client.h"
 #include "durable.h"
 #include "msg.h"
@@ -220,8 +221,8 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	struct hf_acl_subject who = hf_session_subject(s);
 	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
 		int refused = check_limits(c, f);
-		if (!refused && !hf_acl_check(s->auth, &who, f.p, f.len,
-		                              HF_ACL_SUBSCRIBE)) {
+		if (!refused && !hf_acl_check(hf_session_auth(s), &who, f.p,
+		                              f.len, HF_ACL_SUBSCRIBE)) {
 			/* 5.0 0x87 Not authorized; 3.1.1 0x80 Failure. */
 			hf_log(&b->log, HF_LOG_NOTICE,
 			       "Denied SUBSCRIBE from %s to %.*s (ACL).", s->id,

@@ -54,7 +54,11 @@ struct hf_peer_identity {
 struct hf_policy {
 	const struct hf_listener_conf *conf; /* NULL for a dialled conn */
 	const struct hf_auth *auth; /* include/holdfast/auth.h; opaque here */
-	uint16_t port; /* the port as bound, for logs (0 when dialled) */
+	uint16_t port;
+	bool outgoing;
+	    /* a dialled connection's policy (a bridge) */ /* the port as bound,
+	                                                      for logs (0 when
+	                                                      dialled) */
 };
 
 /* engine -> transport */
@@ -97,8 +101,7 @@ struct hf_conn {
 	const struct hf_conn_ops *ops;
 	const struct hf_conn_events *ev;
 	void *owner;
-	const struct hf_policy *policy;
-	bool outgoing; /* dialled by us (a bridge), not accepted */
+	const struct hf_policy *policy; /* policy->outgoing: dialled by us */
 };
 
 /* How net hands a new connection to the engine. accept() sets c->ev and

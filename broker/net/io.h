@@ -64,30 +64,36 @@ struct hf_io_ops {
 struct hf_net;
 struct hf_stream;
 
-/* What the stream tells whoever made it when it is gone (a listener
- * counting its connections). */
-struct hf_stream_done {
-	void (*fn)(void *ctx);
-	void *ctx;
+/* Where a stream's connections come from: the policy the engine sees
+ * (first, so a stream's c->policy leads back here), the net, the
+ * transport's ops, and the listener (NULL for a dialled connection, whose
+ * endpoint is its own: freed with the stream). Shared by every connection
+ * of a listener, so a connection does not carry them itself. */
+struct hf_listener;
+struct hf_endpoint {
+	struct hf_policy policy;
+	struct hf_net *net;
+	const struct hf_io_ops *io;
+	struct hf_listener *listener;
 };
 
-/* Make a stream connection over a connected, non-blocking socket fd with
- * the transport io (its state io_ctx, freed with the stream), hand it to
- * the acceptor, and start reading. On failure (out of memory, or the
- * acceptor refused it) everything is closed and freed, done is called,
- * and NULL returned. refuse_why non-NULL: hand it over already closing
- * (admission said no: the engine frees its owner once closed). */
-struct hf_stream *hf_stream_new(struct hf_net *net, int fd,
-                                const struct hf_io_ops *io, void *io_ctx,
-                                const struct hf_policy *policy, bool outgoing,
-                                const struct hf_acceptor *acc,
-                                struct hf_stream_done done);
+/* Make a stream connection over a connected, non-blocking socket fd for
+ * endpoint ep, with the transport's state io_ctx (freed with the stream),
+ * hand it to the acceptor, and start reading. The listener hears when the
+ * stream is gone (hf_net_stream_gone). On failure (out of memory, or the
+ * acceptor refused it) everything is closed and freed, the listener told,
+ * and NULL returned. */
+struct hf_stream *hf_stream_new(struct hf_endpoint *ep, int fd, void *io_ctx,
+                                const struct hf_acceptor *acc);
 /* The engine's view of it. */
 struct hf_conn *hf_stream_conn(struct hf_stream *s);
 
 /* net.c: the loop, the shared read buffer and the stream callbacks of one
  * net (see net.h). */
 uv_loop_t *hf_net_loop(struct hf_net *net);
+/* A stream of this endpoint is gone (listener.c counts them; a dialled
+ * endpoint is freed). */
+void hf_net_stream_gone(struct hf_endpoint *ep);
 uint8_t *hf_net_readbuf(struct hf_net *net, size_t *len);
 /* Streams holding input inside their transport are read again before the
  * loop sleeps (poll would not wake for them). */

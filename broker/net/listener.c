@@ -42,9 +42,9 @@
 
 struct hf_listener {
 	struct hf_net *net;
-	struct hf_policy policy;
-	uv_poll_t poll;     /* the listening socket */
-	uv_timer_t backoff; /* resumes accepting after EMFILE */
+	struct hf_endpoint ep; /* ep.policy: what its connections carry */
+	uv_poll_t poll;        /* the listening socket */
+	uv_timer_t backoff;    /* resumes accepting after EMFILE */
 	int fd;
 	int n_conns; /* open connections, closing ones included */
 };
@@ -62,7 +62,6 @@ struct hf_net {
 	size_t n_again, cap_again;
 	struct hf_stream **walking; /* the list idle_cb is reading */
 	size_t n_walking;
-	struct hf_policy dial_policy; /* for dialled connections */
 	uint8_t readbuf[READ_BUF_SIZE];
 };
 
@@ -150,11 +149,13 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
 	snprintf(out, outlen, "%s:%d", ip, port);
 }
 
-static void
-conn_gone(void *ctx)
+void
+hf_net_stream_gone(struct hf_endpoint *e)
 {
-	struct hf_listener *l = ctx;
-	l->n_conns--;
+	if (e->listener)
+		e->listener->n_conns--;
+	else
+		free(e); /* a dialled connection's own */
 }
 
 static void
@@ -171,7 +172,7 @@ static void
 admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 {
 	struct hf_net *net = l->net;
-	int maxc = l->policy.conf->max_connections;
+	int maxc = l->ep.policy.conf->max_connections;
 	if (net->stopped || (maxc >= 0 && l->n_conns >= maxc)) {
 		char peer[64];
 		format_addr(ss, peer, sizeof(peer));
@@ -184,8 +185,7 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 	}
 	set_nodelay(net, fd);
 	l->n_conns++;
-	hf_stream_new(net, fd, &hf_tcp_io, hf_tcp_io_new(fd), &l->policy, false,
-	              &net->acc, (struct hf_stream_done){conn_gone, l});
+	hf_stream_new(&l->ep, fd, hf_tcp_io_new(fd), &net->acc);
 }
 
 static void accept_cb(uv_poll_t *h, int status, int events);
@@ -223,7 +223,7 @@ accept_cb(uv_poll_t *h, int status, int events)
 			hf_log(l->net->log, HF_LOG_WARNING,
 			       "Warning: cannot accept connections on port "
 			       "%u: %s; pausing %d ms.",
-			       l->policy.port, strerror(errno),
+			       l->ep.policy.port, strerror(errno),
 			       ACCEPT_BACKOFF_MS);
 			uv_poll_stop(&l->poll);
 			uv_timer_start(&l->backoff, backoff_cb,
@@ -253,8 +253,11 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	memset(l, 0, sizeof(*l));
 	l->net = net;
 	l->fd = -1;
-	l->policy.conf = lc;
-	l->policy.auth = auth;
+	l->ep.policy.conf = lc;
+	l->ep.policy.auth = auth;
+	l->ep.net = net;
+	l->ep.io = &hf_tcp_io;
+	l->ep.listener = l;
 	if (sa->sa_family == AF_INET)
 		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
 	else
@@ -304,12 +307,12 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	socklen_t len = sizeof(ss);
 	memset(&ss, 0, sizeof(ss));
 	getsockname(fd, (struct sockaddr *)&ss, &len);
-	l->policy.port = ntohs(ss.ss_family == AF_INET
-	                           ? ((struct sockaddr_in *)&ss)->sin_port
-	                           : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	l->ep.policy.port = ntohs(
+	    ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	hf_log(net->log, HF_LOG_NOTICE,
 	       "Opened ipv%c listen socket on port %u (%s).",
-	       sa->sa_family == AF_INET ? '4' : '6', l->policy.port, ip);
+	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip);
 	return 0;
 }
 
@@ -433,7 +436,7 @@ hf_net_free(struct hf_net *net)
 uint16_t
 hf_net_port(const struct hf_net *net, size_t i)
 {
-	return i < net->n_listeners ? net->listeners[i]->policy.port : 0;
+	return i < net->n_listeners ? net->listeners[i]->ep.policy.port : 0;
 }
 
 /* ---- dialling out -------------------------------------------------- */
@@ -450,14 +453,20 @@ static void
 dial_closed(uv_handle_t *h)
 {
 	struct dialing *g = h->data;
-	if (g->connected) {
-		/* The socket goes on as a stream: a fresh poll handle for
-		 * it (libuv allows one per fd at a time). */
+	struct hf_endpoint *e = NULL;
+	if (g->connected && (e = calloc(1, sizeof(*e)))) {
+		/* The socket goes on as a stream (a fresh poll handle: libuv
+		 * allows one per fd at a time), with an endpoint of its own. */
+		if (g->d.policy)
+			e->policy = *g->d.policy;
+		e->policy.outgoing = true;
+		e->net = g->net;
+		e->io = &hf_tcp_io;
 		set_nodelay(g->net, g->fd);
-		hf_stream_new(g->net, g->fd, &hf_tcp_io, hf_tcp_io_new(g->fd),
-		              g->d.policy ? g->d.policy : &g->net->dial_policy,
-		              true, &g->d.acc, (struct hf_stream_done){0});
+		hf_stream_new(e, g->fd, hf_tcp_io_new(g->fd), &g->d.acc);
 	} else {
+		if (g->connected && g->d.failed)
+			g->d.failed(g->d.ctx, "out of memory");
 		close(g->fd);
 	}
 	free(g);

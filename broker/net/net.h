@@ -8,7 +8,7 @@
  * per listener; nothing once stopped) before any engine state exists; an
  * admitted connection goes to the acceptor (conn.h), which is the engine.
  * It also dials out (a bridge, later): the connection it makes is handed
- * to the acceptor the same way, with c->outgoing set.
+ * to the acceptor the same way, its policy saying outgoing.
  *
  * Ownership: the caller owns the struct hf_net (hf_net_free after the loop
  * has ended); the acceptor's ctx must outlive it. Logs go to the logger
@@ -42,10 +42,10 @@ void hf_net_free(struct hf_net *net);
 uint16_t hf_net_port(const struct hf_net *net, size_t i);
 
 /* Dial host:port (numeric or a name, resolved now) without blocking on
- * the connect. Once connected, the connection goes to acc with
- * c->outgoing set and policy; if it fails first, failed(ctx, why) is
- * called instead. Returns 0 (one of the two will follow) or -1 when it
- * could not even start (why logged). */
+ * the connect. Once connected, the connection goes to acc with a copy of
+ * policy (NULL: an empty one) marked outgoing; if it fails first,
+ * failed(ctx, why) is called instead. Returns 0 (one of the two will follow) or
+ * -1 when it could not even start (why logged). */
 struct hf_dial {
 	const char *host;
 	uint16_t port;

@@ -22,9 +22,11 @@
  * send RST, and a peer may then lose our last packet before reading it.
  *
  * Ownership: a stream owns its poll handle, its socket, its close timer,
- * its pending buffer and its transport state (io->free). It is freed when
- * both handles are closed, after telling the engine and whoever made it
- * (struct hf_stream_done). Loop thread only. */
+ * its pending buffer and its transport state (io->free). What all the
+ * connections of a listener share (the net, the transport's ops, the
+ * policy) is in their endpoint (io.h), which c->policy points into. A
+ * stream is freed when both handles are closed, after telling the engine
+ * and its endpoint. Loop thread only. */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,20 +49,15 @@ struct pending {
 struct hf_stream {
 	struct hf_conn base;
 	uv_poll_t h;
-	struct hf_net *net;
-	const struct hf_io_ops *io;
-	void *io_ctx;
-	struct hf_stream_done done;
+	void *io_ctx;         /* the transport's state (ep()->io) */
 	struct pending *pend; /* allocated on the first write that waits */
 	uv_timer_t *timer;    /* bounds the close; only while closing */
-	struct hf_stream *again_next; /* on the net's read-again list */
 	int fd;
-	int events;      /* what h polls for now */
-	int read_wants;  /* readiness the last read waits for, 0 = read */
-	int write_wants; /* readiness pending output waits for */
-	bool on_again;
-	bool closing;   /* no more input for the engine */
-	bool paused;    /* the engine asked not to read */
+	uint8_t events;      /* what h polls for now (UV_READABLE...) */
+	uint8_t read_wants;  /* readiness the last read waits for, 0 = read */
+	uint8_t write_wants; /* readiness pending output waits for */
+	bool closing;        /* no more input for the engine */
+	bool paused;         /* the engine asked not to read */
 	bool failed;    /* the transport broke: close on the next callback */
 	bool shut;      /* our shutdown is started */
 	bool shut_done; /* and finished */
@@ -70,6 +67,13 @@ struct hf_stream {
 };
 
 static void poll_cb(uv_poll_t *h, int status, int events);
+
+/* The endpoint: c->policy is its first member. */
+static struct hf_endpoint *
+ep(const struct hf_stream *s)
+{
+	return (struct hf_endpoint *)s->base.policy;
+}
 
 struct hf_conn *
 hf_stream_conn(struct hf_stream *s)
@@ -94,18 +98,18 @@ maybe_free(struct hf_stream *s)
 {
 	if (!s->handle_closed || (s->timer && !s->timer_closed))
 		return;
-	hf_net_cancel_read(s->net, s);
+	struct hf_endpoint *e = ep(s);
+	hf_net_cancel_read(e->net, s);
 	if (s->base.ev)
 		s->base.ev->closed(s->base.owner);
-	if (s->done.fn)
-		s->done.fn(s->done.ctx);
+	e->io->free(s->io_ctx);
 	if (s->pend) {
 		hf_wbuf_free(&s->pend->buf);
 		free(s->pend);
 	}
-	s->io->free(s->io_ctx);
 	free(s->timer);
 	free(s);
+	hf_net_stream_gone(e);
 }
 
 static void
@@ -147,7 +151,7 @@ gone(struct hf_stream *s)
 	really_close(s);
 }
 
-static int
+static uint8_t
 uv_events(int want)
 {
 	return want == HF_IO_WANT_WRITE ? UV_WRITABLE : UV_READABLE;
@@ -161,7 +165,7 @@ update_events(struct hf_stream *s)
 {
 	if (handle_closing(s))
 		return;
-	int ev = 0;
+	uint8_t ev = 0;
 	if (!s->paused || s->closing)
 		ev |= s->read_wants ? uv_events(s->read_wants) : UV_READABLE;
 	if (pending_len(s) || s->failed || (s->shut && !s->shut_done))
@@ -182,11 +186,11 @@ start_shutdown(struct hf_stream *s)
 		return;
 	s->shut = true;
 	int want = HF_IO_WANT_WRITE;
-	int rc = s->io->shutdown(s->io_ctx, &want);
+	int rc = ep(s)->io->shutdown(s->io_ctx, &want);
 	if (rc == 0)
 		s->shut_done = true; /* wait for the peer's EOF or the timer */
 	else if (rc == HF_IO_AGAIN)
-		s->write_wants = want;
+		s->write_wants = (uint8_t)want;
 	else
 		really_close(s);
 }
@@ -201,13 +205,13 @@ send_loop(struct hf_stream *s, const uint8_t *buf, size_t len)
 	while (off < len) {
 		int want = HF_IO_WANT_WRITE;
 		ssize_t n =
-		    s->io->write(s->io_ctx, buf + off, len - off, &want);
+		    ep(s)->io->write(s->io_ctx, buf + off, len - off, &want);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
 		}
 		if (n == HF_IO_AGAIN) {
-			s->write_wants = want;
+			s->write_wants = (uint8_t)want;
 			break;
 		}
 		return -1;
@@ -238,31 +242,33 @@ static void
 read_some(struct hf_stream *s)
 {
 	size_t cap;
-	uint8_t *buf = hf_net_readbuf(s->net, &cap);
+	uint8_t *buf = hf_net_readbuf(ep(s)->net, &cap);
 	for (int i = 0; i < READS_PER_WAKE; i++) {
 		if (s->paused && !s->closing)
 			return;
 		int want = HF_IO_WANT_READ;
-		ssize_t n = s->io->read(s->io_ctx, buf, cap, &want);
+		ssize_t n = ep(s)->io->read(s->io_ctx, buf, cap, &want);
 		if (n > 0) {
 			s->read_wants = 0;
 			if (!s->closing) /* else: drained and dropped */
 				s->base.ev->data(s->base.owner, buf, (size_t)n);
 			if (handle_closing(s))
 				return;
-			if ((size_t)n < cap && !s->io->pending_input(s->io_ctx))
+			if ((size_t)n < cap &&
+			    !ep(s)->io->pending_input(s->io_ctx))
 				return;
 			continue;
 		}
 		if (n == HF_IO_AGAIN) {
-			s->read_wants = want == HF_IO_WANT_WRITE ? want : 0;
+			s->read_wants =
+			    want == HF_IO_WANT_WRITE ? HF_IO_WANT_WRITE : 0;
 			return;
 		}
 		gone(s); /* EOF, or a reset */
 		return;
 	}
-	if (s->io->pending_input(s->io_ctx))
-		hf_net_want_read(s->net, s);
+	if (ep(s)->io->pending_input(s->io_ctx))
+		hf_net_want_read(ep(s)->net, s);
 }
 
 void
@@ -383,7 +389,7 @@ conn_close(struct hf_conn *hc)
 		really_close(s); /* no memory to linger: close outright */
 		return;
 	}
-	uv_timer_init(hf_net_loop(s->net), s->timer);
+	uv_timer_init(hf_net_loop(ep(s)->net), s->timer);
 	s->timer->data = s;
 	uv_timer_start(s->timer, close_timeout_cb,
 	               pending_len(s) ? CLOSE_WRITE_MS : CLOSE_LINGER_MS, 0);
@@ -401,8 +407,8 @@ conn_pause(struct hf_conn *hc, bool paused)
 		return;
 	s->paused = paused;
 	/* Input the transport already holds would not wake the poll. */
-	if (!paused && !s->closing && s->io->pending_input(s->io_ctx))
-		hf_net_want_read(s->net, s);
+	if (!paused && !s->closing && ep(s)->io->pending_input(s->io_ctx))
+		hf_net_want_read(ep(s)->net, s);
 	update_events(s);
 }
 
@@ -436,7 +442,7 @@ static const struct hf_peer_identity *
 conn_identity(struct hf_conn *hc)
 {
 	struct hf_stream *s = (struct hf_stream *)hc;
-	return s->io->identity(s->io_ctx);
+	return ep(s)->io->identity(s->io_ctx);
 }
 
 static const struct hf_conn_ops stream_ops = {
@@ -449,32 +455,26 @@ static const struct hf_conn_ops stream_ops = {
 };
 
 struct hf_stream *
-hf_stream_new(struct hf_net *net, int fd, const struct hf_io_ops *io,
-              void *io_ctx, const struct hf_policy *policy, bool outgoing,
-              const struct hf_acceptor *acc, struct hf_stream_done done)
+hf_stream_new(struct hf_endpoint *e, int fd, void *io_ctx,
+              const struct hf_acceptor *acc)
 {
 	struct hf_stream *s = calloc(1, sizeof(*s));
-	if (!s || uv_poll_init(hf_net_loop(net), &s->h, fd) != 0) {
+	if (!s || uv_poll_init(hf_net_loop(e->net), &s->h, fd) != 0) {
 		free(s);
-		io->free(io_ctx);
+		e->io->free(io_ctx);
 		close(fd);
-		if (done.fn)
-			done.fn(done.ctx);
+		hf_net_stream_gone(e);
 		return NULL;
 	}
 	s->fd = fd;
-	s->net = net;
-	s->io = io;
 	s->io_ctx = io_ctx;
-	s->done = done;
 	s->h.data = s;
 	s->write_wants = HF_IO_WANT_WRITE;
 	s->base.ops = &stream_ops;
-	s->base.policy = policy;
-	s->base.outgoing = outgoing;
+	s->base.policy = &e->policy;
 	if (acc->accept(acc->ctx, &s->base) != 0) {
 		/* No engine owner: close quietly (maybe_free tells only the
-		 * maker). */
+		 * endpoint). */
 		s->base.ev = NULL;
 		s->closing = true;
 		really_close(s);

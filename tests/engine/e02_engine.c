@@ -87,7 +87,8 @@ connect_cases(void)
 	eh_turn(&E);
 	CHECK_EQ(connack_rc(1, &present), 0);
 	CHECK(!present);
-	CHECK(strcmp(eh_client(&E, 1)->s->username, "bob") == 0);
+	CHECK(strcmp(hf_session_subject(eh_client(&E, 1)->s).username, "bob") ==
+	      0);
 	eh_drop(&E, 1);
 	eh_turn(&E);
 	c.u.connect.clean_start = false;
@@ -386,7 +387,8 @@ acl(void)
 	eh_drop(&E, 0);
 	eh_turn(&E);
 	CHECK_EQ(eh_restart(&E, true), 0);
-	CHECK(strcmp(eh_find_session(&E, "alice")->username, "alice") == 0);
+	CHECK(strcmp(hf_session_subject(eh_find_session(&E, "alice")).username,
+	             "alice") == 0);
 	eh_cl_connect(&E, 2, HF_PROTO_V5, "pub", true, 0, NULL);
 	eh_cl_publish(&E, 2, HF_PROTO_V5, "secret/y", "s2", 1, false, 4);
 	eh_cl_publish(&E, 2, HF_PROTO_V5, "open/y", "o2", 1, false, 5);

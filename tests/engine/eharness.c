@@ -126,6 +126,7 @@ start(struct eh *e)
 	e->running = true;
 	e->b.auth_for_port = auth_for_port;
 	e->b.auth_for_port_ctx = e;
+	e->b.default_auth = e->auth;
 	if (hf_broker_init(&e->b, &e->loop, c) != 0)
 		return -1;
 	uv_timer_stop(&e->b.tick); /* time moves in eh_advance() only */

@@ -5,7 +5,7 @@
  *   echo            accept, data in, write back, the peer's close: eof then
  *                   closed, in that order, once each;
  *   dial            an outgoing connection to the test's own listener
- *                   (c->outgoing set, the far side accepted as usual);
+ *                   (its policy outgoing, the far side accepted as usual);
  *   dial_refused    a dial to a closed port reports failed(), no accept;
  *   admission       max_connections 1: the second connection is closed by
  *                   the listener before any owner exists, and logged;
@@ -186,7 +186,7 @@ echo(void)
 	CHECK(fd >= 0);
 	RUN_UNTIL(&loop, accepted == 1, 2000);
 	CHECK_EQ(accepted, 1);
-	CHECK(!last->c->outgoing);
+	CHECK(!last->c->policy->outgoing);
 	CHECK(last->c->policy->port == hf_net_port(net, 0));
 	CHECK(last->c->ops->identity(last->c) == NULL);
 	CHECK_EQ(send(fd, "hello", 5, 0), 5);
@@ -224,7 +224,7 @@ dial(void)
 	CHECK_EQ(accepted, 2);
 	struct side *out = NULL;
 	for (int i = 0; i < 2; i++)
-		if (sides[i].c && sides[i].c->outgoing)
+		if (sides[i].c && sides[i].c->policy->outgoing)
 			out = &sides[i];
 	CHECK(out != NULL);
 	struct hf_wbuf w = {0};
@@ -405,15 +405,16 @@ static void
 held_input(void)
 {
 	int sv[2];
-	struct hf_policy pol = {0};
 	struct hf_acceptor acc = {accept_cb, NULL};
 	CHECK_EQ(open_net(-1, false), 0);
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	struct holder *h = calloc(1, sizeof(*h));
 	h->fd = sv[0];
-	struct hf_stream *st =
-	    hf_stream_new(net, sv[0], &holder_io, h, &pol, false, &acc,
-	                  (struct hf_stream_done){0});
+	/* A dialled-style endpoint of its own (freed with the stream). */
+	struct hf_endpoint *ep = calloc(1, sizeof(*ep));
+	ep->net = net;
+	ep->io = &holder_io;
+	struct hf_stream *st = hf_stream_new(ep, sv[0], h, &acc);
 	CHECK(st != NULL);
 	struct side *s = last;
 	CHECK(strcmp(s->c->ops->identity(s->c)->cn, "agent") == 0);
