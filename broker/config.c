@@ -402,6 +402,21 @@ h_word(struct pctx *p, const struct key_def *k, char *val, void *field)
 	return set_string(p, p->key, w, (char **)field);
 }
 
+/* mount_point: a topic prefix, one word, no wildcards (it is put before
+ * topic names and filters alike). */
+static int
+h_mount_point(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (strpbrk(w, "+#"))
+		return fail(p, "%s: '%s' contains a wildcard ('+' or '#')",
+		            p->key, w);
+	return set_string(p, p->key, w, (char **)field);
+}
+
 /* A size: decimal bytes, or with one suffix k/K, m/M, g/G or t/T (powers
  * of 1024), in min..max (F_ZERO_OFF: or 0). */
 static int
@@ -948,10 +963,10 @@ static const struct key_def keys[] = {
      * listener (only port/bind_address and the other listener keys do). */
     {LISTENER(protocol, h_protocol), .def = HF_LISTENER_MQTT, .flags = F_SOFT},
     {PLANNED("http_dir", LISTENER)},
-    {PLANNED("mount_point", LISTENER)},
+    {LISTENER(mount_point, h_mount_point), .sdef = NULL},
     {PLANNED("bind_interface", LISTENER)},
     {PLANNED("accept_protocol_versions", LISTENER)},
-    {PLANNED("use_username_as_clientid", LISTENER)},
+    {LISTENER(use_username_as_clientid, h_bool), .def = false},
     {PLANNED("listener_allow_anonymous", LISTENER)},
     {REFUSED("max_qos", LISTENER,
              "per-listener maximum QoS is not supported yet in this build "

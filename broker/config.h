@@ -60,6 +60,11 @@ struct hf_listener_conf {
 	int allow_anonymous; /* -1 = not set here */
 	bool local_only;     /* the embedded default: loopback v4 and v6 */
 	enum hf_listener_protocol protocol; /* default HF_LISTENER_MQTT */
+	/* Put before every topic of this listener's clients, taken off what
+	 * they receive (mosquitto's mount_point); NULL = none. */
+	char *mount_point;
+	/* The username replaces the client id; no username, not allowed. */
+	bool use_username_as_clientid;
 };
 
 /* The embedded default listener (no listener in the configuration, mosquitto

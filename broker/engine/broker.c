@@ -19,6 +19,7 @@
 #include "connect.h"
 #include "durable.h"
 #include "msg.h"
+#include "mount.h"
 #include "outq.h"
 #include "route.h"
 #include "sys.h"
@@ -303,4 +304,5 @@ hf_broker_free(struct hf_broker *b)
 	hf_qentry_spares_free(b);
 	hf_encache_free(b);
 	hf_route_free(b);
+	hf_mount_free(b);
 }

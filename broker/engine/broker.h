@@ -85,6 +85,9 @@ struct hf_broker {
 	/* A fan-out's PUBLISH, encoded once (encache.c). */
 	struct hf_encache enc;
 	size_t n_targets, cap_targets;
+	/* A client's topic with its listener's mount point (mount.c). */
+	uint8_t *mount_buf;
+	size_t mount_cap;
 
 	struct hf_store *store; /* NULL when persistence is off */
 	uint64_t next_sid, next_msg_id;

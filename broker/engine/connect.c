@@ -22,6 +22,7 @@
 #include "connect.h"
 #include "durable.h"
 #include "ident.h"
+#include "mount.h"
 #include "msg.h"
 #include "outq.h"
 #include "route.h"
@@ -166,7 +167,8 @@ make_will(struct hf_client *c, const struct hf_connect *p)
 {
 	struct hf_publish w;
 	memset(&w, 0, sizeof(w));
-	w.topic = p->will_topic;
+	if (!hf_mount_topic(c, p->will_topic, &w.topic))
+		return NULL;
 	w.payload = p->will_payload;
 	w.qos = p->will_qos;
 	w.retain = p->will_retain;
@@ -390,7 +392,9 @@ connect_check(struct hf_client *c, const struct hf_connect *p,
 		r->will = make_will(c, p);
 		if (!r->will) {
 			refuse(c, HF_CONNACK_UNAVAILABLE,
-			       HF_RC_SERVER_UNAVAILABLE, "out of memory");
+			       HF_RC_SERVER_UNAVAILABLE,
+			       "out of memory (or a will topic too long with "
+			       "the mount point)");
 			return false;
 		}
 		if (!v5 && r->will->qos > conf->maximum_qos)
@@ -453,11 +457,32 @@ connect_authenticate(struct hf_client *c, const struct hf_connect *p,
 			                     "allowed");
 		return false;
 	}
+	const struct hf_listener_conf *lc = c->policy->conf;
+	if (lc && lc->use_username_as_clientid) {
+		/* mosquitto's use_username_as_clientid: the name it was
+		 * authenticated as (a certificate's too) is its client id. */
+		if (!r->username) {
+			if (client_id != id)
+				free(client_id);
+			refuse(c, HF_CONNACK_NOT_AUTHORIZED,
+			       HF_RC_NOT_AUTHORIZED,
+			       "use_username_as_clientid and no username");
+			return false;
+		}
+		if (client_id != id)
+			free(client_id);
+		client_id = r->username;
+		r->id = (const uint8_t *)r->username;
+		r->idlen = strlen(r->username);
+		r->assigned = NULL;
+	}
 	struct hf_acl_subject subj = {client_id, r->username, r->cert_cn};
+	/* the will's topic as it will be published (with the mount point) */
 	bool will_ok =
-	    !p->will || hf_acl_check(c->policy->auth, &subj, p->will_topic.p,
-	                             p->will_topic.len, HF_ACL_WRITE);
-	if (client_id != id)
+	    !r->will ||
+	    hf_acl_check(c->policy->auth, &subj, hf_msg_topic(r->will),
+	                 r->will->topic_len, HF_ACL_WRITE);
+	if (client_id != id && client_id != r->username)
 		free(client_id);
 	if (!will_ok) {
 		refuse(c, HF_CONNACK_NOT_AUTHORIZED, HF_RC_NOT_AUTHORIZED,

@@ -30,6 +30,7 @@ hf_encache_send(struct hf_client *c, const struct hf_msg *m,
 	struct hf_broker *b = c->b;
 	const struct hf_publish *pub = &p->u.publish;
 	if (!b->routing || pub->dup || pub->props.n_sub_ids ||
+	    pub->topic.p != hf_msg_topic(m) || /* a mount point's cut */
 	    pub->props.topic_alias || m->has_expiry ||
 	    (size_t)m->topic_len + m->payload_len + m->ctype_len +
 	            m->rtopic_len + m->corr_len + m->user_len >

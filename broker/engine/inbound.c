@@ -18,6 +18,7 @@
 #include "client.h"
 #include "durable.h"
 #include "inbound.h"
+#include "mount.h"
 #include "msg.h"
 #include "pidset.h"
 #include "route.h"
@@ -111,6 +112,12 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		return;
 	if (p.topic.len == 0) {
 		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "empty topic name");
+		return;
+	}
+	if (!hf_mount_topic(c, p.topic, &p.topic)) {
+		/* the listener's mount_point makes it too long */
+		refuse_publish(c, &p, HF_RC_TOPIC_NAME_INVALID,
+		               "topic too long with the mount point");
 		return;
 	}
 	if (p.qos > conf->maximum_qos) {

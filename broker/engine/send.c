@@ -11,6 +11,7 @@
 #include "client.h"
 #include "encache.h"
 #include "msg.h"
+#include "mount.h"
 #include "send.h"
 
 /* Outbound topic alias for topic: 0 for none. *is_new says the topic must
@@ -51,8 +52,10 @@ hf_send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 	pub->retain = retain;
 	pub->dup = dup;
 	pub->pid = pid;
-	pub->topic.p = hf_msg_topic(m);
-	pub->topic.len = m->topic_len;
+	/* without its listener's mount point (mount.h) */
+	size_t skip = hf_mount_strip(c, hf_msg_topic(m), m->topic_len);
+	pub->topic.p = hf_msg_topic(m) + skip;
+	pub->topic.len = m->topic_len - skip;
 	pub->payload.p = hf_msg_payload(m);
 	pub->payload.len = m->payload_len;
 	bool new_alias = false;

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "durable.h"
 #include "msg.h"
+#include "mount.h"
 #include "outq.h"
 #include "route.h"
 #include "session.h"
@@ -220,7 +221,13 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	uint8_t opts;
 	struct hf_acl_subject who = hf_session_subject(s);
 	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
-		int refused = check_limits(c, f);
+		int refused;
+		if (!hf_mount_filter(c, f, &f))
+			refused = c->proto == HF_PROTO_V5
+			              ? HF_RC_TOPIC_FILTER_INVALID
+			              : HF_RC_UNSPECIFIED;
+		else
+			refused = check_limits(c, f);
 		if (!refused && !hf_acl_check(hf_session_auth(s), &who, f.p,
 		                              f.len, HF_ACL_SUBSCRIBE)) {
 			/* 5.0 0x87 Not authorized; 3.1.1 0x80 Failure. */
@@ -275,7 +282,7 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	struct retained_ctx r = {.s = s, .sub_id = sub_id, .now = hf_wall_ms()};
 	off = 0;
 	for (uint32_t k = 0; k < i && hf_sub_next(p, &off, &f, &opts); k++) {
-		if (!send_retained[k])
+		if (!send_retained[k] || !hf_mount_filter(c, f, &f))
 			continue;
 		r.qos = rcs[k];
 		hf_retain_match(b->retained, f.p, f.len, on_retained, &r);
@@ -297,7 +304,8 @@ hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p)
 	uint32_t off = 0, i = 0;
 	struct hf_bytes f;
 	while (i < p->n && hf_unsub_next(p, &off, &f)) {
-		int removed = hf_tree_unsub(b->tree, f.p, f.len, s);
+		int removed = hf_mount_filter(c, f, &f) &&
+		              hf_tree_unsub(b->tree, f.p, f.len, s);
 		del_subrec(s, f.p, f.len);
 		if (removed)
 			hf_dur_sub_del(s, f.p, (uint16_t)f.len);

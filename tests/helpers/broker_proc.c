@@ -296,6 +296,27 @@ spawn(struct hf_bproc *b, const char *const *extra)
 	return -1;
 }
 
+uint16_t
+hf_bproc_port_n(struct hf_bproc *b, int n)
+{
+	char *s = read_log(b, b->log_off);
+	char *p = s;
+	uint16_t port = 0;
+
+	for (int i = 0; p && i <= n; i++) {
+		p = strstr(p, PORT_NEEDLE);
+		if (p)
+			p += strlen(PORT_NEEDLE);
+	}
+	if (p) {
+		long v = strtol(p, NULL, 10);
+		if (v > 0 && v <= 65535)
+			port = (uint16_t)v;
+	}
+	free(s);
+	return port;
+}
+
 int
 hf_bproc_start(struct hf_bproc *b, const char *extra_conf)
 {

@@ -60,6 +60,10 @@ int hf_bproc_launch(struct hf_bproc *b);
 /* SIGTERM, wait up to 15 s (then SIGKILL and return -1). Returns the exit
  * status: 0 = clean, 128+N = killed by signal N. */
 int hf_bproc_stop(struct hf_bproc *b);
+/* The port of the n-th listen socket the broker reported in this run (0:
+ * the first, which is b->port), or 0 when there is none. A listener that
+ * the configuration adds with port 0 is found this way. */
+uint16_t hf_bproc_port_n(struct hf_bproc *b, int n);
 /* SIGKILL and reap. */
 void hf_bproc_kill(struct hf_bproc *b);
 /* Still running? (reaps it when it has exited). */

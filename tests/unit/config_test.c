@@ -513,6 +513,10 @@ test_bad_values(void)
 	    {"socket_domain", "socket_domain"},
 	    {"protocol mqtts", "protocol: unknown protocol 'mqtts'"},
 	    {"protocol", "protocol"},
+	    {"mount_point a/+/", "mount_point: 'a/+/' contains a wildcard"},
+	    {"mount_point a/#", "mount_point: 'a/#' contains a wildcard"},
+	    {"mount_point a b", "mount_point"},
+	    {"use_username_as_clientid maybe", "use_username_as_clientid"},
 	    {"include_dir", "include_dir"},
 	    {"include_dir /nonexistent/hf-dir", "include_dir: cannot open "
 	                                        "directory"},
@@ -553,9 +557,7 @@ test_unknown_and_planned(void)
 	    "http_dir /www",
 	    "websockets_log_level 0",
 	    "websockets_headers_size 4096",
-	    "mount_point m/",
 	    "bind_interface eth0",
-	    "use_username_as_clientid true",
 	    "auth_plugin /lib/p.so",
 	    "plugin /lib/p.so",
 	    "plugin_opt_foo bar",
@@ -1488,6 +1490,8 @@ static const struct {
     {"socket_domain", NULL, false}, /* both */
     {"max_connections", "-1", true},
     {"protocol", "mqtt", false},
+    {"mount_point", NULL, false}, /* none */
+    {"use_username_as_clientid", "false", true},
     {"allow_anonymous", NULL, false}, /* unset: see finish */
     {"per_listener_settings", "false", false},
     {"allow_zero_length_clientid", "true", false},
@@ -1664,6 +1668,8 @@ test_table_scopes(void)
 	    {"socket_domain", HF_SCOPE_LISTENER, true},
 	    {"max_connections", HF_SCOPE_LISTENER, true},
 	    {"protocol", HF_SCOPE_LISTENER, true},
+	    {"mount_point", HF_SCOPE_LISTENER, true},
+	    {"use_username_as_clientid", HF_SCOPE_LISTENER, true},
 	    {"allow_anonymous", HF_SCOPE_SECURITY, true},
 	    {"client_max_write_buffer_size", HF_SCOPE_GLOBAL, true},
 	    {"max_inflight_bytes", HF_SCOPE_GLOBAL, true},
