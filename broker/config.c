@@ -991,8 +991,9 @@ static const struct key_def keys[] = {
 
     /* Security: global, or per listener with per_listener_settings. */
     {SECURITY(allow_anonymous, h_tristate), .def = -1},
-    {PLANNED("password_file", SECURITY)},
-    {PLANNED("acl_file", SECURITY)},
+    {SECURITY(password_file, h_str), .sdef = NULL},
+    {SECURITY(acl_file, h_str), .sdef = NULL},
+    {GLOBAL(acl_check_subscribe, h_bool), .def = false},
     {PLANNED("psk_file", SECURITY)},
     {PLANNED("auth_plugin", SECURITY)},
     {PLANNED("auth_plugin_deny_special_chars", SECURITY)},

@@ -58,6 +58,8 @@ struct hf_listener_conf {
 	int socket_domain;   /* 0 = both, else AF_INET or AF_INET6 */
 	int max_connections; /* -1 = unlimited */
 	int allow_anonymous; /* -1 = not set here */
+	char *password_file; /* mosquitto_passwd's format; NULL = none */
+	char *acl_file;      /* mosquitto's ACL format; NULL = none */
 	bool local_only;     /* the embedded default: loopback v4 and v6 */
 	enum hf_listener_protocol protocol; /* default HF_LISTENER_MQTT */
 	/* Put before every topic of this listener's clients, taken off what
@@ -84,6 +86,11 @@ struct hf_config {
 	bool per_listener_settings;
 	int allow_anonymous; /* -1 = not set: false, or true in local-only mode
 	                      */
+	char *password_file; /* the same two, global (or per listener) */
+	char *acl_file;
+	/* Holdfast's: also refuse at SUBSCRIBE time a filter the ACL gives
+	 * no read access under (mosquitto checks only each delivery). */
+	bool acl_check_subscribe;
 	bool allow_zero_length_clientid;
 	char *auto_id_prefix;    /* default "auto-" */
 	char *clientid_prefixes; /* NULL = any client id */

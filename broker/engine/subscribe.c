@@ -228,8 +228,11 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 			              : HF_RC_UNSPECIFIED;
 		else
 			refused = check_limits(c, f);
-		if (!refused && !hf_acl_check(hf_session_auth(s), &who, f.p,
-		                              f.len, HF_ACL_SUBSCRIBE)) {
+		/* Off by default, as in mosquitto: every delivery is checked
+		 * (READ) whatever the filter. */
+		if (!refused && b->conf->acl_check_subscribe &&
+		    !hf_acl_check(hf_session_auth(s), &who, f.p, f.len,
+		                  HF_ACL_SUBSCRIBE)) {
 			/* 5.0 0x87 Not authorized; 3.1.1 0x80 Failure. */
 			hf_log(&b->log, HF_LOG_NOTICE,
 			       "Denied SUBSCRIBE from %s to %.*s (ACL).", s->id,

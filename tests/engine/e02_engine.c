@@ -369,13 +369,23 @@ acl(void)
 	CHECK(!eh_got_payload(&al, "no") && !eh_got_payload(&bo, "no3"));
 	CHECK(!eh_got_payload(&al, "s1") && eh_got_payload(&al, "o1"));
 	CHECK(eh_got_payload(&bo, "s1") && eh_got_payload(&bo, "o1"));
-	/* SUBSCRIBE: refused per filter. */
+	/* SUBSCRIBE: granted by default (as in mosquitto: only deliveries
+	 * are checked); refused per filter with acl_check_subscribe. */
+	eh_cl_subscribe(&E, 1, HF_PROTO_V5, "deny/#", 1, 0);
+	eh_turn(&E);
+	CHECK_EQ(next(1, &p, &body), 1);
+	CHECK_EQ(p.type, HF_SUBACK);
+	CHECK_EQ(p.u.suback.rcs[0], 1);
+	free(body);
+	CHECK_EQ(auth_fake_calls[HF_ACL_SUBSCRIBE], 0);
+	E.conf.acl_check_subscribe = true;
 	eh_cl_subscribe(&E, 1, HF_PROTO_V5, "deny/#", 1, 0);
 	eh_turn(&E);
 	CHECK_EQ(next(1, &p, &body), 1);
 	CHECK_EQ(p.type, HF_SUBACK);
 	CHECK_EQ(p.u.suback.rcs[0], HF_RC_NOT_AUTHORIZED);
 	free(body);
+	E.conf.acl_check_subscribe = false;
 	/* Retained on subscribing: alice does not get secret/x. */
 	memset(&al, 0, sizeof(al));
 	eh_cl_subscribe(&E, 0, HF_PROTO_V5, "secret/#", 1, 0);
