@@ -1,10 +1,10 @@
 /* auth/auth_int.h - the parts of auth/ that auth.c puts together: password
- * files (passwd.c). Internal to auth/, holdfast-passwd and the tests; the
- * engine sees include/holdfast/auth.h only.
+ * files (passwd.c) and ACL files (acl.c). Internal to auth/, holdfast-passwd
+ * and the tests; the engine sees include/holdfast/auth.h only.
  *
- * A parser reads a whole file into memory and parses it from there
- * (hf_passwd_parse takes the text and a name for messages), so the fuzz
- * targets and the unit tests drive the same code as the broker. A
+ * Both parsers read a whole file into memory and parse it from there
+ * (hf_passwd_parse, hf_acl_parse take the text and a name for messages), so
+ * the fuzz targets and the unit tests drive the same code as the broker. A
  * parse error is one message "NAME:LINE: why", never quoting a password or
  * a hash. A parsed file is immutable: checks take it const and keep no
  * state, so one may be shared by every listener's context.
@@ -110,6 +110,34 @@ bool hf_passwd_check(const struct hf_passwd *pw, const char *user,
 void hf_passwd_mark(struct hf_passwd *pw, const struct hf_passwd *old);
 /* Is user in pw, and was its entry unchanged by the last hf_passwd_mark? */
 bool hf_passwd_unchanged(const struct hf_passwd *pw, const char *user);
+
+/* ---- ACL files (acl.c) --------------------------------------------------- */
+
+struct hf_acl;
+
+/* Parse a whole ACL file's text; as hf_passwd_parse. */
+struct hf_acl *hf_acl_parse(const char *name, const char *text, size_t len,
+                            char *err, size_t errlen);
+struct hf_acl *hf_acl_load(const char *path, char *err, size_t errlen);
+void hf_acl_free(struct hf_acl *acl);
+
+/* May a client (username NULL: anonymous; client_id NULL: none) do access
+ * on topic (a topic name; a filter, possibly $share/GROUP/FILTER, for
+ * HF_ACL_SUBSCRIBE)? The rules are in acl.c's header comment. */
+bool hf_acl_allows(const struct hf_acl *acl, const char *username,
+                   const char *client_id, const uint8_t *topic, size_t len,
+                   enum hf_acl_access access);
+
+/* Topic algebra the checks are made of, exposed for the tests. Filters are
+ * MQTT filters, topics topic names; '+' and '#' are wildcards only as a
+ * whole level, and a wildcard in the first level never matches a first
+ * level starting with '$' [MQTT-4.7.2-1]. */
+bool hf_acl_match(const char *filter, size_t flen, const char *topic,
+                  size_t tlen); /* filter matches the topic */
+bool hf_acl_within(const char *f, size_t flen, const char *g,
+                   size_t glen); /* every topic f matches, g matches */
+bool hf_acl_overlap(const char *f, size_t flen, const char *g,
+                    size_t glen); /* some topic matches both */
 
 /* ---- shared by both parsers ---------------------------------------------- */
 
