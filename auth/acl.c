@@ -430,6 +430,18 @@ by_key(const void *x, const void *y)
 	return (a->order > b->order) - (a->order < b->order);
 }
 
+/* The run of entries from *i with group key g, as l; *i moves past it. */
+static void
+group(const struct hf_acl *acl, size_t *i, int32_t g, struct acl_list *l)
+{
+	size_t first = *i;
+
+	while (*i < acl->n_e && acl->e[*i].sect == g)
+		++*i;
+	l->n = *i - first;
+	l->v = l->n ? acl->e + first : NULL;
+}
+
 /* Group the entries into the anonymous list, the patterns and one list per
  * user name (every section of a name together, in line order); a user
  * with sections but no entries gets an empty list. Each entry's sect
@@ -469,19 +481,10 @@ index_entries(struct hf_acl *acl)
 		qsort(acl->e, acl->n_e, sizeof(*acl->e), by_key);
 	size_t i = 0;
 	struct acl_list *lists[2] = {&acl->anon, &acl->patterns};
-	for (int32_t g = 0; g < 2; g++) {
-		lists[g]->v = acl->e + i;
-		while (i < acl->n_e && acl->e[i].sect == g)
-			i++;
-		lists[g]->n = (size_t)(acl->e + i - lists[g]->v);
-	}
-	for (size_t u = 0; u < acl->n_users; u++) {
-		struct acl_list *l = &acl->users[u].l;
-		l->v = acl->e + i;
-		while (i < acl->n_e && acl->e[i].sect == 2 + (int32_t)u)
-			i++;
-		l->n = (size_t)(acl->e + i - l->v);
-	}
+	for (int32_t g = 0; g < 2; g++)
+		group(acl, &i, g, lists[g]);
+	for (size_t u = 0; u < acl->n_users; u++)
+		group(acl, &i, 2 + (int32_t)u, &acl->users[u].l);
 	return 0;
 }
 
@@ -505,7 +508,7 @@ hf_acl_parse(const char *name, const char *text, size_t len, char *err,
              size_t errlen)
 {
 	struct parse ps = {calloc(1, sizeof(struct hf_acl)), 0, 0, -1};
-	struct hf_lines it = {text, text + len, 0};
+	struct hf_lines it = {text, text ? text + len : NULL, 0};
 	const char *line, *why;
 	size_t n;
 

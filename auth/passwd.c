@@ -386,7 +386,7 @@ hf_passwd_parse(const char *name, const char *text, size_t len, char *err,
                 size_t errlen)
 {
 	struct hf_passwd *pw = calloc(1, sizeof(*pw));
-	struct hf_lines it = {text, text + len, 0};
+	struct hf_lines it = {text, text ? text + len : NULL, 0};
 	uint8_t salt[HF_PW_SALT_MAX];
 	size_t cap = 0, llen, ulen, hlen;
 	const char *line, *user, *hash, *why;
