@@ -34,8 +34,8 @@
  * returned by hf_auth_connect is owned by the caller (free()).
  * Threading: the loop thread. hf_auth_new and hf_auth_reload read files;
  * hf_auth_connect computes one password hash (PBKDF2 with the file's
- * iteration count: 101 to 1000 iterations take well under a millisecond to
- * a few milliseconds); nothing else blocks. */
+ * iteration count: about 0.15 ms for 101 iterations, 1.4 ms for 1000 on
+ * the 2-core test machine); nothing else blocks. */
 #ifndef HOLDFAST_AUTH_H
 #define HOLDFAST_AUTH_H
 
