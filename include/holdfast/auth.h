@@ -140,7 +140,8 @@ enum hf_auth_rc hf_auth_connect(const struct hf_auth *a,
 
 /* May who do access on topic (a topic name, or a filter for
  * HF_ACL_SUBSCRIBE, "$share/GROUP/" prefix allowed; not NUL-terminated)?
- * WRITE on "$SYS" or "$SYS/..." is always refused. Without an ACL file
+ * A NULL context allows everything. WRITE on "$SYS" or "$SYS/..." is
+ * always refused, with or without an ACL file. Without an ACL file
  * everything else is allowed. With one: deny entries win; READ and WRITE
  * need a matching entry granting them; SUBSCRIBE is refused only when a
  * deny entry covers the whole filter or no readable entry overlaps it
