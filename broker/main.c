@@ -74,26 +74,44 @@ drop_privileges(struct hf_logger *log, const char *user)
 
 /* One authentication context per listener: its own settings with
  * per_listener_settings, the global ones (already copied into each
- * listener by the configuration) otherwise. */
-static int
-make_auth(struct hf_logger *log, const struct hf_config *conf,
-          struct hf_auth ***out)
+ * listener by the configuration) otherwise. *out has n_listeners + 1
+ * slots, the last NULL. Returns 0, or -1 with err naming the file (and
+ * line) that did not load. */
+static struct hf_auth_conf
+auth_conf_of(const struct hf_listener_conf *l)
 {
-	char err[512];
+	struct hf_auth_conf ac = {
+	    .allow_anonymous = l->allow_anonymous > 0,
+	    .password_file = l->password_file,
+	    .acl_file = l->acl_file,
+	};
+	return ac;
+}
+
+static int
+make_auth(const struct hf_config *conf, struct hf_auth ***out, char *err,
+          size_t errlen)
+{
 	struct hf_auth **a = calloc(conf->n_listeners + 1, sizeof(*a));
 	*out = a;
-	if (!a)
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct hf_auth_conf ac = {
-		    .allow_anonymous = conf->listeners[i].allow_anonymous > 0,
-		};
-		if (!(a[i] = hf_auth_new(&ac, err, sizeof(err)))) {
-			hf_log(log, HF_LOG_ERR, "Error: %s.", err);
+		struct hf_auth_conf ac = auth_conf_of(&conf->listeners[i]);
+		if (!(a[i] = hf_auth_new(&ac, err, errlen)))
 			return -1;
-		}
 	}
 	return 0;
+}
+
+static void
+free_auth(struct hf_auth **auth)
+{
+	for (size_t i = 0; auth && auth[i]; i++)
+		hf_auth_free(auth[i]);
+	free(auth);
 }
 
 /* A restored session's listener, by the port it had: the first listener
@@ -122,6 +140,40 @@ stop_accepting(void *ctx)
 	hf_net_stop(ctx);
 }
 
+/* SIGHUP: read the password and ACL files of every listener again (the
+ * configuration file itself is not re-read), then drop the clients whose
+ * credentials no longer hold. A context whose files do not load keeps
+ * what it had; the error names FILE:LINE. */
+struct reload_ctx {
+	struct hf_broker *b;
+	struct hf_net *net;
+	struct hf_auth **auth;
+};
+
+static void
+on_sighup(uv_signal_t *h, int signum)
+{
+	struct reload_ctx *r = h->data;
+	char err[1024];
+	size_t failed = 0;
+
+	(void)signum;
+	hf_log(&r->b->log, HF_LOG_NOTICE, "Reloading on SIGHUP.");
+	for (size_t i = 0; r->auth && r->auth[i]; i++) {
+		if (hf_auth_reload(r->auth[i], err, sizeof(err)) != 0) {
+			hf_log(&r->b->log, HF_LOG_ERR,
+			       "Error: reload: %s; listener %zu keeps its "
+			       "previous password and ACL files.",
+			       err, i + 1);
+			failed++;
+		}
+	}
+	unsigned n = hf_engine_recheck_auth(r->b);
+	hf_log(&r->b->log, HF_LOG_NOTICE,
+	       "Reload done%s; %u client(s) disconnected.",
+	       failed ? " with errors (see above)" : "", n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -146,6 +198,15 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (conf.test_config) {
+		/* The password and ACL files are read as at start-up. */
+		struct hf_auth **a = NULL;
+		int bad = make_auth(&conf, &a, err, sizeof(err));
+		free_auth(a);
+		if (bad) {
+			fprintf(stderr, "Error: %s\n", err);
+			hf_config_free(&conf);
+			return 1;
+		}
 		printf("%s: configuration OK\n",
 		       conf.config_file ? conf.config_file : "(defaults)");
 		hf_config_free(&conf);
@@ -200,7 +261,9 @@ main(int argc, char **argv)
 	 * authentication context. */
 	struct hf_acceptor acc = {hf_engine_accept, b};
 	struct auth_map am = {&conf, NULL};
-	int arc = make_auth(&b->log, &conf, &auth);
+	int arc = make_auth(&conf, &auth, err, sizeof(err));
+	if (arc != 0)
+		hf_log(&b->log, HF_LOG_ERR, "Error: %s.", err);
 	am.auth = auth;
 	b->auth_for_port = auth_for_port;
 	b->auth_for_port_ctx = &am;
@@ -220,15 +283,27 @@ main(int argc, char **argv)
 	}
 	b->stop_accepting = stop_accepting;
 	b->stop_accepting_ctx = net;
+	/* Not counted as keeping the loop alive: the engine's shutdown ends
+	 * the loop; the handle is closed after it. */
+	struct reload_ctx rctx = {b, net, auth};
+	uv_signal_t sighup;
+	bool hup = uv_signal_init(&loop, &sighup) == 0;
+	if (hup) {
+		sighup.data = &rctx;
+		uv_signal_start(&sighup, on_sighup, SIGHUP);
+		uv_unref((uv_handle_t *)&sighup);
+	}
 	uv_run(&loop, UV_RUN_DEFAULT);
+	if (hup) {
+		uv_close((uv_handle_t *)&sighup, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
 	rc = b->exit_code;
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
 out_broker:
 	hf_broker_free(b);
 	hf_net_free(net);
-	for (size_t i = 0; auth && i < conf.n_listeners; i++)
-		hf_auth_free(auth[i]);
-	free(auth);
+	free_auth(auth);
 	if (conf.pid_file)
 		unlink(conf.pid_file);
 out_log:

@@ -122,6 +122,12 @@ int hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 void hf_broker_shutdown(struct hf_broker *b);
 void hf_broker_free(struct hf_broker *b);
 void hf_client_mark_dirty(struct hf_client *c);
+/* After the auth contexts were reloaded (SIGHUP): every connected client
+ * whose credentials no longer hold (hf_auth_still_valid) is disconnected,
+ * MQTT 5 with DISCONNECT 0x87 first; its session stays, as after any
+ * disconnection, and its next CONNECT is checked afresh. Returns how many
+ * were disconnected. (connect.c) */
+unsigned hf_engine_recheck_auth(struct hf_broker *b);
 /* Arm the connect_timeout timer for a client just accepted (no-op when it
  * is already armed: it fires for the oldest deadline first). */
 void hf_broker_arm_connect_timer(struct hf_broker *b);

@@ -592,10 +592,11 @@ connect_ack(struct hf_client *c, const struct hf_connect *p,
 	if (b->conf->connection_messages)
 		hf_log(
 		    &b->log, HF_LOG_NOTICE,
-		    "New client connected from %s as %s (p%d, c%d, k%d%s%s).",
+		    "New client connected from %s as %s (p%d, c%d, k%d%s%s%s).",
 		    hf_client_peer(c, peer), s->id, p->proto_ver,
 		    p->clean_start ? 1 : 0, r->keepalive,
-		    r->username ? ", u'" : "", r->username ? r->username : "");
+		    r->username ? ", u'" : "", r->username ? r->username : "",
+		    r->username ? "'" : "");
 	if (r->present)
 		hf_session_resend(s);
 	hf_session_pump(s);
@@ -727,6 +728,27 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 			hf_session_free(s, true);
 		}
 	}
+}
+
+unsigned
+hf_engine_recheck_auth(struct hf_broker *b)
+{
+	unsigned n = 0;
+	for (struct hf_client *c = b->all_clients, *next; c; c = next) {
+		next = c->all_next;
+		if (c->state != HF_C_CONNECTED)
+			continue;
+		struct hf_acl_subject who = hf_session_subject(c->s);
+		if (hf_auth_still_valid(hf_session_auth(c->s), &who))
+			continue;
+		hf_log(&b->log, HF_LOG_NOTICE,
+		       "Client %s disconnected: its credentials no longer "
+		       "hold after the reload.",
+		       c->s->id);
+		hf_client_close(c, HF_RC_NOT_AUTHORIZED);
+		n++;
+	}
+	return n;
 }
 
 int64_t

@@ -20,8 +20,10 @@
  *
  * Each case works in its own mkdtemp() directory. Child processes are
  * reaped before a case returns. */
+#include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +94,10 @@ run_in(struct dir *d, const char *in, const char *const argv[])
 		close(p[1]);
 		return -1;
 	}
-	if (in && write(p[1], in, strlen(in)) != (ssize_t)strlen(in))
+	/* A tool that refuses before reading its input closes the pipe:
+	 * EPIPE then (SIGPIPE is ignored in main) is not a failure. */
+	if (in && write(p[1], in, strlen(in)) != (ssize_t)strlen(in) &&
+	    errno != EPIPE)
 		st = -2;
 	close(p[1]);
 	int w;
@@ -422,6 +427,7 @@ t_mosquitto_broker(void)
 int
 main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	mosquitto_lib_init();
 	HF_RUN(t_create);
 	HF_RUN(t_update_delete);
