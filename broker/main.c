@@ -146,6 +146,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (conf.test_config) {
+		/* The TLS listeners' files are read as at start-up. */
+		if (hf_net_check_tls(&conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "Error: %s\n", err);
+			hf_config_free(&conf);
+			return 1;
+		}
 		printf("%s: configuration OK\n",
 		       conf.config_file ? conf.config_file : "(defaults)");
 		hf_config_free(&conf);
