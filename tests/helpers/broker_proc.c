@@ -296,6 +296,32 @@ spawn(struct hf_bproc *b, const char *const *extra)
 	return -1;
 }
 
+uint16_t
+hf_bproc_port_n(struct hf_bproc *b, int n)
+{
+	int64_t deadline = hf_now_ms() + 2000;
+
+	for (;;) {
+		char *s = read_log(b, b->log_off);
+		const char *p = s;
+		long port = 0;
+
+		for (int i = 0; p && i <= n; i++) {
+			p = strstr(p, PORT_NEEDLE);
+			if (p)
+				p += strlen(PORT_NEEDLE);
+		}
+		if (p)
+			port = strtol(p, NULL, 10);
+		free(s);
+		if (port > 0 && port <= 65535)
+			return (uint16_t)port;
+		if (hf_now_ms() > deadline)
+			return 0;
+		hf_sleep_ms(10);
+	}
+}
+
 int
 hf_bproc_start(struct hf_bproc *b, const char *extra_conf)
 {

@@ -47,6 +47,12 @@ struct hf_bproc {
  * may be NULL or hold several lines), start the broker, wait up to 10 s for
  * its port. Returns 0 or -1 (the broker log is printed on failure). */
 int hf_bproc_start(struct hf_bproc *b, const char *extra_conf);
+/* The port of the n-th listen socket (0 = b->port) the broker reported in
+ * its current run, in the order it opened them (the config's listener
+ * order, each address of a listener in turn); waits up to 2 s for the
+ * line. 0 when there is none. Added for the TLS tests (a TLS and a plain
+ * listener in one broker). */
+uint16_t hf_bproc_port_n(struct hf_bproc *b, int n);
 /* Start again in the same dir with the same config (after stop or kill);
  * waits for a port line written after the previous log content. */
 int hf_bproc_restart(struct hf_bproc *b);
