@@ -150,6 +150,8 @@ files(void)
 	CHECK(refused(CERT KEY "ciphers NOPE\n", 4,
 	              "ciphers: 'NOPE': SSL routines: no cipher match"));
 	CHECK(refused(CERT KEY "ciphers_tls1.3 NOPE\n", 4, "ciphers_tls1.3: "));
+	CHECK(refused("certfile " PKI "capath\n" KEY, 2,
+	              "certfile: " PKI "capath: is a directory"));
 	/* unreadable: only meaningful when not root */
 	snprintf(locked, sizeof(locked), "%s/locked.key", dir);
 	FILE *f = fopen(locked, "w");
