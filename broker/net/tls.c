@@ -140,7 +140,17 @@ tls_of(const struct tls_conn *t)
 	return SSL_CTX_get_app_data(SSL_get_SSL_CTX(t->ssl));
 }
 
-/* One line about connection t: "<what> <peer> on port <port>: <why>." */
+/* Whether a line of this type about a connection would go anywhere (a
+ * handshake logs at debug level: not worth two syscalls when unseen). */
+static bool
+conn_logs(const struct tls_conn *t, unsigned type)
+{
+	struct hf_tls *tls = tls_of(t);
+	return tls && tls->log && tls->log_connections &&
+	       (tls->log->types & type) && tls->log->dest;
+}
+
+/* One line about connection t: "<what> <peer> on port <port> <why>." */
 static void
 conn_log(const struct tls_conn *t, unsigned type, const char *what,
          const char *why)
@@ -148,7 +158,7 @@ conn_log(const struct tls_conn *t, unsigned type, const char *what,
 	struct hf_tls *tls = tls_of(t);
 	char peer[64];
 	unsigned port;
-	if (!tls || !tls->log || !tls->log_connections)
+	if (!conn_logs(t, type))
 		return;
 	sock_names(SSL_get_fd(t->ssl), peer, sizeof(peer), &port);
 	hf_log(tls->log, type, "%s %s on port %u %s.", what, peer, port, why);
@@ -229,8 +239,7 @@ established(struct tls_conn *t)
 		         "failed: out of memory for its certificate identity");
 		return HF_IO_ERR;
 	}
-	struct hf_tls *tls = tls_of(t);
-	if (tls && tls->log && tls->log_connections) {
+	if (conn_logs(t, HF_LOG_DEBUG)) {
 		char why[512];
 		snprintf(
 		    why, sizeof(why), "is %s, %s%s%s", SSL_get_version(t->ssl),
