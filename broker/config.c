@@ -10,7 +10,7 @@
  * listener_defaults() does the same for each new listener, hf_config_free()
  * frees every string field the table names, and hf_config_finish() gives
  * each listener its security settings row by row. Keys a later milestone
- * implements (TLS, websockets, password/ACL files, bridges) are rows too,
+ * implements (websockets, password/ACL files, bridges) are rows too,
  * with their scope and a handler that refuses them, so implementing one
  * means giving its row a field and a real handler.
  *
@@ -274,6 +274,9 @@ enum ftype { T_NONE, T_BOOL, T_UNS, T_INT, T_STR };
 #define F_SOFT     (1u << 1)
 #define F_ZERO_OFF (1u << 2)
 #define F_NOKEY    (1u << 3)
+/* F_WHERE: a listener key whose FILE:LINE is kept (tls_at[k->where]) for
+ * errors found after parsing (broker/net/tls.c, hf_config_finish). */
+#define F_WHERE (1u << 4)
 
 struct key_def;
 
@@ -298,6 +301,7 @@ struct key_def {
 	const char *sdef;
 	unsigned flags;
 	const char *why; /* h_refused: the reason given */
+	int where;       /* F_WHERE: its enum hf_tls_key */
 };
 
 static void listener_defaults(struct hf_listener_conf *l, uint16_t port);
@@ -609,6 +613,34 @@ h_protocol(struct pctx *p, const struct key_def *k, char *val, void *field)
 		            p->key);
 	}
 	return fail(p, "%s: unknown protocol '%s' (mqtt or websockets)", p->key,
+	            w);
+}
+
+/* tls_version: the lowest version accepted (mosquitto 2.0's meaning). */
+static int
+h_tls_version(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (!strcmp(w, "tlsv1.2")) {
+		store_num(k, field, HF_TLS_V12);
+		return 0;
+	}
+	if (!strcmp(w, "tlsv1.3")) {
+		store_num(k, field, HF_TLS_V13);
+		return 0;
+	}
+	if (!strcmp(w, "tlsv1.1") || !strcmp(w, "tlsv1"))
+		return fail(p,
+		            "%s: %s is refused: TLS below 1.2 is obsolete "
+		            "(RFC 8996) and OpenSSL 3 at its default "
+		            "security level cannot complete such a handshake "
+		            "anyway; use tlsv1.2 (the default: 1.2 and 1.3) "
+		            "or tlsv1.3",
+		            p->key, w);
+	return fail(p, "%s: unknown version '%s' (tlsv1.2 or tlsv1.3)", p->key,
 	            w);
 }
 
@@ -936,8 +968,11 @@ h_include_dir(struct pctx *p, const struct key_def *k, char *val, void *field)
 #define GLOBAL_AS(n, f, fn)                                                    \
 	.name = n, .scope = HF_SCOPE_GLOBAL, .set = fn, CONF(f)
 #define GLOBAL(f, fn) GLOBAL_AS(#f, f, fn)
-#define LISTENER(f, fn)                                                        \
-	.name = #f, .scope = HF_SCOPE_LISTENER, .set = fn, LCONF(f)
+#define LISTENER_AS(n, f, fn)                                                  \
+	.name = n, .scope = HF_SCOPE_LISTENER, .set = fn, LCONF(f)
+#define LISTENER(f, fn) LISTENER_AS(#f, f, fn)
+/* A TLS key whose FILE:LINE is kept (F_WHERE) as tls_at[HF_TLSK_<w>]. */
+#define TLS_AT(w) .flags = F_WHERE, .where = HF_TLSK_##w
 #define DEFAULT_LISTENER(f, fn)                                                \
 	.name = #f, .scope = HF_SCOPE_DEFAULT_LISTENER, .set = fn, LCONF(f)
 #define SECURITY(f, fn)                                                        \
@@ -971,19 +1006,22 @@ static const struct key_def keys[] = {
     {REFUSED("max_qos", LISTENER,
              "per-listener maximum QoS is not supported yet in this build "
              "(planned); the global maximum_qos is")},
-    /* TLS, per listener. */
-    {PLANNED("cafile", LISTENER)},
-    {PLANNED("capath", LISTENER)},
-    {PLANNED("certfile", LISTENER)},
-    {PLANNED("keyfile", LISTENER)},
-    {PLANNED("crlfile", LISTENER)},
-    {PLANNED("ciphers", LISTENER)},
-    {PLANNED("ciphers_tls1.3", LISTENER)},
-    {PLANNED("tls_version", LISTENER)},
-    {PLANNED("require_certificate", LISTENER)},
-    {PLANNED("use_identity_as_username", LISTENER)},
-    {PLANNED("use_subject_as_username", LISTENER)},
-    {PLANNED("dhparamfile", LISTENER)},
+    /* TLS, per listener: the values here, the files they name read by
+     * broker/net/tls.c when the listeners open (and by --test-config). */
+    {LISTENER(cafile, h_str), TLS_AT(CAFILE)},
+    {LISTENER(capath, h_str), TLS_AT(CAPATH)},
+    {LISTENER(certfile, h_str), TLS_AT(CERTFILE)},
+    {LISTENER(keyfile, h_str), TLS_AT(KEYFILE)},
+    {LISTENER(crlfile, h_str), TLS_AT(CRLFILE)},
+    {LISTENER(ciphers, h_str), TLS_AT(CIPHERS)},
+    {LISTENER_AS("ciphers_tls1.3", ciphers_tls13, h_str),
+     TLS_AT(CIPHERS_TLS13)},
+    {LISTENER(tls_version, h_tls_version), .def = HF_TLS_V12},
+    {LISTENER(require_certificate, h_bool), .def = false,
+     TLS_AT(REQUIRE_CERTIFICATE)},
+    {LISTENER(use_identity_as_username, h_bool), .def = false},
+    {LISTENER(use_subject_as_username, h_bool), .def = false},
+    {LISTENER(dhparamfile, h_str), TLS_AT(DHPARAMFILE)},
     {PLANNED("tls_engine", LISTENER)},
     {PLANNED("tls_engine_kpass_sha1", LISTENER)},
     {PLANNED("tls_keyform", LISTENER)},
@@ -1148,6 +1186,23 @@ listener_free(struct hf_listener_conf *l)
 		memcpy(&s, (char *)l + keys[i].loff, sizeof(s));
 		free(s);
 	}
+	for (i = 0; i < HF_TLSK_COUNT; i++)
+		free(l->tls_at[i]);
+}
+
+/* Keep "PATH:LINE" for an F_WHERE key of listener l. */
+static int
+set_where(struct pctx *p, struct hf_listener_conf *l, int where)
+{
+	int n = snprintf(NULL, 0, "%s:%lu", p->path, p->line);
+	char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+
+	if (!s)
+		return oom(p);
+	snprintf(s, (size_t)n + 1, "%s:%lu", p->path, p->line);
+	free(l->tls_at[where]);
+	l->tls_at[where] = s;
+	return 0;
 }
 
 /* Copies one setting's value from src to dst (both the field of k in a
@@ -1283,7 +1338,13 @@ apply_key(struct pctx *p, const char *key, char *val)
 	p->key = key;
 	if (k->type != T_NONE && !(field = target(p, k)))
 		return -1;
-	return k->set(p, k, val, field);
+	if (k->set(p, k, val, field))
+		return -1;
+	if (k->flags & F_WHERE)
+		return set_where(
+		    p, (struct hf_listener_conf *)((char *)field - k->loff),
+		    k->where);
+	return 0;
 }
 
 static int
@@ -1516,6 +1577,36 @@ hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
 	return 0;
 }
 
+/* Where key k of l was set ("?" for a listener made by a program). */
+static const char *
+where_of(const struct hf_listener_conf *l, enum hf_tls_key k)
+{
+	return l->tls_at[k] ? l->tls_at[k] : "?";
+}
+
+/* A TLS listener's keys as a whole (see hf_config_finish). */
+static int
+check_tls(const struct hf_listener_conf *l, char *err, size_t errlen)
+{
+	if (l->certfile && !l->keyfile)
+		return set_err(err, errlen,
+		               "%s: certfile: keyfile is not set (a TLS "
+		               "listener needs both)",
+		               where_of(l, HF_TLSK_CERTFILE));
+	if (l->keyfile && !l->certfile)
+		return set_err(err, errlen,
+		               "%s: keyfile: certfile is not set (a TLS "
+		               "listener needs both)",
+		               where_of(l, HF_TLSK_KEYFILE));
+	if (l->certfile && l->require_certificate && !l->cafile && !l->capath)
+		return set_err(err, errlen,
+		               "%s: require_certificate: true needs cafile or "
+		               "capath (the CA that issues client "
+		               "certificates)",
+		               where_of(l, HF_TLSK_REQUIRE_CERTIFICATE));
+	return 0;
+}
+
 int
 hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 {
@@ -1580,6 +1671,10 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 	} else if (c->n_cmd_ports) {
 		c->cmd_ports_ignored = true;
 	}
+
+	for (i = 0; i < c->n_listeners; i++)
+		if (check_tls(&c->listeners[i], err, errlen))
+			return -1;
 
 	/* allow_anonymous unset: false, but true in local only mode (as in
 	 * mosquitto 2.0); then every listener gets its security settings. */

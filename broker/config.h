@@ -14,9 +14,11 @@
  * and defaults are one table in config.c; hf_config_key_info() lists them.
  *
  * Errors are written to err as "FILE:LINE: message naming the option", and
- * the caller refuses to start. Keys that later work will implement (TLS,
- * websockets, password/ACL files, bridges) and unknown keys are errors,
- * never silently ignored.
+ * the caller refuses to start. Keys that later work will implement
+ * (websockets, password/ACL files, bridges) and unknown keys are errors,
+ * never silently ignored. The files the TLS keys name are read when the
+ * listeners open (broker/net/tls.c), whose errors name the FILE:LINE this
+ * parser kept for them (struct hf_listener_conf, tls_at).
  *
  * Not thread-safe; the struct is read-only once the broker runs. */
 #ifndef HOLDFAST_CONFIG_H
@@ -52,6 +54,28 @@ enum hf_listener_protocol {
 	                               but a load with it fails (planned) */
 };
 
+/* The lowest TLS version a listener accepts (`tls_version`). */
+enum hf_tls_version {
+	HF_TLS_V12 = 0, /* tlsv1.2 (the default): TLS 1.2 and 1.3 */
+	HF_TLS_V13 = 1, /* tlsv1.3: TLS 1.3 only */
+};
+
+/* The TLS keys whose values are checked only when the broker reads the
+ * files they name (broker/net/tls.c) or when the whole configuration is
+ * known (hf_config_finish): where each was set is kept for the error. */
+enum hf_tls_key {
+	HF_TLSK_CAFILE,
+	HF_TLSK_CAPATH,
+	HF_TLSK_CERTFILE,
+	HF_TLSK_KEYFILE,
+	HF_TLSK_CRLFILE,
+	HF_TLSK_DHPARAMFILE,
+	HF_TLSK_CIPHERS,
+	HF_TLSK_CIPHERS_TLS13,
+	HF_TLSK_REQUIRE_CERTIFICATE,
+	HF_TLSK_COUNT
+};
+
 struct hf_listener_conf {
 	uint16_t port;       /* 0 = pick a free port (tests read it back) */
 	char *bind_address;  /* NULL = all addresses */
@@ -67,7 +91,35 @@ struct hf_listener_conf {
 	char *mount_point;
 	/* The username replaces the client id; no username, not allowed. */
 	bool use_username_as_clientid;
+
+	/* TLS (mosquitto's keys; see conf/holdfast.conf). A listener with
+	 * certfile (and then keyfile: hf_config_finish checks) speaks TLS.
+	 * Paths are as written; the files are read by broker/net/tls.c. */
+	char *cafile;             /* CA certificates for client certificates */
+	char *capath;             /* a directory of them (hashed names) */
+	char *certfile;           /* the server's certificate chain (PEM) */
+	char *keyfile;            /* its private key (PEM, unencrypted) */
+	char *crlfile;            /* revoked client certificates (PEM CRL) */
+	char *dhparamfile;        /* DH parameters for DHE cipher suites */
+	char *ciphers;            /* TLS <= 1.2 cipher list; NULL = OpenSSL's */
+	char *ciphers_tls13;      /* key ciphers_tls1.3; NULL = OpenSSL's */
+	int tls_version;          /* enum hf_tls_version, default HF_TLS_V12 */
+	bool require_certificate; /* a client must present a valid one */
+	/* Stored for auth/ (the engine passes the certificate's CN and
+	 * subject at CONNECT; main.c hands these to the auth context). */
+	bool use_identity_as_username;
+	bool use_subject_as_username;
+	/* "FILE:LINE" where each enum hf_tls_key was set, NULL when it was
+	 * not: errors found later (a file that does not load) name it. */
+	char *tls_at[HF_TLSK_COUNT];
 };
+
+/* Whether a listener speaks TLS (it has a server certificate). */
+static inline bool
+hf_listener_is_tls(const struct hf_listener_conf *l)
+{
+	return l->certfile != NULL;
+}
 
 /* The embedded default listener (no listener in the configuration, mosquitto
  * 2.0's "local only mode") is represented as TWO listeners per port, both with
@@ -221,7 +273,10 @@ int hf_config_load(struct hf_config *c, const char *path, char *err,
                    size_t errlen);
 
 /* After all input: checks persistence_initial_size <= persistence_max_size
- * (the error names both options). When no listener is configured, adds the
+ * (the error names both options), and each TLS listener's keys as a whole:
+ * certfile needs keyfile and keyfile certfile (as in mosquitto), and
+ * require_certificate true needs cafile or capath (the error names the
+ * FILE:LINE of the key). When no listener is configured, adds the
  * embedded default (port 1883, or the -p ports, on loopback v4 and v6,
  * anonymous allowed).
  * Resolves allow_anonymous for each listener: afterwards every listener's

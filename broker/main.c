@@ -84,6 +84,8 @@ auth_conf_of(const struct hf_listener_conf *l)
 	    .allow_anonymous = l->allow_anonymous > 0,
 	    .password_file = l->password_file,
 	    .acl_file = l->acl_file,
+	    .use_identity_as_username = l->use_identity_as_username,
+	    .use_subject_as_username = l->use_subject_as_username,
 	};
 	return ac;
 }
@@ -140,10 +142,12 @@ stop_accepting(void *ctx)
 	hf_net_stop(ctx);
 }
 
-/* SIGHUP: read the password and ACL files of every listener again (the
- * configuration file itself is not re-read), then drop the clients whose
- * credentials no longer hold. A context whose files do not load keeps
- * what it had; the error names FILE:LINE. */
+/* SIGHUP: read the password and ACL files of every listener and the TLS
+ * listeners' certificate, key, CA and CRL files again (the configuration
+ * file itself is not re-read), then drop the clients whose credentials no
+ * longer hold. Whatever does not load keeps what it had; the error names
+ * FILE:LINE. New TLS connections get the new files; open ones keep the
+ * context they were accepted with. */
 struct reload_ctx {
 	struct hf_broker *b;
 	struct hf_net *net;
@@ -167,6 +171,13 @@ on_sighup(uv_signal_t *h, int signum)
 			       err, i + 1);
 			failed++;
 		}
+	}
+	if (hf_net_reload_tls(r->net, err, sizeof(err)) != 0) {
+		hf_log(&r->b->log, HF_LOG_ERR,
+		       "Error: reload: %s; the TLS listeners keep their "
+		       "previous certificates, keys, CAs and CRLs.",
+		       err);
+		failed++;
 	}
 	unsigned n = hf_engine_recheck_auth(r->b);
 	hf_log(&r->b->log, HF_LOG_NOTICE,
@@ -198,11 +209,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (conf.test_config) {
-		/* The password and ACL files are read as at start-up. */
+		/* The password and ACL files and the TLS listeners' files
+		 * are read as at start-up. */
 		struct hf_auth **a = NULL;
 		int bad = make_auth(&conf, &a, err, sizeof(err));
 		free_auth(a);
-		if (bad) {
+		if (bad || hf_net_check_tls(&conf, err, sizeof(err)) != 0) {
 			fprintf(stderr, "Error: %s\n", err);
 			hf_config_free(&conf);
 			return 1;

@@ -5,9 +5,9 @@
  * handle and implements struct hf_conn_ops once for every transport over a
  * socket: one send loop, one read loop, the pending-output buffer, the
  * half-close, back-pressure. What differs between plain TCP (tcp.c) and
- * TLS (later) is only how bytes cross the socket, which is struct
- * hf_io_ops. Its calls follow OpenSSL's non-blocking model, so a TLS
- * transport is one more table:
+ * TLS (tls.c) is only how bytes cross the socket, which is struct
+ * hf_io_ops. Its calls follow OpenSSL's non-blocking model, so TLS
+ * (tls.c) is one more table:
  *   - each call returns what it moved, or HF_IO_AGAIN with *want saying
  *     which readiness to wait for - HF_IO_WANT_READ or HF_IO_WANT_WRITE,
  *     in either direction (a TLS write can need the socket readable during
@@ -105,5 +105,33 @@ void hf_stream_read_more(struct hf_stream *s);
 extern const struct hf_io_ops hf_tcp_io;
 /* The io state for a socket (it is the fd itself; nothing to allocate). */
 void *hf_tcp_io_new(int fd);
+
+/* tls.c: TLS (OpenSSL 3) over a socket, server side. */
+extern const struct hf_io_ops hf_tls_io;
+/* A TLS listener's context: its SSL_CTX, built from the files lc names
+ * (lc borrowed; it must outlive the result), and where its connection
+ * logs go (log_connections: connection_messages). NULL with err =
+ * "FILE:LINE: key: path: reason" when a file does not load. */
+struct hf_tls;
+struct hf_logger;
+struct hf_tls *hf_tls_new(const struct hf_listener_conf *lc,
+                          struct hf_logger *log, bool log_connections,
+                          char *err, size_t errlen);
+/* After every connection made from it is gone. NULL is fine. */
+void hf_tls_free(struct hf_tls *tls);
+/* The io state of a new connection on socket fd (an SSL in accept state
+ * with the current context), or NULL when out of memory. */
+void *hf_tls_io_new(struct hf_tls *tls, int fd);
+/* Build new contexts from the files for the n entries of tls (NULL ones
+ * skipped) and swap them in, all or none: 0, or -1 with err as
+ * hf_tls_new's and every old context kept. Existing connections keep
+ * the context they started with. */
+int hf_tls_reload(struct hf_tls *const *tls, size_t n, char *err,
+                  size_t errlen);
+/* Load lc's files as hf_tls_new would, keeping nothing (--test-config). */
+int hf_tls_check(const struct hf_listener_conf *lc, char *err, size_t errlen);
+/* The first TLS key set on a listener without certfile (they do nothing
+ * there), or NULL. */
+const char *hf_tls_stray_key(const struct hf_listener_conf *lc);
 
 #endif

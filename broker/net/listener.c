@@ -10,7 +10,11 @@
  * engine hears of a connection: past the listener's max_connections a new
  * connection is closed at once (and logged), and once stopped nothing is
  * accepted. An admitted socket becomes a stream (stream.c) over the plain
- * TCP transport (tcp.c) and goes to the acceptor.
+ * TCP transport (tcp.c), or over TLS (tls.c) on a listener with certfile,
+ * and goes to the acceptor. A TLS listener's context (struct hf_tls, one
+ * per configured listener, shared by the sockets it binds) is built
+ * before anything is bound, so a certificate that does not load stops
+ * start-up; hf_net_reload_tls() swaps new ones in for new connections.
  *
  * Each listener carries the policy the engine serves its connections with
  * (struct hf_policy: its configuration and its authentication context,
@@ -43,6 +47,7 @@
 struct hf_listener {
 	struct hf_net *net;
 	struct hf_endpoint ep; /* ep.policy: what its connections carry */
+	struct hf_tls *tls;    /* NULL: plain TCP; owned by the net */
 	uv_poll_t poll;        /* the listening socket */
 	uv_timer_t backoff;    /* resumes accepting after EMFILE */
 	int fd;
@@ -56,6 +61,8 @@ struct hf_net {
 	struct hf_acceptor acc;
 	struct hf_listener **listeners;
 	size_t n_listeners;
+	struct hf_tls **tls; /* per configured listener; NULL: plain */
+	size_t n_tls;
 	bool stopped;
 	uv_idle_t idle; /* reads the streams on `again` */
 	struct hf_stream **again;
@@ -184,8 +191,18 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	set_nodelay(net, fd);
+	void *io = l->tls ? hf_tls_io_new(l->tls, fd) : hf_tcp_io_new(fd);
+	if (!io) {
+		char peer[64];
+		format_addr(ss, peer, sizeof(peer));
+		hf_log(net->log, HF_LOG_ERR,
+		       "Client connection from %s denied: out of memory.",
+		       peer);
+		close(fd);
+		return;
+	}
 	l->n_conns++;
-	hf_stream_new(&l->ep, fd, hf_tcp_io_new(fd), &net->acc);
+	hf_stream_new(&l->ep, fd, io, &net->acc);
 }
 
 static void accept_cb(uv_poll_t *h, int status, int events);
@@ -245,8 +262,8 @@ handle_closed(uv_handle_t *h)
  * default), or -1 (logged). */
 static int
 open_one(struct hf_net *net, const struct hf_listener_conf *lc,
-         struct hf_auth *auth, const struct sockaddr *sa, socklen_t salen,
-         struct hf_listener *l)
+         struct hf_auth *auth, struct hf_tls *tls, const struct sockaddr *sa,
+         socklen_t salen, struct hf_listener *l)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -256,8 +273,9 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	l->ep.policy.conf = lc;
 	l->ep.policy.auth = auth;
 	l->ep.net = net;
-	l->ep.io = &hf_tcp_io;
+	l->ep.io = tls ? &hf_tls_io : &hf_tcp_io;
 	l->ep.listener = l;
+	l->tls = tls;
 	if (sa->sa_family == AF_INET)
 		uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
 	else
@@ -311,8 +329,9 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	    ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 	                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	hf_log(net->log, HF_LOG_NOTICE,
-	       "Opened ipv%c listen socket on port %u (%s).",
-	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip);
+	       "Opened ipv%c listen socket on port %u (%s%s).",
+	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip,
+	       tls ? ", TLS" : "");
 	return 0;
 }
 
@@ -334,7 +353,7 @@ add_listener(struct hf_net *net, struct hf_listener *l, size_t *cap)
 
 static int
 open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
-              struct hf_auth *auth, size_t *cap)
+              struct hf_auth *auth, struct hf_tls *tls, size_t *cap)
 {
 	struct addrinfo hints, *res = NULL;
 	char port[8];
@@ -359,7 +378,7 @@ open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
 			freeaddrinfo(res);
 			return -1;
 		}
-		int orc = open_one(net, lc, auth, ai->ai_addr,
+		int orc = open_one(net, lc, auth, tls, ai->ai_addr,
 		                   (socklen_t)ai->ai_addrlen, l);
 		if (orc != 0) {
 			free(l); /* not listening: no handle was made */
@@ -379,6 +398,54 @@ open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
 	return 0;
 }
 
+/* Every TLS listener's context, before anything is bound. */
+static int
+open_tls(struct hf_net *net)
+{
+	const struct hf_config *conf = net->conf;
+	char err[1024];
+	net->tls = calloc(conf->n_listeners ? conf->n_listeners : 1,
+	                  sizeof(*net->tls));
+	if (!net->tls)
+		return -1;
+	net->n_tls = conf->n_listeners;
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		const struct hf_listener_conf *lc = &conf->listeners[i];
+		const char *stray = hf_tls_stray_key(lc);
+		if (stray)
+			hf_log(net->log, HF_LOG_WARNING,
+			       "Warning: listener on port %u has %s but no "
+			       "certfile/keyfile: it is not a TLS listener, "
+			       "and %s does nothing there.",
+			       lc->port, stray, stray);
+		if (!hf_listener_is_tls(lc))
+			continue;
+		net->tls[i] = hf_tls_new(
+		    lc, net->log, conf->connection_messages, err, sizeof(err));
+		if (!net->tls[i]) {
+			hf_log(net->log, HF_LOG_ERR, "Error: %s.", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+hf_net_check_tls(const struct hf_config *conf, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < conf->n_listeners; i++)
+		if (hf_listener_is_tls(&conf->listeners[i]) &&
+		    hf_tls_check(&conf->listeners[i], err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
+int
+hf_net_reload_tls(struct hf_net *net, char *err, size_t errlen)
+{
+	return hf_tls_reload(net->tls, net->n_tls, err, errlen);
+}
+
 int
 hf_net_open(struct hf_net **out, uv_loop_t *loop, const struct hf_config *conf,
             struct hf_logger *log, const struct hf_acceptor *acc,
@@ -395,8 +462,11 @@ hf_net_open(struct hf_net **out, uv_loop_t *loop, const struct hf_config *conf,
 	net->acc = *acc;
 	uv_idle_init(loop, &net->idle);
 	net->idle.data = net;
+	if (open_tls(net) != 0)
+		return -1;
 	for (size_t i = 0; i < conf->n_listeners; i++)
-		if (open_listener(net, &conf->listeners[i], auth[i], &cap) != 0)
+		if (open_listener(net, &conf->listeners[i], auth[i],
+		                  net->tls[i], &cap) != 0)
 			return -1;
 	return 0;
 }
@@ -429,6 +499,9 @@ hf_net_free(struct hf_net *net)
 		free(net->listeners[i]);
 	}
 	free(net->listeners);
+	for (size_t i = 0; i < net->n_tls; i++)
+		hf_tls_free(net->tls[i]);
+	free(net->tls);
 	free(net->again);
 	free(net);
 }

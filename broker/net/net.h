@@ -41,6 +41,26 @@ void hf_net_free(struct hf_net *net);
 /* The port listener i is bound to (tests, logs); 0 when there is none. */
 uint16_t hf_net_port(const struct hf_net *net, size_t i);
 
+/* TLS listeners (those with certfile; broker/net/tls.c).
+ *
+ * hf_net_check_tls: read every TLS listener's files as hf_net_open would,
+ * keeping nothing (--test-config). Returns 0, or -1 with err naming the
+ * option: "FILE:LINE: certfile: PATH: reason" (a file missing or
+ * unreadable, a certificate, key, CA or CRL that does not load, a key
+ * that does not match its certificate, a cipher list OpenSSL refuses).
+ *
+ * hf_net_reload_tls: the reload hook (SIGHUP). Re-reads the files of
+ * every TLS listener (the configuration itself is not re-read) and builds
+ * a new SSL_CTX for each; only when all of them built are they swapped
+ * in, for NEW connections: connections already open keep the context,
+ * certificate and CRL they started with (OpenSSL reference-counts the
+ * SSL_CTX; the old one is freed with its last connection). On any failure
+ * every listener keeps its current context and -1 is returned with err as
+ * above; nothing is logged (the caller reports). 0 when every TLS
+ * listener was reloaded (or there is none). Loop thread only. */
+int hf_net_check_tls(const struct hf_config *conf, char *err, size_t errlen);
+int hf_net_reload_tls(struct hf_net *net, char *err, size_t errlen);
+
 /* Dial host:port (numeric or a name, resolved now) without blocking on
  * the connect. Once connected, the connection goes to acc with a copy of
  * policy (NULL: an empty one) marked outgoing; if it fails first,

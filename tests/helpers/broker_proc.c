@@ -299,22 +299,27 @@ spawn(struct hf_bproc *b, const char *const *extra)
 uint16_t
 hf_bproc_port_n(struct hf_bproc *b, int n)
 {
-	char *s = read_log(b, b->log_off);
-	char *p = s;
-	uint16_t port = 0;
+	int64_t deadline = hf_now_ms() + 2000;
 
-	for (int i = 0; p && i <= n; i++) {
-		p = strstr(p, PORT_NEEDLE);
+	for (;;) {
+		char *s = read_log(b, b->log_off);
+		const char *p = s;
+		long port = 0;
+
+		for (int i = 0; p && i <= n; i++) {
+			p = strstr(p, PORT_NEEDLE);
+			if (p)
+				p += strlen(PORT_NEEDLE);
+		}
 		if (p)
-			p += strlen(PORT_NEEDLE);
+			port = strtol(p, NULL, 10);
+		free(s);
+		if (port > 0 && port <= 65535)
+			return (uint16_t)port;
+		if (hf_now_ms() > deadline)
+			return 0;
+		hf_sleep_ms(10);
 	}
-	if (p) {
-		long v = strtol(p, NULL, 10);
-		if (v > 0 && v <= 65535)
-			port = (uint16_t)v;
-	}
-	free(s);
-	return port;
 }
 
 int

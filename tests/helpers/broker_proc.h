@@ -47,6 +47,12 @@ struct hf_bproc {
  * may be NULL or hold several lines), start the broker, wait up to 10 s for
  * its port. Returns 0 or -1 (the broker log is printed on failure). */
 int hf_bproc_start(struct hf_bproc *b, const char *extra_conf);
+/* The port of the n-th listen socket (0 = b->port) the broker reported in
+ * its current run, in the order it opened them (the config's listener
+ * order, each address of a listener in turn); waits up to 2 s for the
+ * line. 0 when there is none. Added for the TLS tests (a TLS and a plain
+ * listener in one broker). */
+uint16_t hf_bproc_port_n(struct hf_bproc *b, int n);
 /* Start again in the same dir with the same config (after stop or kill);
  * waits for a port line written after the previous log content. */
 int hf_bproc_restart(struct hf_bproc *b);
@@ -60,10 +66,6 @@ int hf_bproc_launch(struct hf_bproc *b);
 /* SIGTERM, wait up to 15 s (then SIGKILL and return -1). Returns the exit
  * status: 0 = clean, 128+N = killed by signal N. */
 int hf_bproc_stop(struct hf_bproc *b);
-/* The port of the n-th listen socket the broker reported in this run (0:
- * the first, which is b->port), or 0 when there is none. A listener that
- * the configuration adds with port 0 is found this way. */
-uint16_t hf_bproc_port_n(struct hf_bproc *b, int n);
 /* SIGKILL and reap. */
 void hf_bproc_kill(struct hf_bproc *b);
 /* Still running? (reaps it when it has exited). */

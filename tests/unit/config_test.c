@@ -114,7 +114,18 @@ listener_eq(const struct hf_listener_conf *a, const struct hf_listener_conf *b)
 	       a->socket_domain == b->socket_domain &&
 	       a->max_connections == b->max_connections &&
 	       a->allow_anonymous == b->allow_anonymous &&
-	       a->local_only == b->local_only && a->protocol == b->protocol;
+	       a->local_only == b->local_only && a->protocol == b->protocol &&
+	       str_eq(a->cafile, b->cafile) && str_eq(a->capath, b->capath) &&
+	       str_eq(a->certfile, b->certfile) &&
+	       str_eq(a->keyfile, b->keyfile) &&
+	       str_eq(a->crlfile, b->crlfile) &&
+	       str_eq(a->dhparamfile, b->dhparamfile) &&
+	       str_eq(a->ciphers, b->ciphers) &&
+	       str_eq(a->ciphers_tls13, b->ciphers_tls13) &&
+	       a->tls_version == b->tls_version &&
+	       a->require_certificate == b->require_certificate &&
+	       a->use_identity_as_username == b->use_identity_as_username &&
+	       a->use_subject_as_username == b->use_subject_as_username;
 }
 
 /* Every field, one by one (no memcmp: padding and pointers differ). */
@@ -538,18 +549,6 @@ test_unknown_and_planned(void)
 	static const char *const planned[] = {
 	    "psk_file /etc/psk",
 	    "psk_hint hint",
-	    "cafile ca.pem",
-	    "capath /etc/ssl",
-	    "certfile c.pem",
-	    "keyfile k.pem",
-	    "crlfile crl.pem",
-	    "ciphers HIGH",
-	    "ciphers_tls1.3 TLS_AES_128_GCM_SHA256",
-	    "tls_version tlsv1.3",
-	    "require_certificate true",
-	    "use_identity_as_username true",
-	    "use_subject_as_username true",
-	    "dhparamfile dh.pem",
 	    "tls_engine x",
 	    "tls_keyform pem",
 	    "http_dir /www",
@@ -1490,6 +1489,18 @@ static const struct {
     {"protocol", "mqtt", false},
     {"mount_point", NULL, false}, /* none */
     {"use_username_as_clientid", "false", true},
+    {"cafile", NULL, false},
+    {"capath", NULL, false},
+    {"certfile", NULL, false}, /* a plain TCP listener */
+    {"keyfile", NULL, false},
+    {"crlfile", NULL, false},
+    {"ciphers", NULL, false},        /* OpenSSL's */
+    {"ciphers_tls1.3", NULL, false}, /* OpenSSL's */
+    {"tls_version", "tlsv1.2", true},
+    {"require_certificate", "false", true},
+    {"use_identity_as_username", "false", true},
+    {"use_subject_as_username", "false", true},
+    {"dhparamfile", NULL, false},
     {"allow_anonymous", NULL, false}, /* unset: see finish */
     {"per_listener_settings", "false", false},
     {"password_file", NULL, false},
@@ -1674,10 +1685,13 @@ test_table_scopes(void)
 	    {"allow_anonymous", HF_SCOPE_SECURITY, true},
 	    {"client_max_write_buffer_size", HF_SCOPE_GLOBAL, true},
 	    {"max_inflight_bytes", HF_SCOPE_GLOBAL, true},
-	    {"cafile", HF_SCOPE_LISTENER, false},
-	    {"certfile", HF_SCOPE_LISTENER, false},
-	    {"require_certificate", HF_SCOPE_LISTENER, false},
-	    {"tls_version", HF_SCOPE_LISTENER, false},
+	    {"cafile", HF_SCOPE_LISTENER, true},
+	    {"certfile", HF_SCOPE_LISTENER, true},
+	    {"require_certificate", HF_SCOPE_LISTENER, true},
+	    {"tls_version", HF_SCOPE_LISTENER, true},
+	    {"ciphers_tls1.3", HF_SCOPE_LISTENER, true},
+	    {"tls_engine", HF_SCOPE_LISTENER, false},
+	    {"psk_hint", HF_SCOPE_LISTENER, false},
 	    {"http_dir", HF_SCOPE_LISTENER, false},
 	    {"max_qos", HF_SCOPE_LISTENER, false},
 	    {"password_file", HF_SCOPE_SECURITY, true},
@@ -1825,6 +1839,140 @@ test_scopes(void)
 	                   "(planned)"));
 	CHECK(expect_error("\nbridge_insecure true\n", 2, "bridge_insecure: "));
 	CHECK(expect_error("connection b1\naddress x\n", 1, "connection: "));
+}
+
+/* The TLS keys: per listener, stored as written; where each file key was
+ * set is kept for the errors found when the files are read; the pairs
+ * hf_config_finish checks; tls_version's values. (The files themselves
+ * are read by broker/net/tls.c: tests/tls/t03_tls_config.c.) */
+static void
+test_tls_keys(void)
+{
+	struct hf_config c;
+	char err[ERRLEN], path[128], want[512];
+	const struct hf_listener_conf *l;
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "listener 1883\n"
+	                   "listener 8883\n"
+	                   "cafile /etc/ca dir/ca.crt\n"
+	                   "capath /etc/ca.d\n"
+	                   "certfile /etc/s.crt\n"
+	                   "keyfile /etc/s.key\n"
+	                   "crlfile /etc/ca.crl\n"
+	                   "dhparamfile /etc/dh.pem\n"
+	                   "ciphers ECDHE+AESGCM:!SHA1\n"
+	                   "ciphers_tls1.3 TLS_AES_128_GCM_SHA256\n"
+	                   "tls_version tlsv1.3\n"
+	                   "require_certificate true\n"
+	                   "use_identity_as_username true\n"
+	                   "use_subject_as_username true\n",
+	                   path, sizeof(path), err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 2);
+	l = &c.listeners[0];
+	CHECK(!hf_listener_is_tls(l));
+	CHECK(l->cafile == NULL && l->tls_at[HF_TLSK_CAFILE] == NULL);
+	CHECK_EQ(l->tls_version, HF_TLS_V12);
+	CHECK(!l->require_certificate && !l->use_identity_as_username);
+	l = &c.listeners[1];
+	CHECK(hf_listener_is_tls(l));
+	CHECK(str_eq(l->cafile, "/etc/ca dir/ca.crt")); /* spaces kept */
+	CHECK(str_eq(l->capath, "/etc/ca.d"));
+	CHECK(str_eq(l->certfile, "/etc/s.crt"));
+	CHECK(str_eq(l->keyfile, "/etc/s.key"));
+	CHECK(str_eq(l->crlfile, "/etc/ca.crl"));
+	CHECK(str_eq(l->dhparamfile, "/etc/dh.pem"));
+	CHECK(str_eq(l->ciphers, "ECDHE+AESGCM:!SHA1"));
+	CHECK(str_eq(l->ciphers_tls13, "TLS_AES_128_GCM_SHA256"));
+	CHECK_EQ(l->tls_version, HF_TLS_V13);
+	CHECK(l->require_certificate);
+	CHECK(l->use_identity_as_username && l->use_subject_as_username);
+	snprintf(want, sizeof(want), "%s:3", path);
+	CHECK(str_eq(l->tls_at[HF_TLSK_CAFILE], want));
+	snprintf(want, sizeof(want), "%s:6", path);
+	CHECK(str_eq(l->tls_at[HF_TLSK_KEYFILE], want));
+	snprintf(want, sizeof(want), "%s:10", path);
+	CHECK(str_eq(l->tls_at[HF_TLSK_CIPHERS_TLS13], want));
+	snprintf(want, sizeof(want), "%s:12", path);
+	CHECK(str_eq(l->tls_at[HF_TLSK_REQUIRE_CERTIFICATE], want));
+	hf_config_free(&c);
+
+	/* Before any listener: the default listener, made real (mosquitto's
+	 * "port 8883" + certfile at the top of a file). */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, "certfile a.crt\nkeyfile a.key\nport 8883\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.listeners[0].port, 8883);
+	CHECK(hf_listener_is_tls(&c.listeners[0]));
+	hf_config_free(&c);
+
+	/* tls_version: only tlsv1.2 and tlsv1.3 */
+	CHECK(expect_error("listener 1\ntls_version tlsv1.1\n", 2,
+	                   "tls_version: tlsv1.1 is refused"));
+	CHECK(expect_error("listener 1\ntls_version tlsv1\n", 2,
+	                   "tls_version: tlsv1 is refused"));
+	CHECK(expect_error("listener 1\ntls_version 1.3\n", 2,
+	                   "tls_version: unknown version '1.3'"));
+	CHECK(expect_error("listener 1\nrequire_certificate yes\n", 2,
+	                   "require_certificate: 'yes' is not a boolean"));
+	CHECK(expect_error("listener 1\ncertfile\n", 2,
+	                   "certfile: missing value"));
+
+	/* hf_config_finish: the pairs, naming the key's file and line */
+	{
+		static const struct {
+			const char *text;
+			unsigned line;
+			const char *want;
+		} cases[] = {
+		    {"listener 1\n#\ncertfile a.crt\n", 3,
+		     "certfile: keyfile is not set"},
+		    {"listener 1\nkeyfile a.key\n", 2,
+		     "keyfile: certfile is not set"},
+		    {"listener 1\ncertfile a\nkeyfile b\n"
+		     "require_certificate true\n",
+		     4, "require_certificate: true needs cafile or capath"},
+		};
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char at[32];
+			CHECK_EQ(hf_config_init(&c), 0);
+			CHECK_EQ(load_text(&c, cases[i].text, path,
+			                   sizeof(path), err),
+			         0);
+			CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), -1);
+			hf_config_free(&c);
+			snprintf(at, sizeof(at), ":%u: ", cases[i].line);
+			if (strstr(err, path) != err || !strstr(err, at) ||
+			    !strstr(err, cases[i].want))
+				fprintf(stderr, "  got '%s'\n", err);
+			CHECK(strstr(err, path) == err);
+			CHECK(strstr(err, at) != NULL);
+			CHECK(strstr(err, cases[i].want) != NULL);
+		}
+	}
+	/* require_certificate with capath alone, or false without a CA,
+	 * or on a listener without TLS (net warns): fine */
+	{
+		static const char *const ok[] = {
+		    "listener 1\ncertfile a\nkeyfile b\ncapath d\n"
+		    "require_certificate true\n",
+		    "listener 1\ncertfile a\nkeyfile b\n"
+		    "require_certificate false\n",
+		    "listener 1\nrequire_certificate true\n",
+		};
+		for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+			CHECK_EQ(hf_config_init(&c), 0);
+			CHECK_EQ(load_text(&c, ok[i], NULL, 0, err), 0);
+			CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+			hf_config_free(&c);
+		}
+	}
 }
 
 /* protocol is stored in the current listener; websockets is stored, then
@@ -2024,6 +2172,7 @@ main(void)
 	HF_RUN(test_table_scopes);
 	HF_RUN(test_scopes);
 	HF_RUN(test_protocol);
+	HF_RUN(test_tls_keys);
 	HF_RUN(test_write_buffer_size);
 	HF_RUN(test_strings_freed);
 	return HF_DONE();
