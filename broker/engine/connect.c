@@ -739,7 +739,9 @@ hf_engine_recheck_auth(struct hf_broker *b)
 		if (c->state != HF_C_CONNECTED)
 			continue;
 		struct hf_acl_subject who = hf_session_subject(c->s);
-		if (hf_auth_still_valid(hf_session_auth(c->s), &who))
+		if (hf_auth_still_valid(hf_session_auth(c->s), &who) &&
+		    (!c->conn || !c->conn->ops->trusted ||
+		     c->conn->ops->trusted(c->conn)))
 			continue;
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Client %s disconnected: its credentials no longer "

@@ -82,6 +82,9 @@ struct hf_conn_ops {
 	void (*peer)(struct hf_conn *c, char *out, size_t outlen);
 	/* The peer's certificate identity, or NULL. */
 	const struct hf_peer_identity *(*identity)(struct hf_conn *c);
+	/* Whether the peer's certificate still holds under its listener's
+	 * current CA and CRL files (after a reload); true without one. */
+	bool (*trusted)(struct hf_conn *c);
 };
 
 /* transport -> engine; owner is c->owner */

@@ -57,6 +57,10 @@ struct hf_io_ops {
 	size_t (*pending_input)(void *io);
 	/* The peer's certificate identity, or NULL. */
 	const struct hf_peer_identity *(*identity)(void *io);
+	/* Whether the peer's certificate still verifies against its
+	 * listener's current CA and CRL files (after a reload); true without
+	 * a certificate. NULL: always true (TCP). */
+	bool (*trusted)(void *io);
 	/* Free the transport's state (not the socket: the stream closes it). */
 	void (*free)(void *io);
 };

@@ -445,6 +445,14 @@ conn_identity(struct hf_conn *hc)
 	return ep(s)->io->identity(s->io_ctx);
 }
 
+static bool
+conn_trusted(struct hf_conn *hc)
+{
+	struct hf_stream *s = (struct hf_stream *)hc;
+	const struct hf_io_ops *io = ep(s)->io;
+	return !io->trusted || io->trusted(s->io_ctx);
+}
+
 static const struct hf_conn_ops stream_ops = {
     .write = conn_write,
     .pending = conn_pending,
@@ -452,6 +460,7 @@ static const struct hf_conn_ops stream_ops = {
     .pause = conn_pause,
     .peer = conn_peer,
     .identity = conn_identity,
+    .trusted = conn_trusted,
 };
 
 struct hf_stream *

@@ -59,6 +59,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "io.h"
 #include "log.h"
@@ -427,6 +428,42 @@ tls_identity(void *io)
 	return ((struct tls_conn *)io)->id;
 }
 
+/* A reload may bring a new CA or CRL: a client certificate verified at
+ * the handshake is verified again against the listener's current context
+ * (the one new connections get). A connection accepted since the reload
+ * has been checked against it already. Out of memory: trusted (a failure
+ * to check is not a revocation). */
+static bool
+tls_trusted(void *io)
+{
+	struct tls_conn *t = io;
+	X509 *peer = SSL_get0_peer_certificate(t->ssl);
+	struct hf_tls *tls = tls_of(t);
+	if (!peer || !(t->flags & T_DONE) || !tls ||
+	    tls->ctx == SSL_get_SSL_CTX(t->ssl))
+		return true;
+	X509_STORE_CTX *x = X509_STORE_CTX_new();
+	if (!x || X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(tls->ctx), peer,
+	                              SSL_get_peer_cert_chain(t->ssl)) != 1) {
+		X509_STORE_CTX_free(x);
+		ERR_clear_error();
+		return true;
+	}
+	X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT);
+	bool ok = X509_verify_cert(x) == 1;
+	if (!ok) {
+		char why[160];
+		snprintf(why, sizeof(why),
+		         "no longer verifies after the reload: %s",
+		         X509_verify_cert_error_string(
+		             X509_STORE_CTX_get_error(x)));
+		conn_log(t, HF_LOG_NOTICE, "Client certificate of", why);
+	}
+	X509_STORE_CTX_free(x);
+	ERR_clear_error();
+	return ok;
+}
+
 static void
 tls_free(void *io)
 {
@@ -444,6 +481,7 @@ const struct hf_io_ops hf_tls_io = {
     .shutdown = tls_shutdown,
     .pending_input = tls_pending_input,
     .identity = tls_identity,
+    .trusted = tls_trusted,
     .free = tls_free,
 };
 

@@ -12,6 +12,7 @@
 #   foreign.crt/.key         client CN=foreign, issued by other-ca
 #   revoked.crt/.key         client of ca, revoked in crl.pem
 #   crl.pem                  ca's CRL (revoked.crt listed)
+#   crl-agent-b.pem          a later CRL of ca: revoked.crt and agent-b.crt
 #   server2.crt server2.key  another server certificate (CN=localhost-2), for
 #                            reload tests
 #   wrong.key                a key that matches no certificate
@@ -108,6 +109,10 @@ sign other-ca foreign "/CN=foreign" client_ext -days 3650
 
 openssl ca -config ca.cnf -revoke revoked.crt 2>/dev/null
 openssl ca -config ca.cnf -gencrl -out crl.pem 2>/dev/null
+# The next CRL: agent-b revoked too (a reload that revokes a connected
+# client). crl.pem above stays as it was.
+openssl ca -config ca.cnf -revoke agent-b.crt 2>/dev/null
+openssl ca -config ca.cnf -gencrl -out crl-agent-b.pem 2>/dev/null
 
 key wrong.key
 openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe2048 \

@@ -398,8 +398,14 @@ h_free(void *io)
 	free(io);
 }
 
-static const struct hf_io_ops holder_io = {h_read,    h_write,    h_shutdown,
-                                           h_pending, h_identity, h_free};
+static const struct hf_io_ops holder_io = {
+    .read = h_read,
+    .write = h_write,
+    .shutdown = h_shutdown,
+    .pending_input = h_pending,
+    .identity = h_identity,
+    .free = h_free,
+};
 
 static void
 held_input(void)
