@@ -31,9 +31,12 @@ join(struct hf_broker *b, const uint8_t *head, size_t hlen, const char *mount,
 		b->mount_buf = p;
 		b->mount_cap = n;
 	}
-	memcpy(b->mount_buf, head, hlen);
+	/* memcpy's pointers must be valid even for length 0 (C11 7.24.1). */
+	if (hlen)
+		memcpy(b->mount_buf, head, hlen);
 	memcpy(b->mount_buf + hlen, mount, mlen);
-	memcpy(b->mount_buf + hlen + mlen, tail, tlen);
+	if (tlen)
+		memcpy(b->mount_buf + hlen + mlen, tail, tlen);
 	out->p = b->mount_buf;
 	out->len = n;
 	return true;
