@@ -433,6 +433,36 @@ hf_bproc_log_contains(struct hf_bproc *b, const char *needle)
 	return found;
 }
 
+int
+hf_bproc_log_count(struct hf_bproc *b, const char *needle)
+{
+	char *s = read_log(b, b->log_off);
+	int n = 0;
+
+	if (!s)
+		return -1;
+	for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(s);
+	return n;
+}
+
+bool
+hf_bproc_reload(struct hf_bproc *b)
+{
+	int before = hf_bproc_log_count(b, "Reload done");
+	int64_t deadline = hf_now_ms() + 5000;
+
+	if (before < 0 || kill(b->pid, SIGHUP) != 0)
+		return false;
+	while (hf_now_ms() < deadline) {
+		if (hf_bproc_log_count(b, "Reload done") > before)
+			return true;
+		hf_sleep_ms(5);
+	}
+	return false;
+}
+
 bool
 hf_bproc_wait_log(struct hf_bproc *b, const char *needle, int timeout_ms)
 {

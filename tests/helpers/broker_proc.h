@@ -73,6 +73,11 @@ bool hf_bproc_alive(struct hf_bproc *b);
 bool hf_bproc_log_contains(struct hf_bproc *b, const char *needle);
 /* Wait until the log contains needle, up to timeout_ms. */
 bool hf_bproc_wait_log(struct hf_bproc *b, const char *needle, int timeout_ms);
+/* How many times needle is in the log of the current run (since the last
+ * start or restart); -1 if the log cannot be read. */
+int hf_bproc_log_count(struct hf_bproc *b, const char *needle);
+/* SIGHUP, then wait (up to 5 s) for the broker's next "Reload done". */
+bool hf_bproc_reload(struct hf_bproc *b);
 /* Stop if running (ignoring the status), remove the directory. */
 void hf_bproc_cleanup(struct hf_bproc *b);
 /* Print the last max_bytes of the log to stderr. */

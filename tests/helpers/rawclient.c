@@ -796,3 +796,29 @@ hf_raw_pub_sub_ids(uint8_t type_flags, const uint8_t *body, uint32_t len,
 	}
 	return off == end ? n : -1;
 }
+
+bool
+hf_raw_expect_pub(int fd, uint8_t ver, const char *topic, const char *payload,
+                  bool *retain)
+{
+	struct hf_packet p;
+	uint8_t buf[4096];
+
+	if (hf_raw_expect_publish(fd, ver, 3000, true, &p, buf, sizeof(buf)) !=
+	    1) {
+		fprintf(stderr, "no PUBLISH (wanted %s)\n", topic);
+		return false;
+	}
+	if (!hf_bytes_eq(p.u.publish.topic, topic) ||
+	    !hf_bytes_eq(p.u.publish.payload, payload)) {
+		fprintf(stderr, "got %.*s '%.*s', wanted %s '%s'\n",
+		        (int)p.u.publish.topic.len,
+		        (const char *)p.u.publish.topic.p,
+		        (int)p.u.publish.payload.len,
+		        (const char *)p.u.publish.payload.p, topic, payload);
+		return false;
+	}
+	if (retain)
+		*retain = p.u.publish.retain;
+	return true;
+}

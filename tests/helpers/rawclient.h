@@ -127,6 +127,11 @@ int hf_raw_pub_sub_ids(uint8_t type_flags, const uint8_t *body, uint32_t len,
                        uint32_t *ids, int max);
 /* Compare a decoded byte view with a C string. */
 bool hf_bytes_eq(struct hf_bytes b, const char *s);
+/* One PUBLISH within 3 s (acknowledged) with exactly this topic and payload,
+ * else false and what came instead on stderr; *retain (if not NULL) gets
+ * its retain flag. */
+bool hf_raw_expect_pub(int fd, uint8_t ver, const char *topic,
+                       const char *payload, bool *retain);
 /* Packet type name, for messages. */
 const char *hf_ptype_name(uint8_t type);
 

@@ -158,29 +158,6 @@ refusal(uint16_t port, uint8_t ver, const char *user, const char *pw)
 	return rc;
 }
 
-static bool
-expect_pub(int fd, uint8_t ver, const char *topic, const char *payload)
-{
-	struct hf_packet p;
-	uint8_t buf[2048];
-
-	if (hf_raw_expect_publish(fd, ver, 3000, true, &p, buf, sizeof(buf)) !=
-	    1) {
-		fprintf(stderr, "no PUBLISH (wanted %s)\n", topic);
-		return false;
-	}
-	if (!hf_bytes_eq(p.u.publish.topic, topic) ||
-	    !hf_bytes_eq(p.u.publish.payload, payload)) {
-		fprintf(stderr, "got %.*s '%.*s', wanted %s '%s'\n",
-		        (int)p.u.publish.topic.len,
-		        (const char *)p.u.publish.topic.p,
-		        (int)p.u.publish.payload.len,
-		        (const char *)p.u.publish.payload.p, topic, payload);
-		return false;
-	}
-	return true;
-}
-
 /* Nothing reaches fd before a marker the admin publishes. */
 static bool
 nothing_before_marker(int fd, uint8_t ver, int admin, const char *marker)
@@ -190,43 +167,6 @@ nothing_before_marker(int fd, uint8_t ver, int admin, const char *marker)
 		return false;
 	return hf_raw_until(fd, ver, marker, 3000, &others) == 1 &&
 	       others == 0;
-}
-
-/* How many times needle is in the broker's log of this run. */
-static int
-log_count(struct hf_bproc *b, const char *needle)
-{
-	FILE *f = fopen(b->log, "r");
-	char line[2048];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	if (fseek(f, b->log_off, SEEK_SET) != 0) {
-		fclose(f);
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
-}
-
-/* SIGHUP, and wait until the reload has been done (the n-th). */
-static bool
-reload(struct hf_bproc *b)
-{
-	int before = log_count(b, "Reload done");
-	int64_t deadline = hf_now_ms() + 5000;
-
-	kill(b->pid, SIGHUP);
-	while (hf_now_ms() < deadline) {
-		if (log_count(b, "Reload done") > before)
-			return true;
-		hf_sleep_ms(5);
-	}
-	return false;
 }
 
 /* ---- passwords --------------------------------------------------------- */
@@ -298,7 +238,7 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_publish(a, ver, "tenants/alice/t", "a1", 2, 0, false,
 	                        0),
 	         0);
-	CHECK(expect_pub(a, ver, "tenants/alice/t", "a1"));
+	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/t", "a1", NULL));
 	/* writing into the other tenant: refused, never delivered */
 	CHECK_EQ(hf_raw_publish(a, ver, "tenants/bob/t", "evil", 4, 1, false,
 	                        2),
@@ -309,14 +249,14 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	/* reading the other tenant: the admin publishes to both */
 	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/bob/t", "b1", 2, 1,
 	                               false, 3)));
-	CHECK(expect_pub(bo, ver, "tenants/bob/t", "b1"));
+	CHECK(hf_raw_expect_pub(bo, ver, "tenants/bob/t", "b1", NULL));
 	CHECK(nothing_before_marker(a, ver, adm, "tenants/alice/mark1"));
 	CHECK(nothing_before_marker(bo, ver, adm, "tenants/bob/mark1"));
 	/* retained: alice's is not given to bob on subscribing */
 	CHECK_EQ(hf_raw_publish(a, ver, "tenants/alice/r", "ra", 2, 0, true,
 	                        0),
 	         0);
-	CHECK(expect_pub(a, ver, "tenants/alice/r", "ra"));
+	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/r", "ra", NULL));
 	CHECK_EQ(hf_raw_subscribe(bo, ver, 2, "tenants/+/r", 1, 0), 1);
 	CHECK(nothing_before_marker(bo, ver, adm, "tenants/bob/mark2"));
 
@@ -328,8 +268,8 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/bob/q", "qb", 2, 1,
 	                               false, 6)));
 	/* the admin reads both */
-	CHECK(expect_pub(watch, ver, "tenants/alice/q", "qa"));
-	CHECK(expect_pub(watch, ver, "tenants/bob/q", "qb"));
+	CHECK(hf_raw_expect_pub(watch, ver, "tenants/alice/q", "qa", NULL));
+	CHECK(hf_raw_expect_pub(watch, ver, "tenants/bob/q", "qb", NULL));
 	close(a);
 	close(adm);
 	close(watch);
@@ -339,7 +279,7 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	bo = login(b->port, ver, "bob", false, "bob", "bob-pw");
 	CHECK(adm >= 0 && bo >= 0);
 	/* bob's queue had only its own message */
-	CHECK(expect_pub(bo, ver, "tenants/bob/q", "qb"));
+	CHECK(hf_raw_expect_pub(bo, ver, "tenants/bob/q", "qb", NULL));
 	/* and after the restart, live: still only its own */
 	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/alice/x", "xa", 2, 1,
 	                               false, 1)));
@@ -425,7 +365,7 @@ t_reload(struct hf_bproc *b)
 
 	/* bob's password changes: bob's connections go, alice's stays */
 	CHECK_EQ(passwd(pw, "bob", "bob-new", false), 0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	CHECK(hf_raw_wait_close(bo, 3000, &dis));
 	CHECK_EQ(dis, HF_RC_NOT_AUTHORIZED);
 	CHECK(hf_raw_wait_close(b3, 3000, NULL));
@@ -440,27 +380,27 @@ t_reload(struct hf_bproc *b)
 	/* the ACL changes: alice may no longer read shared/secret */
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(bo, V5, "shared/secret", "s1", 2, 1, false, 1)));
-	CHECK(expect_pub(a, V5, "shared/secret", "s1"));
+	CHECK(hf_raw_expect_pub(a, V5, "shared/secret", "s1", NULL));
 	CHECK_EQ(write_file("reload.acl", "user alice\n"
 	                                  "topic read shared/open\n"
 	                                  "topic deny shared/secret\n"
 	                                  "user bob\n"
 	                                  "topic readwrite shared/#\n"),
 	         0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	CHECK_EQ(hf_raw_ping(a, 3000), 1); /* still connected */
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(bo, V5, "shared/secret", "s2", 2, 1, false, 2)));
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(bo, V5, "shared/open", "o2", 2, 1, false, 3)));
-	CHECK(expect_pub(a, V5, "shared/open", "o2"));
+	CHECK(hf_raw_expect_pub(a, V5, "shared/open", "o2", NULL));
 
 	/* a bad ACL line: logged with FILE:LINE, the old files stay */
 	CHECK_EQ(write_file("reload.acl", "user alice\n"
 	                                  "topic read shared/#\n"
 	                                  "topic sometimes shared/secret\n"),
 	         0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	char want[200];
 	snprintf(want, sizeof(want), "%s:3:", acl);
 	CHECK(hf_bproc_log_contains(b, want));
@@ -468,7 +408,7 @@ t_reload(struct hf_bproc *b)
 	    hf_raw_publish(bo, V5, "shared/secret", "s3", 2, 1, false, 4)));
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(bo, V5, "shared/open", "o3", 2, 1, false, 5)));
-	CHECK(expect_pub(a, V5, "shared/open", "o3"));
+	CHECK(hf_raw_expect_pub(a, V5, "shared/open", "o3", NULL));
 	CHECK_EQ(hf_raw_ping(a, 3000), 1);
 	close(a);
 	close(bo);
@@ -501,10 +441,10 @@ t_reload_traffic(struct hf_bproc *b)
 	for (int i = 0; i < N; i++) {
 		char pl[16];
 		snprintf(pl, sizeof(pl), "%d", i);
-		CHECK(expect_pub(s, V5, "shared/n", pl));
+		CHECK(hf_raw_expect_pub(s, V5, "shared/n", pl, NULL));
 	}
-	CHECK(reload(b)); /* the last of them done too */
-	CHECK(log_count(b, "Reload done") >= N / EVERY);
+	CHECK(hf_bproc_reload(b)); /* the last of them done too */
+	CHECK(hf_bproc_log_count(b, "Reload done") >= N / EVERY);
 	CHECK_EQ(hf_raw_ping(s, 3000), 1);
 	CHECK_EQ(hf_raw_ping(p, 3000), 1);
 	close(s);

@@ -25,33 +25,6 @@
 
 #define MOUNTED "listener 0 127.0.0.1\nmount_point tenA/\n"
 
-/* Expect one PUBLISH on fd with this topic and payload. */
-static bool
-expect_pub(int fd, uint8_t ver, const char *topic, const char *payload,
-           bool *retain)
-{
-	struct hf_packet p;
-	uint8_t buf[4096];
-
-	if (hf_raw_expect_publish(fd, ver, 3000, true, &p, buf, sizeof(buf)) !=
-	    1) {
-		fprintf(stderr, "no PUBLISH (wanted %s)\n", topic);
-		return false;
-	}
-	if (!hf_bytes_eq(p.u.publish.topic, topic) ||
-	    !hf_bytes_eq(p.u.publish.payload, payload)) {
-		fprintf(stderr, "got %.*s '%.*s', wanted %s '%s'\n",
-		        (int)p.u.publish.topic.len,
-		        (const char *)p.u.publish.topic.p,
-		        (int)p.u.publish.payload.len,
-		        (const char *)p.u.publish.payload.p, topic, payload);
-		return false;
-	}
-	if (retain)
-		*retain = p.u.publish.retain;
-	return true;
-}
-
 /* Nothing but the marker (published by the test on marker) arrives. */
 static bool
 only_marker(int fd, uint8_t ver, const char *marker)
@@ -79,8 +52,8 @@ mount_point(struct hf_bproc *b, uint8_t ver)
 	CHECK(all >= 0 && pre >= 0 && pub >= 0);
 	CHECK_EQ(hf_raw_publish(pub, ver, "tenA/r/1", "kept", 4, 1, true, 1),
 	         0);
-	CHECK(expect_pub(all, ver, "tenA/r/1", "kept", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/r/1", "kept", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/r/1", "kept", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/r/1", "kept", NULL));
 
 	/* the mounted client: subscribes x/# and r/#, shared y/# */
 	int m = hf_raw_connect(mp, ver, "mounted", true, 60, &rc, &sp);
@@ -89,7 +62,7 @@ mount_point(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_subscribe(m, ver, 1, "x/#", 1, 0), 1);
 	CHECK_EQ(hf_raw_subscribe(m, ver, 2, "r/#", 1, 0), 1);
 	/* the retained message, without the prefix, retain flag set */
-	CHECK(expect_pub(m, ver, "r/1", "kept", &retain));
+	CHECK(hf_raw_expect_pub(m, ver, "r/1", "kept", &retain));
 	CHECK(retain);
 	CHECK_EQ(hf_raw_subscribe(m, ver, 3, "$share/g/y/#", 1, 0), 1);
 
@@ -98,22 +71,22 @@ mount_point(struct hf_bproc *b, uint8_t ver)
 	                               2)));
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(pub, ver, "tenA/x/1", "in", 2, 1, false, 3)));
-	CHECK(expect_pub(m, ver, "x/1", "in", NULL));
+	CHECK(hf_raw_expect_pub(m, ver, "x/1", "in", NULL));
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(pub, ver, "tenA/y/2", "shared", 6, 1, false, 4)));
-	CHECK(expect_pub(m, ver, "y/2", "shared", NULL));
-	CHECK(expect_pub(all, ver, "x/1", "out", NULL));
-	CHECK(expect_pub(all, ver, "tenA/x/1", "in", NULL));
-	CHECK(expect_pub(all, ver, "tenA/y/2", "shared", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/x/1", "in", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/y/2", "shared", NULL));
+	CHECK(hf_raw_expect_pub(m, ver, "y/2", "shared", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "x/1", "out", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/x/1", "in", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/y/2", "shared", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/x/1", "in", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/y/2", "shared", NULL));
 
 	/* mounted -> everyone: the prefix put on; its own subscription
 	 * gets it back without it */
 	CHECK_EQ(hf_raw_publish(m, ver, "x/2", "from-m", 6, 0, false, 0), 0);
-	CHECK(expect_pub(m, ver, "x/2", "from-m", NULL));
-	CHECK(expect_pub(all, ver, "tenA/x/2", "from-m", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/x/2", "from-m", NULL));
+	CHECK(hf_raw_expect_pub(m, ver, "x/2", "from-m", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/x/2", "from-m", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/x/2", "from-m", NULL));
 
 	/* unsubscribe finds the mounted filter; then nothing more */
 	CHECK_EQ(hf_raw_unsubscribe(m, ver, 11, "x/#"), 0);
@@ -137,12 +110,12 @@ mount_point(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(ca.u.connack.rc, 0);
 	close(w); /* abnormal: the will goes out */
 	/* all and pre got x/3 first (published after the unsubscribe) */
-	CHECK(expect_pub(all, ver, "tenA/x/3", "gone", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/x/3", "gone", NULL));
-	CHECK(expect_pub(all, ver, "tenA/r/mark", "m", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/r/mark", "m", NULL));
-	CHECK(expect_pub(all, ver, "tenA/w/dead", "bye", NULL));
-	CHECK(expect_pub(pre, ver, "tenA/w/dead", "bye", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/x/3", "gone", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/x/3", "gone", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/r/mark", "m", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/r/mark", "m", NULL));
+	CHECK(hf_raw_expect_pub(all, ver, "tenA/w/dead", "bye", NULL));
+	CHECK(hf_raw_expect_pub(pre, ver, "tenA/w/dead", "bye", NULL));
 	close(m);
 	close(all);
 	close(pre);
@@ -179,7 +152,7 @@ mount_fanout(struct hf_bproc *b, uint8_t ver)
 		                               (uint8_t)(k % 2), false,
 		                               (uint16_t)(k + 1))));
 		for (int i = 0; i < 6; i++)
-			CHECK(expect_pub(fds[i], ver, i % 2 ? t + 5 : t, pl,
+			CHECK(hf_raw_expect_pub(fds[i], ver, i % 2 ? t + 5 : t, pl,
 			                 NULL));
 	}
 	for (int i = 0; i < 6; i++)

@@ -43,26 +43,6 @@
 	"require_certificate true\n"                                           \
 	"connect_timeout 2\n"
 
-/* How many times needle is in the broker's log. */
-static int
-log_count(struct hf_bproc *b, const char *needle)
-{
-	FILE *f = fopen(b->log, "r");
-	char *buf = malloc(1 << 20);
-	size_t n = f && buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-	int count = 0;
-
-	if (f)
-		fclose(f);
-	if (!buf)
-		return -1;
-	buf[n] = '\0';
-	for (const char *p = buf; (p = strstr(p, needle)); p++)
-		count++;
-	free(buf);
-	return count;
-}
-
 /* The witness: a TLS client subscribed to w/#. */
 static int
 witness_start(struct ic *w, uint16_t port)
@@ -169,10 +149,10 @@ garbage(struct hf_bproc *b)
 		         "failed: TLS handshake: ",
 		         local, b->port);
 		CHECK(hf_bproc_wait_log(b, line, 2000));
-		CHECK_EQ(log_count(b, line), 1);
+		CHECK_EQ(hf_bproc_log_count(b, line), 1);
 		CHECK(witness_ok(&w));
 	}
-	CHECK_EQ(log_count(b, "failed: TLS handshake"), 2);
+	CHECK_EQ(hf_bproc_log_count(b, "failed: TLS handshake"), 2);
 	ic_end(&w);
 }
 
@@ -209,9 +189,9 @@ stalled(struct hf_bproc *b)
 		         "CONNECT within 2 s",
 		         k ? l2 : l1);
 		CHECK(hf_bproc_wait_log(b, line, 2000));
-		CHECK_EQ(log_count(b, line), 1);
+		CHECK_EQ(hf_bproc_log_count(b, line), 1);
 	}
-	CHECK_EQ(log_count(b, "failed"), 0); /* one line each, no more */
+	CHECK_EQ(hf_bproc_log_count(b, "failed"), 0); /* one line each, no more */
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }
@@ -243,8 +223,8 @@ tls11(struct hf_bproc *b)
 	}
 	CHECK(!(WIFEXITED(st) && WEXITSTATUS(st) == 0));
 	CHECK(hf_bproc_wait_log(b, "unsupported protocol", 2000));
-	CHECK_EQ(log_count(b, "failed: TLS handshake: "), 1);
-	CHECK_EQ(log_count(b, "unsupported protocol"), 1);
+	CHECK_EQ(hf_bproc_log_count(b, "failed: TLS handshake: "), 1);
+	CHECK_EQ(hf_bproc_log_count(b, "unsupported protocol"), 1);
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }
@@ -268,10 +248,10 @@ refused_cert(struct hf_bproc *b, const char *cert, const char *why)
 	         b->port, c);
 	CHECK(run(cmd) != 0);
 	CHECK(hf_bproc_wait_log(b, why, 2000));
-	CHECK_EQ(log_count(b, "Client connection from 127.0.0.1:"), 1);
-	CHECK_EQ(log_count(b, "failed: TLS handshake: "), 1);
-	CHECK_EQ(log_count(b, why), 1);
-	CHECK_EQ(log_count(b, "refused"), 0); /* nothing was published */
+	CHECK_EQ(hf_bproc_log_count(b, "Client connection from 127.0.0.1:"), 1);
+	CHECK_EQ(hf_bproc_log_count(b, "failed: TLS handshake: "), 1);
+	CHECK_EQ(hf_bproc_log_count(b, why), 1);
+	CHECK_EQ(hf_bproc_log_count(b, "refused"), 0); /* nothing was published */
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }
@@ -331,7 +311,7 @@ tls13_only(struct hf_bproc *b)
 	ic_free(&c);
 	SSL_CTX_free(ctx);
 	CHECK(hf_bproc_wait_log(b, "unsupported protocol", 2000));
-	CHECK_EQ(log_count(b, "failed: TLS handshake: "), 1);
+	CHECK_EQ(hf_bproc_log_count(b, "failed: TLS handshake: "), 1);
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }

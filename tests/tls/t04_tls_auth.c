@@ -179,38 +179,6 @@ t_subject(struct hf_bproc *b)
 
 /* ---- reloads ---------------------------------------------------------- */
 
-static int
-log_count(struct hf_bproc *b, const char *needle)
-{
-	FILE *f = fopen(b->log, "r");
-	char line[2048];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	fseek(f, b->log_off, SEEK_SET);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle))
-			n++;
-	fclose(f);
-	return n;
-}
-
-static bool
-reload(struct hf_bproc *b)
-{
-	int before = log_count(b, "Reload done");
-	int64_t deadline = hf_now_ms() + 5000;
-
-	kill(b->pid, SIGHUP);
-	while (hf_now_ms() < deadline) {
-		if (log_count(b, "Reload done") > before)
-			return true;
-		hf_sleep_ms(5);
-	}
-	return false;
-}
-
 static void
 t_crl_reload(struct hf_bproc *b)
 {
@@ -227,7 +195,7 @@ t_crl_reload(struct hf_bproc *b)
 	CHECK_EQ(ic_subscribe(&a, "c/#", 1), 1);
 
 	CHECK_EQ(copy_file(PKI "crl-agent-b.pem", crl), 0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	/* agent-b: DISCONNECT 0x87 */
 	CHECK(ic_wait_ge(&bb, &bb.disconnects, 1, IC_WAIT_MS));
 	CHECK_EQ(ic_get(&bb, &bb.disc_rc), MQTT_RC_NOT_AUTHORIZED);
@@ -285,14 +253,14 @@ t_cert_reload(struct hf_bproc *b)
 
 	CHECK_EQ(copy_file(PKI "server2.crt", crt), 0);
 	CHECK_EQ(copy_file(PKI "server2.key", key), 0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	CHECK(server_subject_has(b->port, "localhost-2"));
 	CHECK_EQ(publish_verdict(&a, "c/1", "on"), 0);
 	CHECK(ic_wait_topic(&a, "c/1", 0, IC_WAIT_MS) >= 0);
 
 	/* a certificate file that does not load: kept, FILE:LINE logged */
 	CHECK_EQ(copy_file(PKI "garbage.pem", crt), 0);
-	CHECK(reload(b));
+	CHECK(hf_bproc_reload(b));
 	snprintf(want, sizeof(want), "certfile: %s", crt);
 	CHECK(hf_bproc_log_contains(b, want));
 	CHECK(hf_bproc_log_contains(b, b->conf));
