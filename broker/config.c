@@ -592,8 +592,8 @@ h_socket_domain(struct pctx *p, const struct key_def *k, char *val, void *field)
 	return 0;
 }
 
-/* The value is stored before websockets is refused, so that the issue that
- * implements it only removes the refusal. */
+/* mqtt (MQTT over TCP, or TLS with certfile) or websockets (MQTT over
+ * WebSocket, wss with certfile: broker/net/ws.c). */
 static int
 h_protocol(struct pctx *p, const struct key_def *k, char *val, void *field)
 {
@@ -607,10 +607,7 @@ h_protocol(struct pctx *p, const struct key_def *k, char *val, void *field)
 	}
 	if (!strcmp(w, "websockets")) {
 		store_num(k, field, HF_LISTENER_WEBSOCKETS);
-		return fail(p,
-		            "%s: websockets: not supported yet in this "
-		            "build (planned)",
-		            p->key);
+		return 0;
 	}
 	return fail(p, "%s: unknown protocol '%s' (mqtt or websockets)", p->key,
 	            w);
@@ -997,7 +994,7 @@ static const struct key_def keys[] = {
     /* `protocol mqtt` before any listener does not open the default
      * listener (only port/bind_address and the other listener keys do). */
     {LISTENER(protocol, h_protocol), .def = HF_LISTENER_MQTT, .flags = F_SOFT},
-    {PLANNED("http_dir", LISTENER)},
+    {LISTENER(http_dir, h_str), .sdef = NULL, TLS_AT(HTTP_DIR)},
     {LISTENER(mount_point, h_mount_point), .sdef = NULL},
     {PLANNED("bind_interface", LISTENER)},
     {PLANNED("accept_protocol_versions", LISTENER)},
@@ -1077,8 +1074,8 @@ static const struct key_def keys[] = {
     {PLANNED("check_retain_source", GLOBAL)},
     {PLANNED("memory_limit", GLOBAL)},
     {PLANNED("allow_duplicate_messages", GLOBAL)},
-    {PLANNED("websockets_log_level", GLOBAL)},
-    {PLANNED("websockets_headers_size", GLOBAL)},
+    {GLOBAL(websockets_log_level, h_num), RANGE(0, 65535), .def = 0},
+    {GLOBAL(websockets_headers_size, h_num), RANGE(0, 65535), .def = 0},
     {REFUSED("retry_interval", GLOBAL,
              "obsolete (mosquitto 2.0 dropped it too); remove it")},
     {REFUSED("store_clean_interval", GLOBAL,

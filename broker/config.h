@@ -50,8 +50,7 @@
 /* The protocol a listener speaks (`protocol` key). */
 enum hf_listener_protocol {
 	HF_LISTENER_MQTT = 0,       /* MQTT over TCP (the default) */
-	HF_LISTENER_WEBSOCKETS = 1, /* MQTT over WebSocket: parsed and stored,
-	                               but a load with it fails (planned) */
+	HF_LISTENER_WEBSOCKETS = 1, /* MQTT over WebSocket (broker/net/ws.c) */
 };
 
 /* The lowest TLS version a listener accepts (`tls_version`). */
@@ -73,6 +72,7 @@ enum hf_tls_key {
 	HF_TLSK_CIPHERS,
 	HF_TLSK_CIPHERS_TLS13,
 	HF_TLSK_REQUIRE_CERTIFICATE,
+	HF_TLSK_HTTP_DIR, /* not TLS, but also checked when the listener opens */
 	HF_TLSK_COUNT
 };
 
@@ -91,6 +91,9 @@ struct hf_listener_conf {
 	char *mount_point;
 	/* The username replaces the client id; no username, not allowed. */
 	bool use_username_as_clientid;
+	/* protocol websockets: static files served to plain HTTP requests
+	 * from this folder (mosquitto's http_dir); NULL = none. */
+	char *http_dir;
 
 	/* TLS (mosquitto's keys; see conf/holdfast.conf). A listener with
 	 * certfile (and then keyfile: hf_config_finish checks) speaks TLS.
@@ -156,6 +159,12 @@ struct hf_config {
 	 * this are in flight, so the total may pass it by one message (a
 	 * larger one goes alone). 0 = no limit. */
 	uint64_t max_inflight_bytes;
+	/* WebSocket listeners: the most bytes of HTTP headers an upgrade
+	 * request may carry (0 = libwebsockets' default, 1024), and the
+	 * libwebsockets log levels (LLL_* bits) sent to the log when log_type
+	 * websockets is on (0 = errors and warnings). */
+	int websockets_headers_size;
+	int websockets_log_level;
 	uint64_t max_queued_messages; /* default 1000000; 0 = no limit */
 	uint64_t max_queued_bytes;    /* 0 = no limit */
 	bool queue_qos0_messages;

@@ -3,6 +3,11 @@
 # with. Idempotent: asks dpkg-query first, so a machine that already has
 # everything does no apt work at all. Run as root (or it re-runs via sudo).
 #
+# --tests adds what only the tests need: Debian's chromium (the browser
+# test drives it headless) and Node.js with npm when the machine has no
+# node, then the pinned npm packages of tests/ws (npm ci, from its
+# package-lock.json; never a downloaded browser).
+#
 # The mosquitto package is only for benchmarks and interop comparisons; its
 # service would take port 1883 (our default), so the package's postinst is
 # kept from starting it, and any running instance is stopped and disabled.
@@ -11,6 +16,27 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils
 	libssl-dev libwebsockets-dev libwebsockets-evlib-uv libmosquitto-dev
 	mosquitto-clients mosquitto python3-paho-mqtt clang libclang-rt-14-dev)
+
+tests=0
+if [[ ${1:-} == --tests ]]; then
+	tests=1
+	PKGS+=(chromium)
+	command -v node >/dev/null || PKGS+=(nodejs npm)
+fi
+
+# The npm packages of the WebSocket tests, when node_modules is missing or
+# older than the lock file. Not as root's problem: npm runs as the caller.
+npm_tests() {
+	((tests)) || return 0
+	local dir
+	dir="$(cd "$(dirname "$0")/.." && pwd)/tests/ws"
+	if [[ ! -d $dir/node_modules ||
+		$dir/package-lock.json -nt $dir/node_modules ]]; then
+		echo "deps.sh: npm ci in $dir" >&2
+		npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+		touch "$dir/node_modules"
+	fi
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -46,6 +72,7 @@ if ((${#missing[@]} == 0)); then
 	if [[ $(id -u) -eq 0 ]]; then
 		stop_mosquitto_service
 	fi
+	npm_tests
 	exit 0
 fi
 
@@ -83,3 +110,6 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
 stop_mosquitto_service
+restore_policy
+trap - EXIT
+npm_tests

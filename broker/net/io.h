@@ -99,6 +99,9 @@ uv_loop_t *hf_net_loop(struct hf_net *net);
  * endpoint is freed). */
 void hf_net_stream_gone(struct hf_endpoint *ep);
 uint8_t *hf_net_readbuf(struct hf_net *net, size_t *len);
+/* The peer of a connected socket as "ip:port" into out ("?:0" when it
+ * cannot be had, e.g. fd < 0). */
+void hf_net_fd_peer(int fd, char *out, size_t outlen);
 /* Streams holding input inside their transport are read again before the
  * loop sleeps (poll would not wake for them). */
 void hf_net_want_read(struct hf_net *net, struct hf_stream *s);
@@ -134,6 +137,21 @@ int hf_tls_reload(struct hf_tls *const *tls, size_t n, char *err,
                   size_t errlen);
 /* Load lc's files as hf_tls_new would, keeping nothing (--test-config). */
 int hf_tls_check(const struct hf_listener_conf *lc, char *err, size_t errlen);
+/* For TLS done by another library (libwebsockets, ws.c): configure its
+ * server context ctx from lc's settings and files as hf_tls_new does (a
+ * fresh certificate store first: also the reload), without this file's
+ * per-connection hooks. 0, or -1 with err as hf_tls_new's. */
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+typedef struct x509_st X509;
+int hf_tls_configure_foreign(SSL_CTX *ctx, const struct hf_listener_conf *lc,
+                             char *err, size_t errlen);
+/* The identity of a client certificate (one allocation: free() it), or
+ * NULL when out of memory. */
+struct hf_peer_identity *hf_tls_identity_of(X509 *cert);
+/* Whether ssl's peer certificate (if any) verifies against ctx's current
+ * store (CA and CRL); why says what failed. Out of memory: true. */
+bool hf_tls_verifies(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen);
 /* The first TLS key set on a listener without certfile (they do nothing
  * there), or NULL. */
 const char *hf_tls_stray_key(const struct hf_listener_conf *lc);

@@ -35,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io.h"
 #include "net.h"
+#include "ws.h"
 
 #define ACCEPTS_PER_WAKE  128
 #define ACCEPT_BACKOFF_MS 200 /* out of descriptors: pause accepting */
@@ -48,6 +50,7 @@ struct hf_listener {
 	struct hf_net *net;
 	struct hf_endpoint ep; /* ep.policy: what its connections carry */
 	struct hf_tls *tls;    /* NULL: plain TCP; owned by the net */
+	struct hf_ws *ws;      /* protocol websockets: its lws context */
 	uv_poll_t poll;        /* the listening socket */
 	uv_timer_t backoff;    /* resumes accepting after EMFILE */
 	int fd;
@@ -157,6 +160,17 @@ format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
 }
 
 void
+hf_net_fd_peer(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNSPEC;
+	format_addr(&ss, out, outlen);
+}
+
+void
 hf_net_stream_gone(struct hf_endpoint *e)
 {
 	if (e->listener)
@@ -191,6 +205,11 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 		return;
 	}
 	set_nodelay(net, fd);
+	if (l->ws) {
+		l->n_conns++;
+		hf_ws_adopt(l->ws, fd);
+		return;
+	}
 	void *io = l->tls ? hf_tls_io_new(l->tls, fd) : hf_tcp_io_new(fd);
 	if (!io) {
 		char peer[64];
@@ -293,6 +312,14 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 		rc = bind(fd, sa, salen);
 	if (rc == 0)
 		rc = listen(fd, SOMAXCONN);
+	if (rc == 0 && lc->protocol == HF_LISTENER_WEBSOCKETS) {
+		l->ws = hf_ws_new(net->loop, net->conf, &l->ep, &net->acc,
+		                  net->log);
+		if (!l->ws) {
+			rc = -1;
+			errno = ENOMEM;
+		}
+	}
 	if (rc != 0) {
 		int err = errno;
 		if (fd >= 0)
@@ -329,9 +356,9 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	    ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 	                            : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	hf_log(net->log, HF_LOG_NOTICE,
-	       "Opened ipv%c listen socket on port %u (%s%s).",
+	       "Opened ipv%c listen socket on port %u (%s%s%s).",
 	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip,
-	       tls ? ", TLS" : "");
+	       l->ws ? ", websockets" : "", tls ? ", TLS" : "");
 	return 0;
 }
 
@@ -399,6 +426,42 @@ open_listener(struct hf_net *net, const struct hf_listener_conf *lc,
 }
 
 /* Every TLS listener's context, before anything is bound. */
+static const char *
+at_of(const struct hf_listener_conf *lc)
+{
+	return lc->tls_at[HF_TLSK_HTTP_DIR] ? lc->tls_at[HF_TLSK_HTTP_DIR]
+	                                    : "?";
+}
+
+/* http_dir: a readable folder, on a WebSocket listener. */
+static int
+check_http_dir(const struct hf_listener_conf *lc, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!lc->http_dir)
+		return 0;
+	if (lc->protocol != HF_LISTENER_WEBSOCKETS) {
+		snprintf(err, errlen,
+		         "%s: http_dir: %s: the listener on port %u is not a "
+		         "WebSocket listener (protocol websockets)",
+		         at_of(lc), lc->http_dir, lc->port);
+		return -1;
+	}
+	const char *why = NULL;
+	if (stat(lc->http_dir, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a folder";
+	else if (access(lc->http_dir, R_OK | X_OK) != 0)
+		why = strerror(errno);
+	if (why) {
+		snprintf(err, errlen, "%s: http_dir: %s: %s", at_of(lc),
+		         lc->http_dir, why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_tls(struct hf_net *net)
 {
@@ -418,6 +481,10 @@ open_tls(struct hf_net *net)
 			       "certfile/keyfile: it is not a TLS listener, "
 			       "and %s does nothing there.",
 			       lc->port, stray, stray);
+		if (check_http_dir(lc, err, sizeof(err))) {
+			hf_log(net->log, HF_LOG_ERR, "Error: %s.", err);
+			return -1;
+		}
 		if (!hf_listener_is_tls(lc))
 			continue;
 		net->tls[i] = hf_tls_new(
@@ -433,17 +500,27 @@ open_tls(struct hf_net *net)
 int
 hf_net_check_tls(const struct hf_config *conf, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < conf->n_listeners; i++)
-		if (hf_listener_is_tls(&conf->listeners[i]) &&
-		    hf_tls_check(&conf->listeners[i], err, errlen) != 0)
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		const struct hf_listener_conf *lc = &conf->listeners[i];
+		if (hf_listener_is_tls(lc) && hf_tls_check(lc, err, errlen))
 			return -1;
+		if (check_http_dir(lc, err, errlen))
+			return -1;
+	}
 	return 0;
 }
 
 int
 hf_net_reload_tls(struct hf_net *net, char *err, size_t errlen)
 {
-	return hf_tls_reload(net->tls, net->n_tls, err, errlen);
+	if (hf_tls_reload(net->tls, net->n_tls, err, errlen) != 0)
+		return -1;
+	/* wss listeners: lws's contexts, set up from the files just
+	 * checked. */
+	for (size_t i = 0; i < net->n_listeners; i++)
+		if (hf_ws_reload_tls(net->listeners[i]->ws, err, errlen) != 0)
+			return -1;
+	return 0;
 }
 
 int
@@ -483,6 +560,7 @@ hf_net_stop(struct hf_net *net)
 			uv_close((uv_handle_t *)&l->poll, handle_closed);
 			uv_close((uv_handle_t *)&l->backoff, handle_closed);
 		}
+		hf_ws_stop(l->ws);
 	}
 	if (!uv_is_closing((uv_handle_t *)&net->idle))
 		uv_close((uv_handle_t *)&net->idle, handle_closed);
@@ -496,6 +574,7 @@ hf_net_free(struct hf_net *net)
 	for (size_t i = 0; i < net->n_listeners; i++) {
 		if (net->listeners[i]->fd >= 0)
 			close(net->listeners[i]->fd);
+		hf_ws_free(net->listeners[i]->ws);
 		free(net->listeners[i]);
 	}
 	free(net->listeners);

@@ -415,27 +415,7 @@ conn_pause(struct hf_conn *hc, bool paused)
 static void
 conn_peer(struct hf_conn *hc, char *out, size_t outlen)
 {
-	struct hf_stream *s = (struct hf_stream *)hc;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	memset(&ss, 0, sizeof(ss));
-	if (s->fd >= 0 &&
-	    getpeername(s->fd, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			const struct sockaddr_in *a =
-			    (const struct sockaddr_in *)&ss;
-			uv_ip4_name(a, ip, sizeof(ip));
-			port = ntohs(a->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			const struct sockaddr_in6 *a =
-			    (const struct sockaddr_in6 *)&ss;
-			uv_ip6_name(a, ip, sizeof(ip));
-			port = ntohs(a->sin6_port);
-		}
-	}
-	snprintf(out, outlen, "%s:%d", ip, port);
+	hf_net_fd_peer(((struct hf_stream *)hc)->fd, out, outlen);
 }
 
 static const struct hf_peer_identity *

@@ -185,8 +185,8 @@ failure_reason(struct tls_conn *t, char *out, size_t outlen)
 /* The subject as mosquitto's use_subject_as_username gives it, and the
  * first commonName (NULL when there is none or it holds a NUL), in one
  * allocation with the struct. */
-static struct hf_peer_identity *
-identity_of(X509 *cert)
+struct hf_peer_identity *
+hf_tls_identity_of(X509 *cert)
 {
 	X509_NAME *name = X509_get_subject_name(cert);
 	BIO *b = BIO_new(BIO_s_mem());
@@ -234,7 +234,7 @@ established(struct tls_conn *t)
 {
 	t->flags |= T_DONE;
 	X509 *cert = SSL_get0_peer_certificate(t->ssl);
-	if (cert && !(t->id = identity_of(cert))) {
+	if (cert && !(t->id = hf_tls_identity_of(cert))) {
 		t->flags |= T_FAILED;
 		conn_log(t, HF_LOG_ERR, "Client connection from",
 		         "failed: out of memory for its certificate identity");
@@ -433,35 +433,45 @@ tls_identity(void *io)
  * (the one new connections get). A connection accepted since the reload
  * has been checked against it already. Out of memory: trusted (a failure
  * to check is not a revocation). */
-static bool
-tls_trusted(void *io)
+bool
+hf_tls_verifies(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
 {
-	struct tls_conn *t = io;
-	X509 *peer = SSL_get0_peer_certificate(t->ssl);
-	struct hf_tls *tls = tls_of(t);
-	if (!peer || !(t->flags & T_DONE) || !tls ||
-	    tls->ctx == SSL_get_SSL_CTX(t->ssl))
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (!peer)
 		return true;
 	X509_STORE_CTX *x = X509_STORE_CTX_new();
-	if (!x || X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(tls->ctx), peer,
-	                              SSL_get_peer_cert_chain(t->ssl)) != 1) {
+	if (!x || X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(ctx), peer,
+	                              SSL_get_peer_cert_chain(ssl)) != 1) {
 		X509_STORE_CTX_free(x);
 		ERR_clear_error();
 		return true;
 	}
 	X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT);
 	bool ok = X509_verify_cert(x) == 1;
-	if (!ok) {
-		char why[160];
-		snprintf(why, sizeof(why),
-		         "no longer verifies after the reload: %s",
+	if (!ok)
+		snprintf(why, whylen, "%s",
 		         X509_verify_cert_error_string(
 		             X509_STORE_CTX_get_error(x)));
-		conn_log(t, HF_LOG_NOTICE, "Client certificate of", why);
-	}
 	X509_STORE_CTX_free(x);
 	ERR_clear_error();
 	return ok;
+}
+
+static bool
+tls_trusted(void *io)
+{
+	struct tls_conn *t = io;
+	struct hf_tls *tls = tls_of(t);
+	if (!(t->flags & T_DONE) || !tls ||
+	    tls->ctx == SSL_get_SSL_CTX(t->ssl))
+		return true;
+	char why[160], line[200];
+	if (hf_tls_verifies(t->ssl, tls->ctx, why, sizeof(why)))
+		return true;
+	snprintf(line, sizeof(line), "no longer verifies after the reload: %s",
+	         why);
+	conn_log(t, HF_LOG_NOTICE, "Client certificate of", line);
+	return false;
 }
 
 static void
@@ -608,10 +618,12 @@ load_crl(SSL_CTX *ctx, const char *path)
 	return 1;
 }
 
-/* The settings and files of lc into ctx. */
+/* The settings and files of lc into ctx; ours: a context of this file's
+ * connections (our info callback reads their app data, and they read
+ * ahead), not one of libwebsockets'. */
 static int
-configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, char *err,
-          size_t errlen)
+configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, bool ours,
+          char *err, size_t errlen)
 {
 	char why[256];
 	SSL_CTX_set_min_proto_version(ctx, lc->tls_version == HF_TLS_V13
@@ -620,16 +632,18 @@ configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, char *err,
 	SSL_CTX_set_options(
 	    ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	             SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	                          SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_read_ahead(ctx, 1);
+	if (ours) {
+		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+		                          SSL_MODE_RELEASE_BUFFERS);
+		SSL_CTX_set_read_ahead(ctx, 1);
+		SSL_CTX_set_info_callback(ctx, info_cb);
+	}
 	/* Needed for resumption with client certificates; sessions never
 	 * cross contexts (each has its own cache and ticket keys). */
 	static const unsigned char sid[] = "holdfast";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_default_passwd_cb(ctx, no_password);
-	SSL_CTX_set_info_callback(ctx, info_cb);
 	ERR_clear_error();
 	if (lc->ciphers && SSL_CTX_set_cipher_list(ctx, lc->ciphers) != 1) {
 		ssl_reason(why, sizeof(why));
@@ -722,7 +736,7 @@ build(const struct hf_listener_conf *lc, struct hf_tls *tls, char *err,
 		         where_of(lc, HF_TLSK_CERTFILE), why);
 		return NULL;
 	}
-	if (configure(ctx, lc, err, errlen) != 0) {
+	if (configure(ctx, lc, true, err, errlen) != 0) {
 		SSL_CTX_free(ctx);
 		ERR_clear_error();
 		return NULL;
@@ -822,4 +836,20 @@ hf_tls_stray_key(const struct hf_listener_conf *lc)
 	if (lc->tls_version != HF_TLS_V12)
 		return "tls_version";
 	return NULL;
+}
+
+int
+hf_tls_configure_foreign(SSL_CTX *ctx, const struct hf_listener_conf *lc,
+                         char *err, size_t errlen)
+{
+	/* A fresh store, so a reload drops CAs and CRLs no longer named. */
+	X509_STORE *store = X509_STORE_new();
+	if (!store) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	SSL_CTX_set_cert_store(ctx, store);
+	int rc = configure(ctx, lc, false, err, errlen);
+	ERR_clear_error();
+	return rc;
 }

@@ -551,9 +551,6 @@ test_unknown_and_planned(void)
 	    "psk_hint hint",
 	    "tls_engine x",
 	    "tls_keyform pem",
-	    "http_dir /www",
-	    "websockets_log_level 0",
-	    "websockets_headers_size 4096",
 	    "bind_interface eth0",
 	    "auth_plugin /lib/p.so",
 	    "plugin /lib/p.so",
@@ -575,9 +572,6 @@ test_unknown_and_planned(void)
 	CHECK(expect_error("xyz 1\n", 1, "unknown option 'xyz'"));
 	CHECK(expect_error("\n\n\n   Max_keepalive 10\n", 4,
 	                   "unknown option 'Max_keepalive'"));
-	CHECK(expect_error("protocol websockets\n", 1,
-	                   "protocol: websockets: not supported yet in this "
-	                   "build (planned)"));
 	CHECK(expect_error("max_qos 1\n", 1, "max_qos: per-listener"));
 	CHECK(expect_error("retry_interval 20\n", 1,
 	                   "retry_interval: "
@@ -1488,6 +1482,7 @@ static const struct {
     {"max_connections", "-1", true},
     {"protocol", "mqtt", false},
     {"mount_point", NULL, false}, /* none */
+    {"http_dir", NULL, false},    /* none */
     {"use_username_as_clientid", "false", true},
     {"cafile", NULL, false},
     {"capath", NULL, false},
@@ -1514,6 +1509,8 @@ static const struct {
     {"message_size_limit", "0", false},
     {"max_inflight_messages", "20", false},
     {"max_inflight_bytes", "0", false},
+    {"websockets_headers_size", "0", false}, /* libwebsockets' 1024 */
+    {"websockets_log_level", "0", false},    /* errors and warnings */
     {"max_queued_messages", "1000000", false},
     {"max_queued_bytes", "0", false},
     {"queue_qos0_messages", "false", false},
@@ -1692,7 +1689,9 @@ test_table_scopes(void)
 	    {"ciphers_tls1.3", HF_SCOPE_LISTENER, true},
 	    {"tls_engine", HF_SCOPE_LISTENER, false},
 	    {"psk_hint", HF_SCOPE_LISTENER, false},
-	    {"http_dir", HF_SCOPE_LISTENER, false},
+	    {"http_dir", HF_SCOPE_LISTENER, true},
+	    {"websockets_headers_size", HF_SCOPE_GLOBAL, true},
+	    {"websockets_log_level", HF_SCOPE_GLOBAL, true},
 	    {"max_qos", HF_SCOPE_LISTENER, false},
 	    {"password_file", HF_SCOPE_SECURITY, true},
 	    {"acl_file", HF_SCOPE_SECURITY, true},
@@ -1975,8 +1974,8 @@ test_tls_keys(void)
 	}
 }
 
-/* protocol is stored in the current listener; websockets is stored, then
- * refused; anything else is an error naming the file and line. */
+/* protocol is stored in the current listener (mqtt or websockets, with
+ * its http_dir); anything else is an error naming the file and line. */
 static void
 test_protocol(void)
 {
@@ -1997,17 +1996,20 @@ test_protocol(void)
 	CHECK_EQ(load_text(&c,
 	                   "listener 1884\n"
 	                   "# a comment\n"
-	                   "protocol websockets\n",
+	                   "protocol websockets\n"
+	                   "http_dir /srv/www dir\n"
+	                   "websockets_headers_size 4096\n",
 	                   path, sizeof(path), err),
-	         -1);
+	         0);
 	CHECK_EQ(c.n_listeners, 1);
 	CHECK_EQ(c.listeners[0].protocol, HF_LISTENER_WEBSOCKETS);
+	CHECK(str_eq(c.listeners[0].http_dir, "/srv/www dir"));
+	CHECK_EQ(c.websockets_headers_size, 4096);
 	hf_config_free(&c);
-	snprintf(want, sizeof(want),
-	         "%s:3: protocol: websockets: not supported yet in this "
-	         "build (planned)",
-	         path);
-	CHECK(str_eq(err, want));
+	(void)want;
+	CHECK(expect_error("websockets_headers_size 70000\n", 1,
+	                   "websockets_headers_size: value 70000 out of "
+	                   "range"));
 
 	CHECK(expect_error("listener 1884\n\nprotocol http\n", 3,
 	                   "protocol: unknown protocol 'http' (mqtt or "
