@@ -17,6 +17,9 @@
  *   browser   the page from http_dir: connect, $SYS panel, a message from
  *             mosquitto_pub shown, one from the page read by mosquitto_sub,
  *             no console errors
+ *   wss_reload  SIGHUP with a CRL that revokes one of two connected wss
+ *             clients: it gets DISCONNECT 0x87, the other stays, the
+ *             revoked certificate cannot connect again
  *   abuse     no upgrade, no or a wrong subprotocol, version 8, a text
  *             frame, 2^40 bytes announced, a fragment flood, garbage, an
  *             abrupt close: each closed as it should be, others served
@@ -120,6 +123,26 @@ abuse(struct hf_bproc *b)
 	CHECK(hf_bproc_alive(b));
 }
 
+/* The CRL file the wss_reload broker reads (a copy: the test changes it). */
+static char crl_dir[64];
+
+static void
+wss_reload(struct hf_bproc *b)
+{
+	CHECK(have_node());
+	uint16_t wss = hf_bproc_port_n(b, 1);
+	CHECK(wss != 0);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+	         "node " SCRIPT "reload.mjs --wss-url wss://localhost:%u/ "
+	         "--pki " PKI " --crl-file %s/crl.pem --crl-new " PKI
+	         "crl-agent-b.pem --pid %d",
+	         wss, crl_dir, (int)b->pid);
+	CHECK(run(cmd));
+	CHECK(hf_bproc_log_contains(b, "no longer verifies after the reload: "
+	                               "certificate revoked"));
+}
+
 #define WS  "listener 0 127.0.0.1\nprotocol websockets\n"
 #define WSS                                                                    \
 	"listener 0 127.0.0.1\nprotocol websockets\n"                          \
@@ -134,5 +157,19 @@ main(void)
 	HF_BCASE(browser,
 	         WS "http_dir " HF_SOURCE_DIR "/www\nsys_interval 1\n");
 	HF_BCASE(abuse, WS);
+	snprintf(crl_dir, sizeof(crl_dir), "/tmp/hf-w02-XXXXXX");
+	if (mkdtemp(crl_dir)) {
+		char conf[1024], cmd[256];
+		snprintf(cmd, sizeof(cmd), "cp " PKI "crl.pem %s/crl.pem",
+		         crl_dir);
+		if (system(cmd) == 0) {
+			snprintf(conf, sizeof(conf), WSS "crlfile %s/crl.pem\n",
+			         crl_dir);
+			HF_BCASE(wss_reload, conf);
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", crl_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", crl_dir);
+	}
 	return HF_DONE();
 }
