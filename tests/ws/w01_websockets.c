@@ -681,6 +681,9 @@ t_bad_config(void)
 	              3, "/etc/hostname: not a folder"));
 	CHECK(refused("listener 0 127.0.0.1\nhttp_dir /tmp\n", 2,
 	              "is not a WebSocket listener (protocol websockets)"));
+	/* the shipped example is good (run from the repository's root) */
+	CHECK(system("cd " HF_SOURCE_DIR " && " HF_BROKER_BIN
+	             " -c conf/websockets.conf --test-config") == 0);
 }
 
 int
