@@ -659,6 +659,7 @@ hf_ws_free(struct hf_ws *v)
 	lws_context_destroy(v->ctx); /* frees it (foreign loop) */
 	free(v->scratch);
 	free(v);
+	lws_logger = NULL; /* no context logs any more */
 }
 
 int

@@ -20,6 +20,9 @@
  *                 (1009), a fragment flood (1008), garbage after the
  *                 upgrade, a connection that stops mid-frame: each closed
  *                 and logged, a witness served all along, nothing lost
+ *   auth          password file and ACL as on TCP: anonymous, wrong
+ *                 password, unknown user refused with TCP's codes; two
+ *                 tenants (pattern tenants/%u/#), one over WebSocket
  *   slow_reader   a WebSocket subscriber that stops reading while QoS 0
  *                 floods in: the others are served
  *   max_conns     max_connections counts WebSocket connections, and a
@@ -285,6 +288,107 @@ t_big(struct hf_bproc *b)
 	free(big);
 	close(p);
 	close(ws);
+}
+
+/* ---- the same security as TCP --------------------------------------------- */
+
+/* CONNECT over WebSocket with a username and password (NULL: none); the
+ * CONNACK's code in *rc (0xff: none). The socket, or -1 (closed) when the
+ * CONNACK refused. */
+static int
+ws_connect_user(uint16_t port, uint8_t ver, const char *id, const char *user,
+                const char *pw, uint8_t *rc)
+{
+	struct hf_packet c, ca;
+	uint8_t buf[512];
+	*rc = 0xff;
+	int fd = hf_ws_open(port, NULL);
+	if (fd < 0)
+		return -1;
+	hf_raw_connect_init(&c, ver, id, true, 60);
+	if (user) {
+		c.u.connect.has_username = true;
+		c.u.connect.username =
+		    (struct hf_bytes){(const uint8_t *)user, strlen(user)};
+	}
+	if (pw) {
+		c.u.connect.has_password = true;
+		c.u.connect.password =
+		    (struct hf_bytes){(const uint8_t *)pw, strlen(pw)};
+	}
+	if (hf_raw_send_pkt(fd, &c, ver) == 0 &&
+	    hf_raw_recvb(fd, ver, 3000, &ca, buf, sizeof(buf)) == 1 &&
+	    ca.type == HF_CONNACK)
+		*rc = ca.u.connack.rc;
+	if (*rc != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char auth_dir[64];
+
+static void
+auth(struct hf_bproc *b, uint8_t ver)
+{
+	uint16_t wp = ws_port(b);
+	uint8_t rc;
+	bool v5 = ver == V5;
+	/* anonymous, a wrong password, an unknown user: refused as on TCP */
+	CHECK_EQ(ws_connect_user(wp, ver, "anon", NULL, NULL, &rc), -1);
+	CHECK_EQ(rc, v5 ? 0x87 : 5);
+	CHECK_EQ(ws_connect_user(wp, ver, "bad", "alice", "wrong", &rc), -1);
+	CHECK_EQ(rc, v5 ? 0x86 : 4);
+	CHECK_EQ(ws_connect_user(wp, ver, "who", "mallory", "x", &rc), -1);
+	CHECK_EQ(rc, v5 ? 0x86 : 4);
+	/* alice over WebSocket, bob over TCP: tenants/%u/# each */
+	int a = ws_connect_user(wp, ver, "alice-ws", "alice", "secret-a", &rc);
+	CHECK(a >= 0);
+	CHECK_EQ(hf_raw_subscribe(a, ver, 1, "tenants/#", 1, 0), 1);
+	struct hf_packet c, ca;
+	uint8_t buf[512];
+	hf_raw_connect_init(&c, ver, "bob-tcp", true, 60);
+	c.u.connect.has_username = c.u.connect.has_password = true;
+	c.u.connect.username = (struct hf_bytes){(const uint8_t *)"bob", 3};
+	c.u.connect.password =
+	    (struct hf_bytes){(const uint8_t *)"secret-b", 8};
+	int bo = hf_raw_connect_pkt(b->port, &c, &ca, buf, sizeof(buf));
+	CHECK(bo >= 0);
+	CHECK_EQ(ca.u.connack.rc, 0);
+	/* bob's own topic never reaches alice; alice's own does */
+	CHECK(HF_PUB_OK(hf_raw_publish(bo, ver, "tenants/bob/x", "b", 1, 1,
+	                               false, 1)));
+	int a2 = ws_connect_user(wp, ver, "alice-2", "alice", "secret-a", &rc);
+	CHECK(a2 >= 0);
+	CHECK(HF_PUB_OK(hf_raw_publish(a2, ver, "tenants/alice/x", "a", 1, 1,
+	                               false, 2)));
+	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/x", "a", NULL));
+	/* alice may not write bob's topics: 0x87 (3.1.1: acked, dropped) */
+	int w = hf_raw_publish(a2, ver, "tenants/bob/y", "no", 2, 1, false, 3);
+	CHECK_EQ(w, v5 ? 0x87 : 0);
+	CHECK_EQ(hf_raw_ping(a, 3000), 1); /* and nothing was delivered */
+	close(a2);
+	CHECK(hf_bproc_log_contains(b, "as alice-ws (p"));
+	close(bo);
+	close(a);
+}
+BOTH(auth)
+
+static void
+make_auth(void)
+{
+	char cmd[512];
+	snprintf(auth_dir, sizeof(auth_dir), "/tmp/hf-w01a-XXXXXX");
+	if (!mkdtemp(auth_dir))
+		return;
+	snprintf(cmd, sizeof(cmd),
+	         "%s -c -b %s/passwd alice secret-a && %s -b %s/passwd bob "
+	         "secret-b && printf 'pattern readwrite tenants/%%%%u/#\\n' "
+	         "> %s/acl",
+	         HF_PASSWD_BIN, auth_dir, HF_PASSWD_BIN, auth_dir, auth_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not make the password and ACL files\n");
 }
 
 /* ---- bad input --------------------------------------------------------- */
@@ -699,6 +803,20 @@ main(void)
 	HF_BCASE(t_bad_frames, WS);
 	HF_BCASE(t_slow_reader, WS);
 	HF_BCASE(t_max_conns, WS "max_connections 2\n");
+	make_auth();
+	char aconf[512];
+	snprintf(aconf, sizeof(aconf),
+	         WS "password_file %s/passwd\nacl_file %s/acl\n"
+	            "allow_anonymous false\n",
+	         auth_dir, auth_dir);
+	HF_BCASE(auth_v311, aconf);
+	HF_BCASE(auth_v5, aconf);
+	if (auth_dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", auth_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", auth_dir);
+	}
 	make_www();
 	char conf[512];
 	snprintf(conf, sizeof(conf), WS "http_dir %s/www\n", www_dir);
