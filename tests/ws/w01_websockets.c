@@ -10,6 +10,8 @@
  *                 a retained message, $SYS counting WebSocket clients
  *   session_moves a persistent session moves TCP -> WebSocket -> TCP with
  *                 queued QoS 1 messages, and survives a restart
+ *   will          a WebSocket client gone without DISCONNECT: its will
+ *                 reaches TCP; with DISCONNECT, none
  *   frames        packets that span frames and frames that carry several
  *                 packets (a CONNECT in three frames, then SUBSCRIBE,
  *                 PUBLISH and PINGREQ in one)
@@ -326,6 +328,46 @@ ws_connect_user(uint16_t port, uint8_t ver, const char *id, const char *user,
 	}
 	return fd;
 }
+
+/* A WebSocket client that goes away without DISCONNECT: its will reaches
+ * a TCP subscriber; one that sends DISCONNECT leaves none. */
+static void
+will(struct hf_bproc *b, uint8_t ver)
+{
+	int sub = hf_raw_sub_client(b->port, ver, "will-watch", "will/#", 1);
+	CHECK(sub >= 0);
+	for (int clean = 0; clean <= 1; clean++) {
+		struct hf_packet c, ca;
+		uint8_t buf[512];
+		int fd = hf_ws_open(ws_port(b), NULL);
+		CHECK(fd >= 0);
+		hf_raw_connect_init(&c, ver, clean ? "will-2" : "will-1", true,
+		                    60);
+		c.u.connect.will = true;
+		c.u.connect.will_qos = 1;
+		c.u.connect.will_topic =
+		    (struct hf_bytes){(const uint8_t *)"will/t", 6};
+		c.u.connect.will_payload = (struct hf_bytes){
+		    (const uint8_t *)(clean ? "w2" : "w1"), 2};
+		CHECK_EQ(hf_raw_send_pkt(fd, &c, ver), 0);
+		CHECK_EQ(hf_raw_recvb(fd, ver, 3000, &ca, buf, sizeof(buf)), 1);
+		CHECK_EQ(ca.u.connack.rc, 0);
+		if (clean)
+			CHECK_EQ(hf_raw_disconnect(fd, ver, 0), 0);
+		close(fd); /* a WebSocket close frame, no MQTT DISCONNECT */
+	}
+	CHECK(hf_raw_expect_pub(sub, ver, "will/t", "w1", NULL));
+	int others = -1;
+	int p = hf_raw_connect(b->port, ver, "will-mark", true, 60, NULL, NULL);
+	CHECK(p >= 0);
+	CHECK(HF_PUB_OK(hf_raw_publish(p, ver, "will/mark", "m", 1, 1, false,
+	                               1)));
+	CHECK_EQ(hf_raw_until(sub, ver, "will/mark", 3000, &others), 1);
+	CHECK_EQ(others, 0); /* no will from the one that said DISCONNECT */
+	close(p);
+	close(sub);
+}
+BOTH(will)
 
 static char auth_dir[64];
 
@@ -797,6 +839,8 @@ main(void)
 	HF_BCASE(pubsub_v5, WS "sys_interval 1\n");
 	HF_BCASE(session_moves_v311, WS);
 	HF_BCASE(session_moves_v5, WS);
+	HF_BCASE(will_v311, WS);
+	HF_BCASE(will_v5, WS);
 	HF_BCASE(t_frames, WS);
 	HF_BCASE(t_big, WS);
 	HF_BCASE(t_bad_http, WS "websockets_headers_size 1024\n");
