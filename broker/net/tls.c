@@ -632,10 +632,11 @@ configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, bool ours,
 	SSL_CTX_set_options(
 	    ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	             SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* An idle connection holds no 16 KiB record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (ours) {
 		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-		                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-		                          SSL_MODE_RELEASE_BUFFERS);
+		                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 		SSL_CTX_set_read_ahead(ctx, 1);
 		SSL_CTX_set_info_callback(ctx, info_cb);
 	}
