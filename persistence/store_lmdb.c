@@ -34,6 +34,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -105,6 +107,7 @@ struct hf_store {
 	uint64_t hash_mask;
 	unsigned version; /* format of the records (see open_dbs) */
 	bool read_only;
+	int owner_fd; /* the "<path>.owner" lock (writable opens), or -1 */
 	uint64_t commits, grows;
 	/* Disk space reserved for the file ahead of use (see reserve()). */
 	int fd;             /* LMDB's data file descriptor */
@@ -1698,6 +1701,51 @@ done:
 	return 0;
 }
 
+/* One writer per store (see store.h): flock "<path>.owner", then write our
+ * pid into it for the next one to name. Two brokers writing one LMDB file
+ * would each believe its own view of sessions and queues, and overwrite
+ * the other's: acknowledged messages would be lost. */
+static int
+take_ownership(struct hf_store *st, char *err, size_t errlen)
+{
+	char lock[PATH_MAX], pid[32] = "";
+	if (snprintf(lock, sizeof(lock), "%s.owner", st->path) >=
+	    (int)sizeof(lock)) {
+		fmterr(err, errlen, "store %s: path too long", st->path);
+		return HF_STORE_EIO;
+	}
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fmterr(err, errlen, "store %s: cannot open %s: %s", st->path,
+		       lock, strerror(errno));
+		return HF_STORE_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0)
+		                             : -1;
+		close(fd);
+		if (e != EWOULDBLOCK) {
+			fmterr(err, errlen, "store %s: cannot lock %s: %s",
+			       st->path, lock, strerror(e));
+			return HF_STORE_EIO;
+		}
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fmterr(err, errlen,
+		       "store %s is in use by another process (pid %s, "
+		       "holding %s): one broker per store",
+		       st->path, pid[0] ? pid : "unknown", lock);
+		return HF_STORE_EBUSY;
+	}
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		/* The lock is what counts; the pid is for the message. */
+	}
+	st->owner_fd = fd;
+	return 0;
+}
+
 int
 hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
               char *err, size_t errlen)
@@ -1722,6 +1770,7 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 	}
 	st->read_only = conf->read_only;
 	st->fd = -1;
+	st->owner_fd = -1;
 	st->hash_mask = UINT64_MAX;
 	st->os_page = (size_t)sysconf(_SC_PAGESIZE);
 	init = conf->initial_map_size ? conf->initial_map_size
@@ -1744,6 +1793,8 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 		rc = rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
 		goto fail;
 	}
+	if (!st->read_only && (rc = take_ownership(st, err, errlen)))
+		goto fail;
 	if (conf->sync == HF_SYNC_OS)
 		flags |= MDB_NOSYNC;
 	rc = mdb_env_create(&st->env);
@@ -1778,6 +1829,8 @@ hf_store_open(struct hf_store **out, const struct hf_store_conf *conf,
 fail:
 	if (st->env)
 		mdb_env_close(st->env);
+	if (st->owner_fd >= 0)
+		close(st->owner_fd); /* releases the lock */
 	free(st->path);
 	free(st);
 	return rc;
@@ -1795,6 +1848,8 @@ hf_store_close(struct hf_store *st)
 	log_clear(st);
 	free(st->log);
 	mdb_env_close(st->env);
+	if (st->owner_fd >= 0)
+		close(st->owner_fd); /* after LMDB: nobody writes once released */
 	free(st->path);
 	free(st);
 }

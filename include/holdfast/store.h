@@ -44,6 +44,9 @@
 #define HF_STORE_EVERSION  (-104) /* written by an incompatible version */
 #define HF_STORE_ENOMEM    (-105)
 #define HF_STORE_ENOTFOUND (-106)
+/* Another process has the store open for writing (one broker per store:
+ * see hf_store_open). */
+#define HF_STORE_EBUSY (-108)
 /* A write met records that disagree with it (a reference change on a
  * message that is not stored, a count that would go below zero, a damaged
  * record it had to delete, a subscription whose hash slots are all taken).
@@ -132,8 +135,16 @@ struct hf_store_qentry {
 /* Open (creating when missing) and validate the store.
  * @param[out] st   the store, on success
  * @param[out] err  a message naming the file and the way out, on failure
- * @return 0, HF_STORE_EIO, HF_STORE_ECORRUPT, HF_STORE_EVERSION or
- *         HF_STORE_ENOMEM. */
+ * One writer per store: a writable open takes an exclusive lock
+ * (flock) on "<dir>/<file>.owner" and writes its pid there; while another
+ * process holds it the open fails with HF_STORE_EBUSY, err naming the
+ * store and that pid. The kernel drops the lock when the holder exits,
+ * however it exits (kill -9 included), so a stale file never blocks a
+ * start. A read-only open (the inspection tool) takes no lock: LMDB lets
+ * readers in beside the writer.
+ *
+ * @return 0, HF_STORE_EIO, HF_STORE_ECORRUPT, HF_STORE_EVERSION,
+ *         HF_STORE_EBUSY or HF_STORE_ENOMEM. */
 int hf_store_open(struct hf_store **st, const struct hf_store_conf *conf,
                   char *err, size_t errlen);
 /* Abort any open transaction and close. */
