@@ -19,6 +19,8 @@
 #include "holdfast/auth.h"
 #include "broker.h"
 #include "net/net.h"
+#include "checkconf.h"
+#include "signals.h"
 
 static int
 daemonize(void)
@@ -41,19 +43,68 @@ daemonize(void)
 	return 0;
 }
 
+/* Written once the store is ours (a second broker refused on the store
+ * must not overwrite the first one's pid file) and the listeners are
+ * bound, before `user` takes over. */
 static int
-write_pid_file(const char *path)
+write_pid_file(struct hf_logger *log, const char *path, bool *written)
 {
+	if (!path)
+		return 0;
 	FILE *f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f);
+	if (f) {
+		fprintf(f, "%ld\n", (long)getpid());
+		if (fclose(f) == 0) {
+			*written = true;
+			return 0;
+		}
+	}
+	hf_log(log, HF_LOG_ERR, "Error: cannot write pid_file %s: %s.", path,
+	       strerror(errno));
+	return -1;
+}
+
+/* What start-up made as root before `user` takes over: the user must own
+ * it, or its next start (as that user, under systemd's User=) fails with
+ * "Permission denied". Folders and log files that existed before are the
+ * operator's and keep their owner; the store's files and the pid file are
+ * the broker's own and always change hands. */
+struct made {
+	bool log_file;  /* the log file did not exist */
+	bool store_dir; /* persistence_location did not exist */
+};
+
+static void
+hand_over(struct hf_logger *log, const char *path, const struct passwd *pw)
+{
+	if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
+		hf_log(log, HF_LOG_WARNING,
+		       "Warning: cannot hand %s to user '%s': %s.", path,
+		       pw->pw_name, strerror(errno));
+}
+
+static void
+hand_over_store(struct hf_logger *log, const struct hf_config *c,
+                const struct made *m, const struct passwd *pw)
+{
+	static const char *const suffix[] = {"", "-lock", ".owner"};
+	char path[4096];
+	if (!c->persistence)
+		return;
+	if (m->store_dir)
+		hand_over(log, c->persistence_location, pw);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s%s", c->persistence_location,
+		         c->persistence_file, suffix[i]);
+		hand_over(log, path, pw);
+	}
 }
 
 static int
-drop_privileges(struct hf_logger *log, const char *user)
+drop_privileges(struct hf_logger *log, const struct hf_config *c,
+                const struct made *m)
 {
+	const char *user = c->user;
 	if (!user || getuid() != 0)
 		return 0;
 	struct passwd *pw = getpwnam(user);
@@ -62,6 +113,11 @@ drop_privileges(struct hf_logger *log, const char *user)
 		       "Error: user '%s' (option user) does not exist.", user);
 		return -1;
 	}
+	hand_over_store(log, c, m, pw);
+	if (c->pid_file)
+		hand_over(log, c->pid_file, pw);
+	if (m->log_file && c->log_file && (c->log_dest & HF_LOGD_FILE))
+		hand_over(log, c->log_file, pw);
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
 	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		hf_log(log, HF_LOG_ERR,
@@ -72,24 +128,28 @@ drop_privileges(struct hf_logger *log, const char *user)
 	return 0;
 }
 
+/* The pid file goes at exit. After `user` took over, its folder may not
+ * be writable (/run): then it is emptied, and a later start, which owns
+ * it, overwrites it. */
+static void
+remove_pid_file(struct hf_logger *log, const char *path)
+{
+	if (!path || unlink(path) == 0 || errno == ENOENT)
+		return;
+	int e = errno;
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	hf_log(log, HF_LOG_WARNING,
+	       "Warning: cannot remove pid_file %s (%s); %s.", path,
+	       strerror(e), fd >= 0 ? "emptied it" : "left as it is");
+}
+
 /* One authentication context per listener: its own settings with
  * per_listener_settings, the global ones (already copied into each
  * listener by the configuration) otherwise. *out has n_listeners + 1
  * slots, the last NULL. Returns 0, or -1 with err naming the file (and
  * line) that did not load. */
-static struct hf_auth_conf
-auth_conf_of(const struct hf_listener_conf *l)
-{
-	struct hf_auth_conf ac = {
-	    .allow_anonymous = l->allow_anonymous > 0,
-	    .password_file = l->password_file,
-	    .acl_file = l->acl_file,
-	    .use_identity_as_username = l->use_identity_as_username,
-	    .use_subject_as_username = l->use_subject_as_username,
-	};
-	return ac;
-}
-
 static int
 make_auth(const struct hf_config *conf, struct hf_auth ***out, char *err,
           size_t errlen)
@@ -101,7 +161,7 @@ make_auth(const struct hf_config *conf, struct hf_auth ***out, char *err,
 		return -1;
 	}
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct hf_auth_conf ac = auth_conf_of(&conf->listeners[i]);
+		struct hf_auth_conf ac = hf_listener_auth_conf(&conf->listeners[i]);
 		if (!(a[i] = hf_auth_new(&ac, err, errlen)))
 			return -1;
 	}
@@ -142,49 +202,6 @@ stop_accepting(void *ctx)
 	hf_net_stop(ctx);
 }
 
-/* SIGHUP: read the password and ACL files of every listener and the TLS
- * listeners' certificate, key, CA and CRL files again (the configuration
- * file itself is not re-read), then drop the clients whose credentials no
- * longer hold. Whatever does not load keeps what it had; the error names
- * FILE:LINE. New TLS connections get the new files; open ones keep the
- * context they were accepted with. */
-struct reload_ctx {
-	struct hf_broker *b;
-	struct hf_net *net;
-	struct hf_auth **auth;
-};
-
-static void
-on_sighup(uv_signal_t *h, int signum)
-{
-	struct reload_ctx *r = h->data;
-	char err[1024];
-	size_t failed = 0;
-
-	(void)signum;
-	hf_log(&r->b->log, HF_LOG_NOTICE, "Reloading on SIGHUP.");
-	for (size_t i = 0; r->auth && r->auth[i]; i++) {
-		if (hf_auth_reload(r->auth[i], err, sizeof(err)) != 0) {
-			hf_log(&r->b->log, HF_LOG_ERR,
-			       "Error: reload: %s; listener %zu keeps its "
-			       "previous password and ACL files.",
-			       err, i + 1);
-			failed++;
-		}
-	}
-	if (hf_net_reload_tls(r->net, err, sizeof(err)) != 0) {
-		hf_log(&r->b->log, HF_LOG_ERR,
-		       "Error: reload: %s; the TLS listeners keep their "
-		       "previous certificates, keys, CAs and CRLs.",
-		       err);
-		failed++;
-	}
-	unsigned n = hf_engine_recheck_auth(r->b);
-	hf_log(&r->b->log, HF_LOG_NOTICE,
-	       "Reload done%s; %u client(s) disconnected.",
-	       failed ? " with errors (see above)" : "", n);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -200,7 +217,13 @@ main(int argc, char **argv)
 	if (hf_config_args(&conf, argc, argv, &exit_now, err, sizeof(err)) !=
 	        0 ||
 	    (!exit_now && hf_config_finish(&conf, err, sizeof(err)) != 0)) {
-		fprintf(stderr, "Error: %s\n", err);
+		if (conf.errors) { /* --test-config: every bad line */
+			for (char *l = conf.errors, *e; (e = strchr(l, '\n'));
+			     l = e + 1)
+				fprintf(stderr, "Error: %.*s\n", (int)(e - l), l);
+		} else {
+			fprintf(stderr, "Error: %s\n", err);
+		}
 		hf_config_free(&conf);
 		return 1;
 	}
@@ -209,20 +232,19 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (conf.test_config) {
-		/* The password and ACL files and the TLS listeners' files
-		 * are read as at start-up. */
-		struct hf_auth **a = NULL;
-		int bad = make_auth(&conf, &a, err, sizeof(err));
-		free_auth(a);
-		if (bad || hf_net_check_tls(&conf, err, sizeof(err)) != 0) {
-			fprintf(stderr, "Error: %s\n", err);
-			hf_config_free(&conf);
-			return 1;
-		}
-		printf("%s: configuration OK\n",
-		       conf.config_file ? conf.config_file : "(defaults)");
+		/* What start-up would check, all of it (checkconf.h). */
+		int n = hf_check_config(&conf, stderr);
+		if (n)
+			fprintf(stderr, "%s: %d problem%s found\n",
+			        conf.config_file ? conf.config_file
+			                         : "(defaults)",
+			        n, n == 1 ? "" : "s");
+		else
+			printf("%s: configuration OK\n",
+			       conf.config_file ? conf.config_file
+			                        : "(defaults)");
 		hf_config_free(&conf);
-		return 0;
+		return n ? 1 : 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (conf.daemon && daemonize() != 0) {
@@ -241,6 +263,13 @@ main(int argc, char **argv)
 		hf_config_free(&conf);
 		return 1;
 	}
+	bool pid_written = false;
+	struct made made = {
+	    .log_file = conf.log_file && (conf.log_dest & HF_LOGD_FILE) &&
+	                access(conf.log_file, F_OK) != 0,
+	    .store_dir = conf.persistence &&
+	                 access(conf.persistence_location, F_OK) != 0,
+	};
 	if (hf_log_open(&b->log, &conf) != 0) {
 		fprintf(stderr, "Error: cannot open log file %s: %s\n",
 		        conf.log_file ? conf.log_file : "?", strerror(errno));
@@ -262,12 +291,6 @@ main(int argc, char **argv)
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Starting in local only mode. Connections will only be "
 		       "possible from clients running on this machine.");
-	if (conf.pid_file && write_pid_file(conf.pid_file) != 0) {
-		hf_log(&b->log, HF_LOG_ERR,
-		       "Error: cannot write pid_file %s: %s.", conf.pid_file,
-		       strerror(errno));
-		goto out_log;
-	}
 	/* The engine first (it reads the store back), then the listeners,
 	 * which hand every accepted connection to it with its listener's
 	 * authentication context. */
@@ -287,7 +310,8 @@ main(int argc, char **argv)
 	}
 	if (arc != 0 || hf_broker_init(b, &loop, &conf) != 0 ||
 	    hf_net_open(&net, &loop, &conf, &b->log, &acc, auth) != 0 ||
-	    drop_privileges(&b->log, conf.user) != 0) {
+	    write_pid_file(&b->log, conf.pid_file, &pid_written) != 0 ||
+	    drop_privileges(&b->log, &conf, &made) != 0) {
 		hf_net_stop(net);
 		hf_broker_shutdown(b);
 		uv_run(&loop, UV_RUN_DEFAULT);
@@ -295,19 +319,14 @@ main(int argc, char **argv)
 	}
 	b->stop_accepting = stop_accepting;
 	b->stop_accepting_ctx = net;
-	/* Not counted as keeping the loop alive: the engine's shutdown ends
-	 * the loop; the handle is closed after it. */
-	struct reload_ctx rctx = {b, net, auth};
-	uv_signal_t sighup;
-	bool hup = uv_signal_init(&loop, &sighup) == 0;
-	if (hup) {
-		sighup.data = &rctx;
-		uv_signal_start(&sighup, on_sighup, SIGHUP);
-		uv_unref((uv_handle_t *)&sighup);
-	}
+	/* HUP, USR1, USR2, RTMIN (signals.h); not counted as keeping the
+	 * loop alive: the engine's shutdown ends the loop; they are closed
+	 * after it. */
+	struct hf_signals_ctx sctx = {b, net, auth, &conf, argc, argv};
+	struct hf_signals *sig = hf_signals_start(&loop, &sctx);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	if (hup) {
-		uv_close((uv_handle_t *)&sighup, NULL);
+	if (sig) {
+		hf_signals_close(sig);
 		uv_run(&loop, UV_RUN_DEFAULT);
 	}
 	rc = b->exit_code;
@@ -316,9 +335,8 @@ out_broker:
 	hf_broker_free(b);
 	hf_net_free(net);
 	free_auth(auth);
-	if (conf.pid_file)
-		unlink(conf.pid_file);
-out_log:
+	if (pid_written)
+		remove_pid_file(&b->log, conf.pid_file);
 	hf_log_close(&b->log);
 out:
 	if (uv_loop_close(&loop) != 0)

@@ -128,6 +128,13 @@ void hf_client_mark_dirty(struct hf_client *c);
  * disconnection, and its next CONNECT is checked afresh. Returns how many
  * were disconnected. (connect.c) */
 unsigned hf_engine_recheck_auth(struct hf_broker *b);
+/* The operator's signals (report.c): SIGUSR1 logs counts and the store's
+ * statistics, SIGUSR2 every session's subscriptions; after a reload that
+ * changed live settings in b->conf, hf_engine_reconfigured re-arms what
+ * was armed with the old values. */
+void hf_engine_log_stats(struct hf_broker *b);
+void hf_engine_log_subscriptions(struct hf_broker *b);
+void hf_engine_reconfigured(struct hf_broker *b, uint32_t old_sys_interval);
 /* Arm the connect_timeout timer for a client just accepted (no-op when it
  * is already armed: it fires for the oldest deadline first). */
 void hf_broker_arm_connect_timer(struct hf_broker *b);
