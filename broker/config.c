@@ -305,6 +305,7 @@ struct key_def {
 };
 
 static void listener_defaults(struct hf_listener_conf *l, uint16_t port);
+static int where_str(struct pctx *p, char **out);
 
 /* ---- numbers in fields of any width ------------------------------------- */
 
@@ -571,7 +572,7 @@ h_listener(struct pctx *p, const struct key_def *k, char *val, void *field)
 	}
 	if (!add_listener(c, (uint16_t)port, addr))
 		return oom(p);
-	return 0;
+	return where_str(p, &c->listeners[c->n_listeners - 1].at);
 }
 
 static int
@@ -1185,6 +1186,22 @@ listener_free(struct hf_listener_conf *l)
 	}
 	for (i = 0; i < HF_TLSK_COUNT; i++)
 		free(l->tls_at[i]);
+	free(l->at);
+}
+
+/* Where a key was just set, "PATH:LINE", into *out (replacing it). */
+static int
+where_str(struct pctx *p, char **out)
+{
+	int n = snprintf(NULL, 0, "%s:%lu", p->path, p->line);
+	char *s = n < 0 ? NULL : malloc((size_t)n + 1);
+
+	if (!s)
+		return oom(p);
+	snprintf(s, (size_t)n + 1, "%s:%lu", p->path, p->line);
+	free(*out);
+	*out = s;
+	return 0;
 }
 
 /* Keep "PATH:LINE" for an F_WHERE key of listener l. */
@@ -1337,6 +1354,16 @@ apply_key(struct pctx *p, const char *key, char *val)
 		return -1;
 	if (k->set(p, k, val, field))
 		return -1;
+	if (has_global_field(k) &&
+	    (k->scope == HF_SCOPE_GLOBAL ||
+	     (k->scope == HF_SCOPE_SECURITY && !p->c->per_listener_settings))) {
+		struct hf_config *c = p->c;
+		if (!c->key_at && !(c->key_at = calloc(COUNT(keys),
+		                                       sizeof(*c->key_at))))
+			return oom(p);
+		if (where_str(p, &c->key_at[k - keys]))
+			return -1;
+	}
 	if (k->flags & F_WHERE)
 		return set_where(
 		    p, (struct hf_listener_conf *)((char *)field - k->loff),
@@ -1353,6 +1380,21 @@ parse_line(struct pctx *p, char *line)
 		return 0;
 	key = split_word(s, &val);
 	return apply_key(p, key, val);
+}
+
+/* --test-config: one more error for the list; -1 when out of memory. */
+static int
+keep_error(struct hf_config *c, const char *err)
+{
+	size_t have = c->errors ? strlen(c->errors) : 0, n = strlen(err);
+	char *e = realloc(c->errors, have + n + 2);
+	if (!e)
+		return -1;
+	memcpy(e + have, err, n);
+	e[have + n] = '\n';
+	e[have + n + 1] = '\0';
+	c->errors = e;
+	return 0;
 }
 
 static int
@@ -1373,7 +1415,8 @@ read_file(struct hf_config *c, const char *path, int depth, char *err,
 		p.line++;
 		if (parse_line(&p, buf)) {
 			rc = -1;
-			break;
+			if (!c->collect_errors || keep_error(c, err))
+				break;
 		}
 	}
 	if (rc == 0 && ferror(f))
@@ -1451,7 +1494,19 @@ hf_config_free(struct hf_config *c)
 		listener_free(&c->listeners[i]);
 	free(c->listeners);
 	listener_free(&c->default_listener);
+	if (c->key_at)
+		for (i = 0; i < COUNT(keys); i++)
+			free(c->key_at[i]);
+	free(c->key_at);
+	free(c->errors);
 	memset(c, 0, sizeof(*c));
+}
+
+const char *
+hf_config_where(const struct hf_config *c, const char *key)
+{
+	const struct key_def *k = find_key(key);
+	return k && c->key_at ? c->key_at[k - keys] : NULL;
 }
 
 int
@@ -1567,6 +1622,8 @@ hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
 			               a);
 		}
 	}
+	/* --test-config reports every bad line, not only the first. */
+	c->collect_errors = c->test_config;
 	if (c->config_file && hf_config_load(c, c->config_file, err, errlen))
 		return -1;
 	if (c->verbose) /* overrides the file, as in mosquitto */

@@ -94,6 +94,9 @@ struct hf_listener_conf {
 	/* protocol websockets: static files served to plain HTTP requests
 	 * from this folder (mosquitto's http_dir); NULL = none. */
 	char *http_dir;
+	/* "FILE:LINE" of this listener's `listener` line (NULL for the
+	 * default listener), for errors found after parsing. */
+	char *at;
 
 	/* TLS (mosquitto's keys; see conf/holdfast.conf). A listener with
 	 * certfile (and then keyfile: hf_config_finish checks) speaks TLS.
@@ -238,7 +241,21 @@ struct hf_config {
 	bool default_listener_used;
 	bool log_dest_set; /* first log_dest replaces the default */
 	bool log_type_set; /* first log_type replaces the default */
+
+	/* "FILE:LINE" where each global key was last set (NULL: never), one
+	 * per row of the key table, for errors found after parsing
+	 * (--test-config): read with hf_config_where(). */
+	char **key_at;
+	/* --test-config: the parser goes on after a bad line and keeps every
+	 * error here, one per line ("FILE:LINE: ..."); hf_config_args()
+	 * still fails. NULL when there was none or not collecting. */
+	bool collect_errors;
+	char *errors;
 };
+
+/* Where key (as written in the file) was last set, "FILE:LINE", or NULL
+ * when it was not (a default or the command line). Global keys only. */
+const char *hf_config_where(const struct hf_config *c, const char *key);
 
 /* Where a key applies. */
 enum hf_config_scope {

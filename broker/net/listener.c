@@ -498,16 +498,24 @@ open_tls(struct hf_net *net)
 }
 
 int
-hf_net_check_tls(const struct hf_config *conf, char *err, size_t errlen)
+hf_net_check(const struct hf_config *conf,
+             void (*report)(void *ctx, const char *err), void *ctx)
 {
+	char err[1024];
+	int n = 0;
 	for (size_t i = 0; i < conf->n_listeners; i++) {
 		const struct hf_listener_conf *lc = &conf->listeners[i];
-		if (hf_listener_is_tls(lc) && hf_tls_check(lc, err, errlen))
-			return -1;
-		if (check_http_dir(lc, err, errlen))
-			return -1;
+		if (hf_listener_is_tls(lc) &&
+		    hf_tls_check(lc, err, sizeof(err))) {
+			report(ctx, err);
+			n++;
+		}
+		if (check_http_dir(lc, err, sizeof(err))) {
+			report(ctx, err);
+			n++;
+		}
 	}
-	return 0;
+	return n;
 }
 
 int

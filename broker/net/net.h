@@ -43,11 +43,13 @@ uint16_t hf_net_port(const struct hf_net *net, size_t i);
 
 /* TLS listeners (those with certfile; broker/net/tls.c).
  *
- * hf_net_check_tls: read every TLS listener's files as hf_net_open would,
- * keeping nothing (--test-config). Returns 0, or -1 with err naming the
- * option: "FILE:LINE: certfile: PATH: reason" (a file missing or
- * unreadable, a certificate, key, CA or CRL that does not load, a key
- * that does not match its certificate, a cipher list OpenSSL refuses).
+ * hf_net_check: read every TLS listener's files and check every http_dir
+ * as hf_net_open would, keeping nothing (--test-config). Each problem goes
+ * to report(ctx, err), err naming the option: "FILE:LINE: certfile: PATH:
+ * reason" (a file missing or unreadable, a certificate, key, CA or CRL
+ * that does not load, a key that does not match its certificate, a
+ * cipher list OpenSSL refuses; an http_dir that is not a readable folder
+ * or is not on a WebSocket listener). Returns how many there were.
  *
  * hf_net_reload_tls: the reload hook (SIGHUP). Re-reads the files of
  * every TLS listener (the configuration itself is not re-read) and builds
@@ -58,7 +60,8 @@ uint16_t hf_net_port(const struct hf_net *net, size_t i);
  * every listener keeps its current context and -1 is returned with err as
  * above; nothing is logged (the caller reports). 0 when every TLS
  * listener was reloaded (or there is none). Loop thread only. */
-int hf_net_check_tls(const struct hf_config *conf, char *err, size_t errlen);
+int hf_net_check(const struct hf_config *conf,
+                 void (*report)(void *ctx, const char *err), void *ctx);
 int hf_net_reload_tls(struct hf_net *net, char *err, size_t errlen);
 
 /* Dial host:port (numeric or a name, resolved now) without blocking on

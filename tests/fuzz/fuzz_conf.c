@@ -13,7 +13,7 @@
  * (every string set again, listeners added again: the same rules, and no
  * leak), and a finished configuration must hold what the engine relies on:
  * every value within its key's range, each listener's security settings
- * resolved, no listener speaking a protocol the build refuses.
+ * resolved, every listener speaking a protocol the build serves.
  *
  * The parser only reads the file system, and only through include_dir
  * (every other path, log_dest file, pid_file, persistence_location, is
@@ -188,7 +188,8 @@ check_finished(const struct hf_config *c)
 		ok = (l->allow_anonymous == 0 || l->allow_anonymous == 1) &&
 		     (c->per_listener_settings ||
 		      l->allow_anonymous == c->allow_anonymous) &&
-		     l->protocol == HF_LISTENER_MQTT &&
+		     (l->protocol == HF_LISTENER_MQTT ||
+		      l->protocol == HF_LISTENER_WEBSOCKETS) &&
 		     l->max_connections >= -1;
 	}
 	if (!ok) {
