@@ -127,6 +127,11 @@ struct hf_store_qentry {
 	uint16_t pid; /* 0 until sent */
 	uint16_t n_subids;
 	const uint32_t *subids;
+	/* Wall-clock ms when the entry was first written (format 3). A write
+	 * keeps the stored entry's value when there is one, else stores this
+	 * one, or the current time when this is 0: callers leave it 0. Read
+	 * back as 0 for an entry that predates format 3 (unknown). */
+	int64_t queued_at;
 };
 
 /* Open (creating when missing) and validate the store.
