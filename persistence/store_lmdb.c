@@ -956,6 +956,8 @@ hf_store_queue_put(struct hf_store *st, const struct hf_store_qentry *e)
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		q.queued_at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	} else if (q.queued_at < 0) {
+		q.queued_at = 0; /* HF_STORE_QUEUED_UNKNOWN */
 	}
 	if (!(op.data = hf_rec_qentry_enc(&q, &op.len)))
 		return enomem(st);
