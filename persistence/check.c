@@ -726,7 +726,8 @@ check_qentry(struct ck *c, const MDB_val *k, const MDB_val *v)
 	sid = hf_rd64(k->mv_data);
 	seq = hf_rd64((const uint8_t *)k->mv_data + 8);
 	enter_session(c, sid);
-	if (hf_rec_qentry_dec(v->mv_data, v->mv_size, sid, seq, &q, &raw)) {
+	if (hf_rec_qentry_dec(v->mv_data, v->mv_size, sid, seq,
+	                      hf_store_int_version(c->st), &q, &raw)) {
 		viol(c,
 		     "queue: %s seq %" PRIu64 ": record of %zu bytes does "
 		     "not decode",

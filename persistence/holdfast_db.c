@@ -1,8 +1,16 @@
-/* persistence/holdfast_db.c - holdfast-db, read-only inspection of a store.
+/* persistence/holdfast_db.c - holdfast-db, inspection of a store and the
+ * import of a mosquitto database.
  *
- *   holdfast-db [-d DIR] [-f FILE] [-n N] stats|sessions|subs|retained|check
- *   holdfast-db [-d DIR] [-f FILE] [-n N] queue CLIENTID
- *   holdfast-db -h | --help
+ *   holdfast-db [-c CONF] [-d DIR] [-f FILE] [-n N] [--json] COMMAND
+ *   COMMAND: stats | sessions | subs | retained | check | queue CLIENTID |
+ *            import-mosquitto [--into-existing] MOSQUITTO_DB | help
+ *
+ * -c reads the broker's configuration with the broker's own parser
+ * (broker/config.c) for persistence_location and persistence_file, so the
+ * tool finds the store the broker uses; -d/-f after it override. --json
+ * prints one JSON document per command, with stable keys, instead of the
+ * aligned tables. The import is the one command that writes (see
+ * mosq_import.h); it needs the broker stopped.
  *
  * Opens the store through hf_store_open() with read_only set (MDB_RDONLY),
  * so it takes a snapshot and never blocks or disturbs a running broker.
@@ -16,6 +24,7 @@
  *
  * Threading: single-threaded program; all state lives in main's frame. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,7 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "holdfast/store.h"
+#include "mosq_import.h"
 
 #define SHOW_MAX 200
 
@@ -73,6 +84,7 @@ struct sess {
 struct sess_list {
 	struct sess *v;
 	size_t n, cap;
+	bool first; /* JSON: no comma before the next element */
 };
 
 static int
@@ -143,11 +155,103 @@ count_sub(void *ctx, const struct hf_store_sub *s)
 	return 0;
 }
 
+/* Output mode: aligned text for people, or one JSON document. */
+static bool json;
+
+/* A JSON string of arbitrary bytes: escapes what JSON requires and writes
+ * bytes outside printable ASCII as \u00XX, so the document stays valid
+ * whatever the client ids and topics hold. */
+static void
+jstr(const uint8_t *p, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] >= 0x20 && p[i] < 0x7f)
+			putchar(p[i]);
+		else
+			printf("\\u%04x", p[i]);
+	}
+	putchar('"');
+}
+
+static void
+jcstr(const char *s)
+{
+	jstr((const uint8_t *)s, strlen(s));
+}
+
+static void
+jtime(int64_t ms)
+{
+	if (ms == 0)
+		printf("null");
+	else
+		printf("%" PRId64, ms);
+}
+
+static void
+fmt_time(char *buf, size_t n, int64_t ms, const char *zero)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms == 0) {
+		snprintf(buf, n, "%s", zero);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+#define PREVIEW_TEXT 40
+#define PREVIEW_HEX  16
+
+/* A payload preview: the text when every byte is printable ASCII (or
+ * tab/newline), else hex; cut after PREVIEW_TEXT characters or PREVIEW_HEX
+ * bytes. Writes into buf (at least 64 bytes); returns true when cut. */
+static bool
+preview(const uint8_t *p, uint32_t n, char *buf, bool *hex)
+{
+	size_t i, w = 0;
+
+	*hex = false;
+	for (i = 0; i < n; i++)
+		if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\n') ||
+		    p[i] >= 0x7f)
+			*hex = true;
+	if (*hex) {
+		for (i = 0; i < n && i < PREVIEW_HEX; i++)
+			w += (size_t)sprintf(buf + w, "%02x", p[i]);
+	} else {
+		for (i = 0; i < n && i < PREVIEW_TEXT; i++)
+			buf[w++] = p[i] == '\t' || p[i] == '\n' ? ' '
+			                                        : (char)p[i];
+	}
+	buf[w] = '\0';
+	return i < n;
+}
+
 static int
 print_sub(void *ctx, const struct hf_store_sub *s)
 {
-	struct sess *e = find_sid(ctx, s->sid);
+	struct sess_list *l = ctx;
+	struct sess *e = find_sid(l, s->sid);
 
+	if (json) {
+		printf("%s{\"client_id\":", l->first ? "" : ",");
+		l->first = false;
+		if (e)
+			jstr(e->cid, e->cid_len);
+		else
+			printf("null");
+		printf(",\"sid\":%" PRIu64 ",\"filter\":", s->sid);
+		jstr(s->filter, s->filter_len);
+		printf(",\"qos\":%u,\"options\":%u,\"sub_id\":%" PRIu32 "}",
+		       s->opts & 3u, s->opts, s->sub_id);
+		return 0;
+	}
 	if (e)
 		show(stdout, e->cid, e->cid_len);
 	else
@@ -159,15 +263,51 @@ print_sub(void *ctx, const struct hf_store_sub *s)
 	return 0;
 }
 
-static void
-topic_cb(void *ctx, const struct hf_store_msg *m)
-{
-	show(stdout, m->topic, m->topic_len);
-}
-
 struct qctx {
 	struct hf_store *st;
+	const struct hf_store_qentry *e;
+	bool first;
+	int64_t oldest; /* stats: queued_at of the first entry */
+	bool seen;
 };
+
+static const char *const state_name[] = {"queued", "sent", "pubrel"};
+
+static void
+qentry_msg(void *ctx, const struct hf_store_msg *m)
+{
+	struct qctx *q = ctx;
+	const struct hf_store_qentry *e = q->e;
+	char qat[32], exp[32], pv[64];
+	bool hex, cut = preview(m->payload, m->payload_len, pv, &hex);
+
+	if (json) {
+		printf("%s{\"seq\":%" PRIu64 ",\"msg_id\":%" PRIu64
+		       ",\"qos\":%u,\"state\":\"%s\",\"packet_id\":%u"
+		       ",\"queued_at\":",
+		       q->first ? "" : ",", e->seq, e->msg_id, e->qos,
+		       state_name[e->state], e->pid);
+		q->first = false;
+		jtime(e->queued_at);
+		printf(",\"expires_at\":");
+		jtime(m->expiry_at);
+		printf(",\"size\":%" PRIu32 ",\"topic\":", m->payload_len);
+		jstr(m->topic, m->topic_len);
+		printf(",\"preview\":");
+		jcstr(pv);
+		printf(",\"preview_encoding\":\"%s\",\"preview_truncated\":%s}",
+		       hex ? "hex" : "text", cut ? "true" : "false");
+		return;
+	}
+	fmt_time(qat, sizeof(qat), e->queued_at, "unknown");
+	fmt_time(exp, sizeof(exp), m->expiry_at, "never");
+	printf("%-8" PRIu64 " %-3u %-6s %-5u %-20s %-20s %-8" PRIu32 " ",
+	       e->seq, e->qos, state_name[e->state], e->pid, qat, exp,
+	       m->payload_len);
+	show(stdout, m->topic, m->topic_len);
+	printf("  %s%s%s\n", hex ? "hex:" : "\"", pv,
+	       cut ? (hex ? "..." : "\"...") : (hex ? "" : "\""));
+}
 
 static int
 print_qentry(void *ctx, const struct hf_store_qentry *e)
@@ -175,49 +315,143 @@ print_qentry(void *ctx, const struct hf_store_qentry *e)
 	struct qctx *q = ctx;
 	int rc;
 
-	printf("%-10" PRIu64 " %-10" PRIu64 " %-3u %-5u %-5u ", e->seq,
-	       e->msg_id, e->qos, e->state, e->pid);
-	rc = hf_store_msg_get(q->st, e->msg_id, topic_cb, NULL);
-	if (rc == HF_STORE_ENOTFOUND)
-		printf("(message missing)");
-	else if (rc)
-		printf("(unreadable: %s)", hf_store_errmsg(q->st));
-	printf("\n");
+	q->e = e;
+	rc = hf_store_msg_get(q->st, e->msg_id, qentry_msg, q);
+	if (rc == HF_STORE_ENOTFOUND || rc) {
+		const char *why = rc == HF_STORE_ENOTFOUND
+		                      ? "message missing"
+		                      : hf_store_errmsg(q->st);
+		if (json) {
+			printf("%s{\"seq\":%" PRIu64 ",\"msg_id\":%" PRIu64
+			       ",\"error\":",
+			       q->first ? "" : ",", e->seq, e->msg_id);
+			jcstr(why);
+			printf("}");
+			q->first = false;
+		} else {
+			printf("%-8" PRIu64 " (%s)\n", e->seq, why);
+		}
+	}
 	return 0;
 }
 
 static int
 print_retained(void *ctx, const struct hf_store_msg *m)
 {
-	printf("%-8" PRIu32 " %-3u %-10" PRIu64 " ", m->payload_len, m->qos,
-	       m->id);
+	bool *first = ctx;
+	char exp[32], pv[64];
+	bool hex, cut = preview(m->payload, m->payload_len, pv, &hex);
+
+	if (json) {
+		printf("%s{\"msg_id\":%" PRIu64 ",\"qos\":%u,\"size\":%" PRIu32
+		       ",\"expires_at\":",
+		       *first ? "" : ",", m->id, m->qos, m->payload_len);
+		*first = false;
+		jtime(m->expiry_at);
+		printf(",\"topic\":");
+		jstr(m->topic, m->topic_len);
+		printf(",\"preview\":");
+		jcstr(pv);
+		printf(",\"preview_encoding\":\"%s\",\"preview_truncated\":%s}",
+		       hex ? "hex" : "text", cut ? "true" : "false");
+		return 0;
+	}
+	fmt_time(exp, sizeof(exp), m->expiry_at, "never");
+	printf("%-8" PRIu32 " %-3u %-10" PRIu64 " %-20s ", m->payload_len,
+	       m->qos, m->id, exp);
 	show(stdout, m->topic, m->topic_len);
-	printf("\n");
+	printf("  %s%s%s\n", hex ? "hex:" : "\"", pv,
+	       cut ? (hex ? "..." : "\"...") : (hex ? "" : "\""));
 	return 0;
 }
 
 static int
-cmd_stats(struct hf_store *st, const struct hf_store_conf *conf)
+first_entry(void *ctx, const struct hf_store_qentry *e)
+{
+	struct qctx *q = ctx;
+
+	q->oldest = e->queued_at;
+	q->seen = true;
+	return 0;
+}
+
+static int
+cmd_stats(struct hf_store *st, const struct hf_store_conf *conf,
+          struct sess_list *l)
 {
 	struct hf_store_stats s;
-	char path[4096];
+	char path[4096], when[32];
 	struct stat sb;
+	long long fsize = -1;
 	int rc = hf_store_stats(st, &s);
 
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", conf->dir, conf->file);
-	printf("file:            %s\n", path);
 	if (stat(path, &sb) == 0)
-		printf("file size:       %lld bytes\n", (long long)sb.st_size);
-	printf("map size:        %" PRIu64 " bytes\n", s.map_size);
-	printf("used:            %" PRIu64 " bytes\n", s.used_bytes);
-	printf("sessions:        %" PRIu64 "\n", s.sessions);
-	printf("subscriptions:   %" PRIu64 "\n", s.subs);
-	printf("messages:        %" PRIu64 "\n", s.msgs);
-	printf("queue entries:   %" PRIu64 "\n", s.queue_entries);
-	printf("retained:        %" PRIu64 "\n", s.retained);
-	printf("qos2 inbound:    %" PRIu64 "\n", s.qos2);
+		fsize = (long long)sb.st_size;
+	if (json) {
+		printf("{\"file\":");
+		jcstr(path);
+		printf(",\"file_size\":%lld,\"map_size\":%" PRIu64
+		       ",\"used\":%" PRIu64 ",\"sessions\":%" PRIu64
+		       ",\"subscriptions\":%" PRIu64 ",\"messages\":%" PRIu64
+		       ",\"queue_entries\":%" PRIu64 ",\"retained\":%" PRIu64
+		       ",\"qos2_inbound\":%" PRIu64 ",\"queues\":[",
+		       fsize, s.map_size, s.used_bytes, s.sessions, s.subs,
+		       s.msgs, s.queue_entries, s.retained, s.qos2);
+	} else {
+		printf("file:            %s\n", path);
+		if (fsize >= 0)
+			printf("file size:       %lld bytes\n", fsize);
+		printf("map size:        %" PRIu64 " bytes\n", s.map_size);
+		printf("used:            %" PRIu64 " bytes\n", s.used_bytes);
+		printf("sessions:        %" PRIu64 "\n", s.sessions);
+		printf("subscriptions:   %" PRIu64 "\n", s.subs);
+		printf("messages:        %" PRIu64 "\n", s.msgs);
+		printf("queue entries:   %" PRIu64 "\n", s.queue_entries);
+		printf("retained:        %" PRIu64 "\n", s.retained);
+		printf("qos2 inbound:    %" PRIu64 "\n", s.qos2);
+		printf("\n%-10s %-12s %-20s %s\n", "QUEUED", "BYTES",
+		       "OLDEST-QUEUED-AT", "CLIENT-ID");
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct sess *e = &l->v[i];
+		struct qctx q = {.st = st};
+		uint64_t count, bytes, last;
+
+		if ((rc = hf_store_queue_stat(st, e->sid, &count, &bytes,
+		                              &last)) ||
+		    (rc = hf_store_queue_each(st, e->sid, 0, 1, first_entry,
+		                              &q)))
+			return rc;
+		/* Entries are in seq order, so the first is the oldest. */
+		if (json) {
+			printf("%s{\"client_id\":", i ? "," : "");
+			jstr(e->cid, e->cid_len);
+			printf(",\"sid\":%" PRIu64 ",\"queued\":%" PRIu64
+			       ",\"bytes\":%" PRIu64 ",\"oldest_queued_at\":",
+			       e->sid, count, bytes);
+			if (q.seen)
+				jtime(q.oldest);
+			else
+				printf("null");
+			printf(",\"oldest_known\":%s}",
+			       q.seen && q.oldest ? "true" : "false");
+			continue;
+		}
+		fmt_time(when, sizeof(when), q.oldest,
+		         q.seen ? "unknown" : "-");
+		printf("%-10" PRIu64 " %-12" PRIu64 " %-20s ", count, bytes,
+		       when);
+		show(stdout, e->cid, e->cid_len);
+		printf("\n");
+	}
+	if (json)
+		printf("]}\n");
+	else
+		printf("(\"unknown\": queued before store format 3, or imported "
+		       "from mosquitto, which does not record it)\n");
 	return 0;
 }
 
@@ -228,9 +462,12 @@ cmd_sessions(struct hf_store *st, struct sess_list *l)
 
 	if (rc)
 		return rc;
-	printf("%-8s %-5s %-10s %-20s %-10s %-12s %-5s %s\n", "SID", "PROTO",
-	       "EXPIRY", "DISCONNECTED-AT", "QUEUED", "BYTES", "SUBS",
-	       "CLIENT-ID");
+	if (json)
+		printf("{\"sessions\":[");
+	else
+		printf("%-8s %-5s %-10s %-20s %-10s %-12s %-5s %s\n", "SID",
+		       "PROTO", "EXPIRY", "DISCONNECTED-AT", "QUEUED", "BYTES",
+		       "SUBS", "CLIENT-ID");
 	for (size_t i = 0; i < l->n; i++) {
 		struct sess *e = &l->v[i];
 		uint64_t count, bytes, last;
@@ -239,6 +476,22 @@ cmd_sessions(struct hf_store *st, struct sess_list *l)
 		rc = hf_store_queue_stat(st, e->sid, &count, &bytes, &last);
 		if (rc)
 			return rc;
+		if (json) {
+			printf("%s{\"sid\":%" PRIu64 ",\"client_id\":",
+			       i ? "," : "", e->sid);
+			jstr(e->cid, e->cid_len);
+			printf(",\"proto\":%u,\"expiry\":", e->proto);
+			if (e->expiry == UINT32_MAX)
+				printf("null");
+			else
+				printf("%" PRIu32, e->expiry);
+			printf(",\"disconnected_at\":");
+			jtime(e->disconnected_at);
+			printf(",\"queued\":%" PRIu64 ",\"bytes\":%" PRIu64
+			       ",\"subs\":%" PRIu64 "}",
+			       count, bytes, e->nsubs);
+			continue;
+		}
 		if (e->expiry == UINT32_MAX)
 			snprintf(exp, sizeof(exp), "never");
 		else
@@ -250,6 +503,8 @@ cmd_sessions(struct hf_store *st, struct sess_list *l)
 		show(stdout, e->cid, e->cid_len);
 		printf("\n");
 	}
+	if (json)
+		printf("]}\n");
 	return 0;
 }
 
@@ -280,7 +535,7 @@ unescape(char *s)
 static int
 cmd_queue(struct hf_store *st, struct sess_list *l, char *cid, size_t max)
 {
-	struct qctx q = {st};
+	struct qctx q = {st, NULL, true, 0, false};
 	size_t n = unescape(cid);
 	uint64_t count, bytes, last;
 	int rc;
@@ -293,13 +548,29 @@ cmd_queue(struct hf_store *st, struct sess_list *l, char *cid, size_t max)
 		rc = hf_store_queue_stat(st, e->sid, &count, &bytes, &last);
 		if (rc)
 			return rc;
-		printf("session %" PRIu64 ": %" PRIu64 " entries, %" PRIu64
-		       " payload bytes, last seq %" PRIu64 "\n",
-		       e->sid, count, bytes, last);
-		printf("%-10s %-10s %-3s %-5s %-5s %s\n", "SEQ", "MSG-ID",
-		       "QOS", "STATE", "PID", "TOPIC");
-		return hf_store_queue_each(st, e->sid, 0, max, print_qentry,
-		                           &q);
+		if (json) {
+			printf("{\"client_id\":");
+			jstr(e->cid, e->cid_len);
+			printf(",\"sid\":%" PRIu64 ",\"queued\":%" PRIu64
+			       ",\"bytes\":%" PRIu64 ",\"shown_max\":%zu"
+			       ",\"entries\":[",
+			       e->sid, count, bytes, max);
+		} else {
+			printf("session %" PRIu64 ": %" PRIu64
+			       " entries, %" PRIu64 " payload bytes, last seq "
+			       "%" PRIu64 "\n",
+			       e->sid, count, bytes, last);
+			printf("%-8s %-3s %-6s %-5s %-20s %-20s %-8s %s\n",
+			       "SEQ", "QOS", "STATE", "PID", "QUEUED-AT",
+			       "EXPIRES-AT", "SIZE", "TOPIC  PAYLOAD");
+		}
+		rc = hf_store_queue_each(st, e->sid, 0, max, print_qentry, &q);
+		if (json && !rc)
+			printf("]}\n");
+		else if (!rc && count)
+			printf("(QUEUED-AT \"unknown\": queued before store "
+			       "format 3, or imported from mosquitto)\n");
+		return rc;
 	}
 	fprintf(stderr, "holdfast-db: no session with client id ");
 	show(stderr, (const uint8_t *)cid, n);
@@ -307,10 +578,22 @@ cmd_queue(struct hf_store *st, struct sess_list *l, char *cid, size_t max)
 	return 1;
 }
 
+struct vctx {
+	bool first;
+};
+
 static void
 print_violation(void *ctx, const char *violation)
 {
-	printf("%s\n", violation);
+	struct vctx *v = ctx;
+
+	if (json) {
+		printf("%s", v->first ? "" : ",");
+		jcstr(violation);
+		v->first = false;
+	} else {
+		printf("%s\n", violation);
+	}
 }
 
 /* Returns 0 (consistent), 1 (violations) or a negative store error. */
@@ -318,11 +601,27 @@ static int
 cmd_check(struct hf_store *st)
 {
 	struct hf_store_check_counts n;
+	struct vctx v = {true};
 	char what[256];
-	int rc = hf_store_check(st, print_violation, NULL, &n);
+	int rc;
 
-	if (rc < 0)
+	if (json)
+		printf("{\"violations\":[");
+	rc = hf_store_check(st, print_violation, &v, &n);
+	if (rc < 0) {
+		if (json)
+			printf("],\"error\":true}\n");
 		return rc;
+	}
+	if (json) {
+		printf("],\"ok\":%s,\"sessions\":%" PRIu64
+		       ",\"subscriptions\":%" PRIu64 ",\"messages\":%" PRIu64
+		       ",\"queue_entries\":%" PRIu64 ",\"retained\":%" PRIu64
+		       ",\"qos2\":%" PRIu64 "}\n",
+		       rc ? "false" : "true", n.sessions, n.subs, n.msgs,
+		       n.queue_entries, n.retained, n.qos2);
+		return rc ? 1 : 0;
+	}
 	snprintf(what, sizeof(what),
 	         "%" PRIu64 " sessions, %" PRIu64 " subscriptions, %" PRIu64
 	         " messages, %" PRIu64 " queue entries, %" PRIu64
@@ -337,24 +636,212 @@ cmd_check(struct hf_store *st)
 	return 1;
 }
 
+/* ---- import-mosquitto ---------------------------------------------- */
+
+struct taken {
+	struct sess_list *l;
+	struct hf_store *st;
+	const uint8_t *topic;
+	size_t topic_len;
+	bool hit;
+};
+
+static int
+retained_topic(void *ctx, const struct hf_store_msg *m)
+{
+	struct taken *t = ctx;
+
+	if (m->topic_len == t->topic_len &&
+	    !memcmp(m->topic, t->topic, t->topic_len)) {
+		t->hit = true;
+		return 1;
+	}
+	return 0;
+}
+
+static bool
+is_taken(void *ctx, int kind, const uint8_t *p, size_t n)
+{
+	struct taken *t = ctx;
+
+	if (kind == 0) {
+		for (size_t i = 0; i < t->l->n; i++)
+			if (t->l->v[i].cid_len == n &&
+			    !memcmp(t->l->v[i].cid, p, n))
+				return true;
+		return false;
+	}
+	t->topic = p;
+	t->topic_len = n;
+	t->hit = false;
+	(void)hf_store_retained_each(t->st, retained_topic, t);
+	return t->hit;
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *b = NULL;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) || !(b = malloc((size_t)n + 1)) ||
+	    fread(b, 1, (size_t)n, f) != (size_t)n) {
+		snprintf(err, errlen, "%s: %s", path,
+		         b ? "read error" : strerror(errno));
+		free(b);
+		if (f)
+			fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+static int
+cmd_import(const struct hf_store_conf *conf, const char *file, bool existing)
+{
+	struct hf_store_conf wc = *conf;
+	struct hf_mq_db db;
+	struct hf_mq_report r;
+	struct hf_store_stats s;
+	struct sess_list l = {0};
+	struct hf_store *st = NULL;
+	uint64_t max_sid = 0, max_mid = 0;
+	struct timespec ts;
+	char err[1024];
+	size_t len;
+	uint8_t *buf = slurp(file, &len, err, sizeof(err));
+	int rc = 1;
+
+	if (!buf) {
+		fprintf(stderr, "holdfast-db: %s\n", err);
+		return 1;
+	}
+	if (hf_mq_parse(buf, len, &db, err, sizeof(err))) {
+		fprintf(stderr, "holdfast-db: %s: %s\n", file, err);
+		free(buf);
+		return 1;
+	}
+	wc.read_only = false;
+	if (hf_store_open(&st, &wc, err, sizeof(err))) {
+		fprintf(stderr, "holdfast-db: %s\n", err);
+		goto out;
+	}
+	if (hf_store_stats(st, &s) ||
+	    hf_store_sessions_each(st, collect_session, &l) ||
+	    hf_store_max_ids(st, &max_sid, &max_mid)) {
+		fprintf(stderr, "holdfast-db: %s\n", hf_store_errmsg(st));
+		goto out;
+	}
+	if (!existing && (s.sessions || s.msgs || s.retained)) {
+		fprintf(stderr,
+		        "holdfast-db: the store %s/%s is not empty (%" PRIu64
+		        " sessions, %" PRIu64 " messages); import into a new "
+		        "store, or add --into-existing\n",
+		        wc.dir, wc.file, s.sessions, s.msgs);
+		goto out;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct taken t = {&l, st, NULL, 0, false};
+	if (hf_mq_import(st, &db, max_sid, max_mid,
+	                 (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	                 is_taken, &t, &r, err, sizeof(err))) {
+		fprintf(stderr, "holdfast-db: %s: %s (nothing imported)\n",
+		        file, err);
+		hf_store_abort(st);
+		goto out;
+	}
+	if (hf_store_commit(st)) {
+		fprintf(stderr, "holdfast-db: %s (nothing imported)\n",
+		        hf_store_errmsg(st));
+		goto out;
+	}
+	if (json) {
+		printf("{\"sessions\":%" PRIu64 ",\"subscriptions\":%" PRIu64
+		       ",\"messages\":%" PRIu64 ",\"queue_entries\":%" PRIu64
+		       ",\"retained\":%" PRIu64 ",\"skipped\":{"
+		       "\"inbound_qos2\":%" PRIu64 ",\"subscriptions\":%" PRIu64
+		       ",\"client_messages\":%" PRIu64 ",\"unused_messages\":%"
+		       PRIu64 "}}\n",
+		       r.sessions, r.subs, r.msgs, r.queued, r.retained,
+		       r.skipped_inbound, r.skipped_subs, r.skipped_cmsgs,
+		       r.skipped_unused);
+	} else {
+		printf("imported %s into %s/%s:\n", file, wc.dir, wc.file);
+		printf("  sessions:          %" PRIu64 "\n", r.sessions);
+		printf("  subscriptions:     %" PRIu64 "\n", r.subs);
+		printf("  messages:          %" PRIu64 "\n", r.msgs);
+		printf("  queue entries:     %" PRIu64 "\n", r.queued);
+		printf("  retained:          %" PRIu64 "\n", r.retained);
+		printf("not carried over:\n");
+		printf("  inbound QoS 2 messages awaiting PUBREL: %" PRIu64 "\n",
+		       r.skipped_inbound);
+		printf("  subscriptions of clients without a session: %" PRIu64
+		       "\n", r.skipped_subs);
+		printf("  messages for clients without a session: %" PRIu64
+		       "\n", r.skipped_cmsgs);
+		printf("  stored messages nothing refers to: %" PRIu64 "\n",
+		       r.skipped_unused);
+	}
+	if (r.skipped_inbound)
+		fprintf(stderr,
+		        "holdfast-db: warning: %" PRIu64 " inbound QoS 2 "
+		        "message(s) that mosquitto had PUBREC'd but not yet "
+		        "delivered were not imported\n",
+		        r.skipped_inbound);
+	rc = 0;
+out:
+	free_sessions(&l);
+	hf_store_close(st);
+	hf_mq_free(&db);
+	free(buf);
+	return rc;
+}
+
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: holdfast-db [-d DIR] [-f FILE] [-n N] COMMAND\n"
-	           "  -d DIR   store directory (default: data)\n"
-	           "  -f FILE  store file inside DIR (default: holdfast.db)\n"
-	           "  -n N     queue: show at most N entries (default: 50)\n"
-	           "commands:\n"
-	           "  stats            store size, map size, record counts\n"
-	           "  sessions         persistent sessions\n"
-	           "  subs             subscriptions of persistent sessions\n"
-	           "  queue CLIENTID   first entries of a session's queue\n"
-	           "  retained         retained messages\n"
-	           "  check            verify every invariant of the store; "
-	           "exit 0 when\n"
-	           "                   consistent, 1 on violations, 2 when "
-	           "unreadable\n"
-	           "  -h, --help       print this help\n");
+	fprintf(f,
+	        "usage: holdfast-db [OPTIONS] COMMAND [ARG]\n"
+	        "options:\n"
+	        "  -c FILE  read persistence_location and persistence_file "
+	        "from the\n"
+	        "           broker's configuration file\n"
+	        "  -d DIR   store directory (default: data)\n"
+	        "  -f FILE  store file inside DIR (default: holdfast.db)\n"
+	        "  -n N     queue: show at most N entries (default: 50)\n"
+	        "  --json   print one JSON document instead of tables\n"
+	        "  --into-existing  import-mosquitto: allow a non-empty store\n"
+	        "  -h, --help       print this help\n"
+	        "commands:\n"
+	        "  stats            sizes, record counts, oldest queued "
+	        "message per session\n"
+	        "  sessions         persistent sessions\n"
+	        "  subs             subscriptions of persistent sessions\n"
+	        "  queue CLIENTID   a session's queue: queued at, expiry, "
+	        "size, preview\n"
+	        "  retained         retained messages\n"
+	        "  check            verify every invariant of the store; "
+	        "exit 0 when\n"
+	        "                   consistent, 1 on violations, 2 when "
+	        "unreadable\n"
+	        "  import-mosquitto MOSQUITTO_DB\n"
+	        "                   import a mosquitto 2.0 mosquitto.db into "
+	        "an empty\n"
+	        "                   store (stop the broker first)\n"
+	        "  help             print this help\n");
+}
+
+static int
+bad_usage(const char *what, const char *arg)
+{
+	fprintf(stderr, "holdfast-db: %s%s%s\n", what, arg ? ": " : "",
+	        arg ? arg : "");
+	usage(stderr);
+	return 2;
 }
 
 int
@@ -365,82 +852,156 @@ main(int argc, char **argv)
 	    .file = "holdfast.db",
 	    .read_only = true,
 	};
+	struct hf_config cf;
 	struct sess_list l = {0};
 	struct hf_store *st;
-	const char *cmd;
-	size_t max = 50;
+	const char *pos[3] = {NULL, NULL, NULL};
+	const char *dir = NULL, *file = NULL, *cfile = NULL;
+	size_t npos = 0, max = 50;
+	bool existing = false, check, have_cf = false;
 	char err[1024];
-	bool check;
-	int opt, rc;
+	int rc;
 
-	/* getopt() knows no long options: --help among the options before
-	 * the command. */
-	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--help")) {
+	/* Options may come before or after the command. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--into-existing")) {
+			existing = true;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "-d") ||
+		           !strcmp(a, "-f") || !strcmp(a, "-n")) {
+			if (i + 1 >= argc)
+				return bad_usage("option needs a value", a);
+			if (a[1] == 'c')
+				cfile = argv[++i];
+			else if (a[1] == 'd')
+				dir = argv[++i];
+			else if (a[1] == 'f')
+				file = argv[++i];
+			else {
+				char *end;
+				unsigned long long v =
+				    strtoull(argv[++i], &end, 10);
+				if (*argv[i] == '\0' || *end || v == 0)
+					return bad_usage("-n needs a positive "
+					                 "number",
+					                 argv[i]);
+				max = (size_t)v;
+			}
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return bad_usage("unknown option", a);
+		} else if (npos < 3) {
+			pos[npos++] = a;
+		} else {
+			return bad_usage("too many arguments", a);
 		}
-		if (strchr("dfn", argv[i][1]) && argv[i][2] == '\0')
-			i++; /* skip the option's argument */
 	}
-	while ((opt = getopt(argc, argv, "d:f:n:h")) != -1) {
-		switch (opt) {
-		case 'd':
-			conf.dir = optarg;
-			break;
-		case 'f':
-			conf.file = optarg;
-			break;
-		case 'n':
-			max = (size_t)strtoull(optarg, NULL, 10);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+	if (npos == 0)
+		return bad_usage("no command", NULL);
+	if (!strcmp(pos[0], "help")) {
+		if (npos > 1)
+			return bad_usage("too many arguments", pos[1]);
+		usage(stdout);
+		return 0;
+	}
+	bool needs_arg = !strcmp(pos[0], "queue") ||
+	                 !strcmp(pos[0], "import-mosquitto");
+	if (strcmp(pos[0], "stats") && strcmp(pos[0], "sessions") &&
+	    strcmp(pos[0], "subs") && strcmp(pos[0], "retained") &&
+	    strcmp(pos[0], "check") && !needs_arg)
+		return bad_usage("unknown command", pos[0]);
+	if (needs_arg && npos != 2)
+		return bad_usage(npos < 2 ? "missing argument for"
+		                          : "too many arguments for",
+		                 pos[0]);
+	if (!needs_arg && npos != 1)
+		return bad_usage("too many arguments", pos[1]);
+	if (existing && strcmp(pos[0], "import-mosquitto"))
+		return bad_usage("--into-existing is for import-mosquitto",
+		                 NULL);
+	check = !strcmp(pos[0], "check");
+	if (cfile) {
+		if (hf_config_init(&cf)) {
+			fprintf(stderr, "holdfast-db: out of memory\n");
+			return 1;
 		}
+		have_cf = true;
+		if (hf_config_load(&cf, cfile, err, sizeof(err))) {
+			fprintf(stderr, "holdfast-db: %s\n", err);
+			hf_config_free(&cf);
+			return check ? 2 : 1;
+		}
+		conf.dir = cf.persistence_location;
+		conf.file = cf.persistence_file;
+		conf.initial_map_size = cf.persistence_initial_size;
+		conf.max_map_size = cf.persistence_max_size;
+		if (!cf.persistence)
+			fprintf(stderr, "holdfast-db: note: %s has persistence "
+			                "false; using %s/%s anyway\n",
+			        cfile, conf.dir, conf.file);
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
+	if (dir)
+		conf.dir = dir;
+	if (file)
+		conf.file = file;
+	if (!strcmp(pos[0], "import-mosquitto")) {
+		rc = cmd_import(&conf, pos[1], existing);
+		if (have_cf)
+			hf_config_free(&cf);
+		return rc;
 	}
-	cmd = argv[optind];
-	if (strcmp(cmd, "stats") && strcmp(cmd, "sessions") &&
-	    strcmp(cmd, "subs") && strcmp(cmd, "retained") &&
-	    strcmp(cmd, "check") &&
-	    (strcmp(cmd, "queue") || optind + 1 >= argc)) {
-		usage(stderr);
-		return 2;
-	}
-	check = !strcmp(cmd, "check");
 	if (hf_store_open(&st, &conf, err, sizeof(err))) {
 		fprintf(stderr, "holdfast-db: %s\n", err);
+		if (have_cf)
+			hf_config_free(&cf);
 		return check ? 2 : 1;
 	}
 	if (check) {
 		rc = cmd_check(st);
-	} else if (!strcmp(cmd, "stats")) {
-		rc = cmd_stats(st, &conf);
-	} else if (!strcmp(cmd, "retained")) {
-		printf("%-8s %-3s %-10s %s\n", "BYTES", "QOS", "MSG-ID",
-		       "TOPIC");
-		rc = hf_store_retained_each(st, print_retained, NULL);
+	} else if (!strcmp(pos[0], "retained")) {
+		bool first = true;
+
+		if (json)
+			printf("{\"retained\":[");
+		else
+			printf("%-8s %-3s %-10s %-20s %s\n", "BYTES", "QOS",
+			       "MSG-ID", "EXPIRES-AT", "TOPIC  PAYLOAD");
+		rc = hf_store_retained_each(st, print_retained, &first);
+		if (json && !rc)
+			printf("]}\n");
 	} else {
 		rc = hf_store_sessions_each(st, collect_session, &l);
-		if (!rc && !strcmp(cmd, "sessions"))
+		if (!rc && !strcmp(pos[0], "stats"))
+			rc = cmd_stats(st, &conf, &l);
+		else if (!rc && !strcmp(pos[0], "sessions"))
 			rc = cmd_sessions(st, &l);
-		else if (!rc && !strcmp(cmd, "subs")) {
-			printf("CLIENT-ID\tFILTER\tOPTIONS\n");
+		else if (!rc && !strcmp(pos[0], "subs")) {
+			l.first = true;
+			if (json)
+				printf("{\"subscriptions\":[");
+			else
+				printf("CLIENT-ID\tFILTER\tOPTIONS\n");
 			rc = hf_store_subs_each(st, print_sub, &l);
-		} else if (!rc)
-			rc = cmd_queue(st, &l, argv[optind + 1], max);
+			if (json && !rc)
+				printf("]}\n");
+		} else if (!rc) {
+			char *cid = strdup(pos[1]);
+
+			rc = cid ? cmd_queue(st, &l, cid, max) : 1;
+			free(cid);
+		}
 	}
 	if (rc < 0)
 		fprintf(stderr, "holdfast-db: %s\n", hf_store_errmsg(st));
 	free_sessions(&l);
 	hf_store_close(st);
+	if (have_cf)
+		hf_config_free(&cf);
 	if (check && rc < 0)
 		return 2;
 	return rc ? 1 : 0;

@@ -205,7 +205,7 @@ hf_rec_msg_dec(const uint8_t *p, size_t n, uint64_t id,
 uint8_t *
 hf_rec_qentry_enc(const struct hf_store_qentry *e, size_t *len)
 {
-	size_t n = HF_REC_QENTRY_HDR + 4u * (size_t)e->n_subids;
+	size_t n = HF_REC_QENTRY_HDR + 4u * (size_t)e->n_subids + 8u;
 	uint8_t *b = malloc(n);
 
 	if (!b)
@@ -219,14 +219,20 @@ hf_rec_qentry_enc(const struct hf_store_qentry *e, size_t *len)
 	hf_be16(b + 17, e->n_subids);
 	for (size_t i = 0; i < e->n_subids; i++)
 		hf_be32(b + HF_REC_QENTRY_HDR + 4 * i, e->subids[i]);
+	hf_be64(b + n - 8, (uint64_t)e->queued_at);
 	*len = n;
 	return b;
 }
 
 int
 hf_rec_qentry_dec(const uint8_t *p, size_t n, uint64_t sid, uint64_t seq,
-                  struct hf_store_qentry *out, const uint8_t **raw_subids)
+                  unsigned version, struct hf_store_qentry *out,
+                  const uint8_t **raw_subids)
 {
+	/* Format 3 appended the time the entry was queued; format 2 entries
+	 * (read through a read-only handle before migration) have none. */
+	size_t tail = version >= 3 ? 8u : 0u;
+
 	if (n < HF_REC_QENTRY_HDR)
 		return -1;
 	memset(out, 0, sizeof(*out));
@@ -241,8 +247,10 @@ hf_rec_qentry_dec(const uint8_t *p, size_t n, uint64_t sid, uint64_t seq,
 	out->retain = p[14] & 1;
 	out->pid = hf_rd16(p + 15);
 	out->n_subids = hf_rd16(p + 17);
-	if (n != HF_REC_QENTRY_HDR + 4u * (size_t)out->n_subids)
+	if (n != HF_REC_QENTRY_HDR + 4u * (size_t)out->n_subids + tail)
 		return -1;
+	if (tail)
+		out->queued_at = (int64_t)hf_rd64(p + n - 8);
 	*raw_subids = p + HF_REC_QENTRY_HDR;
 	return 0;
 }

@@ -24,8 +24,9 @@
 #include "holdfast/store.h"
 
 /* 2: session records carry the username, certificate CN and listener
- * port; a version 1 store is migrated when opened for writing. */
-#define HF_STORE_FORMAT_VERSION 2u
+ * port; 3: queue entries end with the time they were queued. An older
+ * store is migrated when opened for writing. */
+#define HF_STORE_FORMAT_VERSION 3u
 #define HF_STORE_MAGIC          "holdfast-store"
 
 /* The named databases, in the order of the store's handle array. */
@@ -71,7 +72,8 @@ int hf_rec_msg_dec(const uint8_t *p, size_t n, uint64_t id,
 /* out->subids is left NULL; *raw_subids gets the n_subids big-endian u32
  * on disk, to be converted with hf_rec_subids(). */
 int hf_rec_qentry_dec(const uint8_t *p, size_t n, uint64_t sid, uint64_t seq,
-                      struct hf_store_qentry *out, const uint8_t **raw_subids);
+                      unsigned version, struct hf_store_qentry *out,
+                      const uint8_t **raw_subids);
 void hf_rec_subids(const uint8_t *raw, uint16_t n, uint32_t *out);
 
 /* For check.c, which reads the databases directly. Begin a read the way

@@ -592,6 +592,18 @@ apply(struct hf_store *st, const struct op *op)
 	case OP_QUEUE_PUT:
 		hf_be64(k, op->a);
 		hf_be64(k + 8, op->b);
+		/* An entry is queued once: rewriting it (state changes, the
+		 * engine's reload) keeps the time of the first write, so the
+		 * last 8 bytes are taken from the stored value. Done here, in
+		 * the transaction, so a replay after growing the map sees the
+		 * same thing. */
+		rc = get(st->wtxn, st, DB_QUEUE, k, 16, &v);
+		if (rc == 0 && v.mv_size >= HF_REC_QENTRY_HDR + 8u &&
+		    op->len >= HF_REC_QENTRY_HDR + 8u)
+			memcpy(op->data + op->len - 8,
+			       (const uint8_t *)v.mv_data + v.mv_size - 8, 8);
+		else if (rc && rc != MDB_NOTFOUND)
+			return rc;
 		return put(st, DB_QUEUE, k, 16, op->data, op->len);
 	case OP_QUEUE_DEL:
 		hf_be64(k, op->a);
@@ -938,10 +950,19 @@ int
 hf_store_queue_put(struct hf_store *st, const struct hf_store_qentry *e)
 {
 	struct op op = {.kind = OP_QUEUE_PUT, .a = e->sid, .b = e->seq};
+	struct hf_store_qentry q = *e;
 
 	if (e->n_subids && !e->subids)
 		return badarg(st, "subscription ids");
-	if (!(op.data = hf_rec_qentry_enc(e, &op.len)))
+	if (q.queued_at == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		q.queued_at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	} else if (q.queued_at < 0) {
+		q.queued_at = 0; /* HF_STORE_QUEUED_UNKNOWN */
+	}
+	if (!(op.data = hf_rec_qentry_enc(&q, &op.len)))
 		return enomem(st);
 	return write_op(st, &op);
 }
@@ -1200,7 +1221,7 @@ queue_fn(struct hf_store *st, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
 	int rc;
 
 	if (hf_rec_qentry_dec(v->mv_data, v->mv_size, hf_rd64(kp),
-	                      hf_rd64(kp + 8), &q, &raw))
+	                      hf_rd64(kp + 8), st->version, &q, &raw))
 		return bad_record(st, DB_QUEUE, k);
 	if (q.n_subids) {
 		if (q.n_subids > e->subids_cap) {
@@ -1555,17 +1576,14 @@ create_store(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
 	return 0;
 }
 
-/* Bring an older store to this format, in the open transaction (so the
- * store is either all old or all new). 1 -> 2: every session record gets
- * the identity part (no username, no certificate, listener port 0: such
- * a session is checked against the first listener's settings until its
- * client connects again). A record that does not decode stops it. */
+/* 1 -> 2: every session record gets the identity part (no username, no
+ * certificate, listener port 0: such a session is checked against the
+ * first listener's settings until its client connects again). */
 static int
-migrate(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
+migrate_sessions(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
-	uint8_t ver[4];
 	int rc = mdb_cursor_open(txn, st->dbi[DB_SESSIONS], &cur);
 
 	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
@@ -1590,8 +1608,62 @@ migrate(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
 		free(enc);
 	}
 	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* 2 -> 3: every queue entry gets a queued-at time of 0, "unknown" (the
+ * older format did not record it, and the migration must not pretend the
+ * entries were queued now). The value is the old one plus 8 zero bytes. */
+static int
+migrate_queue(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, st->dbi[DB_QUEUE], &cur);
+
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		struct hf_store_qentry q;
+		const uint8_t *raw;
+		uint8_t *nv;
+
+		if (k.mv_size != 16 ||
+		    hf_rec_qentry_dec(v.mv_data, v.mv_size, hf_rd64(k.mv_data),
+		                      hf_rd64((uint8_t *)k.mv_data + 8), 2, &q,
+		                      &raw)) {
+			mdb_cursor_close(cur);
+			damaged(err, errlen, st->path,
+			        "a queue entry of format 2 does not decode");
+			return HF_STORE_ECORRUPT;
+		}
+		if (!(nv = calloc(1, v.mv_size + 8))) {
+			rc = ENOMEM;
+			break;
+		}
+		memcpy(nv, v.mv_data, v.mv_size);
+		v = (MDB_val){v.mv_size + 8, nv};
+		rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+		free(nv);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Bring an older store to this format, in the open transaction (so the
+ * store is either all old or all new), one step per format. A record that
+ * does not decode stops it (HF_STORE_ECORRUPT). */
+static int
+migrate(struct hf_store *st, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k, v;
+	uint8_t ver[4];
+	int rc = 0;
+
+	if (st->version < 2)
+		rc = migrate_sessions(st, txn, err, errlen);
+	if (!rc && st->version < 3)
+		rc = migrate_queue(st, txn, err, errlen);
+	if (rc == HF_STORE_ECORRUPT)
+		return rc;
 	hf_be32(ver, HF_STORE_FORMAT_VERSION);
 	k = (MDB_val){7, (void *)"version"};
 	v = (MDB_val){4, ver};

@@ -130,7 +130,15 @@ struct hf_store_qentry {
 	uint16_t pid; /* 0 until sent */
 	uint16_t n_subids;
 	const uint32_t *subids;
+	/* Wall-clock ms when the entry was first written (format 3). A write
+	 * keeps the stored entry's value when there is one, else stores this
+	 * one, the current time when this is 0 (the engine leaves it 0), or
+	 * 0 when it is HF_STORE_QUEUED_UNKNOWN (an import that does not know
+	 * it). Read back as 0 when unknown (also for entries that predate
+	 * format 3). */
+	int64_t queued_at;
 };
+#define HF_STORE_QUEUED_UNKNOWN (-1)
 
 /* Open (creating when missing) and validate the store.
  * @param[out] st   the store, on success

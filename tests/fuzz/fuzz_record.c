@@ -151,7 +151,7 @@ rt_qentry(const uint8_t *p, size_t n)
 	uint8_t *e;
 	size_t len;
 
-	if (hf_rec_qentry_dec(p, n, 5, 6, &a, &raw))
+	if (hf_rec_qentry_dec(p, n, 5, 6, HF_STORE_FORMAT_VERSION, &a, &raw))
 		return;
 	CHECKF(a.qos <= 2 && a.state <= 2 && a.subids == NULL);
 	CHECKF((ids = malloc(a.n_subids * sizeof(*ids) + 1)) != NULL);
@@ -159,7 +159,7 @@ rt_qentry(const uint8_t *p, size_t n)
 	a.subids = ids;
 	CHECKF((e = hf_rec_qentry_enc(&a, &len)) != NULL);
 	CHECKF(len == n && memcmp(e, p, n) == 0);
-	CHECKF(hf_rec_qentry_dec(e, len, 5, 6, &b, &raw2) == 0);
+	CHECKF(hf_rec_qentry_dec(e, len, 5, 6, HF_STORE_FORMAT_VERSION, &b, &raw2) == 0);
 	CHECKF(b.sid == 5 && b.seq == 6 && b.msg_id == a.msg_id &&
 	       b.payload_len == a.payload_len && b.qos == a.qos &&
 	       b.state == a.state && b.retain == a.retain && b.pid == a.pid &&

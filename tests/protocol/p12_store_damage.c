@@ -303,7 +303,7 @@ t_newer_version(struct hf_bproc *b)
 
 	store_path(b, path, sizeof(path));
 	CHECK(fill_and_stop(b));
-	CHECK(set_store_version(path, 3));
+	CHECK(set_store_version(path, 4));
 	expect_refused(b, "newer");
 	expect_moved_and_working(b, -1);
 }

@@ -947,14 +947,14 @@ t_meta(void)
 	SETUP(f);
 	ok = raw(&f, "meta", "created", 7, NULL, 0) == 0 &&
 	     raw(&f, "meta", "magic", 5, "holdfast-stork", 14) == 0 &&
-	     raw(&f, "meta", "version", 7, "\0\0\0\3", 4) == 0 &&
+	     raw(&f, "meta", "version", 7, "\0\0\0\4", 4) == 0 &&
 	     raw(&f, "meta", "extra", 5, "?", 1) == 0;
 	CHECK(ok || (fx_done(&f), false));
 	CHECK(expect_v(f.st, 4,
 	               (const char *const[]){
 	                   "meta: no created time",
 	                   "meta: magic is not \"holdfast-store\"",
-	                   "meta: version 3, the store was opened as version 2",
+	                   "meta: version 4, the store was opened as version 3",
 	                   "meta: unknown key \"extra\"", NULL}) ||
 	      (fx_done(&f), false));
 	ok = raw(&f, "meta", "magic", 5, NULL, 0) == 0 &&

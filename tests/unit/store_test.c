@@ -1061,12 +1061,12 @@ t_version_and_meta(void)
 	fx_init(&f);
 	CHECK((st = fx_open(&f)));
 	hf_store_close(st);
-	hf_be32(v, 3);
+	hf_be32(v, 4);
 	CHECK_EQ(raw_put(f.path, "meta", "version", 7, v, 4), 0);
 	CHECK_EQ(hf_store_open(&st, &f.conf, f.err, sizeof(f.err)),
 	         HF_STORE_EVERSION);
 	CHECK(strstr(f.err, f.path) != NULL);
-	CHECK(strstr(f.err, "version 3") != NULL);
+	CHECK(strstr(f.err, "version 4") != NULL);
 	hf_be32(v, 2);
 	CHECK_EQ(raw_put(f.path, "meta", "version", 7, v, 4), 0);
 	CHECK((st = fx_open(&f)));
@@ -1184,11 +1184,146 @@ t_migrate_v1(void)
 	CHECK_EQ(c.n, 2);
 	CHECK(c.ok);
 	hf_store_close(st);
-	/* And the file now says format 2, read-only too. */
+	/* And the file now says the current format, read-only too. */
+	f.conf.read_only = true;
+	CHECK((st = fx_open(&f)));
+	CHECK_EQ(hf_store_int_version(st), HF_STORE_FORMAT_VERSION);
+	hf_store_close(st);
+	fx_done(&f);
+}
+
+static int
+copy_qentry(void *ctx, const struct hf_store_qentry *e)
+{
+	struct hf_store_qentry *out = ctx;
+	*out = *e;
+	out->subids = NULL; /* not valid after the callback */
+	return 0;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A format 2 store (queue entries end with their subscription ids): read
+ * as it is through a read-only handle (queued-at 0, unknown), migrated to
+ * format 3 by a writer - every entry gains a queued-at of 0, which later
+ * rewrites keep - while a new entry is stamped once, when first written,
+ * and keeps that time through rewrites and a reopen. */
+static void
+t_migrate_v2(void)
+{
+	struct fx f;
+	struct hf_store *st = NULL;
+	struct hf_store_session s = {
+	    .sid = 3,
+	    .client_id = (const uint8_t *)"q",
+	    .client_id_len = 1,
+	    .proto = 5,
+	    .expiry = 60,
+	};
+	struct hf_store_msg m = {
+	    .id = 9,
+	    .qos = 1,
+	    .topic = (const uint8_t *)"t",
+	    .topic_len = 1,
+	    .payload = (const uint8_t *)"pp",
+	    .payload_len = 2,
+	};
+	uint32_t subid = 5;
+	struct hf_store_qentry got, e = {
+	    .sid = 3,
+	    .seq = 1,
+	    .msg_id = 9,
+	    .payload_len = 2,
+	    .qos = 1,
+	    .n_subids = 1,
+	    .subids = &subid,
+	};
+	uint8_t key[16], ver[4];
+	size_t n;
+
+	fx_init(&f);
+	CHECK((st = fx_open(&f)));
+	CHECK_EQ(hf_store_session_put(st, &s), 0);
+	CHECK_EQ(hf_store_msg_put(st, &m, 1), 0);
+	CHECK_EQ(hf_store_commit(st), 0);
+	hf_store_close(st);
+	/* A format 2 entry: a format 3 one without its last 8 bytes. */
+	uint8_t *enc = hf_rec_qentry_enc(&e, &n);
+	CHECK(enc != NULL);
+	hf_be64(key, 3);
+	hf_be64(key + 8, 1);
+	hf_be32(ver, 2);
+	CHECK_EQ(raw_put(f.path, "queue", key, 16, enc, n - 8), 0);
+	CHECK_EQ(raw_put(f.path, "meta", "version", 7, ver, 4), 0);
+	free(enc);
+
 	f.conf.read_only = true;
 	CHECK((st = fx_open(&f)));
 	CHECK_EQ(hf_store_int_version(st), 2);
+	memset(&got, 0xff, sizeof(got));
+	CHECK_EQ(hf_store_queue_each(st, 3, 0, 10, copy_qentry, &got), 0);
+	CHECK_EQ(got.seq, 1);
+	CHECK_EQ(got.queued_at, 0);
+	CHECK_EQ(got.n_subids, 1);
+	CHECK_EQ(hf_store_check(st, NULL, NULL, NULL), 0);
 	hf_store_close(st);
+
+	f.conf.read_only = false;
+	CHECK((st = fx_open(&f))); /* migrates */
+	CHECK_EQ(hf_store_int_version(st), 3);
+	CHECK_EQ(hf_store_check(st, NULL, NULL, NULL), 0);
+	memset(&got, 0xff, sizeof(got));
+	CHECK_EQ(hf_store_queue_each(st, 3, 0, 10, copy_qentry, &got), 0);
+	CHECK_EQ(got.queued_at, 0);
+	CHECK_EQ(got.n_subids, 1);
+	/* The engine rewrites it (sent): still unknown, not "now". */
+	e.state = 1;
+	e.pid = 7;
+	CHECK_EQ(hf_store_queue_put(st, &e), 0);
+	CHECK_EQ(hf_store_queue_each(st, 3, 0, 10, copy_qentry, &got), 0);
+	CHECK_EQ(got.queued_at, 0);
+	CHECK_EQ(got.state, 1);
+	/* A new entry is stamped now, once. */
+	int64_t before = now_ms();
+	e.seq = 2;
+	e.state = 0;
+	e.pid = 0;
+	CHECK_EQ(hf_store_msg_ref(st, 9, 1), 0);
+	CHECK_EQ(hf_store_queue_put(st, &e), 0);
+	CHECK_EQ(hf_store_commit(st), 0);
+	CHECK_EQ(hf_store_queue_each(st, 3, 2, 10, copy_qentry, &got), 0);
+	int64_t stamped = got.queued_at;
+	CHECK(stamped >= before && stamped <= now_ms());
+	e.state = 1;
+	e.pid = 8;
+	e.queued_at = 0;
+	CHECK_EQ(hf_store_queue_put(st, &e), 0);
+	CHECK_EQ(hf_store_commit(st), 0);
+	hf_store_close(st);
+	CHECK((st = fx_open(&f)));
+	CHECK_EQ(hf_store_queue_each(st, 3, 2, 10, copy_qentry, &got), 0);
+	CHECK_EQ(got.queued_at, stamped);
+	CHECK_EQ(got.pid, 8);
+	CHECK_EQ(hf_store_check(st, NULL, NULL, NULL), 0);
+	hf_store_close(st);
+
+	/* A format 2 entry that does not decode stops the migration and
+	 * names the damage. */
+	fx_done(&f);
+	fx_init(&f);
+	CHECK((st = fx_open(&f)));
+	hf_store_close(st);
+	CHECK_EQ(raw_put(f.path, "queue", key, 16, "short", 5), 0);
+	CHECK_EQ(raw_put(f.path, "meta", "version", 7, ver, 4), 0);
+	CHECK_EQ(hf_store_open(&st, &f.conf, f.err, sizeof(f.err)),
+	         HF_STORE_ECORRUPT);
+	CHECK(strstr(f.err, "queue entry of format 2") != NULL);
 	fx_done(&f);
 }
 
@@ -1323,8 +1458,12 @@ t_decode_random(void)
 		if (hf_rec_msg_dec(b, n, 1, &m) == 0)
 			CHECK_EQ(20 + m.topic_len + m.payload_len + m.props_len,
 			         n);
-		if (hf_rec_qentry_dec(b, n, 1, 2, &q, &raw) == 0) {
+		if (hf_rec_qentry_dec(b, n, 1, 2, 2, &q, &raw) == 0) {
 			CHECK_EQ(19 + 4 * q.n_subids, n);
+			hf_rec_subids(raw, q.n_subids, ids);
+		}
+		if (hf_rec_qentry_dec(b, n, 1, 2, 3, &q, &raw) == 0) {
+			CHECK_EQ(19 + 4 * q.n_subids + 8, n);
 			hf_rec_subids(raw, q.n_subids, ids);
 		}
 		free(b);
@@ -1520,6 +1659,7 @@ main(void)
 	HF_RUN(t_corrupt_random);
 	HF_RUN(t_version_and_meta);
 	HF_RUN(t_migrate_v1);
+	HF_RUN(t_migrate_v2);
 	HF_RUN(t_bad_records);
 	HF_RUN(t_decode_random);
 	HF_RUN(t_guards);
