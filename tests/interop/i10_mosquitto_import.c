@@ -1,4 +1,4 @@
-/* tests/interop/i09_mosquitto_import.c - holdfast-db import-mosquitto on a
+/* tests/interop/i10_mosquitto_import.c - holdfast-db import-mosquitto on a
  * mosquitto.db written by Debian's mosquitto 2.0, then real clients on
  * Holdfast.
  *
