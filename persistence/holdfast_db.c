@@ -341,6 +341,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: holdfast-db [-d DIR] [-f FILE] [-n N] COMMAND\n"
+	           "       holdfast-db --help | --version\n"
 	           "  -d DIR   store directory (default: data)\n"
 	           "  -f FILE  store file inside DIR (default: holdfast.db)\n"
 	           "  -n N     queue: show at most N entries (default: 50)\n"
@@ -378,6 +379,10 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--help")) {
 			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			puts("holdfast-db version " HF_VERSION);
 			return 0;
 		}
 		if (strchr("dfn", argv[i][1]) && argv[i][2] == '\0')
