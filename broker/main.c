@@ -19,6 +19,7 @@
 #include "holdfast/auth.h"
 #include "broker.h"
 #include "net/net.h"
+#include "notify.h" /* hf-ops: sd_notify */
 
 static int
 daemonize(void)
@@ -136,10 +137,19 @@ auth_for_port(void *ctx, uint16_t port)
 	return m->auth[0];
 }
 
+/* hf-ops: every shutdown (signal, store failure) starts here, so this is
+ * where systemd hears STOPPING=1. */
+struct stop_ctx {
+	struct hf_net *net;
+	struct hf_notify *notify;
+};
+
 static void
 stop_accepting(void *ctx)
 {
-	hf_net_stop(ctx);
+	struct stop_ctx *s = ctx;
+	hf_notify_stopping(s->notify);
+	hf_net_stop(s->net);
 }
 
 /* SIGHUP: read the password and ACL files of every listener and the TLS
@@ -152,6 +162,7 @@ struct reload_ctx {
 	struct hf_broker *b;
 	struct hf_net *net;
 	struct hf_auth **auth;
+	struct hf_notify *notify; /* hf-ops */
 };
 
 static void
@@ -183,6 +194,16 @@ on_sighup(uv_signal_t *h, int signum)
 	hf_log(&r->b->log, HF_LOG_NOTICE,
 	       "Reload done%s; %u client(s) disconnected.",
 	       failed ? " with errors (see above)" : "", n);
+}
+
+/* hf-ops: `systemctl reload` waits for RELOADING=1 ... READY=1. */
+static void
+on_sighup_notify(uv_signal_t *h, int signum)
+{
+	struct reload_ctx *r = h->data;
+	hf_notify_reloading(r->notify);
+	on_sighup(h, signum);
+	hf_notify_ready(r->notify);
 }
 
 int
@@ -293,23 +314,33 @@ main(int argc, char **argv)
 		uv_run(&loop, UV_RUN_DEFAULT);
 		goto out_broker;
 	}
+	/* hf-ops: the watchdog from here on; READY=1 below. */
+	struct hf_notify notify;
+	if (hf_notify_start(&notify, &loop, &b->log) != 0)
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Warning: no systemd watchdog timer: out of memory.");
+	struct stop_ctx sctx = {net, &notify};
 	b->stop_accepting = stop_accepting;
-	b->stop_accepting_ctx = net;
+	b->stop_accepting_ctx = &sctx;
 	/* Not counted as keeping the loop alive: the engine's shutdown ends
 	 * the loop; the handle is closed after it. */
-	struct reload_ctx rctx = {b, net, auth};
+	struct reload_ctx rctx = {b, net, auth, &notify};
 	uv_signal_t sighup;
 	bool hup = uv_signal_init(&loop, &sighup) == 0;
 	if (hup) {
 		sighup.data = &rctx;
-		uv_signal_start(&sighup, on_sighup, SIGHUP);
+		uv_signal_start(&sighup, on_sighup_notify, SIGHUP);
 		uv_unref((uv_handle_t *)&sighup);
 	}
+	/* hf-ops: listeners bound, store open, SIGHUP handled: ready. */
+	hf_notify_ready(&notify);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	hf_notify_close(&notify); /* hf-ops; the uv_run below finishes it */
 	if (hup) {
 		uv_close((uv_handle_t *)&sighup, NULL);
 		uv_run(&loop, UV_RUN_DEFAULT);
 	}
+	uv_run(&loop, UV_RUN_DEFAULT); /* hf-ops: the watchdog's close */
 	rc = b->exit_code;
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
 out_broker:
