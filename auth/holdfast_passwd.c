@@ -59,6 +59,7 @@ usage(FILE *f)
 	      "[-I iterations] [-c] -b passwordfile username password\n"
 	      "       holdfast-passwd [-H ...] [-I iterations] -U "
 	      "passwordfile\n"
+	      "       holdfast-passwd -h | --help | --version\n"
 	      " -b : batch mode: the password is the last argument (it shows "
 	      "in ps and the shell history).\n"
 	      " -c : create a new password file, overwriting an existing one "
@@ -91,6 +92,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
+			exit(0);
+		} else if (!strcmp(a, "--version")) {
+			puts("holdfast-passwd version " HF_VERSION);
 			exit(0);
 		} else if (!strcmp(a, "-b")) {
 			o->batch = true;

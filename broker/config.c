@@ -1522,7 +1522,7 @@ usage(void)
 	      "\n"
 	      "usage: holdfast [-c FILE] [-d] [-p PORT]... [-v] "
 	      "[--test-config]\n"
-	      "                [--move-damaged-store]\n"
+	      "                [--move-damaged-store] [-h] [-V]\n"
 	      "\n"
 	      " -c, --config-file FILE  read the configuration from FILE.\n"
 	      "                         Without a file (or a file with no "
@@ -1545,6 +1545,7 @@ usage(void)
 	      "damaged store stops\n"
 	      "                         start-up)\n"
 	      " -h, --help              print this help and exit\n"
+	      " -V, --version           print the version and exit\n"
 	      "\n"
 	      "See conf/holdfast.conf for every configuration option.\n",
 	      stdout);
@@ -1612,6 +1613,13 @@ hf_config_args(struct hf_config *c, int argc, char **argv, bool *exit_now,
 			c->move_damaged_store = true;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage();
+			if (exit_now)
+				*exit_now = true;
+			return 0;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			/* hf-ops. -V: mosquitto has no such option to clash
+			 * with. Before the file is read, like -h. */
+			fputs("holdfast version " HF_VERSION "\n", stdout);
 			if (exit_now)
 				*exit_now = true;
 			return 0;

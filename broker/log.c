@@ -34,6 +34,20 @@ hf_log_close(struct hf_logger *l)
 		closelog();
 }
 
+int
+hf_log_reopen(struct hf_logger *l, const struct hf_config *c)
+{
+	if (!l->file || !(l->dest & HF_LOGD_FILE) || !c->log_file)
+		return 0;
+	FILE *f = fopen(c->log_file, "a");
+	if (!f)
+		return -1;
+	setvbuf(f, NULL, _IOLBF, 0);
+	fclose(l->file);
+	l->file = f;
+	return 0;
+}
+
 static int
 syslog_prio(unsigned type)
 {

@@ -21,6 +21,12 @@ struct hf_logger {
 /* Set up from the config (opens the log file). Returns 0 or -1. */
 int hf_log_open(struct hf_logger *l, const struct hf_config *c);
 void hf_log_close(struct hf_logger *l);
+/* Open c->log_file again (log_dest file), for log rotation: the file
+ * that was renamed away is closed and a new one is made at the configured
+ * name. The new file is opened before the old one is closed, so when that
+ * fails (errno set, -1 returned) logging goes on into the old file. 0 when
+ * done or when there is no log file. */
+int hf_log_reopen(struct hf_logger *l, const struct hf_config *c);
 void hf_log(struct hf_logger *l, unsigned type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

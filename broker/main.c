@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "net/net.h"
 #include "checkconf.h"
+#include "notify.h"
 #include "signals.h"
 
 static int
@@ -196,10 +197,19 @@ auth_for_port(void *ctx, uint16_t port)
 	return m->auth[0];
 }
 
+/* hf-ops: every shutdown (signal, store failure) starts here, so this is
+ * where systemd hears STOPPING=1. */
+struct stop_ctx {
+	struct hf_net *net;
+	struct hf_notify *notify;
+};
+
 static void
 stop_accepting(void *ctx)
 {
-	hf_net_stop(ctx);
+	struct stop_ctx *s = ctx;
+	hf_notify_stopping(s->notify);
+	hf_net_stop(s->net);
 }
 
 int
@@ -317,18 +327,29 @@ main(int argc, char **argv)
 		uv_run(&loop, UV_RUN_DEFAULT);
 		goto out_broker;
 	}
+	/* hf-ops: the watchdog from here on; READY=1 below. */
+	struct hf_notify notify;
+	if (hf_notify_start(&notify, &loop, &b->log) != 0)
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Warning: no systemd watchdog timer: out of memory.");
+	struct stop_ctx sctx = {net, &notify};
 	b->stop_accepting = stop_accepting;
-	b->stop_accepting_ctx = net;
+	b->stop_accepting_ctx = &sctx;
 	/* HUP, USR1, USR2, RTMIN (signals.h); not counted as keeping the
 	 * loop alive: the engine's shutdown ends the loop; they are closed
-	 * after it. */
-	struct hf_signals_ctx sctx = {b, net, auth, &conf, argc, argv};
-	struct hf_signals *sig = hf_signals_start(&loop, &sctx);
+	 * after it. SIGHUP tells systemd RELOADING=1 ... READY=1. */
+	struct hf_signals_ctx sigctx = {b, net, auth, &conf, argc, argv,
+	                                &notify};
+	struct hf_signals *sig = hf_signals_start(&loop, &sigctx);
+	/* Listeners bound, store open, signals handled: ready. */
+	hf_notify_ready(&notify);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	hf_notify_close(&notify); /* the uv_run below finishes it */
 	if (sig) {
 		hf_signals_close(sig);
 		uv_run(&loop, UV_RUN_DEFAULT);
 	}
+	uv_run(&loop, UV_RUN_DEFAULT); /* hf-ops: the watchdog's close */
 	rc = b->exit_code;
 	hf_log(&b->log, HF_LOG_NOTICE, "holdfast stopped.");
 out_broker:

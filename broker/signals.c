@@ -9,7 +9,9 @@
  * compared and, when it differs, named in a warning. */
 #include "signals.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "broker.h"
 #include "log.h"
 #include "net/net.h"
+#include "notify.h"
 
 struct hf_signals {
 	struct hf_signals_ctx ctx;
@@ -51,19 +54,30 @@ swap_str(char **a, char **b)
 	*b = t;
 }
 
-/* The log file again (logrotate moved it) with the live settings. If it
- * cannot be opened the broker logs to stderr rather than nowhere. */
+/* The logger again with the live settings (a reload may change them) and
+ * the log file opened anew (logrotate moved it): the new one is set up
+ * before the old one is let go, so a file that cannot be opened leaves the
+ * old logger as it was. syslog is closed only when it is no longer used
+ * (closelog would cut the new logger's connection too). */
 static void
-reopen_log(struct hf_signals *s)
+reset_log(struct hf_signals *s)
 {
-	struct hf_logger *log = &s->ctx.b->log;
-	hf_log_close(log);
-	if (hf_log_open(log, s->ctx.conf) != 0) {
-		log->dest = (log->dest & ~HF_LOGD_FILE) | HF_LOGD_STDERR;
+	struct hf_logger *log = &s->ctx.b->log, fresh;
+	if (hf_log_open(&fresh, s->ctx.conf) != 0) {
 		hf_log(log, HF_LOG_ERR,
-		       "Error: cannot reopen log file %s; logging to stderr.",
-		       s->ctx.conf->log_file ? s->ctx.conf->log_file : "?");
+		       "Error: cannot open log file %s: %s; keeping the "
+		       "previous log settings.",
+		       s->ctx.conf->log_file ? s->ctx.conf->log_file : "?",
+		       strerror(errno));
+		return;
 	}
+	FILE *old = log->file;
+	bool old_syslog = (log->dest & HF_LOGD_SYSLOG) != 0;
+	*log = fresh;
+	if (old)
+		fclose(old);
+	if (old_syslog && !(fresh.dest & HF_LOGD_SYSLOG))
+		closelog();
 }
 
 /* Whether the listeners are the same ones (so that their security
@@ -217,10 +231,11 @@ on_hup(uv_signal_t *h, int signum)
 	uint32_t old_sys = x->conf->sys_interval;
 
 	(void)signum;
+	hf_notify_reloading(x->notify);
 	hf_log(log, HF_LOG_NOTICE, "Reloading config.");
 	if (!reload_config(s))
 		failed++;
-	reopen_log(s);
+	reset_log(s);
 	for (size_t i = 0; x->auth && x->auth[i]; i++) {
 		struct hf_auth_conf ac =
 		    hf_listener_auth_conf(&x->conf->listeners[i]);
@@ -244,6 +259,7 @@ on_hup(uv_signal_t *h, int signum)
 	unsigned n = hf_engine_recheck_auth(x->b);
 	hf_log(log, HF_LOG_NOTICE, "Reload done%s; %u client(s) disconnected.",
 	       failed ? " with errors (see above)" : "", n);
+	hf_notify_ready(x->notify);
 }
 
 static void
@@ -271,9 +287,14 @@ on_rtmin(uv_signal_t *h, int signum)
 {
 	struct hf_signals *s = h->data;
 	(void)signum;
-	reopen_log(s);
-	hf_log(&s->ctx.b->log, HF_LOG_NOTICE,
-	       "Received SIGRTMIN: log file reopened.");
+	if (hf_log_reopen(&s->ctx.b->log, s->ctx.conf) != 0)
+		hf_log(&s->ctx.b->log, HF_LOG_ERR,
+		       "Error: SIGRTMIN: cannot reopen log file %s: %s; "
+		       "logging on into the old one.",
+		       s->ctx.conf->log_file, strerror(errno));
+	else
+		hf_log(&s->ctx.b->log, HF_LOG_NOTICE,
+		       "Received SIGRTMIN: log file reopened.");
 }
 
 static void

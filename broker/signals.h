@@ -29,6 +29,7 @@
 
 struct hf_broker;
 struct hf_net;
+struct hf_notify;
 
 /* What a reload touches. conf is the live configuration (b->conf points to
  * it); argv is the command line it was made from, read again on SIGHUP. */
@@ -39,6 +40,7 @@ struct hf_signals_ctx {
 	struct hf_config *conf;
 	int argc;
 	char **argv;
+	struct hf_notify *notify; /* systemd: RELOADING=1 ... READY=1 */
 };
 
 struct hf_signals;

@@ -816,6 +816,7 @@ usage(FILE *f)
 	        "  --json   print one JSON document instead of tables\n"
 	        "  --into-existing  import-mosquitto: allow a non-empty store\n"
 	        "  -h, --help       print this help\n"
+	        "  --version        print the version\n"
 	        "commands:\n"
 	        "  stats            sizes, record counts, oldest queued "
 	        "message per session\n"
@@ -868,6 +869,9 @@ main(int argc, char **argv)
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			puts("holdfast-db version " HF_VERSION);
 			return 0;
 		} else if (!strcmp(a, "--json")) {
 			json = true;

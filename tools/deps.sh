@@ -8,14 +8,19 @@
 # node, then the pinned npm packages of tests/ws (npm ci, from its
 # package-lock.json; never a downloaded browser).
 #
-# The mosquitto package is only for benchmarks and interop comparisons; its
-# service would take port 1883 (our default), so the package's postinst is
-# kept from starting it, and any running instance is stopped and disabled.
+# The mosquitto package is only for benchmarks and interop comparisons.
+# While this script installs packages, their maintainer scripts are kept
+# from starting services (a temporary policy-rc.d, put back afterwards), so
+# installing mosquitto does not start one on port 1883. A mosquitto (or
+# anything else) the machine already runs is the operator's: this script
+# never stops, disables or kills a service. tools/run.sh says so when port
+# 1883 is taken.
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libuv1-dev liblmdb-dev lmdb-utils
 	libssl-dev libwebsockets-dev libwebsockets-evlib-uv libmosquitto-dev
-	mosquitto-clients mosquitto python3-paho-mqtt clang libclang-rt-14-dev)
+	mosquitto-clients mosquitto python3-paho-mqtt clang libclang-rt-14-dev
+	libsystemd-dev)
 
 tests=0
 if [[ ${1:-} == --tests ]]; then
@@ -46,32 +51,7 @@ for p in "${PKGS[@]}"; do
 	fi
 done
 
-stop_mosquitto_service() {
-	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
-		systemctl disable --now mosquitto >/dev/null 2>&1 || true
-	else
-		if command -v systemctl >/dev/null; then
-			systemctl disable mosquitto >/dev/null 2>&1 || true
-		fi
-		if [[ -x /etc/init.d/mosquitto ]]; then
-			/etc/init.d/mosquitto stop >/dev/null 2>&1 || true
-			update-rc.d mosquitto disable >/dev/null 2>&1 || true
-		fi
-	fi
-	# The service runs as /usr/sbin/mosquitto -c /etc/mosquitto/...; stop
-	# only that one, never a mosquitto someone started by hand elsewhere.
-	local pidfile=/run/mosquitto/mosquitto.pid
-	if [[ -s $pidfile ]]; then
-		kill "$(cat "$pidfile")" 2>/dev/null || true
-	fi
-}
-
 if ((${#missing[@]} == 0)); then
-	# Nothing to install; still make sure a packaged mosquitto service
-	# is not holding port 1883 (cheap, no apt).
-	if [[ $(id -u) -eq 0 ]]; then
-		stop_mosquitto_service
-	fi
 	npm_tests
 	exit 0
 fi
@@ -109,7 +89,6 @@ chmod 755 "$policy"
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-stop_mosquitto_service
 restore_policy
 trap - EXIT
 npm_tests

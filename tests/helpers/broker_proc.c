@@ -197,7 +197,8 @@ reap(struct hf_bproc *b, int flags)
 #define MAX_WRAP_ARGS  16
 
 static int
-launch(struct hf_bproc *b, const char *const *extra)
+launch(struct hf_bproc *b, const char *const *extra,
+       void (*in_child)(void *), void *ctx)
 {
 	const char *bin = broker_bin();
 	const char *argv[4 + MAX_EXTRA_ARGS + MAX_WRAP_ARGS];
@@ -235,6 +236,8 @@ launch(struct hf_bproc *b, const char *const *extra)
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		close(fd);
+		if (in_child)
+			in_child(ctx);
 		execvp(argv[0], (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -246,7 +249,14 @@ launch(struct hf_bproc *b, const char *const *extra)
 int
 hf_bproc_launch(struct hf_bproc *b)
 {
-	return launch(b, NULL);
+	return launch(b, NULL, NULL, NULL);
+}
+
+int
+hf_bproc_launch_hook(struct hf_bproc *b, void (*in_child)(void *ctx),
+                     void *ctx)
+{
+	return launch(b, NULL, in_child, ctx);
 }
 
 static int
@@ -254,7 +264,7 @@ spawn(struct hf_bproc *b, const char *const *extra)
 {
 	int64_t deadline;
 
-	if (launch(b, extra) != 0)
+	if (launch(b, extra, NULL, NULL) != 0)
 		return -1;
 	deadline = hf_now_ms() + START_TIMEOUT_MS;
 	for (;;) {

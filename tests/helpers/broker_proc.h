@@ -63,6 +63,11 @@ int hf_bproc_restart_args(struct hf_bproc *b, const char *const *args);
 /* Start again in the same dir without waiting for anything (to kill it
  * while it starts). Returns 0, or -1 when it could not fork. */
 int hf_bproc_launch(struct hf_bproc *b);
+/* hf_bproc_launch() that calls in_child(ctx) in the forked child just
+ * before exec, e.g. to set environment variables that hold the broker's
+ * own pid (systemd's WATCHDOG_PID). Added for the sd_notify test. */
+int hf_bproc_launch_hook(struct hf_bproc *b, void (*in_child)(void *ctx),
+                         void *ctx);
 /* SIGTERM, wait up to 15 s (then SIGKILL and return -1). Returns the exit
  * status: 0 = clean, 128+N = killed by signal N. */
 int hf_bproc_stop(struct hf_bproc *b);
