@@ -150,6 +150,7 @@ end_of_turn(struct hf_broker *b)
 		bool ok = hf_dur_commit(b);
 		if (!ok && !b->shutting_down && hf_dur_turn_recoverable(b)) {
 			if (reset_to_last_commit(b)) {
+				hf_metrics_acks_released(b, true);
 				flush_dirty(b, false);
 				return;
 			}
@@ -163,6 +164,7 @@ end_of_turn(struct hf_broker *b)
 				       "writes; stopping without acknowledging "
 				       "this turn's messages.");
 			b->exit_code = 1;
+			hf_metrics_acks_released(b, true);
 			for (struct hf_client *c = b->dirty; c;
 			     c = c->dirty_next)
 				c->out.len = 0;
@@ -173,6 +175,7 @@ end_of_turn(struct hf_broker *b)
 		}
 	}
 	flush_dirty(b, false);
+	hf_metrics_acks_released(b, false);
 }
 
 static void
@@ -186,6 +189,7 @@ tick_cb(uv_timer_t *t)
 {
 	struct hf_broker *b = t->data;
 	hf_session_tick(b, hf_now_ms(b));
+	hf_metrics_tick(b);
 	hf_dur_trim(b); /* once a second: RSS is the broker's own memory */
 	if (b->store_full)
 		hf_dur_refresh_usage(b);
@@ -228,6 +232,7 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->loop = loop;
 	b->conf = conf;
 	b->start_time = time(NULL);
+	hf_metrics_init(&b->m);
 	b->sessions.borrow_keys = true; /* keys are the sessions' own ids */
 	b->tree = hf_tree_new();
 	b->retained = hf_retain_new();
@@ -260,6 +265,7 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	}
 	if (hf_dur_recover(b) != 0)
 		return -1;
+	hf_metrics_tick(b); /* the store answered: live from the start */
 	hf_sys_start(b);
 	return 0;
 }

@@ -30,6 +30,7 @@
 #include "encache.h"
 #include "log.h"
 #include "map.h"
+#include "metrics.h"
 #include "msg.h"
 #include "session.h"
 
@@ -45,6 +46,7 @@ struct hf_stats {
 	uint64_t store_resets;       /* engine reset to the last commit */
 	uint64_t clients_max;
 	uint64_t connections_total;
+	uint64_t clients_expired; /* sessions ended by their expiry */
 };
 
 struct hf_broker {
@@ -111,6 +113,7 @@ struct hf_broker {
 	 * harness moves time forward with it (keepalive, expiry, wills). */
 	int64_t clock_skew_ms;
 	struct hf_stats stats;
+	struct hf_metrics m; /* /metrics, /health, $SYS (metrics.h) */
 };
 
 /* The monotonic clock, ms (libuv's, plus the test harness's skew). */

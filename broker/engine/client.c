@@ -44,6 +44,7 @@ hf_engine_accept(void *ctx, struct hf_conn *conn)
 	if (!c)
 		return -1;
 	c->b = b;
+	b->m.sockets++;
 	c->conn = conn;
 	c->policy = conn->policy;
 	conn->ev = &client_events;

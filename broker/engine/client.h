@@ -68,6 +68,10 @@ struct hf_client {
  * (ctx: the broker): it makes the client and takes the connection's
  * events (data, drained, eof, closed). Returns 0 or -1 (out of memory). */
 int hf_engine_accept(void *ctx, struct hf_conn *conn);
+/* The engine's side of the HTTP API (struct hf_status_source in
+ * net/conn.h; ctx is the struct hf_broker): metrics.c. */
+int hf_engine_metrics(void *ctx, struct hf_wbuf *out);
+int hf_engine_health(void *ctx, bool ready, struct hf_wbuf *out, unsigned *n);
 /* Every state change goes through here (it counts the clients waiting for
  * CONNECT, b->n_clients_new). */
 void hf_client_set_state(struct hf_client *c, enum hf_cstate state);

@@ -139,6 +139,8 @@ hf_session_free(struct hf_session *s, bool publish)
 	drop_will(s);
 	hf_dur_session_drop(s);
 	hf_session_drop_subs(s);
+	hf_metrics_queued(s, 0, 0); /* the broker-wide sums lose them */
+	hf_metrics_inflight(s, 0, 0);
 	struct hf_qentry *lists[2] = {s->inf_head, s->q_head};
 	for (int i = 0; i < 2; i++) {
 		for (struct hf_qentry *e = lists[i], *n; e; e = n) {
@@ -510,6 +512,7 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 	struct hf_session *s = hf_map_get(&b->sessions, r->id, r->idlen);
 	if (s && session_expired(s, hf_now_ms(b))) {
 		/* expired between two ticks: it is gone [MQTT-3.1.2-23] */
+		b->stats.clients_expired++;
 		hf_session_free(s, true);
 		s = NULL;
 	}
@@ -658,8 +661,9 @@ hf_client_detach(struct hf_client *c)
 			struct hf_qentry *e = *pp;
 			if (e->qos == 0) {
 				*pp = e->next;
-				s->n_queued--;
-				s->queued_bytes -= e->msg->payload_len;
+				hf_metrics_queued(s, s->n_queued - 1,
+				                  s->queued_bytes -
+				                      e->msg->payload_len);
 				hf_qentry_free(b, e);
 				continue;
 			}
@@ -725,6 +729,7 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 			if (b->conf->connection_messages)
 				hf_log(&b->log, HF_LOG_NOTICE,
 				       "Session %s expired.", s->id);
+			b->stats.clients_expired++;
 			hf_session_free(s, true);
 		}
 	}

@@ -167,6 +167,7 @@ hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta)
 	    .props_len = (uint32_t)(PROPS_HDR + extra),
 	};
 	int rc = hf_store_msg_put(b->store, &r, (uint32_t)delta);
+	b->m.turn_msgs++;
 	free(blob);
 	check(b, rc, "message write");
 	m->store_id = r.id;
@@ -208,6 +209,7 @@ msg_from_record(const struct hf_store_msg *r, bool *oom)
 	m->expiry_at = r->expiry_at;
 	m->topic_len = r->topic_len;
 	m->payload_len = r->payload_len;
+	hf_msg_counted(m);
 	memcpy(m->data, r->topic, r->topic_len);
 	if (r->payload_len)
 		memcpy(m->data + r->topic_len, r->payload, r->payload_len);
@@ -541,7 +543,9 @@ hf_dur_commit(struct hf_broker *b)
 	b->dur_sync_needed = false;
 	if (hf_store_pending(b->store) == 0)
 		return true;
+	uint64_t t0 = uv_hrtime();
 	int rc = hf_store_commit(b->store);
+	hf_metrics_commit(b, rc == 0, (double)(uv_hrtime() - t0) / 1e9);
 	if (rc != 0) {
 		hf_log(&b->log, HF_LOG_ERR, "Error: store commit failed: %s.",
 		       hf_store_errmsg(b->store));
@@ -625,8 +629,7 @@ rec_session(void *ctx, const struct hf_store_session *r)
 		rc->err = 1;
 		return 1;
 	}
-	s->n_queued = (uint32_t)count;
-	s->queued_bytes = bytes;
+	hf_metrics_queued(s, count, bytes);
 	s->next_seq = last + 1;
 	s->disk_next = 0;
 	return 0;

@@ -80,7 +80,7 @@ refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
                const char *why)
 {
 	struct hf_broker *b = c->b;
-	b->stats.pub_dropped++;
+	hf_metrics_drop(b, HF_DROP_REJECTED);
 	hf_log(&b->log, HF_LOG_NOTICE,
 	       "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
 	       (int)p->topic.len, (const char *)p->topic.p, why);
@@ -130,7 +130,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		               "retained PUBLISH with retain_available false");
 		return;
 	}
-	b->stats.msgs_received++;
+	hf_metrics_pub_in(b, p.qos, p.payload.len);
 	uint8_t ack_type = p.qos == 1 ? HF_PUBACK : HF_PUBREC;
 	if (p.qos == 2 && hf_pidset_has(s->qos2_in, p.pid)) {
 		/* A resent QoS 2 PUBLISH we already hold: acknowledge again,
@@ -166,7 +166,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		 * negative acknowledgment; as mosquitto does, the PUBLISH is
 		 * acknowledged and dropped (the broker's policy refused it;
 		 * a client told nothing would send it again for ever). */
-		b->stats.pub_dropped++;
+		hf_metrics_drop(b, HF_DROP_ACL);
 		hf_log(&b->log, HF_LOG_NOTICE,
 		       "Denied PUBLISH from %s on %.*s (ACL).", s->id,
 		       (int)p.topic.len, (const char *)p.topic.p);
@@ -222,6 +222,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 	}
 	hf_send_ack(c, ack_type, p.pid,
 	            n ? HF_RC_SUCCESS : HF_RC_NO_MATCHING_SUBSCRIBERS);
+	hf_metrics_ack_queued(b);
 }
 
 void

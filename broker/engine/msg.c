@@ -22,6 +22,29 @@ hf_wall_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Messages alive in this process and their payload bytes ($SYS
+ * store/messages/count and /bytes, mosquitto's "message store"). The one
+ * piece of process-wide state in the engine, because a message is freed
+ * wherever its last reference drops, with no broker at hand; a process
+ * runs one broker (the engine tests' several share the count). */
+static struct {
+	uint64_t count, bytes;
+} tally;
+
+void
+hf_msg_counted(const struct hf_msg *m)
+{
+	tally.count++;
+	tally.bytes += m->payload_len;
+}
+
+void
+hf_msg_tally(uint64_t *count, uint64_t *bytes)
+{
+	*count = tally.count;
+	*bytes = tally.bytes;
+}
+
 struct hf_msg *
 hf_msg_new(const struct hf_publish *p, int64_t now_wall)
 {
@@ -41,6 +64,8 @@ hf_msg_new(const struct hf_publish *p, int64_t now_wall)
 		return NULL;
 	memset(m, 0, sizeof(*m));
 	m->refs = 1;
+	m->payload_len = p->payload.len;
+	hf_msg_counted(m);
 	m->qos = p->qos;
 	m->retain = p->retain;
 	m->topic_len = (uint16_t)p->topic.len;
@@ -103,6 +128,8 @@ void
 hf_msg_unref(struct hf_msg *m)
 {
 	if (m && --m->refs == 0) {
+		tally.count--;
+		tally.bytes -= m->payload_len;
 		if (m->cache)
 			hf_map_del(m->cache, &m->store_id, sizeof(m->store_id));
 		free(m);

@@ -56,6 +56,11 @@ struct hf_msg *hf_msg_new_simple(const char *topic, const void *payload,
                                  size_t len, uint8_t qos, bool retain);
 void hf_msg_ref(struct hf_msg *m);
 void hf_msg_unref(struct hf_msg *m);
+/* Count a message just made (every allocation of a struct hf_msg calls
+ * it once; the last unref uncounts it), and read the counts: messages
+ * alive in the process and their payload bytes. */
+void hf_msg_counted(const struct hf_msg *m);
+void hf_msg_tally(uint64_t *count, uint64_t *bytes);
 bool hf_msg_expired(const struct hf_msg *m, int64_t now_wall);
 
 #endif

@@ -90,8 +90,9 @@ hf_inflight_unlink(struct hf_session *s, struct hf_qentry *prev,
 		s->inf_head = e->next;
 	if (s->inf_tail == e)
 		s->inf_tail = prev;
-	s->n_inflight--;
-	s->inflight_bytes -= e->msg ? e->msg->payload_len : 0;
+	hf_metrics_inflight(s, s->n_inflight - 1,
+	                    s->inflight_bytes -
+	                        (e->msg ? e->msg->payload_len : 0));
 	if (e->pid && s->pids_out)
 		hf_pidset_put(s->pids_out, e->pid, false);
 }
@@ -115,8 +116,8 @@ hf_inflight_append(struct hf_session *s, struct hf_qentry *e)
 	else
 		s->inf_head = e;
 	s->inf_tail = e;
-	s->n_inflight++;
-	s->inflight_bytes += e->msg->payload_len;
+	hf_metrics_inflight(s, s->n_inflight + 1,
+	                    s->inflight_bytes + e->msg->payload_len);
 }
 
 /* May one more QoS 1/2 message go into flight to s's client? Its Receive
@@ -184,7 +185,7 @@ start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now,
 		 * (v5 3.1.2.25). */
 		if (e->pid)
 			hf_pidset_put(s->pids_out, e->pid, false);
-		s->b->stats.pub_dropped++;
+		hf_metrics_drop(s->b, HF_DROP_TOO_LARGE);
 		discard(s, e, stored);
 		return false;
 	}
@@ -211,8 +212,8 @@ pump_disk(struct hf_session *s)
 		size_t n = 0;
 		int rrc = hf_dur_queue_read(s, want, batch, &n);
 		if (rrc != 0 || n == 0) {
-			if (rrc == 0)
-				s->n_queued = 0; /* counts were off: resync */
+			if (rrc == 0) /* counts were off: resync */
+				hf_metrics_queued(s, 0, s->queued_bytes);
 			else if (rrc == -2)
 				hf_dur_fail_turn(b, "out of memory reading a "
 				                    "queue");
@@ -237,15 +238,17 @@ pump_disk(struct hf_session *s)
 				return;
 			}
 			s->disk_next = e->seq + 1;
-			s->n_queued--;
+			hf_metrics_queued(s, s->n_queued - 1, s->queued_bytes);
 			if (!e->msg) { /* not stored: contained, logged */
 				hf_dur_qentry_del(s, e->seq);
 				hf_qentry_free(s->b, e);
 				continue;
 			}
-			s->queued_bytes -= e->msg->payload_len < s->queued_bytes
-			                       ? e->msg->payload_len
-			                       : s->queued_bytes;
+			hf_metrics_queued(
+			    s, s->n_queued,
+			    s->queued_bytes - (e->msg->payload_len < s->queued_bytes
+			                           ? e->msg->payload_len
+			                           : s->queued_bytes));
 			if (e->state == HF_Q_QUEUED) {
 				start_flight(s, e, now, true);
 				continue;
@@ -269,7 +272,7 @@ pump_disk(struct hf_session *s)
 				 * [MQTT-3.1.2-25], so its window slot is not
 				 * held forever. */
 				hf_pidset_put(s->pids_out, e->pid, false);
-				b->stats.pub_dropped++;
+				hf_metrics_drop(b, HF_DROP_TOO_LARGE);
 				discard(s, e, true);
 				continue;
 			}
@@ -294,8 +297,8 @@ hf_session_pump(struct hf_session *s)
 		s->q_head = e->next;
 		if (!s->q_head)
 			s->q_tail = NULL;
-		s->n_queued--;
-		s->queued_bytes -= e->msg->payload_len;
+		hf_metrics_queued(s, s->n_queued - 1,
+		                  s->queued_bytes - e->msg->payload_len);
 		e->next = NULL;
 		start_flight(s, e, now, true);
 	}
@@ -315,7 +318,7 @@ hf_session_resend(struct hf_session *s)
 		                            e->n_subids)) {
 			/* Too big for the client's new Maximum Packet Size:
 			 * done as if delivered [MQTT-3.1.2-25]. */
-			s->b->stats.pub_dropped++;
+			hf_metrics_drop(s->b, HF_DROP_TOO_LARGE);
 			hf_inflight_remove(s, prev, e);
 			continue;
 		}
@@ -363,7 +366,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			/* QoS 0 is not queued for a client whose socket is
 			 * not keeping up: dropped, as MQTT allows. */
 			if (hf_client_backlogged(c)) {
-				b->stats.pub_dropped++;
+				hf_metrics_drop(b, HF_DROP_BACKLOG);
 				return;
 			}
 			hf_send_publish(c, m, 0, retain, 0, false, subids,
@@ -374,7 +377,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			return;
 	}
 	if (hf_session_queue_full(s, m->payload_len)) {
-		b->stats.pub_dropped++;
+		hf_metrics_drop(b, HF_DROP_QUEUE_FULL);
 		hf_log(&b->log, HF_LOG_WARNING,
 		       "Queue of %s is full, message on %.*s dropped.", s->id,
 		       (int)m->topic_len, (const char *)hf_msg_topic(m));
@@ -384,7 +387,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		return;
 	struct hf_qentry *e = hf_qentry_new(b);
 	if (!e) {
-		b->stats.pub_dropped++;
+		hf_metrics_drop(b, HF_DROP_NOMEM);
 		if (qos > 0)
 			hf_dur_fail_turn(b, "out of memory queueing a message");
 		return;
@@ -393,7 +396,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		e->subids = malloc(nsub * sizeof(uint32_t));
 		if (!e->subids) {
 			free(e);
-			b->stats.pub_dropped++;
+			hf_metrics_drop(b, HF_DROP_NOMEM);
 			if (qos > 0)
 				hf_dur_fail_turn(b, "out of memory queueing a "
 				                    "message");
@@ -420,8 +423,8 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			return;
 		}
 		hf_dur_qentry_put(s, e);
-		s->n_queued++;
-		s->queued_bytes += m->payload_len;
+		hf_metrics_queued(s, s->n_queued + 1,
+		                  s->queued_bytes + m->payload_len);
 		hf_qentry_free(s->b, e);
 		if (online)
 			hf_session_pump(s);
@@ -432,7 +435,6 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	else
 		s->q_head = e;
 	s->q_tail = e;
-	s->n_queued++;
-	s->queued_bytes += m->payload_len;
+	hf_metrics_queued(s, s->n_queued + 1, s->queued_bytes + m->payload_len);
 	hf_session_pump(s);
 }

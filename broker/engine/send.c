@@ -120,7 +120,7 @@ hf_send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 		}
 		return false;
 	}
-	c->b->stats.msgs_sent++;
+	hf_metrics_pub_out(c->b, qos, m->payload_len);
 	return true;
 }
 

@@ -115,4 +115,20 @@ struct hf_acceptor {
 	void *ctx;
 };
 
+/* What the HTTP API (net/http.c, listeners with protocol http_api) asks
+ * the engine, wired by main.c like the acceptor. Both are called on the
+ * loop thread while a request is answered and append to out; they return
+ * 0, or -1 when out of memory.
+ *   metrics: the engine's Prometheus text (exposition format 0.0.4).
+ *   health:  why the broker is not live (ready false: the loop or the
+ *            store does not answer) or not ready (ready true: also full,
+ *            shutting down), as JSON strings, each preceded by a comma
+ *            when *n (reasons so far, net's own included) is not 0; *n
+ *            counts the ones added. Nothing added: healthy. */
+struct hf_status_source {
+	int (*metrics)(void *ctx, struct hf_wbuf *out);
+	int (*health)(void *ctx, bool ready, struct hf_wbuf *out, unsigned *n);
+	void *ctx;
+};
+
 #endif

@@ -51,6 +51,7 @@ struct hf_tree {
 	struct snode root;
 	uint64_t seed;
 	size_t count; /* plain subscriptions + group members */
+	size_t shared; /* group members ($share/...) of count */
 	size_t nodes; /* allocated nodes, root excluded */
 };
 
@@ -593,6 +594,7 @@ hf_tree_sub(struct hf_tree *t, const uint8_t *filter, size_t len, void *owner,
 		return -1;
 	}
 	t->count++;
+	t->shared += shared;
 	return 0;
 }
 
@@ -621,6 +623,7 @@ hf_tree_unsub(struct hf_tree *t, const uint8_t *filter, size_t len, void *owner)
 		sub_remove(n, (uint32_t)pos);
 	}
 	t->count--;
+	t->shared -= shared;
 	prune_up(t, n);
 	return 1;
 }
@@ -699,6 +702,12 @@ size_t
 hf_tree_count(const struct hf_tree *t)
 {
 	return t->count;
+}
+
+size_t
+hf_tree_shared_count(const struct hf_tree *t)
+{
+	return t->shared;
 }
 
 size_t

@@ -74,6 +74,8 @@ void hf_tree_match(struct hf_tree *t, const uint8_t *topic, size_t len,
 
 /* Number of subscriptions (plain + shared members) in the tree. */
 size_t hf_tree_count(const struct hf_tree *t);
+/* Of those, members of shared groups ($share/GROUP/FILTER). */
+size_t hf_tree_shared_count(const struct hf_tree *t);
 
 /* True when filter (no $share prefix) matches topic. */
 bool hf_topic_matches(const uint8_t *filter, size_t flen, const uint8_t *topic,
