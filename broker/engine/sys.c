@@ -4,6 +4,7 @@
  * QoS 0 messages, through the ordinary routing path, so subscribers and
  * late joiners see them like any retained topic. A value is republished only
  * when it changed (uptime always changes). Loop thread only. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -41,6 +42,49 @@ sys_num(struct hf_broker *b, const char *topic, unsigned long long v)
 	sys_put(b, topic, buf);
 }
 
+/* The load/... topics: mosquitto's per-minute rates, each averaged over
+ * 1, 5 and 15 minutes like a Unix load average (an exponential moving
+ * average, weight exp(-dt / window)), from the same counters as /metrics.
+ * The first call only takes the counters' values. */
+static void
+sys_load(struct hf_broker *b)
+{
+	static const char *const names[9] = {
+	    "messages/received", "messages/sent",     "bytes/received",
+	    "bytes/sent",        "connections",       "sockets",
+	    "publish/dropped",   "publish/received",  "publish/sent"};
+	static const int windows[3] = {1, 5, 15};
+	struct hf_metrics *m = &b->m;
+	const uint64_t now_v[9] = {
+	    b->stats.msgs_received,  b->stats.msgs_sent,
+	    b->stats.bytes_received, b->stats.bytes_sent,
+	    b->stats.connections_total, m->sockets,
+	    b->stats.pub_dropped,    b->stats.msgs_received,
+	    b->stats.msgs_sent};
+	int64_t now = hf_now_ms(b);
+	double dt = (double)(now - m->load_at_ms) / 1000.0;
+	bool first = m->load_at_ms == 0;
+	if (!first && dt < 0.5)
+		return; /* too soon to say anything per minute */
+	for (int i = 0; i < 9; i++) {
+		double rate = (double)(now_v[i] - m->load_prev[i]) * 60.0 / dt;
+		m->load_prev[i] = now_v[i];
+		if (first)
+			continue;
+		for (int w = 0; w < 3; w++) {
+			double *avg = &m->load_avg[i][w];
+			double e = exp(-dt / (60.0 * windows[w]));
+			char topic[96], val[32];
+			*avg = rate + e * (*avg - rate);
+			snprintf(topic, sizeof(topic), "$SYS/broker/load/%s/%dmin",
+			         names[i], windows[w]);
+			snprintf(val, sizeof(val), "%.2f", *avg);
+			sys_put(b, topic, val);
+		}
+	}
+	m->load_at_ms = now ? now : 1;
+}
+
 void
 hf_sys_publish(struct hf_broker *b)
 {
@@ -75,6 +119,23 @@ hf_sys_publish(struct hf_broker *b)
 	sys_num(b, "$SYS/broker/subscriptions/count", hf_tree_count(b->tree));
 	sys_num(b, "$SYS/broker/retained messages/count",
 	        hf_retain_count(b->retained));
+	/* mosquitto 2.0's other topics, from the counters /metrics shows. */
+	const struct hf_metrics *m = &b->m;
+	sys_num(b, "$SYS/broker/publish/bytes/received",
+	        m->bytes_in[0] + m->bytes_in[1] + m->bytes_in[2]);
+	sys_num(b, "$SYS/broker/publish/bytes/sent",
+	        m->bytes_out[0] + m->bytes_out[1] + m->bytes_out[2]);
+	sys_num(b, "$SYS/broker/clients/expired", b->stats.clients_expired);
+	sys_num(b, "$SYS/broker/shared_subscriptions/count",
+	        hf_tree_shared_count(b->tree));
+	uint64_t n, bytes;
+	hf_msg_tally(&n, &bytes);
+	sys_num(b, "$SYS/broker/store/messages/count", n);
+	sys_num(b, "$SYS/broker/messages/stored", n); /* mosquitto's alias */
+	sys_num(b, "$SYS/broker/store/messages/bytes", bytes);
+	sys_num(b, "$SYS/broker/heap/current", hf_metrics_heap(b));
+	sys_num(b, "$SYS/broker/heap/maximum", b->m.heap_max);
+	sys_load(b);
 }
 
 static void
