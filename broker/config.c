@@ -610,8 +610,13 @@ h_protocol(struct pctx *p, const struct key_def *k, char *val, void *field)
 		store_num(k, field, HF_LISTENER_WEBSOCKETS);
 		return 0;
 	}
-	return fail(p, "%s: unknown protocol '%s' (mqtt or websockets)", p->key,
-	            w);
+	if (!strcmp(w, "http_api")) { /* mosquitto 2.1's name */
+		store_num(k, field, HF_LISTENER_HTTP_API);
+		return 0;
+	}
+	return fail(p,
+	            "%s: unknown protocol '%s' (mqtt, websockets or http_api)",
+	            p->key, w);
 }
 
 /* tls_version: the lowest version accepted (mosquitto 2.0's meaning). */
@@ -1669,6 +1674,24 @@ check_tls(const struct hf_listener_conf *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* protocol http_api: metrics and health say much about the broker and
+ * nothing asks who is asking, so without an address it listens on the
+ * loopback only (127.0.0.1); plain HTTP only. */
+static int
+http_api_defaults(struct hf_listener_conf *l, char *err, size_t errlen)
+{
+	if (l->protocol != HF_LISTENER_HTTP_API)
+		return 0;
+	if (hf_listener_is_tls(l))
+		return set_err(err, errlen,
+		               "%s: certfile: the http_api listener on port %u "
+		               "serves plain HTTP only",
+		               where_of(l, HF_TLSK_CERTFILE), l->port);
+	if (!l->bind_address && !(l->bind_address = strdup("127.0.0.1")))
+		return set_err(err, errlen, "out of memory");
+	return 0;
+}
+
 int
 hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 {
@@ -1735,7 +1758,8 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 	}
 
 	for (i = 0; i < c->n_listeners; i++)
-		if (check_tls(&c->listeners[i], err, errlen))
+		if (check_tls(&c->listeners[i], err, errlen) ||
+		    http_api_defaults(&c->listeners[i], err, errlen))
 			return -1;
 
 	/* allow_anonymous unset: false, but true in local only mode (as in

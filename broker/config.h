@@ -51,6 +51,9 @@
 enum hf_listener_protocol {
 	HF_LISTENER_MQTT = 0,       /* MQTT over TCP (the default) */
 	HF_LISTENER_WEBSOCKETS = 1, /* MQTT over WebSocket (broker/net/ws.c) */
+	/* Health and metrics over plain HTTP (broker/net/http.c); without a
+	 * bind address it binds 127.0.0.1 only (hf_config_finish). */
+	HF_LISTENER_HTTP_API = 2,
 };
 
 /* The lowest TLS version a listener accepts (`tls_version`). */

@@ -335,6 +335,10 @@ main(int argc, char **argv)
 	struct stop_ctx sctx = {net, &notify};
 	b->stop_accepting = stop_accepting;
 	b->stop_accepting_ctx = &sctx;
+	/* The HTTP API's answers come from the engine (net/conn.h). */
+	struct hf_status_source status = {hf_engine_metrics, hf_engine_health,
+	                                  b};
+	hf_net_set_status(net, &status);
 	/* HUP, USR1, USR2, RTMIN (signals.h); not counted as keeping the
 	 * loop alive: the engine's shutdown ends the loop; they are closed
 	 * after it. SIGHUP tells systemd RELOADING=1 ... READY=1. */

@@ -99,6 +99,15 @@ uv_loop_t *hf_net_loop(struct hf_net *net);
  * endpoint is freed). */
 void hf_net_stream_gone(struct hf_endpoint *ep);
 uint8_t *hf_net_readbuf(struct hf_net *net, size_t *len);
+/* For the HTTP API (http.c): the engine's answers (main.c set them with
+ * hf_net_set_status; zeroed until then), and net's own: a JSON string per
+ * listener that is not accepting (closed, or paused for want of
+ * descriptors), comma-separated after *n reasons so far (*n grows), and
+ * the listeners' connection counts as Prometheus text. 0, or -1 out of
+ * memory. */
+const struct hf_status_source *hf_net_status(struct hf_net *net);
+int hf_net_health_text(struct hf_net *net, struct hf_wbuf *out, unsigned *n);
+int hf_net_metrics_text(struct hf_net *net, struct hf_wbuf *out);
 /* The peer of a connected socket as "ip:port" into out ("?:0" when it
  * cannot be had, e.g. fd < 0). */
 void hf_net_fd_peer(int fd, char *out, size_t outlen);

@@ -51,6 +51,7 @@ struct hf_listener {
 	struct hf_endpoint ep; /* ep.policy: what its connections carry */
 	struct hf_tls *tls;    /* NULL: plain TCP; owned by the net */
 	struct hf_ws *ws;      /* protocol websockets: its lws context */
+	struct hf_httpd *http; /* protocol http_api: its lws context */
 	uv_poll_t poll;        /* the listening socket */
 	uv_timer_t backoff;    /* resumes accepting after EMFILE */
 	int fd;
@@ -67,6 +68,7 @@ struct hf_net {
 	struct hf_tls **tls; /* per configured listener; NULL: plain */
 	size_t n_tls;
 	bool stopped;
+	struct hf_status_source status; /* for the HTTP API (main.c) */
 	uv_idle_t idle; /* reads the streams on `again` */
 	struct hf_stream **again;
 	size_t n_again, cap_again;
@@ -210,6 +212,11 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 		hf_ws_adopt(l->ws, fd);
 		return;
 	}
+	if (l->http) {
+		l->n_conns++;
+		hf_httpd_adopt(l->http, fd);
+		return;
+	}
 	void *io = l->tls ? hf_tls_io_new(l->tls, fd) : hf_tcp_io_new(fd);
 	if (!io) {
 		char peer[64];
@@ -320,6 +327,13 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 			errno = ENOMEM;
 		}
 	}
+	if (rc == 0 && lc->protocol == HF_LISTENER_HTTP_API) {
+		l->http = hf_httpd_new(net->loop, net->conf, &l->ep, net->log);
+		if (!l->http) {
+			rc = -1;
+			errno = ENOMEM;
+		}
+	}
 	if (rc != 0) {
 		int err = errno;
 		if (fd >= 0)
@@ -358,7 +372,8 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	hf_log(net->log, HF_LOG_NOTICE,
 	       "Opened ipv%c listen socket on port %u (%s%s%s).",
 	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip,
-	       l->ws ? ", websockets" : "", tls ? ", TLS" : "");
+	       l->ws ? ", websockets" : l->http ? ", http_api" : "",
+	       tls ? ", TLS" : "");
 	return 0;
 }
 
@@ -569,6 +584,7 @@ hf_net_stop(struct hf_net *net)
 			uv_close((uv_handle_t *)&l->backoff, handle_closed);
 		}
 		hf_ws_stop(l->ws);
+		hf_httpd_stop(l->http);
 	}
 	if (!uv_is_closing((uv_handle_t *)&net->idle))
 		uv_close((uv_handle_t *)&net->idle, handle_closed);
@@ -583,6 +599,7 @@ hf_net_free(struct hf_net *net)
 		if (net->listeners[i]->fd >= 0)
 			close(net->listeners[i]->fd);
 		hf_ws_free(net->listeners[i]->ws);
+		hf_httpd_free(net->listeners[i]->http);
 		free(net->listeners[i]);
 	}
 	free(net->listeners);
@@ -591,6 +608,80 @@ hf_net_free(struct hf_net *net)
 	free(net->tls);
 	free(net->again);
 	free(net);
+}
+
+/* ---- what the HTTP API asks of net (http.c) ------------------------- */
+
+void
+hf_net_set_status(struct hf_net *net, const struct hf_status_source *src)
+{
+	if (net)
+		net->status = *src;
+}
+
+const struct hf_status_source *
+hf_net_status(struct hf_net *net)
+{
+	return &net->status;
+}
+
+static const char *
+protocol_name(const struct hf_listener *l)
+{
+	switch (l->ep.policy.conf->protocol) {
+	case HF_LISTENER_WEBSOCKETS:
+		return "websockets";
+	case HF_LISTENER_HTTP_API:
+		return "http_api";
+	default:
+		return "mqtt";
+	}
+}
+
+/* A reason per listener that is not accepting: the listener list is
+ * short (the configuration's), never the connections. */
+int
+hf_net_health_text(struct hf_net *net, struct hf_wbuf *out, unsigned *n)
+{
+	char buf[160];
+	int rc = 0;
+	for (size_t i = 0; i < net->n_listeners; i++) {
+		const struct hf_listener *l = net->listeners[i];
+		const char *why = NULL;
+		if (l->fd < 0 || net->stopped)
+			why = "closed";
+		else if (uv_is_active((const uv_handle_t *)&l->backoff))
+			why = "paused: out of file descriptors";
+		if (!why)
+			continue;
+		snprintf(buf, sizeof(buf), "%s\"listener %s port %u: %s\"",
+		         *n ? "," : "", protocol_name(l), l->ep.policy.port,
+		         why);
+		(*n)++;
+		rc |= hf_wbuf_put(out, buf, strlen(buf));
+	}
+	return rc ? -1 : 0;
+}
+
+int
+hf_net_metrics_text(struct hf_net *net, struct hf_wbuf *out)
+{
+	static const char head[] =
+	    "# HELP holdfast_listener_connections Open connections of a "
+	    "listener socket.\n"
+	    "# TYPE holdfast_listener_connections gauge\n";
+	char buf[160];
+	int rc = hf_wbuf_put(out, head, sizeof(head) - 1);
+	for (size_t i = 0; i < net->n_listeners; i++) {
+		const struct hf_listener *l = net->listeners[i];
+		int len = snprintf(buf, sizeof(buf),
+		                   "holdfast_listener_connections{port=\"%u\","
+		                   "protocol=\"%s\",listener=\"%zu\"} %d\n",
+		                   l->ep.policy.port, protocol_name(l), i,
+		                   l->n_conns);
+		rc |= hf_wbuf_put(out, buf, (size_t)len);
+	}
+	return rc ? -1 : 0;
 }
 
 uint16_t

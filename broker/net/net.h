@@ -38,6 +38,10 @@ int hf_net_open(struct hf_net **net, uv_loop_t *loop,
 void hf_net_stop(struct hf_net *net);
 /* Free everything, after the loop has ended. NULL is fine. */
 void hf_net_free(struct hf_net *net);
+/* Where the HTTP API listeners (protocol http_api, net/http.c) get the
+ * engine's metrics and health (copied; src->ctx must outlive net). Until
+ * it is set they answer 503 "engine: not wired" and metrics of net only. */
+void hf_net_set_status(struct hf_net *net, const struct hf_status_source *src);
 /* The port listener i is bound to (tests, logs); 0 when there is none. */
 uint16_t hf_net_port(const struct hf_net *net, size_t i);
 

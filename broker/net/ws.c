@@ -528,6 +528,18 @@ lws_emit(int level, const char *line)
 	       level & LLL_ERR ? " error" : "", (int)n, line);
 }
 
+/* lws's log level and destination are the process's, shared by every
+ * context (WebSocket and HTTP API listeners alike). */
+void
+hf_ws_log_init(const struct hf_config *conf, struct hf_logger *log)
+{
+	lws_logger = log;
+	lws_set_log_level(conf->websockets_log_level
+	                      ? conf->websockets_log_level
+	                      : LLL_ERR | LLL_WARN,
+	                  lws_emit);
+}
+
 /* ---- the context ---------------------------------------------------- */
 
 struct hf_ws *
@@ -556,11 +568,7 @@ hf_ws_new(uv_loop_t *loop, const struct hf_config *conf,
 		v->mount.origin_protocol = LWSMPRO_FILE;
 		v->mount.def = "index.html";
 	}
-	lws_logger = log;
-	lws_set_log_level(conf->websockets_log_level
-	                      ? conf->websockets_log_level
-	                      : LLL_ERR | LLL_WARN,
-	                  lws_emit);
+	hf_ws_log_init(conf, log);
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_LIBUV |

@@ -43,5 +43,21 @@ void hf_ws_stop(struct hf_ws *ws);
 int hf_ws_reload_tls(struct hf_ws *ws, char *err, size_t errlen);
 /* After the loop has ended. NULL is fine. */
 void hf_ws_free(struct hf_ws *ws);
+/* Send libwebsockets' own log lines to log (log_type websockets) at
+ * websockets_log_level: before any context is made (http.c too). */
+void hf_ws_log_init(const struct hf_config *conf, struct hf_logger *log);
+
+/* http.c: the HTTP API (protocol http_api) on libwebsockets, made and
+ * fed like struct hf_ws: listener.c binds, accepts and admits. GET
+ * /health, /health/live, /health/ready, /metrics; the answers come from
+ * net's status source (hf_net_set_status) and net itself
+ * (hf_net_health_text, hf_net_metrics_text). Same contract as the
+ * hf_ws_* functions above. */
+struct hf_httpd;
+struct hf_httpd *hf_httpd_new(uv_loop_t *loop, const struct hf_config *conf,
+                              struct hf_endpoint *ep, struct hf_logger *log);
+int hf_httpd_adopt(struct hf_httpd *h, int fd);
+void hf_httpd_stop(struct hf_httpd *h);
+void hf_httpd_free(struct hf_httpd *h);
 
 #endif
