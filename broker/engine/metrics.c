@@ -12,6 +12,11 @@
  * Loop thread only. */
 #define _GNU_SOURCE /* mallinfo2 */
 #include <malloc.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's allocator statistics (sanitizer/allocator_interface.h, which
+ * Debian ships with the compiler's runtime, not always as a header). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -190,9 +195,14 @@ hf_metrics_heap(struct hf_broker *b)
 {
 	/* glibc's own view: bytes handed out from the arenas plus mmapped
 	 * blocks. mallinfo2 walks the free lists, so it is called on the
-	 * $SYS tick only, never per event. */
+	 * $SYS tick only, never per event. Under AddressSanitizer glibc's
+	 * malloc is not the one in use: ask ASan's allocator instead. */
+#if defined(__SANITIZE_ADDRESS__)
+	uint64_t cur = __sanitizer_get_current_allocated_bytes();
+#else
 	struct mallinfo2 mi = mallinfo2();
 	uint64_t cur = (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+#endif
 	if (cur > b->m.heap_max)
 		b->m.heap_max = cur;
 	return cur;

@@ -1976,6 +1976,43 @@ test_tls_keys(void)
 
 /* protocol is stored in the current listener (mqtt or websockets, with
  * its http_dir); anything else is an error naming the file and line. */
+/* protocol http_api (mosquitto 2.1's name): without an address it binds
+ * the loopback only (127.0.0.1), with one it binds that; plain HTTP only,
+ * so a certfile there stops the configuration. */
+static void
+test_protocol_http_api(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "listener 1883\n"
+	                   "listener 9090\nprotocol http_api\n"
+	                   "listener 9091 0.0.0.0\nprotocol http_api\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.n_listeners, 3);
+	CHECK_EQ(c.listeners[0].protocol, HF_LISTENER_MQTT);
+	CHECK(c.listeners[0].bind_address == NULL);
+	CHECK_EQ(c.listeners[1].protocol, HF_LISTENER_HTTP_API);
+	CHECK(str_eq(c.listeners[1].bind_address, "127.0.0.1"));
+	CHECK_EQ(c.listeners[2].protocol, HF_LISTENER_HTTP_API);
+	CHECK(str_eq(c.listeners[2].bind_address, "0.0.0.0"));
+	hf_config_free(&c);
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "listener 9090\nprotocol http_api\n"
+	                   "certfile /etc/c.pem\nkeyfile /etc/k.pem\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), -1);
+	CHECK(strstr(err, "plain HTTP only") != NULL);
+	hf_config_free(&c);
+}
+
 static void
 test_protocol(void)
 {
@@ -2012,14 +2049,15 @@ test_protocol(void)
 	                   "range"));
 
 	CHECK(expect_error("listener 1884\n\nprotocol http\n", 3,
-	                   "protocol: unknown protocol 'http' (mqtt or "
-	                   "websockets)"));
+	                   "protocol: unknown protocol 'http' (mqtt, "
+	                   "websockets or http_api)"));
 	CHECK(expect_error("listener 1884\nprotocol MQTT\n", 2,
 	                   "protocol: unknown protocol 'MQTT'"));
 	CHECK(expect_error("listener 1884\nprotocol mqtt tcp\n", 2,
 	                   "protocol: unexpected extra argument 'tcp'"));
 	CHECK(expect_error("listener 1884\nprotocol\n", 2,
 	                   "protocol: missing value"));
+	test_protocol_http_api();
 }
 
 /* client_max_write_buffer_size: a size like persistence_max_size's (k, m,
