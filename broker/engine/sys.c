@@ -3,7 +3,10 @@
  * Every sys_interval seconds the broker publishes its counters as retained
  * QoS 0 messages, through the ordinary routing path, so subscribers and
  * late joiners see them like any retained topic. A value is republished only
- * when it changed (uptime always changes). Loop thread only. */
+ * when it changed (uptime always changes). The names and meanings are
+ * mosquitto 2.0's (checked against Debian's 2.0.11), the values the same
+ * counters /metrics shows (metrics.h); one difference: messages/* count
+ * PUBLISH packets here, every MQTT packet in mosquitto. Loop thread only. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
