@@ -5,8 +5,9 @@
  * late joiners see them like any retained topic. A value is republished only
  * when it changed (uptime always changes). The names and meanings are
  * mosquitto 2.0's (checked against Debian's 2.0.11), the values the same
- * counters /metrics shows (metrics.h); one difference: messages/* count
- * PUBLISH packets here, every MQTT packet in mosquitto. Loop thread only. */
+ * counters /metrics shows (metrics.h); one difference: messages/received
+ * and messages/sent count PUBLISH packets here, every MQTT packet in
+ * mosquitto. Loop thread only. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -331,6 +331,32 @@ expo_check(const char *text)
 	return bad;
 }
 
+/* Prometheus' own linter on text, when there is one: HF_PROMTOOL names
+ * it, else `promtool` on PATH (Debian's package prometheus has it); 0
+ * when it accepts the text or there is none (said on stderr). */
+static int
+promtool_check(const char *text)
+{
+	const char *tool = getenv("HF_PROMTOOL");
+	char cmd[512];
+	if (!tool || !*tool) {
+		if (system("command -v promtool >/dev/null 2>&1") != 0) {
+			fprintf(stderr, "promtool not found: format checked by "
+			                "this test only\n");
+			return 0;
+		}
+		tool = "promtool";
+	}
+	snprintf(cmd, sizeof(cmd), "%s check metrics", tool);
+	FILE *p = popen(cmd, "w");
+	if (!p)
+		return -1;
+	fputs(text, p);
+	int rc = pclose(p);
+	fprintf(stderr, "%s: %s\n", cmd, rc == 0 ? "ok" : "FAILED");
+	return rc;
+}
+
 /* The value of the sample written exactly as key (name{labels}); NAN when
  * absent. */
 static double
@@ -480,6 +506,7 @@ t_metrics_under_load(struct hf_bproc *b)
 		free(before);
 		return;
 	}
+	CHECK_EQ(promtool_check(after), 0);
 #define GREW(key) (metric(after, key) - metric(before, key))
 	CHECK_EQ(GREW("holdfast_messages_received_total{qos=\"1\"}"), total);
 	CHECK_EQ(GREW("holdfast_payload_received_bytes_total{qos=\"1\"}"),
