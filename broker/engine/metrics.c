@@ -34,9 +34,8 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 static const double secs_le[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                  0.005,  0.01,    0.025,  0.05,  0.1,
                                  0.25,   0.5,     1,      2.5,   5};
-static const double count_le[] = {1,   2,   4,    8,    16,   32,
-                                  64,  128, 256,  512,  1024, 2048,
-                                  4096};
+static const double count_le[] = {1,   2,   4,   8,    16,   32,  64,
+                                  128, 256, 512, 1024, 2048, 4096};
 
 static void
 hist_init(struct hf_hist *h, const double *le, size_t n)
@@ -208,7 +207,8 @@ hf_metrics_heap(struct hf_broker *b)
 	return cur;
 }
 
-/* ---- the exposition text -------------------------------------------------- */
+/* ---- the exposition text --------------------------------------------------
+ */
 
 struct out {
 	struct hf_wbuf *w;
@@ -243,8 +243,7 @@ one(struct out *o, const char *name, const char *type, const char *help,
 }
 
 static void
-by_qos(struct out *o, const char *name, const char *help,
-       const uint64_t v[3])
+by_qos(struct out *o, const char *name, const char *help, const uint64_t v[3])
 {
 	family(o, name, "counter", help);
 	for (int q = 0; q < 3; q++)
@@ -253,8 +252,7 @@ by_qos(struct out *o, const char *name, const char *help,
 }
 
 static void
-hist(struct out *o, const char *name, const char *help,
-     const struct hf_hist *h)
+hist(struct out *o, const char *name, const char *help, const struct hf_hist *h)
 {
 	uint64_t cum = 0;
 	family(o, name, "histogram", help);
@@ -282,8 +280,7 @@ clients(struct out *o, struct hf_broker *b)
 	one(o, "holdfast_connections", "gauge",
 	    "Network connections of clients past CONNECT.", on);
 	one(o, "holdfast_connections_pending", "gauge",
-	    "Network connections waiting for their CONNECT.",
-	    b->n_clients_new);
+	    "Network connections waiting for their CONNECT.", b->n_clients_new);
 	one(o, "holdfast_connections_accepted_total", "counter",
 	    "Network connections handed to the engine.", b->m.sockets);
 	one(o, "holdfast_clients_connected_total", "counter",
@@ -294,8 +291,7 @@ clients(struct out *o, struct hf_broker *b)
 	family(o, "holdfast_sessions", "gauge",
 	       "Sessions, online (a client attached) or offline.");
 	put(o, "holdfast_sessions{state=\"online\"} %u\n", on);
-	put(o, "holdfast_sessions{state=\"offline\"} %u\n",
-	    b->n_sessions - on);
+	put(o, "holdfast_sessions{state=\"offline\"} %u\n", b->n_sessions - on);
 	one(o, "holdfast_sessions_expired_total", "counter",
 	    "Sessions ended by their expiry interval.",
 	    b->stats.clients_expired);
@@ -316,8 +312,7 @@ messages(struct out *o, struct hf_broker *b)
 	by_qos(o, "holdfast_messages_received_total",
 	       "PUBLISH packets received, by QoS.", m->msgs_in);
 	by_qos(o, "holdfast_messages_sent_total",
-	       "PUBLISH packets sent (resends included), by QoS.",
-	       m->msgs_out);
+	       "PUBLISH packets sent (resends included), by QoS.", m->msgs_out);
 	by_qos(o, "holdfast_payload_received_bytes_total",
 	       "Payload bytes of the PUBLISH packets received, by QoS.",
 	       m->bytes_in);
@@ -325,8 +320,7 @@ messages(struct out *o, struct hf_broker *b)
 	       "Payload bytes of the PUBLISH packets sent, by QoS.",
 	       m->bytes_out);
 	one(o, "holdfast_network_received_bytes_total", "counter",
-	    "Bytes of whole MQTT packets received.",
-	    b->stats.bytes_received);
+	    "Bytes of whole MQTT packets received.", b->stats.bytes_received);
 	one(o, "holdfast_network_sent_bytes_total", "counter",
 	    "Bytes handed to the transports.", b->stats.bytes_sent);
 	family(o, "holdfast_messages_dropped_total", "counter",
@@ -444,8 +438,8 @@ hf_metrics_health(struct hf_broker *b, bool ready, struct hf_wbuf *w,
 	if (b->shutting_down)
 		rc |= reason(w, n, "shutting down");
 	if (b->store_full)
-		rc |= reason(w, n,
-		             "store: full (QoS 1/2 messages are refused)");
+		rc |=
+		    reason(w, n, "store: full (QoS 1/2 messages are refused)");
 	return rc ? -1 : 0;
 }
 

@@ -29,7 +29,8 @@ struct hf_wbuf;
 struct hf_hist {
 	const double *le; /* upper bounds, ascending; +Inf is implied */
 	size_t n;
-	uint64_t bucket[HF_HIST_MAX]; /* not cumulative: bucket[i] holds le[i-1] < v <= le[i] */
+	uint64_t bucket[HF_HIST_MAX]; /* not cumulative: bucket[i] holds le[i-1]
+	                                 < v <= le[i] */
 	uint64_t inf;                 /* v > le[n-1] */
 	uint64_t count;
 	double sum;
@@ -38,12 +39,12 @@ struct hf_hist {
 /* Why a PUBLISH (or one delivery of it) was thrown away. The names are
  * the `reason` label of holdfast_messages_dropped_total. */
 enum hf_drop {
-	HF_DROP_REJECTED,  /* refused on arrival: size, format, topic depth */
-	HF_DROP_ACL,       /* the ACL denies publishing on the topic */
-	HF_DROP_TOO_LARGE, /* over the receiver's Maximum Packet Size */
-	HF_DROP_BACKLOG,   /* QoS 0 to a client whose socket lags */
+	HF_DROP_REJECTED,   /* refused on arrival: size, format, topic depth */
+	HF_DROP_ACL,        /* the ACL denies publishing on the topic */
+	HF_DROP_TOO_LARGE,  /* over the receiver's Maximum Packet Size */
+	HF_DROP_BACKLOG,    /* QoS 0 to a client whose socket lags */
 	HF_DROP_QUEUE_FULL, /* a subscriber's queue is at its limit */
-	HF_DROP_NOMEM,     /* out of memory queueing it */
+	HF_DROP_NOMEM,      /* out of memory queueing it */
 	HF_DROP_COUNT
 };
 

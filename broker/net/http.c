@@ -39,7 +39,7 @@
 #include "log.h"
 #include "ws.h"
 
-#define HTTP_HEADERS 1024 /* request header space: our paths are short */
+#define HTTP_HEADERS    1024 /* request header space: our paths are short */
 #define CLOSE_TIMEOUT_S 5
 
 struct hf_httpd {
@@ -56,7 +56,7 @@ struct hf_httpd {
 struct http_req {
 	uint8_t *buf; /* LWS_PRE headroom, then len bytes of body */
 	size_t len;
-	bool close; /* after this response */
+	bool close;    /* after this response */
 	bool body_due; /* a request body is still coming: answer after it */
 };
 
@@ -85,8 +85,8 @@ body_str(struct hf_wbuf *w, const char *s)
 /* Queue status + headers now, the body (w, taken) in the writeable
  * callback. -1: close the connection. */
 static int
-respond(struct lws *wsi, struct http_req *r, unsigned status,
-        const char *ctype, struct hf_wbuf *w, bool close)
+respond(struct lws *wsi, struct http_req *r, unsigned status, const char *ctype,
+        struct hf_wbuf *w, bool close)
 {
 	uint8_t hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start;
 	uint8_t *end = hdr + sizeof(hdr) - 1;
@@ -122,8 +122,7 @@ respond_text(struct lws *wsi, struct http_req *r, unsigned status,
 		hf_wbuf_free(&w);
 		return -1;
 	}
-	return respond(wsi, r, status, "text/plain; charset=utf-8", &w,
-	               close);
+	return respond(wsi, r, status, "text/plain; charset=utf-8", &w, close);
 }
 
 /* /health...: net's reasons (listeners), then the engine's. */
@@ -184,8 +183,8 @@ request(struct lws *wsi, struct http_req *r, const char *uri)
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
 		/* lws sends nothing while it reads a request body (POST),
 		 * so the answer waits for the body's end. */
-		r->body_due =
-		    lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+		r->body_due = lws_hdr_total_length(
+		                  wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
 		return respond_text(wsi, r, HTTP_STATUS_METHOD_NOT_ALLOWED,
 		                    "method not allowed (GET only)\n", true);
 	}
@@ -216,8 +215,8 @@ writeable(struct lws *wsi, struct http_req *r)
 }
 
 static int
-http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-        void *in, size_t len)
+http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+        size_t len)
 {
 	struct http_req *r = user;
 	struct hf_httpd *h;

@@ -154,8 +154,9 @@ http(uint16_t port, const char *method, const char *path, struct resp *r)
 static bool
 name_ok(const char *s, size_t n)
 {
-	if (!n || !(s[0] == '_' || s[0] == ':' || (s[0] >= 'a' && s[0] <= 'z') ||
-	            (s[0] >= 'A' && s[0] <= 'Z')))
+	if (!n ||
+	    !(s[0] == '_' || s[0] == ':' || (s[0] >= 'a' && s[0] <= 'z') ||
+	      (s[0] >= 'A' && s[0] <= 'Z')))
 		return false;
 	for (size_t i = 1; i < n; i++)
 		if (!(s[i] == '_' || s[i] == ':' ||
@@ -233,10 +234,11 @@ expo_check(const char *text)
 			}
 			for (size_t i = 0; i < n_typed; i++)
 				if (!strcmp(typed[i], nm)) {
-					fprintf(stderr,
-					        "exposition %d: second TYPE for "
-					        "%s\n",
-					        lineno, nm);
+					fprintf(
+					    stderr,
+					    "exposition %d: second TYPE for "
+					    "%s\n",
+					    lineno, nm);
 					bad++;
 				}
 			if (n_typed < 128)
@@ -274,9 +276,10 @@ expo_check(const char *text)
 				if (!name_ok(p, kl) || p[kl] != '=' ||
 				    p[kl + 1] != '"') {
 					bad++;
-					fprintf(stderr,
-					        "exposition %d: bad label: %s\n",
-					        lineno, l);
+					fprintf(
+					    stderr,
+					    "exposition %d: bad label: %s\n",
+					    lineno, l);
 					break;
 				}
 				p += kl + 2;
@@ -322,8 +325,7 @@ expo_check(const char *text)
 			last_bucket = v;
 		} else if (nl > 6 && !strncmp(l + nl - 6, "_count", 6) &&
 		           !strcmp(bucket_fam, fam) &&
-		           (!strstr(text, "le=\"+Inf\"") ||
-		            v != last_bucket)) {
+		           (!strstr(text, "le=\"+Inf\"") || v != last_bucket)) {
 			fprintf(stderr,
 			        "exposition %d: _count %g is not the +Inf "
 			        "bucket %g\n",
@@ -526,7 +528,8 @@ t_metrics_under_load(struct hf_bproc *b)
 	CHECK_EQ(GREW("holdfast_messages_received_total{qos=\"0\"}"), 0);
 	/* The offline subscriber's queue holds every one of them. */
 	CHECK_EQ(metric(after, "holdfast_queued_messages"), total);
-	CHECK_EQ(metric(after, "holdfast_queued_bytes"), (double)total * PAYLOAD);
+	CHECK_EQ(metric(after, "holdfast_queued_bytes"),
+	         (double)total * PAYLOAD);
 	CHECK_EQ(metric(after, "holdfast_sessions{state=\"offline\"}"), 1);
 	/* Group commit: every message body went through a commit. */
 	CHECK(GREW("holdfast_store_commits_total") >= 1);
@@ -561,13 +564,15 @@ t_metrics_under_load(struct hf_bproc *b)
 	after = scrape(hp);
 	CHECK(after != NULL);
 	if (after) {
-		CHECK_EQ(GREW("holdfast_messages_sent_total{qos=\"1\"}"), total);
+		CHECK_EQ(GREW("holdfast_messages_sent_total{qos=\"1\"}"),
+		         total);
 		CHECK_EQ(GREW("holdfast_payload_sent_bytes_total{qos=\"1\"}"),
 		         (double)total * PAYLOAD);
 		CHECK_EQ(metric(after, "holdfast_queued_messages"), 0);
 		CHECK_EQ(metric(after, "holdfast_queued_bytes"), 0);
 		CHECK_EQ(metric(after, "holdfast_inflight_messages"), 0);
-		CHECK_EQ(metric(after, "holdfast_sessions{state=\"online\"}"), 1);
+		CHECK_EQ(metric(after, "holdfast_sessions{state=\"online\"}"),
+		         1);
 		CHECK_EQ(metric(after, "holdfast_connections"), 1);
 	}
 #undef GREW
@@ -619,7 +624,8 @@ t_health_store_full(struct hf_bproc *b)
 	}
 	/* Drained: ready again (usage is looked at after each commit). */
 	bool sp = false;
-	int s = hf_raw_connect_expiry(b->port, V5, "full-sub", false, 3600, &sp);
+	int s =
+	    hf_raw_connect_expiry(b->port, V5, "full-sub", false, 3600, &sp);
 	CHECK(s >= 0);
 	for (int i = 0; s >= 0 && i < n; i++) {
 		struct hf_packet p;
@@ -827,8 +833,9 @@ t_sys_topics(struct hf_bproc *b)
 	int pub = hf_raw_connect_expiry(b->port, V5, "syspub", true, 0, NULL);
 	CHECK(pub >= 0);
 	for (int i = 0; i < 20; i++)
-		CHECK(HF_PUB_OK(hf_raw_publish(pub, V5, "sys/t", "0123456789",
-		                               10, 1, false, (uint16_t)(i + 1))));
+		CHECK(
+		    HF_PUB_OK(hf_raw_publish(pub, V5, "sys/t", "0123456789", 10,
+		                             1, false, (uint16_t)(i + 1))));
 	int fd = hf_raw_sub_client(b->port, V5, "syswatch", "$SYS/#", 0);
 	CHECK(fd >= 0);
 	/* Read for a few intervals: the load averages need two samples, the
@@ -837,9 +844,9 @@ t_sys_topics(struct hf_bproc *b)
 	while (fd >= 0 && hf_now_ms() < deadline) {
 		struct hf_packet p;
 		uint8_t buf[1024];
-		int r = hf_raw_expect_publish(fd, V5,
-		                              (int)(deadline - hf_now_ms()),
-		                              true, &p, buf, sizeof(buf));
+		int r =
+		    hf_raw_expect_publish(fd, V5, (int)(deadline - hf_now_ms()),
+		                          true, &p, buf, sizeof(buf));
 		if (r != 1)
 			break;
 		for (int i = 0; i < N; i++) {
@@ -868,21 +875,23 @@ t_sys_topics(struct hf_bproc *b)
 		CHECK(want[i].v >= 0);
 	}
 	/* Sane values. */
-	CHECK(want[0].v > 0);  /* 20 messages in the last seconds */
+	CHECK(want[0].v > 0); /* 20 messages in the last seconds */
 	CHECK(want[0].v >= want[1].v && want[1].v >= want[2].v);
 	CHECK(want[11].v > 0); /* heap/current */
 	CHECK(want[12].v >= want[11].v);
 	CHECK(want[13].v >= 1); /* $SYS's own retained messages at least */
 	CHECK_EQ(want[15].v, want[13].v); /* messages/stored = the count */
-	CHECK_EQ(want[16].v, 1); /* the session "expires" */
-	CHECK_EQ(want[17].v, 1); /* $share/g/sys/t */
+	CHECK_EQ(want[16].v, 1);          /* the session "expires" */
+	CHECK_EQ(want[17].v, 1);          /* $share/g/sys/t */
 	CHECK(want[18].v >= 200);
 	/* The same counters as /metrics. */
 	char *t = hp ? scrape(hp) : NULL;
 	CHECK(t != NULL);
 	if (t) {
-		CHECK_EQ(metric(t, "holdfast_shared_subscriptions"), want[17].v);
-		CHECK_EQ(metric(t, "holdfast_sessions_expired_total"), want[16].v);
+		CHECK_EQ(metric(t, "holdfast_shared_subscriptions"),
+		         want[17].v);
+		CHECK_EQ(metric(t, "holdfast_sessions_expired_total"),
+		         want[16].v);
 		free(t);
 	}
 	if (fd >= 0)
@@ -897,8 +906,9 @@ int
 main(void)
 {
 	HF_BCASE(t_metrics_under_load, HTTP_CONF);
-	HF_BCASE(t_health_store_full, "persistence_max_size 1m\n"
-	                              "persistence_initial_size 256k\n" HTTP_CONF);
+	HF_BCASE(t_health_store_full,
+	         "persistence_max_size 1m\n"
+	         "persistence_initial_size 256k\n" HTTP_CONF);
 	HF_BCASE(t_paths_methods, HTTP_CONF);
 	run_paused_case();
 	HF_BCASE(t_loopback_default, HTTP_CONF);
