@@ -567,6 +567,8 @@ hf_dur_refresh_usage(struct hf_broker *b)
 {
 	uint64_t used, max;
 	if (b->store && hf_store_usage(b->store, &used, &max) == 0 && max) {
+		b->m.store_used = used; /* /metrics */
+		b->m.store_max = max;
 		uint64_t room =
 		    max / 10 > FULL_ROOM_MIN ? max / 10 : FULL_ROOM_MIN;
 		b->store_full = used + room > max;

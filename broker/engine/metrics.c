@@ -175,7 +175,10 @@ hf_metrics_commit(struct hf_broker *b, bool ok, double seconds)
 	hf_hist_observe(&m->commit_seconds, seconds);
 	hf_hist_observe(&m->msgs_per_commit, (double)m->turn_msgs);
 	m->turn_msgs = 0;
-	store_sizes(b);
+	/* Used and maximum bytes follow in hf_dur_refresh_usage(), which
+	 * asks the store anyway; the map size waits for the tick (no read
+	 * transaction per commit). */
+	m->store_ok_ms = hf_now_ms(b);
 }
 
 void
@@ -183,9 +186,10 @@ hf_metrics_tick(struct hf_broker *b)
 {
 	int64_t now = hf_now_ms(b);
 	b->m.tick_ms = now;
-	/* A store nobody wrote to lately is asked once a second (a read
-	 * transaction: cheap) so /health/live knows it answers. */
-	if (b->store && now - b->m.store_ok_ms >= 1000)
+	/* The store is asked once a second (a read transaction: cheap), for
+	 * its sizes and so /health/live knows it answers when nothing is
+	 * committed. */
+	if (b->store)
 		store_sizes(b);
 }
 
