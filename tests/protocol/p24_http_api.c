@@ -21,6 +21,7 @@
  *     draining the queue brings 200 back;
  *   - 503: the MQTT listener paused for want of descriptors (the broker
  *     started with a low RLIMIT_NOFILE, then flooded) names it; live 200;
+ *   - drops by reason (rejected, queue_full) and refusals, counted apart;
  *   - paths and methods: 404, 405 (with Allow), keep-alive of GET;
  *   - an http_api listener without an address binds 127.0.0.1 only;
  *   - $SYS (sys_interval 1): mosquitto 2.0's load/heap/store/expired/shared
@@ -726,6 +727,49 @@ run_paused_case(void)
 	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
 }
 
+/* ---- drops by reason ---------------------------------------------------- */
+
+/* message_size_limit 10, max_queued_messages 2, QoS 0 queued offline: a
+ * 20-byte QoS 1 PUBLISH is rejected (v5 0x97: dropped, reason rejected);
+ * five QoS 0 messages for an offline subscriber queue two and drop three
+ * (queue_full); a QoS 1 one then is refused whole (refused, not dropped).
+ */
+static void
+t_drops_by_reason(struct hf_bproc *b)
+{
+	uint16_t hp = hf_bproc_port_n(b, 1);
+	CHECK(hp != 0);
+	CHECK(offline_sub(b->port, "dropsub", "q/#"));
+	int pub = hf_raw_connect_expiry(b->port, V5, "droppub", true, 0, NULL);
+	CHECK(pub >= 0);
+	CHECK_EQ(hf_raw_publish(pub, V5, "q/t", "01234567890123456789", 20, 1,
+	                        false, 1),
+	         HF_RC_QUOTA_EXCEEDED);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(hf_raw_publish(pub, V5, "q/t", "x", 1, 0, false, 0),
+		         0);
+	CHECK_EQ(hf_raw_publish(pub, V5, "q/t", "y", 1, 1, false, 2),
+	         HF_RC_QUOTA_EXCEEDED);
+	CHECK_EQ(hf_raw_ping(pub, 3000), 1);
+	char *t = scrape(hp);
+	CHECK(t != NULL);
+	const char *k = "holdfast_messages_dropped_total{reason=";
+	char key[96];
+	snprintf(key, sizeof(key), "%s\"rejected\"}", k);
+	CHECK_EQ(metric(t, key), 1);
+	snprintf(key, sizeof(key), "%s\"queue_full\"}", k);
+	CHECK_EQ(metric(t, key), 3);
+	snprintf(key, sizeof(key), "%s\"acl\"}", k);
+	CHECK_EQ(metric(t, key), 0);
+	CHECK_EQ(metric(t, "holdfast_messages_refused_total"), 1);
+	CHECK_EQ(metric(t, "holdfast_queued_messages"), 2);
+	CHECK_EQ(metric(t, "holdfast_queued_bytes"), 2);
+	CHECK_EQ(metric(t, "holdfast_messages_received_total{qos=\"0\"}"), 5);
+	CHECK_EQ(metric(t, "holdfast_messages_received_total{qos=\"1\"}"), 2);
+	free(t);
+	close(pub);
+}
+
 /* ---- paths, methods, connections ------------------------------------- */
 
 static void
@@ -910,6 +954,9 @@ main(void)
 	         "persistence_max_size 1m\n"
 	         "persistence_initial_size 256k\n" HTTP_CONF);
 	HF_BCASE(t_paths_methods, HTTP_CONF);
+	HF_BCASE(t_drops_by_reason, "message_size_limit 10\n"
+	                            "max_queued_messages 2\n"
+	                            "queue_qos0_messages true\n" HTTP_CONF);
 	run_paused_case();
 	HF_BCASE(t_loopback_default, HTTP_CONF);
 	HF_BCASE(t_sys_topics, "sys_interval 1\n" HTTP_CONF);
