@@ -1,4 +1,4 @@
-/* tests/protocol/p24_http_api.c - the HTTP API listener (protocol
+/* tests/protocol/p25_http_api.c - the HTTP API listener (protocol
  * http_api: /health, /health/live, /health/ready, /metrics) and the $SYS
  * topics fed from the same counters, against the real broker.
  *
