@@ -647,6 +647,25 @@ h_tls_version(struct pctx *p, const struct key_def *k, char *val, void *field)
 	            w);
 }
 
+/* log_format: text (mosquitto's lines) or json (one object a line). */
+static int
+h_log_format(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (!strcmp(w, "text")) {
+		store_num(k, field, HF_LOGF_TEXT);
+		return 0;
+	}
+	if (!strcmp(w, "json")) {
+		store_num(k, field, HF_LOGF_JSON);
+		return 0;
+	}
+	return fail(p, "%s: unknown format '%s' (text or json)", p->key, w);
+}
+
 /* A boolean into an int that is -1 while unset (allow_anonymous). */
 static int
 h_tristate(struct pctx *p, const struct key_def *k, char *val, void *field)
@@ -1094,6 +1113,7 @@ static const struct key_def keys[] = {
      .def = HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO},
     {GLOBAL(log_timestamp, h_bool), .def = true},
     {GLOBAL(log_timestamp_format, h_str), .sdef = NULL},
+    {GLOBAL(log_format, h_log_format), .def = HF_LOGF_TEXT},
     {GLOBAL(connection_messages, h_bool), .def = true},
     {PLANNED("log_facility", GLOBAL)},
 

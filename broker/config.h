@@ -47,6 +47,10 @@
 #define HF_LOGD_TOPIC  (1u << 4)
 #define HF_LOGD_DLT    (1u << 5) /* accepted, treated as none */
 
+/* log_format: how each log line is written. */
+#define HF_LOGF_TEXT 0 /* mosquitto's lines, for parsers written for it */
+#define HF_LOGF_JSON 1 /* one JSON object per line */
+
 /* The protocol a listener speaks (`protocol` key). */
 enum hf_listener_protocol {
 	HF_LISTENER_MQTT = 0,       /* MQTT over TCP (the default) */
@@ -197,6 +201,7 @@ struct hf_config {
 	unsigned log_types; /* HF_LOG_* bits; default err|warning|notice|info */
 	bool log_timestamp; /* default true */
 	char *log_timestamp_format; /* NULL = seconds since the epoch */
+	unsigned log_format;        /* HF_LOGF_*; default text */
 	bool connection_messages;   /* default true */
 
 	char *pid_file;

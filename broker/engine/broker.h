@@ -87,6 +87,11 @@ struct hf_broker {
 	/* A fan-out's PUBLISH, encoded once (encache.c). */
 	struct hf_encache enc;
 	size_t n_targets, cap_targets;
+	/* Why hf_publish_route() last refused (for its caller's log line):
+	 * the session whose queue could not take the message, and the limit
+	 * (a config key) it met. Valid until the next route. */
+	const struct hf_session *refused_by;
+	const char *refused_limit;
 	/* A client's topic with its listener's mount point (mount.c). */
 	uint8_t *mount_buf;
 	size_t mount_cap;

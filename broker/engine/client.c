@@ -19,6 +19,7 @@
 #include "connect.h"
 #include "durable.h"
 #include "inbound.h"
+#include "logpkt.h"
 #include "outq.h"
 #include "subscribe.h"
 
@@ -62,6 +63,8 @@ hf_engine_accept(void *ctx, struct hf_conn *conn)
 	if (b->all_clients)
 		b->all_clients->all_prev = c;
 	b->all_clients = c;
+	if (b->conf->connection_messages)
+		hf_logpkt_accepted(c);
 	return 0;
 }
 
@@ -137,6 +140,7 @@ hf_client_send(struct hf_client *c, const struct hf_packet *p)
 		lose_output(c, before);
 		return true;
 	}
+	HF_LOGPKT_OUT(c, p);
 	queued(c, p->type, p->type == HF_PUBLISH ? p->u.publish.qos : 0,
 	       c->out.len - before);
 	return true;
@@ -159,6 +163,8 @@ hf_client_send_publish_bytes(struct hf_client *c, const uint8_t *p, size_t len,
 		c->out.p[at + pid_off] = (uint8_t)(pid >> 8);
 		c->out.p[at + pid_off + 1] = (uint8_t)pid;
 	}
+	if (HF_LOGPKT_ON(c))
+		hf_logpkt_out_bytes(c, c->out.p + at, len, pid);
 	queued(c, HF_PUBLISH, qos, len);
 	return true;
 }
@@ -239,9 +245,7 @@ ev_eof(void *owner)
 	if (c->state == HF_C_CLOSING)
 		return;
 	if (c->state == HF_C_CONNECTED && c->b->conf->connection_messages)
-		hf_log(&c->b->log, HF_LOG_NOTICE,
-		       "Client %s closed its connection.",
-		       c->s ? c->s->id : "?");
+		hf_logpkt_gone(c, HF_GONE_CLOSED, NULL);
 	hf_client_close(c, -1);
 }
 
@@ -295,14 +299,26 @@ hf_client_peer(const struct hf_client *c, char *buf)
 	return buf;
 }
 
+/* mosquitto's line for the error (an undecodable packet is "malformed",
+ * one over max_packet_size "oversize", anything else a protocol error),
+ * then what Holdfast found, then close with rc. */
+static void
+fail_as(struct hf_client *c, int rc, const char *what, enum hf_gone gone)
+{
+	char detail[200];
+	snprintf(detail, sizeof(detail), "%s (reason 0x%02x), disconnecting",
+	         what, rc);
+	hf_logpkt_gone(c, gone, detail);
+	hf_client_close(c, rc);
+}
+
 void
 hf_client_fail(struct hf_client *c, int rc, const char *what)
 {
-	char peer[HF_PEER_LEN];
-	hf_log(&c->b->log, HF_LOG_NOTICE,
-	       "Client %s: %s (reason 0x%02x), disconnecting.",
-	       c->s ? c->s->id : hf_client_peer(c, peer), what, rc);
-	hf_client_close(c, rc);
+	fail_as(c, rc, what,
+	        rc == HF_RC_MALFORMED          ? HF_GONE_MALFORMED
+	        : rc == HF_RC_PACKET_TOO_LARGE ? HF_GONE_OVERSIZE
+	                                       : HF_GONE_PROTOCOL);
 }
 
 /* Peek at a CONNECT body for its protocol level, to answer a CONNECT that
@@ -352,10 +368,11 @@ connect_fail(struct hf_client *c, int rc, const uint8_t *body, uint32_t len)
 		ca.u.connack.rc = HF_CONNACK_BAD_PROTOCOL;
 		hf_client_send(c, &ca);
 	}
-	char peer[HF_PEER_LEN];
-	hf_log(&c->b->log, HF_LOG_NOTICE,
-	       "Bad CONNECT from %s (reason 0x%02x), disconnecting.",
-	       hf_client_peer(c, peer), rc);
+	/* mosquitto 2.0.11: "Client <unknown> disconnected due to protocol
+	 * error." for every CONNECT it cannot take, garbage included. */
+	char detail[64];
+	snprintf(detail, sizeof(detail), "bad CONNECT (reason 0x%02x)", rc);
+	hf_logpkt_gone(c, HF_GONE_PROTOCOL, detail);
 	hf_client_close(c, -1);
 }
 
@@ -368,7 +385,10 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 
 	if (c->state == HF_C_NEW) {
 		if (type != HF_CONNECT) {
-			/* [MQTT-3.1.0-1] first packet must be CONNECT */
+			/* [MQTT-3.1.0-1] first packet must be CONNECT (an HTTP
+			 * request to an MQTT port ends here too) */
+			hf_logpkt_gone(c, HF_GONE_PROTOCOL,
+			               "the first packet is not CONNECT");
 			hf_client_close(c, -1);
 			return;
 		}
@@ -392,6 +412,8 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 		hf_client_fail(c, rc, "invalid packet");
 		return;
 	}
+	if (type != HF_PUBLISH) /* inbound.c: after the ACL, as mosquitto */
+		HF_LOGPKT_IN(c, &pkt);
 	switch (type) {
 	case HF_CONNECT:
 		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "second CONNECT");
@@ -454,6 +476,16 @@ static size_t
 process(struct hf_client *c, const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
+	if (len && c->state == HF_C_NEW && (buf[0] >> 4) != HF_CONNECT) {
+		/* Not MQTT (an HTTP request to an MQTT port, a TLS hello to
+		 * a plain one): said and closed at its first byte, as
+		 * mosquitto does, not after connect_timeout while the
+		 * framer waits for a length that never comes. */
+		hf_logpkt_gone(c, HF_GONE_PROTOCOL,
+		               "the first packet is not CONNECT");
+		hf_client_close(c, -1);
+		return len;
+	}
 	while (off < len && c->state != HF_C_CLOSING) {
 		struct hf_frame f;
 		int rc =
@@ -463,11 +495,12 @@ process(struct hf_client *c, const uint8_t *buf, size_t len)
 		if (rc != HF_OK) {
 			if (c->state == HF_C_NEW)
 				connect_fail(c, rc, NULL, 0);
-			else
-				hf_client_fail(c, rc,
-				               rc == HF_RC_PACKET_TOO_LARGE
-				                   ? "packet too large"
-				                   : "malformed length");
+			else if (rc == HF_RC_PACKET_TOO_LARGE)
+				fail_as(c, rc, "packet too large",
+				        HF_GONE_OVERSIZE);
+			else /* a reserved type, as mosquitto words it */
+				fail_as(c, rc, "malformed length",
+				        HF_GONE_PROTOCOL);
 			return len;
 		}
 		size_t whole = (size_t)f.hdr_len + f.body_len;

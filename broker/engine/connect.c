@@ -22,6 +22,7 @@
 #include "connect.h"
 #include "durable.h"
 #include "ident.h"
+#include "logpkt.h"
 #include "mount.h"
 #include "msg.h"
 #include "outq.h"
@@ -51,11 +52,13 @@ send_connack(struct hf_client *c, uint8_t rc, bool present,
 static void
 refuse(struct hf_client *c, uint8_t v311, uint8_t v5, const char *why)
 {
-	char peer[HF_PEER_LEN];
 	send_connack(c, c->proto == HF_PROTO_V5 ? v5 : v311, false, NULL);
-	hf_log(&c->b->log, HF_LOG_NOTICE,
-	       "Client connection from %s refused: %s.",
-	       hf_client_peer(c, peer), why);
+	/* mosquitto 2.0.11 words a refused authentication "not authorised"
+	 * (whatever the code) and any other refusal a protocol error. */
+	hf_logpkt_refused(c,
+	                  v311 == HF_CONNACK_NOT_AUTHORIZED ||
+	                      v311 == HF_CONNACK_BAD_CREDENTIALS,
+	                  why);
 	hf_client_close(c, -1);
 }
 
@@ -519,10 +522,11 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 	if (s && s->client) {
 		struct hf_client *old = s->client;
 		if (conf->connection_messages)
-			hf_log(&b->log, HF_LOG_NOTICE,
-			       "Client %s already connected, closing old "
-			       "connection.",
-			       s->id);
+			hf_log_ev(&b->log, HF_LOG_NOTICE, "session_taken_over",
+			          s->id, NULL,
+			          "Client %s already connected, closing old "
+			          "connection.",
+			          s->id);
 		hf_client_close(old, HF_RC_SESSION_TAKEN_OVER);
 		/* detaching may have ended a non-persistent session */
 		s = hf_map_get(&b->sessions, r->id, r->idlen);
@@ -587,19 +591,35 @@ connect_ack(struct hf_client *c, const struct hf_connect *p,
 	if (b->n_clients_connected > b->stats.clients_max)
 		b->stats.clients_max = b->n_clients_connected;
 
+	/* mosquitto's order: the connection line, the will, then CONNACK. */
+	char peer[HF_PEER_LEN];
+	if (b->conf->connection_messages)
+		hf_log_ev(&b->log, HF_LOG_NOTICE, "client_connected", s->id,
+		          hf_client_peer(c, peer),
+		          "New client connected from %s as %s (p%d, c%d, "
+		          "k%d%s%s%s).",
+		          peer, s->id,
+		          hf_logpkt_pnum(p->proto_ver),
+		          p->clean_start ? 1 : 0, r->keepalive,
+		          r->username ? ", u'" : "",
+		          r->username ? r->username : "",
+		          r->username ? "'" : "");
+	if (HF_LOGPKT_ON(c) && !s->will) {
+		hf_log_ev(&b->log, HF_LOG_DEBUG, "will", s->id, NULL,
+		          "No will message specified.");
+	} else if (HF_LOGPKT_ON(c)) {
+		hf_log_ev(&b->log, HF_LOG_DEBUG, "will", s->id, NULL,
+		          "Will message specified (%lu bytes) (r%d, q%d).",
+		          (unsigned long)p->will_payload.len,
+		          p->will_retain ? 1 : 0, p->will_qos);
+		hf_log_ev(&b->log, HF_LOG_DEBUG, "will", s->id, NULL, "\t%.*s",
+		          (int)p->will_topic.len,
+		          (const char *)p->will_topic.p);
+	}
 	struct hf_props pr;
 	connack_props(c, &pr, r->keepalive, p->keepalive, r->assigned);
 	send_connack(c, HF_RC_SUCCESS, r->present, v5 ? &pr : NULL);
 	c->connack_held = true;
-	char peer[HF_PEER_LEN];
-	if (b->conf->connection_messages)
-		hf_log(
-		    &b->log, HF_LOG_NOTICE,
-		    "New client connected from %s as %s (p%d, c%d, k%d%s%s%s).",
-		    hf_client_peer(c, peer), s->id, p->proto_ver,
-		    p->clean_start ? 1 : 0, r->keepalive,
-		    r->username ? ", u'" : "", r->username ? r->username : "",
-		    r->username ? "'" : "");
 	if (r->present)
 		hf_session_resend(s);
 	hf_session_pump(s);
@@ -628,6 +648,9 @@ hf_handle_disconnect(struct hf_client *c, const struct hf_ack *p)
 	    (p->props.present & HF_PP_SESSION_EXPIRY)) {
 		if (s->expiry == 0 && p->props.session_expiry != 0) {
 			/* [MQTT-3.14.2-2] */
+			hf_logpkt_gone(c, HF_GONE_PROTOCOL,
+			               "DISCONNECT sets a session expiry after "
+			               "0 [MQTT-3.14.2-2]");
 			hf_client_close(c, HF_RC_PROTOCOL_ERROR);
 			return;
 		}
@@ -636,8 +659,8 @@ hf_handle_disconnect(struct hf_client *c, const struct hf_ack *p)
 	}
 	c->disconnect_clean = p->rc != HF_RC_DISCONNECT_WITH_WILL;
 	if (c->b->conf->connection_messages)
-		hf_log(&c->b->log, HF_LOG_NOTICE, "Client %s disconnected.",
-		       s->id);
+		hf_log_ev(&c->b->log, HF_LOG_NOTICE, "client_disconnected",
+		          s->id, NULL, "Client %s disconnected.", s->id);
 	hf_client_close(c, -1);
 }
 
@@ -713,9 +736,11 @@ hf_session_tick(struct hf_broker *b, int64_t now)
 		if (c->state == HF_C_CONNECTED && c->keepalive &&
 		    now - c->last_rx >
 		        (int64_t)c->keepalive * KEEPALIVE_GRACE_MS) {
-			hf_log(&b->log, HF_LOG_NOTICE,
-			       "Client %s has exceeded timeout, disconnecting.",
-			       c->s->id);
+			hf_log_ev(&b->log, HF_LOG_NOTICE, "keepalive_timeout",
+			          c->s->id, NULL,
+			          "Client %s has exceeded timeout, "
+			          "disconnecting.",
+			          c->s->id);
 			hf_client_close(c, HF_RC_KEEP_ALIVE_TIMEOUT);
 		}
 	}

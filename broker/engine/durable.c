@@ -57,6 +57,34 @@
  * sent state of a QoS 1 delivery, a session's disconnect time) ride along
  * with the next commit, synced or timed (see end_of_turn). Losing a lazy
  * write in a crash costs at most a QoS 1 redelivery. */
+/* A full store is one of two things an operator fixes differently: the
+ * disk (ENOSPC, EDQUOT: the store's message names the file and says "No
+ * space left on device") or the store's own cap (persistence_max_size,
+ * LMDB's MDB_MAP_FULL, which the store turns into HF_STORE_EFULL). */
+static void
+log_store_full(struct hf_broker *b, const char *what)
+{
+	const char *msg = hf_store_errmsg(b->store);
+	bool disk = strstr(msg, "No space left") || strstr(msg, "quota");
+	if (disk)
+		hf_log_ev(&b->log, HF_LOG_ERR, "store_full", NULL, NULL,
+		          "Error: store %s failed: no space left on device: "
+		          "%s.",
+		          what, msg);
+	else
+		hf_log_ev(&b->log, HF_LOG_ERR, "store_full", NULL, NULL,
+		          "Error: store %s failed: persistence_max_size "
+		          "(%llu bytes) reached in %s%s: %s.",
+		          what,
+		          (unsigned long long)b->conf->persistence_max_size,
+		          b->conf->persistence_location
+		              ? b->conf->persistence_location
+		              : "",
+		          b->conf->persistence_file ? b->conf->persistence_file
+		                                    : "",
+		          msg);
+}
+
 static void
 check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 {
@@ -80,8 +108,11 @@ check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 	}
 	b->store_failed = true;
 	b->store_fail_rc = rc;
-	hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
-	       hf_store_errmsg(b->store));
+	if (rc == HF_STORE_EFULL)
+		log_store_full(b, what);
+	else
+		hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.",
+		       what, hf_store_errmsg(b->store));
 }
 
 void
@@ -547,8 +578,12 @@ hf_dur_commit(struct hf_broker *b)
 	int rc = hf_store_commit(b->store);
 	hf_metrics_commit(b, rc == 0, (double)(uv_hrtime() - t0) / 1e9);
 	if (rc != 0) {
-		hf_log(&b->log, HF_LOG_ERR, "Error: store commit failed: %s.",
-		       hf_store_errmsg(b->store));
+		if (rc == HF_STORE_EFULL)
+			log_store_full(b, "commit");
+		else
+			hf_log(&b->log, HF_LOG_ERR,
+			       "Error: store commit failed: %s.",
+			       hf_store_errmsg(b->store));
 		b->store_failed = true;
 		b->store_fail_rc = rc;
 		return false;

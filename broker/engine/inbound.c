@@ -10,6 +10,7 @@
  * delivered on PUBLISH and its packet id remembered until PUBREL, so a
  * resent PUBLISH is acknowledged again but not routed again. Loop thread
  * only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,10 @@
 #include "client.h"
 #include "durable.h"
 #include "inbound.h"
+#include "logpkt.h"
 #include "mount.h"
 #include "msg.h"
+#include "outq.h"
 #include "pidset.h"
 #include "route.h"
 #include "send.h"
@@ -81,7 +84,7 @@ refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
 {
 	struct hf_broker *b = c->b;
 	hf_metrics_drop(b, HF_DROP_REJECTED);
-	hf_log(&b->log, HF_LOG_NOTICE,
+	hf_log_ev(&b->log, HF_LOG_NOTICE, "publish_refused", c->s->id, NULL,
 	       "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
 	       (int)p->topic.len, (const char *)p->topic.p, why);
 	if (p->qos == 0)
@@ -90,6 +93,42 @@ refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
 		hf_send_ack(c, p->qos == 1 ? HF_PUBACK : HF_PUBREC, p->pid, rc);
 	else
 		hf_client_close(c, -1);
+}
+
+/* A QoS 1/2 message no queue may refuse was refused: say whose queue and
+ * which limit (hf_publish_route left them in b), so an operator knows
+ * which subscriber to look at and which key to raise. */
+static void
+log_refused(struct hf_broker *b, const struct hf_session *s,
+            const struct hf_publish *p)
+{
+	const struct hf_session *full = b->refused_by;
+	const char *limit = b->refused_limit;
+	if (!full || !limit) {
+		hf_log_ev(&b->log, HF_LOG_WARNING, "publish_refused", s->id,
+		          NULL,
+		          "Message from %s on %.*s refused: queue or store "
+		          "full (out of memory routing it).",
+		          s->id, (int)p->topic.len, (const char *)p->topic.p);
+		return;
+	}
+	if (strncmp(limit, "max_queued_", 11) != 0) {
+		hf_log_ev(&b->log, HF_LOG_WARNING, "publish_refused", s->id,
+		          NULL,
+		          "Message from %s on %.*s refused: queue or store "
+		          "full: %s is full (subscriber %s).",
+		          s->id, (int)p->topic.len, (const char *)p->topic.p,
+		          limit, full->id);
+		return;
+	}
+	hf_log_ev(&b->log, HF_LOG_WARNING, "publish_refused", s->id, NULL,
+	          "Message from %s on %.*s refused: queue or store full: "
+	          "queue of %s at %s %llu (%u messages, %llu bytes queued).",
+	          s->id, (int)p->topic.len, (const char *)p->topic.p, full->id,
+	          limit,
+	          (unsigned long long)hf_queue_limit_value(b->conf, limit),
+	          (unsigned)full->n_queued,
+	          (unsigned long long)full->queued_bytes);
 }
 
 void
@@ -155,8 +194,12 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 	}
 	if (conf->message_size_limit &&
 	    p.payload.len > conf->message_size_limit) {
-		refuse_publish(c, &p, HF_RC_QUOTA_EXCEEDED,
-		               "payload over message_size_limit");
+		char why[96];
+		snprintf(why, sizeof(why),
+		         "payload of %lu bytes over message_size_limit %lu",
+		         (unsigned long)p.payload.len,
+		         (unsigned long)conf->message_size_limit);
+		refuse_publish(c, &p, HF_RC_QUOTA_EXCEEDED, why);
 		return;
 	}
 	struct hf_acl_subject who = hf_session_subject(s);
@@ -167,13 +210,23 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		 * acknowledged and dropped (the broker's policy refused it;
 		 * a client told nothing would send it again for ever). */
 		hf_metrics_drop(b, HF_DROP_ACL);
-		hf_log(&b->log, HF_LOG_NOTICE,
-		       "Denied PUBLISH from %s on %.*s (ACL).", s->id,
-		       (int)p.topic.len, (const char *)p.topic.p);
+		hf_log_ev(&b->log, HF_LOG_NOTICE, "publish_denied", s->id,
+		          NULL,
+		          "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%.*s', "
+		          "... (%lu bytes))",
+		          s->id, p.dup ? 1 : 0, p.qos, p.retain ? 1 : 0, p.pid,
+		          (int)p.topic.len, (const char *)p.topic.p,
+		          (unsigned long)p.payload.len);
 		if (p.qos > 0)
 			hf_send_ack(c, ack_type, p.pid,
 			            v5 ? HF_RC_NOT_AUTHORIZED : HF_RC_SUCCESS);
 		return;
+	}
+	if (HF_LOGPKT_ON(c)) {
+		/* Here, not in dispatch: mosquitto logs a denied PUBLISH as
+		 * "Denied", an allowed one as "Received". */
+		struct hf_packet pk = {.type = HF_PUBLISH, .u.publish = p};
+		hf_logpkt_in(c, &pk);
 	}
 	if (conf->max_topic_levels &&
 	    hf_topic_levels(p.topic.p, p.topic.len) > conf->max_topic_levels) {
@@ -206,9 +259,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		 * the connection is closed with the message unacknowledged
 		 * and the client sends it again when it reconnects. */
 		b->stats.pub_refused++;
-		hf_log(&b->log, HF_LOG_WARNING,
-		       "Message from %s on %.*s refused: queue or store full.",
-		       s->id, (int)p.topic.len, (const char *)p.topic.p);
+		log_refused(b, s, &p);
 		if (v5)
 			hf_send_ack(c, ack_type, p.pid, HF_RC_QUOTA_EXCEEDED);
 		else

@@ -330,11 +330,28 @@ hf_session_resend(struct hf_session *s)
 bool
 hf_session_queue_full(const struct hf_session *s, uint32_t len)
 {
+	return hf_session_queue_limit(s, len) != NULL;
+}
+
+uint64_t
+hf_queue_limit_value(const struct hf_config *conf, const char *limit)
+{
+	return strcmp(limit, "max_queued_messages") == 0
+	           ? conf->max_queued_messages
+	           : conf->max_queued_bytes;
+}
+
+const char *
+hf_session_queue_limit(const struct hf_session *s, uint32_t len)
+{
 	const struct hf_config *conf = s->b->conf;
 	uint64_t maxq = conf->max_queued_messages;
 	uint64_t maxb = conf->max_queued_bytes;
-	return (maxq && s->n_queued >= maxq) ||
-	       (maxb && s->queued_bytes + len > maxb);
+	if (maxq && s->n_queued >= maxq)
+		return "max_queued_messages";
+	if (maxb && s->queued_bytes + len > maxb)
+		return "max_queued_bytes";
+	return NULL;
 }
 
 /* One store reference for a queue entry about to be written. The first in a
@@ -376,11 +393,25 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		if (!b->conf->queue_qos0_messages || !s->persistent)
 			return;
 	}
-	if (hf_session_queue_full(s, m->payload_len)) {
+	const char *limit = hf_session_queue_limit(s, m->payload_len);
+	if (limit) {
 		hf_metrics_drop(b, HF_DROP_QUEUE_FULL);
-		hf_log(&b->log, HF_LOG_WARNING,
-		       "Queue of %s is full, message on %.*s dropped.", s->id,
-		       (int)m->topic_len, (const char *)hf_msg_topic(m));
+		/* mosquitto's line first (its parsers count drops by it),
+		 * then which limit it was. */
+		hf_log_ev(&b->log, HF_LOG_NOTICE, "message_dropped", s->id,
+		          NULL,
+		          "Outgoing messages are being dropped for client %s.",
+		          s->id);
+		hf_log_ev(&b->log, HF_LOG_WARNING, "message_dropped", s->id,
+		          NULL,
+		          "Queue of %s is full (%s %llu reached: %u messages, "
+		          "%llu bytes queued), message on %.*s dropped.",
+		          s->id, limit,
+		          (unsigned long long)hf_queue_limit_value(b->conf,
+		                                                   limit),
+		          (unsigned)s->n_queued,
+		          (unsigned long long)s->queued_bytes, (int)m->topic_len,
+		          (const char *)hf_msg_topic(m));
 		return;
 	}
 	if (hf_msg_expired(m, hf_wall_ms()))

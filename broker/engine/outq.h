@@ -21,6 +21,12 @@ void hf_session_resend(struct hf_session *s);
 /* True when s cannot take one more message of len payload bytes
  * (max_queued_messages, max_queued_bytes). */
 bool hf_session_queue_full(const struct hf_session *s, uint32_t len);
+/* The config key of the limit s's queue would pass with one more message
+ * of len payload bytes ("max_queued_messages", "max_queued_bytes"), or
+ * NULL when it has room. */
+const char *hf_session_queue_limit(const struct hf_session *s, uint32_t len);
+/* The configured value of that limit. */
+uint64_t hf_queue_limit_value(const struct hf_config *conf, const char *limit);
 /* The in-flight list: e appended after being sent; e unlinked (prev is
  * the entry before it, or NULL); e removed with its store record once its
  * flow is complete or abandoned. */

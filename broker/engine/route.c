@@ -191,9 +191,13 @@ target_refuses(struct hf_broker *b, const struct hf_target *t, uint8_t qos,
 	if (qos == 0)
 		return false;
 	struct hf_session *s = t->s;
-	if (s->sid && b->store_full)
+	b->refused_by = s;
+	if (s->sid && b->store_full) {
+		b->refused_limit = "the store (persistence_max_size or disk space)";
 		return true;
-	return hf_session_queue_full(s, m->payload_len);
+	}
+	b->refused_limit = hf_session_queue_limit(s, m->payload_len);
+	return b->refused_limit != NULL;
 }
 
 int
@@ -201,6 +205,8 @@ hf_publish_route(struct hf_broker *b, struct hf_msg *m,
                  const struct hf_session *origin, bool may_refuse)
 {
 	struct route r = {.b = b, .m = m, .origin = origin};
+	b->refused_by = NULL;
+	b->refused_limit = NULL;
 	b->match_gen++;
 	drop_targets(b);
 	hf_tree_match(b->tree, hf_msg_topic(m), m->topic_len, on_sub, on_group,

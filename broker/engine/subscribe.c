@@ -222,6 +222,10 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	struct hf_acl_subject who = hf_session_subject(s);
 	while (i < p->n && hf_sub_next(p, &off, &f, &opts)) {
 		int refused;
+		if (HF_LOG_ON(&b->log, HF_LOG_DEBUG)) /* mosquitto's -v */
+			hf_log_ev(&b->log, HF_LOG_DEBUG, "packet", s->id, NULL,
+			          "\t%.*s (QoS %d)", (int)f.len,
+			          (const char *)f.p, opts & HF_SUBOPT_QOS_MASK);
 		if (!hf_mount_filter(c, f, &f))
 			refused = c->proto == HF_PROTO_V5
 			              ? HF_RC_TOPIC_FILTER_INVALID
@@ -307,6 +311,9 @@ hf_handle_unsubscribe(struct hf_client *c, const struct hf_subscribe *p)
 	uint32_t off = 0, i = 0;
 	struct hf_bytes f;
 	while (i < p->n && hf_unsub_next(p, &off, &f)) {
+		if (HF_LOG_ON(&b->log, HF_LOG_DEBUG))
+			hf_log_ev(&b->log, HF_LOG_DEBUG, "packet", s->id, NULL,
+			          "\t%.*s", (int)f.len, (const char *)f.p);
 		int removed = hf_mount_filter(c, f, &f) &&
 		              hf_tree_unsub(b->tree, f.p, f.len, s);
 		del_subrec(s, f.p, f.len);

@@ -170,6 +170,7 @@ config_eq(const struct hf_config *a, const struct hf_config *b)
 	       a->log_types == b->log_types &&
 	       a->log_timestamp == b->log_timestamp &&
 	       str_eq(a->log_timestamp_format, b->log_timestamp_format) &&
+	       a->log_format == b->log_format &&
 	       a->connection_messages == b->connection_messages &&
 	       str_eq(a->pid_file, b->pid_file) && str_eq(a->user, b->user) &&
 	       a->daemon == b->daemon && a->verbose == b->verbose &&
@@ -228,6 +229,7 @@ test_defaults(void)
 	         HF_LOG_ERR | HF_LOG_WARNING | HF_LOG_NOTICE | HF_LOG_INFO);
 	CHECK(c.log_timestamp);
 	CHECK(c.log_timestamp_format == NULL);
+	CHECK_EQ(c.log_format, HF_LOGF_TEXT);
 	CHECK(c.connection_messages);
 	CHECK(c.pid_file == NULL && c.user == NULL && c.config_file == NULL);
 	CHECK(!c.daemon && !c.verbose && !c.test_config);
@@ -306,6 +308,7 @@ test_every_key(void)
 	    "log_type subscribe\n"
 	    "log_timestamp false\n"
 	    "log_timestamp_format %Y-%m-%d %H:%M:%S\n"
+	    "log_format json\n"
 	    "connection_messages false\n"
 	    "pid_file /run/hf.pid\n"
 	    "user nobody\n"
@@ -347,6 +350,7 @@ test_every_key(void)
 	CHECK_EQ(c.log_types, HF_LOG_DEBUG | HF_LOG_SUBSCRIBE);
 	CHECK(!c.log_timestamp);
 	CHECK(str_eq(c.log_timestamp_format, "%Y-%m-%d %H:%M:%S"));
+	CHECK_EQ(c.log_format, HF_LOGF_JSON);
 	CHECK(!c.connection_messages);
 	CHECK(str_eq(c.pid_file, "/run/hf.pid"));
 	CHECK(str_eq(c.user, "nobody"));
@@ -507,6 +511,7 @@ test_bad_values(void)
 	    {"user", "user"},
 	    {"log_dest", "log_dest"},
 	    {"log_dest carrier-pigeon", "log_dest: unknown destination"},
+	    {"log_format xml", "log_format: unknown format"},
 	    {"log_dest file", "log_dest: file: missing file name"},
 	    {"log_dest stderr stdout", "log_dest"},
 	    {"log_type", "log_type"},
@@ -1532,6 +1537,7 @@ static const struct {
      false},
     {"log_timestamp", "true", false},
     {"log_timestamp_format", NULL, false}, /* seconds since the epoch */
+    {"log_format", "text", false},
     {"connection_messages", "true", false},
     {"include_dir", NULL, false},
     {"pid_file", NULL, false},
@@ -1692,6 +1698,7 @@ test_table_scopes(void)
 	    {"http_dir", HF_SCOPE_LISTENER, true},
 	    {"websockets_headers_size", HF_SCOPE_GLOBAL, true},
 	    {"websockets_log_level", HF_SCOPE_GLOBAL, true},
+	    {"log_format", HF_SCOPE_GLOBAL, true},
 	    {"max_qos", HF_SCOPE_LISTENER, false},
 	    {"password_file", HF_SCOPE_SECURITY, true},
 	    {"acl_file", HF_SCOPE_SECURITY, true},
