@@ -308,6 +308,10 @@ commit_enospc_resets(struct hf_bproc *bp, struct disk *dp)
 	CHECK_EQ(disc, HF_RC_SERVER_BUSY);
 	CHECK(hf_bproc_wait_log(bp, "continuing from the last commit", 3000));
 	CHECK(hf_bproc_alive(bp));
+	/* The log says what is full, and where. */
+	CHECK(hf_bproc_log_contains(bp, "No space left on device") ||
+	      hf_bproc_log_contains(bp, "no space left on device"));
+	CHECK(hf_bproc_log_contains(bp, dp->store));
 	/* Counted where operators look. */
 	{
 		struct hf_packet p;
