@@ -68,7 +68,7 @@ struct cur {
 	size_t errlen;
 };
 
-static int
+static int __attribute__((format(printf, 3, 4)))
 fail(struct cur *c, size_t off, const char *fmt, ...)
 {
 	va_list ap;

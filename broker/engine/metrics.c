@@ -219,7 +219,7 @@ struct out {
 	int err;
 };
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 put(struct out *o, const char *fmt, ...)
 {
 	char line[512];
