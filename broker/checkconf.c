@@ -25,10 +25,10 @@
 
 /* Kernel file systems no store or log belongs on (their magic numbers,
  * linux/magic.h). */
-#define PROC_SUPER_MAGIC  0x9fa0
-#define SYSFS_MAGIC       0x62656572
+#define PROC_SUPER_MAGIC   0x9fa0
+#define SYSFS_MAGIC        0x62656572
 #define DEVPTS_SUPER_MAGIC 0x1cd1
-#define CGROUP2_MAGIC     0x63677270
+#define CGROUP2_MAGIC      0x63677270
 
 struct checker {
 	FILE *out;
@@ -98,8 +98,7 @@ kernel_fs(const char *dir)
  * made in, must be writable (by root before `user` takes over, as
  * start-up does it). */
 static void
-check_file(struct checker *k, const char *at, const char *opt,
-           const char *path)
+check_file(struct checker *k, const char *at, const char *opt, const char *path)
 {
 	struct stat st;
 	char dir[PATH_MAX];
@@ -108,7 +107,8 @@ check_file(struct checker *k, const char *at, const char *opt,
 		if (S_ISDIR(st.st_mode))
 			problem(k, at, "%s: %s is a folder", opt, path);
 		else if (access(path, W_OK) != 0)
-			problem(k, at, "%s: %s: %s", opt, path, strerror(errno));
+			problem(k, at, "%s: %s: %s", opt, path,
+			        strerror(errno));
 		return;
 	}
 	const char *slash = strrchr(path, '/');
@@ -145,7 +145,8 @@ check_store(struct checker *k, const struct hf_config *c)
 		return;
 	}
 	if (nearest_dir(loc, dir, sizeof(dir)) != 0) {
-		problem(k, at, "persistence_location: %s: no folder to make it "
+		problem(k, at,
+		        "persistence_location: %s: no folder to make it "
 		        "in",
 		        loc);
 		return;
@@ -185,9 +186,11 @@ check_listeners(struct checker *k, const struct hf_config *c)
 		                *ai = NULL;
 		int rc = getaddrinfo(l->bind_address, NULL, &hints, &ai);
 		if (rc != 0)
-			problem(k, l->at ? l->at : hf_config_where(c, "bind_address"),
-			        "listener %u: address '%s' does not resolve: %s",
-			        l->port, l->bind_address, gai_strerror(rc));
+			problem(
+			    k,
+			    l->at ? l->at : hf_config_where(c, "bind_address"),
+			    "listener %u: address '%s' does not resolve: %s",
+			    l->port, l->bind_address, gai_strerror(rc));
 		if (ai)
 			freeaddrinfo(ai);
 	}
@@ -201,7 +204,8 @@ hf_check_config(const struct hf_config *c, FILE *out)
 
 	/* password and ACL files, each listener's */
 	for (size_t i = 0; i < c->n_listeners; i++) {
-		struct hf_auth_conf ac = hf_listener_auth_conf(&c->listeners[i]);
+		struct hf_auth_conf ac =
+		    hf_listener_auth_conf(&c->listeners[i]);
 		struct hf_auth *a = hf_auth_new(&ac, err, sizeof(err));
 		if (!a)
 			problem(&k, NULL, "%s", err);

@@ -1383,8 +1383,8 @@ apply_key(struct pctx *p, const char *key, char *val)
 	    (k->scope == HF_SCOPE_GLOBAL ||
 	     (k->scope == HF_SCOPE_SECURITY && !p->c->per_listener_settings))) {
 		struct hf_config *c = p->c;
-		if (!c->key_at && !(c->key_at = calloc(COUNT(keys),
-		                                       sizeof(*c->key_at))))
+		if (!c->key_at &&
+		    !(c->key_at = calloc(COUNT(keys), sizeof(*c->key_at))))
 			return oom(p);
 		if (where_str(p, &c->key_at[k - keys]))
 			return -1;

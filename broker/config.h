@@ -79,7 +79,8 @@ enum hf_tls_key {
 	HF_TLSK_CIPHERS,
 	HF_TLSK_CIPHERS_TLS13,
 	HF_TLSK_REQUIRE_CERTIFICATE,
-	HF_TLSK_HTTP_DIR, /* not TLS, but also checked when the listener opens */
+	HF_TLSK_HTTP_DIR, /* not TLS, but also checked when the listener opens
+	                   */
 	HF_TLSK_COUNT
 };
 

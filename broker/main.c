@@ -162,7 +162,8 @@ make_auth(const struct hf_config *conf, struct hf_auth ***out, char *err,
 		return -1;
 	}
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct hf_auth_conf ac = hf_listener_auth_conf(&conf->listeners[i]);
+		struct hf_auth_conf ac =
+		    hf_listener_auth_conf(&conf->listeners[i]);
 		if (!(a[i] = hf_auth_new(&ac, err, errlen)))
 			return -1;
 	}
@@ -230,7 +231,8 @@ main(int argc, char **argv)
 		if (conf.errors) { /* --test-config: every bad line */
 			for (char *l = conf.errors, *e; (e = strchr(l, '\n'));
 			     l = e + 1)
-				fprintf(stderr, "Error: %.*s\n", (int)(e - l), l);
+				fprintf(stderr, "Error: %.*s\n", (int)(e - l),
+				        l);
 		} else {
 			fprintf(stderr, "Error: %s\n", err);
 		}
@@ -250,9 +252,9 @@ main(int argc, char **argv)
 			                         : "(defaults)",
 			        n, n == 1 ? "" : "s");
 		else
-			printf("%s: configuration OK\n",
-			       conf.config_file ? conf.config_file
-			                        : "(defaults)");
+			printf("%s: configuration OK\n", conf.config_file
+			                                     ? conf.config_file
+			                                     : "(defaults)");
 		hf_config_free(&conf);
 		return n ? 1 : 0;
 	}
@@ -342,8 +344,8 @@ main(int argc, char **argv)
 	/* HUP, USR1, USR2, RTMIN (signals.h); not counted as keeping the
 	 * loop alive: the engine's shutdown ends the loop; they are closed
 	 * after it. SIGHUP tells systemd RELOADING=1 ... READY=1. */
-	struct hf_signals_ctx sigctx = {b, net, auth, &conf, argc, argv,
-	                                &notify};
+	struct hf_signals_ctx sigctx = {b,    net,  auth,   &conf,
+	                                argc, argv, &notify};
 	struct hf_signals *sig = hf_signals_start(&loop, &sigctx);
 	/* Listeners bound, store open, signals handled: ready. */
 	hf_notify_ready(&notify);

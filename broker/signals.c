@@ -113,9 +113,8 @@ warn_restart_only(struct hf_signals *s, const struct hf_config *nc)
 	size_t n = 0;
 #define DIFF(cond, name)                                                       \
 	if (cond)                                                              \
-		n += (size_t)snprintf(what + n, n < sizeof(what)               \
-		                                    ? sizeof(what) - n         \
-		                                    : 0,                       \
+		n += (size_t)snprintf(what + n,                                \
+		                      n < sizeof(what) ? sizeof(what) - n : 0, \
 		                      "%s%s", n ? ", " : "", name);
 	DIFF(!same_listeners(c, nc), "listeners");
 	DIFF(c->persistence != nc->persistence ||

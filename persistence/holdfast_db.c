@@ -226,8 +226,8 @@ preview(const uint8_t *p, uint32_t n, char *buf, bool *hex)
 			w += (size_t)sprintf(buf + w, "%02x", p[i]);
 	} else {
 		for (i = 0; i < n && i < PREVIEW_TEXT; i++)
-			buf[w++] = p[i] == '\t' || p[i] == '\n' ? ' '
-			                                        : (char)p[i];
+			buf[w++] =
+			    p[i] == '\t' || p[i] == '\n' ? ' ' : (char)p[i];
 	}
 	buf[w] = '\0';
 	return i < n;
@@ -450,8 +450,9 @@ cmd_stats(struct hf_store *st, const struct hf_store_conf *conf,
 	if (json)
 		printf("]}\n");
 	else
-		printf("(\"unknown\": queued before store format 3, or imported "
-		       "from mosquitto, which does not record it)\n");
+		printf(
+		    "(\"unknown\": queued before store format 3, or imported "
+		    "from mosquitto, which does not record it)\n");
 	return 0;
 }
 
@@ -764,8 +765,8 @@ cmd_import(const struct hf_store_conf *conf, const char *file, bool existing)
 		       ",\"messages\":%" PRIu64 ",\"queue_entries\":%" PRIu64
 		       ",\"retained\":%" PRIu64 ",\"skipped\":{"
 		       "\"inbound_qos2\":%" PRIu64 ",\"subscriptions\":%" PRIu64
-		       ",\"client_messages\":%" PRIu64 ",\"unused_messages\":%"
-		       PRIu64 "}}\n",
+		       ",\"client_messages\":%" PRIu64
+		       ",\"unused_messages\":%" PRIu64 "}}\n",
 		       r.sessions, r.subs, r.msgs, r.queued, r.retained,
 		       r.skipped_inbound, r.skipped_subs, r.skipped_cmsgs,
 		       r.skipped_unused);
@@ -777,12 +778,15 @@ cmd_import(const struct hf_store_conf *conf, const char *file, bool existing)
 		printf("  queue entries:     %" PRIu64 "\n", r.queued);
 		printf("  retained:          %" PRIu64 "\n", r.retained);
 		printf("not carried over:\n");
-		printf("  inbound QoS 2 messages awaiting PUBREL: %" PRIu64 "\n",
+		printf("  inbound QoS 2 messages awaiting PUBREL: %" PRIu64
+		       "\n",
 		       r.skipped_inbound);
 		printf("  subscriptions of clients without a session: %" PRIu64
-		       "\n", r.skipped_subs);
+		       "\n",
+		       r.skipped_subs);
 		printf("  messages for clients without a session: %" PRIu64
-		       "\n", r.skipped_cmsgs);
+		       "\n",
+		       r.skipped_cmsgs);
 		printf("  stored messages nothing refers to: %" PRIu64 "\n",
 		       r.skipped_unused);
 	}
@@ -913,8 +917,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	bool needs_arg = !strcmp(pos[0], "queue") ||
-	                 !strcmp(pos[0], "import-mosquitto");
+	bool needs_arg =
+	    !strcmp(pos[0], "queue") || !strcmp(pos[0], "import-mosquitto");
 	if (strcmp(pos[0], "stats") && strcmp(pos[0], "sessions") &&
 	    strcmp(pos[0], "subs") && strcmp(pos[0], "retained") &&
 	    strcmp(pos[0], "check") && !needs_arg)
@@ -945,8 +949,9 @@ main(int argc, char **argv)
 		conf.initial_map_size = cf.persistence_initial_size;
 		conf.max_map_size = cf.persistence_max_size;
 		if (!cf.persistence)
-			fprintf(stderr, "holdfast-db: note: %s has persistence "
-			                "false; using %s/%s anyway\n",
+			fprintf(stderr,
+			        "holdfast-db: note: %s has persistence "
+			        "false; using %s/%s anyway\n",
 			        cfile, conf.dir, conf.file);
 	}
 	if (dir)

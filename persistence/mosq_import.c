@@ -461,7 +461,8 @@ cross_check(struct cur *c, struct hf_mq_db *db)
 	for (size_t i = 1; i < db->n_msgs; i++)
 		if (db->msgs[i].id == db->msgs[i - 1].id)
 			return fail(c, db->msgs[i].off,
-			            "message store id %" PRIu64 " appears twice",
+			            "message store id %" PRIu64
+			            " appears twice",
 			            db->msgs[i].id);
 	for (size_t i = 0; i < db->n_clients; i++)
 		for (size_t j = 0; j < i; j++)
@@ -527,8 +528,9 @@ hf_mq_parse(const uint8_t *buf, size_t len, struct hf_mq_db *db, char *err,
 		switch (type) {
 		case CH_CFG:
 			if (clen != FX_CFG) {
-				rc = fail(&c, off, "config chunk of %" PRIu32
-				                   " bytes, not %d",
+				rc = fail(&c, off,
+				          "config chunk of %" PRIu32
+				          " bytes, not %d",
 				          clen, FX_CFG);
 			} else if (buf[c.pos + 9] != 8) {
 				rc = fail(&c, c.pos + 9,
@@ -758,10 +760,11 @@ import_queue(struct hf_store *st, struct hf_mq_db *db, uint64_t sid_base,
 			if (o->direction == 1 && o->mid == c->mid &&
 			    out_state(o) > 0 && o->cid_len == c->cid_len &&
 			    !memcmp(o->cid, c->cid, c->cid_len)) {
-				snprintf(err, errlen,
-				         "offset %zu: packet id %u is in flight "
-				         "twice for one client",
-				         c->off, c->mid);
+				snprintf(
+				    err, errlen,
+				    "offset %zu: packet id %u is in flight "
+				    "twice for one client",
+				    c->off, c->mid);
 				free(seq);
 				return -1;
 			}
@@ -848,11 +851,11 @@ hf_mq_import(struct hf_store *st, struct hf_mq_db *db, uint64_t sid_base,
 				return -1;
 			}
 		if (exists && exists(ctx, 1, m->topic, m->topic_len)) {
-			snprintf(err, errlen,
-			         "offset %zu: a retained message for topic %.*s "
-			         "is already in the store",
-			         db->retains[i].off, (int)m->topic_len,
-			         m->topic);
+			snprintf(
+			    err, errlen,
+			    "offset %zu: a retained message for topic %.*s "
+			    "is already in the store",
+			    db->retains[i].off, (int)m->topic_len, m->topic);
 			return -1;
 		}
 		m->retain = true; /* a retained mark needs the flag */

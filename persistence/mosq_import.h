@@ -29,9 +29,9 @@
 
 #include "holdfast/store.h"
 
-struct hf_mq_msg { /* DB_CHUNK_MSG_STORE */
-	size_t off;   /* of its chunk header */
-	uint64_t id;  /* mosquitto's store id */
+struct hf_mq_msg {        /* DB_CHUNK_MSG_STORE */
+	size_t off;       /* of its chunk header */
+	uint64_t id;      /* mosquitto's store id */
 	int64_t expiry_s; /* wall-clock seconds, 0 = never */
 	uint8_t qos;
 	bool retain;
@@ -96,17 +96,17 @@ struct hf_mq_db {
 /* What hf_mq_import() did and what it left out. */
 struct hf_mq_report {
 	uint64_t sessions, subs, msgs, queued, retained;
-	uint64_t skipped_inbound;   /* inbound QoS 2 not yet released */
-	uint64_t skipped_subs;      /* of clients without a session */
-	uint64_t skipped_cmsgs;     /* for clients without a session */
-	uint64_t skipped_unused;    /* bodies nothing names */
+	uint64_t skipped_inbound; /* inbound QoS 2 not yet released */
+	uint64_t skipped_subs;    /* of clients without a session */
+	uint64_t skipped_cmsgs;   /* for clients without a session */
+	uint64_t skipped_unused;  /* bodies nothing names */
 };
 
 /* Parse and validate buf[0..len). On success *db holds views into buf
  * (free with hf_mq_free). Returns 0, or -1 with err = "offset N: what"
  * (also when out of memory). */
-int hf_mq_parse(const uint8_t *buf, size_t len, struct hf_mq_db *db,
-                char *err, size_t errlen);
+int hf_mq_parse(const uint8_t *buf, size_t len, struct hf_mq_db *db, char *err,
+                size_t errlen);
 void hf_mq_free(struct hf_mq_db *db);
 
 /* Write db into st (in its open transaction; the caller commits or
@@ -120,7 +120,6 @@ int hf_mq_import(struct hf_store *st, struct hf_mq_db *db, uint64_t sid_base,
                  uint64_t mid_base, int64_t now_ms,
                  bool (*exists)(void *ctx, int kind, const uint8_t *p,
                                 size_t n),
-                 void *ctx, struct hf_mq_report *rep, char *err,
-                 size_t errlen);
+                 void *ctx, struct hf_mq_report *rep, char *err, size_t errlen);
 
 #endif

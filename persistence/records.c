@@ -38,7 +38,7 @@ put_bytes(uint8_t *dst, const uint8_t *src, size_t n)
 /* The identity part of a version 2 session record, after the client id:
  * flags (bit 0 username present, bit 1 certificate CN present), listener
  * port, then each string as u16 length + bytes. */
-#define SESSION_ID_PART 7u
+#define SESSION_ID_PART      7u
 #define SESSION_HAS_USERNAME 1u
 #define SESSION_HAS_CERT_CN  2u
 
@@ -73,8 +73,8 @@ hf_rec_session_enc(const struct hf_store_session *s, size_t *len)
 }
 
 int
-hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid,
-                   unsigned version, struct hf_store_session *out)
+hf_rec_session_dec(const uint8_t *p, size_t n, uint64_t sid, unsigned version,
+                   struct hf_store_session *out)
 {
 	const uint8_t *q, *end = p + n;
 

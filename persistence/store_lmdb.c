@@ -1794,8 +1794,8 @@ take_ownership(struct hf_store *st, char *err, size_t errlen)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
-		ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0)
-		                             : -1;
+		ssize_t n =
+		    e == EWOULDBLOCK ? pread(fd, pid, sizeof(pid) - 1, 0) : -1;
 		close(fd);
 		if (e != EWOULDBLOCK) {
 			fmterr(err, errlen, "store %s: cannot lock %s: %s",
@@ -1921,7 +1921,8 @@ hf_store_close(struct hf_store *st)
 	free(st->log);
 	mdb_env_close(st->env);
 	if (st->owner_fd >= 0)
-		close(st->owner_fd); /* after LMDB: nobody writes once released */
+		close(
+		    st->owner_fd); /* after LMDB: nobody writes once released */
 	free(st->path);
 	free(st);
 }

@@ -72,17 +72,16 @@ log_store_full(struct hf_broker *b, const char *what)
 		          "%s.",
 		          what, msg);
 	else
-		hf_log_ev(&b->log, HF_LOG_ERR, "store_full", NULL, NULL,
-		          "Error: store %s failed: persistence_max_size "
-		          "(%llu bytes) reached in %s%s: %s.",
-		          what,
-		          (unsigned long long)b->conf->persistence_max_size,
-		          b->conf->persistence_location
-		              ? b->conf->persistence_location
-		              : "",
-		          b->conf->persistence_file ? b->conf->persistence_file
-		                                    : "",
-		          msg);
+		hf_log_ev(
+		    &b->log, HF_LOG_ERR, "store_full", NULL, NULL,
+		    "Error: store %s failed: persistence_max_size "
+		    "(%llu bytes) reached in %s%s: %s.",
+		    what, (unsigned long long)b->conf->persistence_max_size,
+		    b->conf->persistence_location
+		        ? b->conf->persistence_location
+		        : "",
+		    b->conf->persistence_file ? b->conf->persistence_file : "",
+		    msg);
 }
 
 static void
@@ -111,8 +110,8 @@ check_as(struct hf_broker *b, int rc, const char *what, bool lazy)
 	if (rc == HF_STORE_EFULL)
 		log_store_full(b, what);
 	else
-		hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.",
-		       what, hf_store_errmsg(b->store));
+		hf_log(&b->log, HF_LOG_ERR, "Error: store %s failed: %s.", what,
+		       hf_store_errmsg(b->store));
 }
 
 void

@@ -85,8 +85,8 @@ refuse_publish(struct hf_client *c, const struct hf_publish *p, uint8_t rc,
 	struct hf_broker *b = c->b;
 	hf_metrics_drop(b, HF_DROP_REJECTED);
 	hf_log_ev(&b->log, HF_LOG_NOTICE, "publish_refused", c->s->id, NULL,
-	       "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
-	       (int)p->topic.len, (const char *)p->topic.p, why);
+	          "Client %s: PUBLISH on %.*s refused: %s.", c->s->id,
+	          (int)p->topic.len, (const char *)p->topic.p, why);
 	if (p->qos == 0)
 		return;
 	if (c->proto == HF_PROTO_V5)
@@ -121,14 +121,13 @@ log_refused(struct hf_broker *b, const struct hf_session *s,
 		          limit, full->id);
 		return;
 	}
-	hf_log_ev(&b->log, HF_LOG_WARNING, "publish_refused", s->id, NULL,
-	          "Message from %s on %.*s refused: queue or store full: "
-	          "queue of %s at %s %llu (%u messages, %llu bytes queued).",
-	          s->id, (int)p->topic.len, (const char *)p->topic.p, full->id,
-	          limit,
-	          (unsigned long long)hf_queue_limit_value(b->conf, limit),
-	          (unsigned)full->n_queued,
-	          (unsigned long long)full->queued_bytes);
+	hf_log_ev(
+	    &b->log, HF_LOG_WARNING, "publish_refused", s->id, NULL,
+	    "Message from %s on %.*s refused: queue or store full: "
+	    "queue of %s at %s %llu (%u messages, %llu bytes queued).",
+	    s->id, (int)p->topic.len, (const char *)p->topic.p, full->id, limit,
+	    (unsigned long long)hf_queue_limit_value(b->conf, limit),
+	    (unsigned)full->n_queued, (unsigned long long)full->queued_bytes);
 }
 
 void
@@ -210,8 +209,7 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		 * acknowledged and dropped (the broker's policy refused it;
 		 * a client told nothing would send it again for ever). */
 		hf_metrics_drop(b, HF_DROP_ACL);
-		hf_log_ev(&b->log, HF_LOG_NOTICE, "publish_denied", s->id,
-		          NULL,
+		hf_log_ev(&b->log, HF_LOG_NOTICE, "publish_denied", s->id, NULL,
 		          "Denied PUBLISH from %s (d%d, q%d, r%d, m%d, '%.*s', "
 		          "... (%lu bytes))",
 		          s->id, p.dup ? 1 : 0, p.qos, p.retain ? 1 : 0, p.pid,

@@ -50,10 +50,9 @@ hf_logpkt_name(const struct hf_client *c, char *buf, size_t cap)
 }
 
 static const char *const type_names[16] = {
-    "RESERVED",  "CONNECT", "CONNACK",     "PUBLISH",
-    "PUBACK",    "PUBREC",  "PUBREL",      "PUBCOMP",
-    "SUBSCRIBE", "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
-    "PINGREQ",   "PINGRESP", "DISCONNECT", "AUTH",
+    "RESERVED", "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+    "PUBREL",   "PUBCOMP",  "SUBSCRIBE",  "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
+    "PINGREQ",  "PINGRESP", "DISCONNECT", "AUTH",
 };
 
 /* "(d0, q1, r0, m1, 't', ... (5 bytes))" */
@@ -126,8 +125,8 @@ hf_logpkt_out(struct hf_client *c, const struct hf_packet *p)
 	case HF_PUBACK:
 	case HF_PUBREC:
 		hf_log_ev(l, HF_LOG_DEBUG, "packet", name, NULL,
-		          "Sending %s to %s (m%d, rc%d)", t, name,
-		          p->u.ack.pid, p->u.ack.rc);
+		          "Sending %s to %s (m%d, rc%d)", t, name, p->u.ack.pid,
+		          p->u.ack.rc);
 		return;
 	case HF_PUBREL:
 	case HF_PUBCOMP:
@@ -136,8 +135,7 @@ hf_logpkt_out(struct hf_client *c, const struct hf_packet *p)
 		return;
 	case HF_DISCONNECT:
 		hf_log_ev(l, HF_LOG_DEBUG, "packet", name, NULL,
-		          "Sending DISCONNECT to %s (rc%d)", name,
-		          p->u.ack.rc);
+		          "Sending DISCONNECT to %s (rc%d)", name, p->u.ack.rc);
 		return;
 	default:
 		hf_log_ev(l, HF_LOG_DEBUG, "packet", name, NULL,
@@ -213,9 +211,8 @@ hf_logpkt_gone(struct hf_client *c, enum hf_gone why, const char *detail)
 	hf_log_ev(l, HF_LOG_NOTICE, lines[why].event, c->s ? id : NULL, peer,
 	          "%s", msg);
 	if (detail)
-		hf_log_ev(l, HF_LOG_NOTICE, lines[why].event,
-		          c->s ? id : NULL, peer, "Client %s: %s.",
-		          c->s ? id : peer, detail);
+		hf_log_ev(l, HF_LOG_NOTICE, lines[why].event, c->s ? id : NULL,
+		          peer, "Client %s: %s.", c->s ? id : peer, detail);
 }
 
 void
@@ -224,8 +221,8 @@ hf_logpkt_refused(struct hf_client *c, bool not_authorised, const char *why)
 	struct hf_logger *l = &c->b->log;
 	char peer[HF_PEER_LEN], detail[256];
 	hf_client_peer(c, peer);
-	snprintf(detail, sizeof(detail), "Client connection from %s refused: %s.",
-	         peer, why);
+	snprintf(detail, sizeof(detail),
+	         "Client connection from %s refused: %s.", peer, why);
 	enum hf_gone g =
 	    not_authorised ? HF_GONE_NOT_AUTHORISED : HF_GONE_PROTOCOL;
 	if (l->format == HF_LOGF_JSON) {
@@ -234,5 +231,6 @@ hf_logpkt_refused(struct hf_client *c, bool not_authorised, const char *why)
 		return;
 	}
 	hf_logpkt_gone(c, g, NULL);
-	hf_log_ev(l, HF_LOG_NOTICE, "connect_refused", NULL, peer, "%s", detail);
+	hf_log_ev(l, HF_LOG_NOTICE, "connect_refused", NULL, peer, "%s",
+	          detail);
 }

@@ -18,11 +18,11 @@
 
 /* Why a connection ended, for the line that says so. */
 enum hf_gone {
-	HF_GONE_CLOSED, /* the peer closed or the socket broke: mosquitto
-	                 * 2.0.11 says "closed its connection" for both */
-	HF_GONE_PROTOCOL,   /* a protocol error */
-	HF_GONE_MALFORMED,  /* a packet that does not decode */
-	HF_GONE_OVERSIZE,   /* over max_packet_size */
+	HF_GONE_CLOSED,    /* the peer closed or the socket broke: mosquitto
+	                    * 2.0.11 says "closed its connection" for both */
+	HF_GONE_PROTOCOL,  /* a protocol error */
+	HF_GONE_MALFORMED, /* a packet that does not decode */
+	HF_GONE_OVERSIZE,  /* over max_packet_size */
 	HF_GONE_NOT_AUTHORISED,
 };
 

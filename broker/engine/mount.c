@@ -11,8 +11,7 @@ const char *
 hf_mount_point(const struct hf_client *c)
 {
 	const struct hf_listener_conf *l = c->policy ? c->policy->conf : NULL;
-	return l && l->mount_point && l->mount_point[0] ? l->mount_point
-	                                                 : NULL;
+	return l && l->mount_point && l->mount_point[0] ? l->mount_point : NULL;
 }
 
 /* head, then mount, then tail, into the scratch buffer. */

@@ -246,9 +246,10 @@ pump_disk(struct hf_session *s)
 			}
 			hf_metrics_queued(
 			    s, s->n_queued,
-			    s->queued_bytes - (e->msg->payload_len < s->queued_bytes
-			                           ? e->msg->payload_len
-			                           : s->queued_bytes));
+			    s->queued_bytes -
+			        (e->msg->payload_len < s->queued_bytes
+			             ? e->msg->payload_len
+			             : s->queued_bytes));
 			if (e->state == HF_Q_QUEUED) {
 				start_flight(s, e, now, true);
 				continue;
@@ -402,16 +403,14 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		          NULL,
 		          "Outgoing messages are being dropped for client %s.",
 		          s->id);
-		hf_log_ev(&b->log, HF_LOG_WARNING, "message_dropped", s->id,
-		          NULL,
-		          "Queue of %s is full (%s %llu reached: %u messages, "
-		          "%llu bytes queued), message on %.*s dropped.",
-		          s->id, limit,
-		          (unsigned long long)hf_queue_limit_value(b->conf,
-		                                                   limit),
-		          (unsigned)s->n_queued,
-		          (unsigned long long)s->queued_bytes, (int)m->topic_len,
-		          (const char *)hf_msg_topic(m));
+		hf_log_ev(
+		    &b->log, HF_LOG_WARNING, "message_dropped", s->id, NULL,
+		    "Queue of %s is full (%s %llu reached: %u messages, "
+		    "%llu bytes queued), message on %.*s dropped.",
+		    s->id, limit,
+		    (unsigned long long)hf_queue_limit_value(b->conf, limit),
+		    (unsigned)s->n_queued, (unsigned long long)s->queued_bytes,
+		    (int)m->topic_len, (const char *)hf_msg_topic(m));
 		return;
 	}
 	if (hf_msg_expired(m, hf_wall_ms()))

@@ -53,8 +53,8 @@ hf_engine_log_stats(struct hf_broker *b)
 	       (unsigned long long)st.retained, (unsigned long long)st.qos2,
 	       (unsigned long long)st.used_bytes,
 	       (unsigned long long)st.max_map_size,
-	       (unsigned long long)st.map_size,
-	       (unsigned long long)st.commits, (unsigned long long)st.grows);
+	       (unsigned long long)st.map_size, (unsigned long long)st.commits,
+	       (unsigned long long)st.grows);
 }
 
 void
@@ -79,8 +79,8 @@ hf_engine_log_subscriptions(struct hf_broker *b)
 			lines++;
 		}
 	}
-	hf_log(&b->log, HF_LOG_NOTICE,
-	       "Subscriptions: %zu in %u sessions%s.", total, b->n_sessions,
+	hf_log(&b->log, HF_LOG_NOTICE, "Subscriptions: %zu in %u sessions%s.",
+	       total, b->n_sessions,
 	       total > lines ? " (the first ones listed)" : "");
 }
 

@@ -193,7 +193,8 @@ target_refuses(struct hf_broker *b, const struct hf_target *t, uint8_t qos,
 	struct hf_session *s = t->s;
 	b->refused_by = s;
 	if (s->sid && b->store_full) {
-		b->refused_limit = "the store (persistence_max_size or disk space)";
+		b->refused_limit =
+		    "the store (persistence_max_size or disk space)";
 		return true;
 	}
 	b->refused_limit = hf_session_queue_limit(s, m->payload_len);

@@ -54,16 +54,16 @@ static void
 sys_load(struct hf_broker *b)
 {
 	static const char *const names[9] = {
-	    "messages/received", "messages/sent",     "bytes/received",
-	    "bytes/sent",        "connections",       "sockets",
-	    "publish/dropped",   "publish/received",  "publish/sent"};
+	    "messages/received", "messages/sent",    "bytes/received",
+	    "bytes/sent",        "connections",      "sockets",
+	    "publish/dropped",   "publish/received", "publish/sent"};
 	static const int windows[3] = {1, 5, 15};
 	struct hf_metrics *m = &b->m;
 	const uint64_t now_v[9] = {
-	    b->stats.msgs_received,  b->stats.msgs_sent,
-	    b->stats.bytes_received, b->stats.bytes_sent,
+	    b->stats.msgs_received,     b->stats.msgs_sent,
+	    b->stats.bytes_received,    b->stats.bytes_sent,
 	    b->stats.connections_total, m->sockets,
-	    b->stats.pub_dropped,    b->stats.msgs_received,
+	    b->stats.pub_dropped,       b->stats.msgs_received,
 	    b->stats.msgs_sent};
 	int64_t now = hf_now_ms(b);
 	double dt = (double)(now - m->load_at_ms) / 1000.0;
@@ -80,8 +80,9 @@ sys_load(struct hf_broker *b)
 			double e = exp(-dt / (60.0 * windows[w]));
 			char topic[96], val[32];
 			*avg = rate + e * (*avg - rate);
-			snprintf(topic, sizeof(topic), "$SYS/broker/load/%s/%dmin",
-			         names[i], windows[w]);
+			snprintf(topic, sizeof(topic),
+			         "$SYS/broker/load/%s/%dmin", names[i],
+			         windows[w]);
 			snprintf(val, sizeof(val), "%.2f", *avg);
 			sys_put(b, topic, val);
 		}

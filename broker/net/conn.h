@@ -54,11 +54,8 @@ struct hf_peer_identity {
 struct hf_policy {
 	const struct hf_listener_conf *conf; /* NULL for a dialled conn */
 	const struct hf_auth *auth; /* include/holdfast/auth.h; opaque here */
-	uint16_t port;
-	bool outgoing;
-	    /* a dialled connection's policy (a bridge) */ /* the port as bound,
-	                                                      for logs (0 when
-	                                                      dialled) */
+	uint16_t port; /* the port as bound, for logs (0 when dialled) */
+	bool outgoing; /* a dialled connection's policy (a bridge) */
 };
 
 /* engine -> transport */

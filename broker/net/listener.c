@@ -69,7 +69,7 @@ struct hf_net {
 	size_t n_tls;
 	bool stopped;
 	struct hf_status_source status; /* for the HTTP API (main.c) */
-	uv_idle_t idle; /* reads the streams on `again` */
+	uv_idle_t idle;                 /* reads the streams on `again` */
 	struct hf_stream **again;
 	size_t n_again, cap_again;
 	struct hf_stream **walking; /* the list idle_cb is reading */
@@ -372,7 +372,9 @@ open_one(struct hf_net *net, const struct hf_listener_conf *lc,
 	hf_log(net->log, HF_LOG_NOTICE,
 	       "Opened ipv%c listen socket on port %u (%s%s%s).",
 	       sa->sa_family == AF_INET ? '4' : '6', l->ep.policy.port, ip,
-	       l->ws ? ", websockets" : l->http ? ", http_api" : "",
+	       l->ws     ? ", websockets"
+	       : l->http ? ", http_api"
+	                 : "",
 	       tls ? ", TLS" : "");
 	return 0;
 }

@@ -449,9 +449,9 @@ hf_tls_verifies(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen)
 	X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT);
 	bool ok = X509_verify_cert(x) == 1;
 	if (!ok)
-		snprintf(why, whylen, "%s",
-		         X509_verify_cert_error_string(
-		             X509_STORE_CTX_get_error(x)));
+		snprintf(
+		    why, whylen, "%s",
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
 	X509_STORE_CTX_free(x);
 	ERR_clear_error();
 	return ok;
@@ -462,8 +462,7 @@ tls_trusted(void *io)
 {
 	struct tls_conn *t = io;
 	struct hf_tls *tls = tls_of(t);
-	if (!(t->flags & T_DONE) || !tls ||
-	    tls->ctx == SSL_get_SSL_CTX(t->ssl))
+	if (!(t->flags & T_DONE) || !tls || tls->ctx == SSL_get_SSL_CTX(t->ssl))
 		return true;
 	char why[160], line[200];
 	if (hf_tls_verifies(t->ssl, tls->ctx, why, sizeof(why)))
@@ -622,8 +621,8 @@ load_crl(SSL_CTX *ctx, const char *path)
  * connections (our info callback reads their app data, and they read
  * ahead), not one of libwebsockets'. */
 static int
-configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, bool ours,
-          char *err, size_t errlen)
+configure(SSL_CTX *ctx, const struct hf_listener_conf *lc, bool ours, char *err,
+          size_t errlen)
 {
 	char why[256];
 	SSL_CTX_set_min_proto_version(ctx, lc->tls_version == HF_TLS_V13

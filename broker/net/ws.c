@@ -23,10 +23,10 @@
  * announces. A text frame is refused (close 1003 [MQTT-6.0.0-1]); a frame
  * longer than the largest packet the broker accepts plus one more header
  * closes with 1009, a message in more than MAX_FRAGMENTS frames (a flood
- * of tiny fragments) with 1008. Output is the engine's bytes, sent as binary frames of
- * at most WS_CHUNK bytes, one per writeable callback, so a 1 MB message
- * leaves in 16 frames as fast as the socket takes them. Back-pressure is
- * lws_rx_flow_control(); pending() is what waits here.
+ * of tiny fragments) with 1008. Output is the engine's bytes, sent as binary
+ * frames of at most WS_CHUNK bytes, one per writeable callback, so a 1 MB
+ * message leaves in 16 frames as fast as the socket takes them. Back-pressure
+ * is lws_rx_flow_control(); pending() is what waits here.
  *
  * Closing: the engine's close() lets pending output go, then lws sends a
  * close frame (1000) and closes, bounded by CLOSE_TIMEOUT_S; lws then
@@ -61,13 +61,13 @@
 #include "log.h"
 #include "ws.h"
 
-#define WS_CHUNK          65536 /* bytes per outgoing frame */
-#define WS_RX_BUF         16384 /* lws's receive pieces */
-#define WS_READ_BUF       65536 /* lws's socket reads (shared buffer) */
-#define CLOSE_TIMEOUT_S   5     /* a closing connection's pending output */
-#define HEADERS_DEFAULT   1024  /* lws's own default header space */
-#define MAX_FRAGMENTS     4096  /* frames in one WebSocket message */
-#define MQTT_MAX_PACKET   (268435455u + 5u) /* remaining length + header */
+#define WS_CHUNK        65536 /* bytes per outgoing frame */
+#define WS_RX_BUF       16384 /* lws's receive pieces */
+#define WS_READ_BUF     65536 /* lws's socket reads (shared buffer) */
+#define CLOSE_TIMEOUT_S 5     /* a closing connection's pending output */
+#define HEADERS_DEFAULT 1024  /* lws's own default header space */
+#define MAX_FRAGMENTS   4096  /* frames in one WebSocket message */
+#define MQTT_MAX_PACKET (268435455u + 5u) /* remaining length + header */
 
 /* One WebSocket listener socket: an lws context of its own with one
  * vhost. (With several vhosts in one context, lws picks the vhost of an
@@ -84,9 +84,9 @@ struct hf_ws {
 	void *foreign[1];
 	uv_timer_t destroy; /* hf_ws_stop: destroy outside lws callbacks */
 	bool stopping, destroyed;
-	uint8_t *scratch; /* LWS_PRE headroom + one outgoing frame */
-	bool tls;         /* wss: certfile is set */
-	SSL_CTX *ssl_ctx; /* wss: the vhost's, made by lws, set up by us */
+	uint8_t *scratch;  /* LWS_PRE headroom + one outgoing frame */
+	bool tls;          /* wss: certfile is set */
+	SSL_CTX *ssl_ctx;  /* wss: the vhost's, made by lws, set up by us */
 	char tls_err[512]; /* why setting it up failed */
 };
 
@@ -124,8 +124,7 @@ peer_of(struct lws *wsi, char *out, size_t outlen)
 }
 
 static void
-conn_log(struct lws *wsi, struct hf_ws *v, unsigned type,
-         const char *what)
+conn_log(struct lws *wsi, struct hf_ws *v, unsigned type, const char *what)
 {
 	char peer[64];
 	peer_of(wsi, peer, sizeof(peer));
@@ -239,8 +238,7 @@ static int
 refuse(struct ws_conn *w, enum lws_close_status status, const char *why)
 {
 	char what[160];
-	snprintf(what, sizeof(what), "closed: %s (close %d)", why,
-	         (int)status);
+	snprintf(what, sizeof(what), "closed: %s (close %d)", why, (int)status);
 	conn_log(w->wsi, w->v, HF_LOG_NOTICE, what);
 	lws_close_reason(w->wsi, status, (unsigned char *)why, strlen(why));
 	if (!w->closing) {
@@ -367,12 +365,11 @@ confirm_upgrade(struct lws *wsi, struct hf_ws *v, const char *to)
 	const char *why = NULL;
 	if (!to || strcmp(to, "websocket") != 0)
 		why = "not a WebSocket upgrade";
-	else if (lws_hdr_copy(wsi, ver, sizeof(ver),
-	                      WSI_TOKEN_VERSION) <= 0 ||
+	else if (lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_VERSION) <= 0 ||
 	         strcmp(ver, "13") != 0)
 		why = "WebSocket version is not 13";
-	else if (lws_hdr_copy(wsi, proto, sizeof(proto),
-	                      WSI_TOKEN_PROTOCOL) <= 0)
+	else if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <=
+	         0)
 		why = "no subprotocol (mqtt or mqttv3.1 needed)";
 	else {
 		bool ok = false;
@@ -420,17 +417,17 @@ verify_cb(int preverify_ok, X509_STORE_CTX *x)
 		return preverify_ok;
 	SSL *ssl =
 	    X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct hf_ws *v = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl))
-	                      : NULL;
+	struct hf_ws *v =
+	    ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
 	if (v) {
 		char peer[64];
 		hf_net_fd_peer(SSL_get_fd(ssl), peer, sizeof(peer));
-		hf_log(v->log, HF_LOG_NOTICE,
-		       "WebSocket connection from %s on port %u failed: TLS "
-		       "handshake: client certificate: %s.",
-		       peer, v->ep->policy.port,
-		       X509_verify_cert_error_string(
-		           X509_STORE_CTX_get_error(x)));
+		hf_log(
+		    v->log, HF_LOG_NOTICE,
+		    "WebSocket connection from %s on port %u failed: TLS "
+		    "handshake: client certificate: %s.",
+		    peer, v->ep->policy.port,
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
 	}
 	return preverify_ok;
 }
@@ -449,8 +446,8 @@ setup_tls(struct hf_ws *v, char *err, size_t errlen)
 }
 
 static int
-ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-      void *in, size_t len)
+ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+      size_t len)
 {
 	struct ws_conn *w = user;
 	struct hf_ws *v;
@@ -508,8 +505,7 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols protocols[] = {
     {"mqtt", ws_cb, sizeof(struct ws_conn), WS_RX_BUF, 0, NULL, WS_CHUNK},
-    {"mqttv3.1", ws_cb, sizeof(struct ws_conn), WS_RX_BUF, 0, NULL,
-     WS_CHUNK},
+    {"mqttv3.1", ws_cb, sizeof(struct ws_conn), WS_RX_BUF, 0, NULL, WS_CHUNK},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* ---- lws's own log -------------------------------------------------- */
@@ -543,9 +539,8 @@ hf_ws_log_init(const struct hf_config *conf, struct hf_logger *log)
 /* ---- the context ---------------------------------------------------- */
 
 struct hf_ws *
-hf_ws_new(uv_loop_t *loop, const struct hf_config *conf,
-          struct hf_endpoint *ep, const struct hf_acceptor *acc,
-          struct hf_logger *log)
+hf_ws_new(uv_loop_t *loop, const struct hf_config *conf, struct hf_endpoint *ep,
+          const struct hf_acceptor *acc, struct hf_logger *log)
 {
 	const struct hf_listener_conf *lc = ep->policy.conf;
 	struct hf_ws *v = calloc(1, sizeof(*v));
@@ -558,9 +553,9 @@ hf_ws_new(uv_loop_t *loop, const struct hf_config *conf,
 	v->log = log;
 	v->foreign[0] = loop;
 	v->tls = hf_listener_is_tls(lc);
-	v->frame_max = (conf->max_packet_size ? conf->max_packet_size
-	                                      : MQTT_MAX_PACKET) +
-	               5;
+	v->frame_max =
+	    (conf->max_packet_size ? conf->max_packet_size : MQTT_MAX_PACKET) +
+	    5;
 	if (lc->http_dir) {
 		v->mount.mountpoint = "/";
 		v->mount.mountpoint_len = 1;
@@ -625,14 +620,13 @@ hf_ws_adopt(struct hf_ws *v, int fd)
 {
 	lws_sock_file_fd_type sfd;
 	sfd.sockfd = fd;
-	struct lws *wsi =
-	    v->vh && !v->stopping
-	        ? lws_adopt_descriptor_vhost(
-	              v->vh,
-	              LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP |
-	                  (v->tls ? LWS_ADOPT_ALLOW_SSL : 0),
-	              sfd, NULL, NULL)
-	        : NULL;
+	struct lws *wsi = v->vh && !v->stopping
+	                      ? lws_adopt_descriptor_vhost(
+	                            v->vh,
+	                            LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP |
+	                                (v->tls ? LWS_ADOPT_ALLOW_SSL : 0),
+	                            sfd, NULL, NULL)
+	                      : NULL;
 	if (!wsi) { /* lws has closed the socket */
 		if (!v->vh || v->stopping)
 			close(fd);

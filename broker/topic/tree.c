@@ -50,9 +50,9 @@ struct snode {
 struct hf_tree {
 	struct snode root;
 	uint64_t seed;
-	size_t count; /* plain subscriptions + group members */
+	size_t count;  /* plain subscriptions + group members */
 	size_t shared; /* group members ($share/...) of count */
-	size_t nodes; /* allocated nodes, root excluded */
+	size_t nodes;  /* allocated nodes, root excluded */
 };
 
 static struct snode *

@@ -78,7 +78,8 @@ rt_session(const uint8_t *p, size_t n)
 		CHECKF((e = hf_rec_session_enc(&a, &len)) != NULL);
 		CHECKF(hf_rec_session_dec(e, len, 42, 2, &b) == 0);
 		CHECKF(!b.has_username && !b.has_cert_cn &&
-		       b.listener_port == 0 && b.client_id_len == a.client_id_len);
+		       b.listener_port == 0 &&
+		       b.client_id_len == a.client_id_len);
 		free(e);
 	}
 	if (hf_rec_session_dec(p, n, 42, 2, &a))
@@ -159,7 +160,8 @@ rt_qentry(const uint8_t *p, size_t n)
 	a.subids = ids;
 	CHECKF((e = hf_rec_qentry_enc(&a, &len)) != NULL);
 	CHECKF(len == n && memcmp(e, p, n) == 0);
-	CHECKF(hf_rec_qentry_dec(e, len, 5, 6, HF_STORE_FORMAT_VERSION, &b, &raw2) == 0);
+	CHECKF(hf_rec_qentry_dec(e, len, 5, 6, HF_STORE_FORMAT_VERSION, &b,
+	                         &raw2) == 0);
 	CHECKF(b.sid == 5 && b.seq == 6 && b.msg_id == a.msg_id &&
 	       b.payload_len == a.payload_len && b.qos == a.qos &&
 	       b.state == a.state && b.retain == a.retain && b.pid == a.pid &&

@@ -197,8 +197,8 @@ reap(struct hf_bproc *b, int flags)
 #define MAX_WRAP_ARGS  16
 
 static int
-launch(struct hf_bproc *b, const char *const *extra,
-       void (*in_child)(void *), void *ctx)
+launch(struct hf_bproc *b, const char *const *extra, void (*in_child)(void *),
+       void *ctx)
 {
 	const char *bin = broker_bin();
 	const char *argv[4 + MAX_EXTRA_ARGS + MAX_WRAP_ARGS];
@@ -253,8 +253,7 @@ hf_bproc_launch(struct hf_bproc *b)
 }
 
 int
-hf_bproc_launch_hook(struct hf_bproc *b, void (*in_child)(void *ctx),
-                     void *ctx)
+hf_bproc_launch_hook(struct hf_bproc *b, void (*in_child)(void *ctx), void *ctx)
 {
 	return launch(b, NULL, in_child, ctx);
 }

@@ -55,9 +55,8 @@ read_n(int fd, uint8_t *p, size_t n, int64_t deadline)
 }
 
 int
-hf_ws_upgrade(int fd, const char *path, const char *proto,
-              const char *version, const char *extra, char *head,
-              size_t headlen)
+hf_ws_upgrade(int fd, const char *path, const char *proto, const char *version,
+              const char *extra, char *head, size_t headlen)
 {
 	char req[1024], proto_line[256] = "";
 	if (proto)
@@ -73,7 +72,8 @@ hf_ws_upgrade(int fd, const char *path, const char *proto,
 	                 "%s%s\r\n",
 	                 path, version ? version : "13", proto_line,
 	                 extra ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof(req) || hf_raw_send(fd, req, (size_t)n))
+	if (n < 0 || (size_t)n >= sizeof(req) ||
+	    hf_raw_send(fd, req, (size_t)n))
 		return -1;
 	/* The head, byte by byte so nothing after it is consumed (frames
 	 * may follow at once). */
@@ -107,8 +107,8 @@ hf_ws_upgrade(int fd, const char *path, const char *proto,
 }
 
 int
-hf_ws_send_frame(int fd, uint8_t opcode, bool fin, const void *p,
-                 uint64_t len, size_t have)
+hf_ws_send_frame(int fd, uint8_t opcode, bool fin, const void *p, uint64_t len,
+                 size_t have)
 {
 	uint8_t h[14];
 	size_t hn = 0;

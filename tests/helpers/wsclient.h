@@ -51,7 +51,7 @@ int hf_ws_open(uint16_t port, const char *proto);
  * Interval of expiry seconds when not 0) and its CONNACK. Returns the
  * socket on CONNACK 0, else -1 (the code is printed); *session_present is
  * set when not NULL. */
-int hf_ws_connect(uint16_t port, uint8_t ver, const char *client_id,
-                  bool clean, uint32_t expiry, bool *session_present);
+int hf_ws_connect(uint16_t port, uint8_t ver, const char *client_id, bool clean,
+                  uint32_t expiry, bool *session_present);
 
 #endif

@@ -52,7 +52,8 @@
 extern char **environ;
 
 #define RELOAD_ACL                                                             \
-	"user alice\ntopic read shared/#\nuser bob\ntopic readwrite shared/#\n"
+	"user alice\ntopic read shared/#\nuser bob\ntopic readwrite "          \
+	"shared/#\n"
 
 static char dir[64];
 static char conf_pw[512], conf_tenants[512], conf_sub[512], conf_reload[512];
@@ -68,8 +69,8 @@ run(const char *const *argv)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	int rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv,
-	                     environ);
+	int rc =
+	    posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0)
 		return -1;
@@ -81,7 +82,8 @@ run(const char *const *argv)
 static int
 passwd(const char *file, const char *user, const char *pw, bool create)
 {
-	const char *with_c[] = {HF_PASSWD_BIN, "-c", "-b", file, user, pw, NULL};
+	const char *with_c[] = {HF_PASSWD_BIN, "-c", "-b", file,
+	                        user,          pw,   NULL};
 	const char *add[] = {HF_PASSWD_BIN, "-b", file, user, pw, NULL};
 	return run(create ? with_c : add);
 }
@@ -135,8 +137,8 @@ connect_up(uint16_t port, uint8_t ver, const char *id, bool clean,
 
 /* Connected, or -1 (the CONNACK refused it: the socket is closed). */
 static int
-login(uint16_t port, uint8_t ver, const char *id, bool clean,
-      const char *user, const char *pw)
+login(uint16_t port, uint8_t ver, const char *id, bool clean, const char *user,
+      const char *pw)
 {
 	uint8_t rc;
 	int fd = connect_up(port, ver, id, clean, user, pw, &rc);
@@ -165,8 +167,7 @@ nothing_before_marker(int fd, uint8_t ver, int admin, const char *marker)
 	int others = -1;
 	if (hf_raw_publish(admin, ver, marker, "m", 1, 0, false, 0) != 0)
 		return false;
-	return hf_raw_until(fd, ver, marker, 3000, &others) == 1 &&
-	       others == 0;
+	return hf_raw_until(fd, ver, marker, 3000, &others) == 1 && others == 0;
 }
 
 /* ---- passwords --------------------------------------------------------- */
@@ -205,12 +206,38 @@ passwords(struct hf_bproc *b, uint8_t ver)
 	/* mosquitto_pub */
 	char port[8];
 	snprintf(port, sizeof(port), "%u", b->port);
-	const char *ok[] = {"/usr/bin/mosquitto_pub", "-p", port, "-V",
-	                    v5 ? "mqttv5" : "mqttv311", "-u", "bob", "-P",
-	                    "bob-pw", "-t", "t", "-m", "x", "-q", "1", NULL};
-	const char *no[] = {"/usr/bin/mosquitto_pub", "-p", port, "-V",
-	                    v5 ? "mqttv5" : "mqttv311", "-u", "bob", "-P",
-	                    "nope", "-t", "t", "-m", "x", "-q", "1", NULL};
+	const char *ok[] = {"/usr/bin/mosquitto_pub",
+	                    "-p",
+	                    port,
+	                    "-V",
+	                    v5 ? "mqttv5" : "mqttv311",
+	                    "-u",
+	                    "bob",
+	                    "-P",
+	                    "bob-pw",
+	                    "-t",
+	                    "t",
+	                    "-m",
+	                    "x",
+	                    "-q",
+	                    "1",
+	                    NULL};
+	const char *no[] = {"/usr/bin/mosquitto_pub",
+	                    "-p",
+	                    port,
+	                    "-V",
+	                    v5 ? "mqttv5" : "mqttv311",
+	                    "-u",
+	                    "bob",
+	                    "-P",
+	                    "nope",
+	                    "-t",
+	                    "t",
+	                    "-m",
+	                    "x",
+	                    "-q",
+	                    "1",
+	                    NULL};
 	CHECK_EQ(run(ok), 0);
 	CHECK(run(no) != 0);
 }
@@ -235,26 +262,24 @@ tenants(struct hf_bproc *b, uint8_t ver)
 
 	/* own topics: allowed and delivered to the owner */
 	/* (QoS 0: her own copy comes back before any PUBACK would) */
-	CHECK_EQ(hf_raw_publish(a, ver, "tenants/alice/t", "a1", 2, 0, false,
-	                        0),
-	         0);
+	CHECK_EQ(
+	    hf_raw_publish(a, ver, "tenants/alice/t", "a1", 2, 0, false, 0), 0);
 	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/t", "a1", NULL));
 	/* writing into the other tenant: refused, never delivered */
-	CHECK_EQ(hf_raw_publish(a, ver, "tenants/bob/t", "evil", 4, 1, false,
-	                        2),
-	         v5 ? HF_RC_NOT_AUTHORIZED : 0);
-	CHECK_EQ(hf_raw_publish(bo, ver, "tenants/alice/t", "evil", 4, 1,
-	                        false, 2),
-	         v5 ? HF_RC_NOT_AUTHORIZED : 0);
+	CHECK_EQ(
+	    hf_raw_publish(a, ver, "tenants/bob/t", "evil", 4, 1, false, 2),
+	    v5 ? HF_RC_NOT_AUTHORIZED : 0);
+	CHECK_EQ(
+	    hf_raw_publish(bo, ver, "tenants/alice/t", "evil", 4, 1, false, 2),
+	    v5 ? HF_RC_NOT_AUTHORIZED : 0);
 	/* reading the other tenant: the admin publishes to both */
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/bob/t", "b1", 2, 1,
-	                               false, 3)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, ver, "tenants/bob/t", "b1", 2, 1, false, 3)));
 	CHECK(hf_raw_expect_pub(bo, ver, "tenants/bob/t", "b1", NULL));
 	CHECK(nothing_before_marker(a, ver, adm, "tenants/alice/mark1"));
 	CHECK(nothing_before_marker(bo, ver, adm, "tenants/bob/mark1"));
 	/* retained: alice's is not given to bob on subscribing */
-	CHECK_EQ(hf_raw_publish(a, ver, "tenants/alice/r", "ra", 2, 0, true,
-	                        0),
+	CHECK_EQ(hf_raw_publish(a, ver, "tenants/alice/r", "ra", 2, 0, true, 0),
 	         0);
 	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/r", "ra", NULL));
 	CHECK_EQ(hf_raw_subscribe(bo, ver, 2, "tenants/+/r", 1, 0), 1);
@@ -263,10 +288,10 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	/* queued while bob is offline, then across a restart */
 	CHECK_EQ(hf_raw_disconnect(bo, ver, 0), 0);
 	close(bo);
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/alice/q", "qa", 2,
-	                               1, false, 5)));
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/bob/q", "qb", 2, 1,
-	                               false, 6)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, ver, "tenants/alice/q", "qa", 2, 1, false, 5)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, ver, "tenants/bob/q", "qb", 2, 1, false, 6)));
 	/* the admin reads both */
 	CHECK(hf_raw_expect_pub(watch, ver, "tenants/alice/q", "qa", NULL));
 	CHECK(hf_raw_expect_pub(watch, ver, "tenants/bob/q", "qb", NULL));
@@ -281,8 +306,8 @@ tenants(struct hf_bproc *b, uint8_t ver)
 	/* bob's queue had only its own message */
 	CHECK(hf_raw_expect_pub(bo, ver, "tenants/bob/q", "qb", NULL));
 	/* and after the restart, live: still only its own */
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, ver, "tenants/alice/x", "xa", 2, 1,
-	                               false, 1)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, ver, "tenants/alice/x", "xa", 2, 1, false, 1)));
 	CHECK(nothing_before_marker(bo, ver, adm, "tenants/bob/mark3"));
 	close(bo);
 	close(adm);
@@ -338,10 +363,10 @@ t_sub_check_off(struct hf_bproc *b)
 	CHECK(a >= 0 && adm >= 0);
 	CHECK_EQ(hf_raw_subscribe(a, V5, 1, "tenants/bob/#", 1, 0), 1);
 	CHECK_EQ(hf_raw_subscribe(a, V5, 2, "tenants/alice/#", 1, 0), 1);
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, V5, "tenants/bob/x", "b", 1, 1,
-	                               false, 1)));
-	CHECK(HF_PUB_OK(hf_raw_publish(adm, V5, "tenants/bob/y", "b", 1, 1,
-	                               false, 2)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, V5, "tenants/bob/x", "b", 1, 1, false, 1)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(adm, V5, "tenants/bob/y", "b", 1, 1, false, 2)));
 	CHECK(nothing_before_marker(a, V5, adm, "tenants/alice/mark"));
 	close(a);
 	close(adm);
@@ -478,7 +503,8 @@ t_bad_files(void)
 	char conf[512], want[256], p[128];
 
 	path_of(p, sizeof(p), "bad.pw");
-	CHECK_EQ(write_file("bad.pw", "# ok\nalice:$7$101$bm90IGJhc2U2NA\n"), 0);
+	CHECK_EQ(write_file("bad.pw", "# ok\nalice:$7$101$bm90IGJhc2U2NA\n"),
+	         0);
 	snprintf(conf, sizeof(conf), "password_file %s\n", p);
 	snprintf(want, sizeof(want), "%s:2:", p);
 	refuses(conf, want);
@@ -518,10 +544,10 @@ setup(void)
 	if (access(MOSQ_PASSWD, X_OK) == 0) {
 		/* mosquitto_passwd adds to the same file: $7$ with its
 		 * defaults (101 iterations), and $6$ */
-		const char *a7[] = {MOSQ_PASSWD, "-b", pw, "mq7", "mq7-pw",
-		                    NULL};
-		const char *a6[] = {MOSQ_PASSWD, "-H", "sha512", "-b", pw,
-		                    "mq6", "mq6-pw", NULL};
+		const char *a7[] = {MOSQ_PASSWD, "-b",     pw,
+		                    "mq7",       "mq7-pw", NULL};
+		const char *a6[] = {MOSQ_PASSWD, "-H",  "sha512", "-b",
+		                    pw,          "mq6", "mq6-pw", NULL};
 		if (run(a7) != 0 || run(a6) != 0)
 			return -1;
 	}

@@ -32,9 +32,9 @@
 #define MOSQ_BIN "/usr/sbin/mosquitto"
 #define WAIT_MS  15000
 
-static char mdir[64];      /* mosquitto's temp dir */
-static char mdb[128];      /* its mosquitto.db */
-static uint8_t *db_bytes;  /* the file, for the bad-input cases */
+static char mdir[64];     /* mosquitto's temp dir */
+static char mdb[128];     /* its mosquitto.db */
+static uint8_t *db_bytes; /* the file, for the bad-input cases */
 static size_t db_len;
 
 /* Run argv with stdout+stderr into out (NUL-terminated, cut at cap), wait
@@ -152,12 +152,12 @@ t_make_mosquitto_db(void)
 	                 "subA", "-q", "1", "-t", "a/#", "-E"),
 	             out, sizeof(out)),
 	         0);
-	CHECK_EQ(run(CLI("mosquitto_sub", h[0], h[1], h[2], h[3], "-V",
-	                 "mqttv5", "-c", "-x", "3600", "-i", "subB", "-q", "1",
-	                 "-t", "b/+", "-D", "subscribe",
-	                 "subscription-identifier", "7", "-E"),
-	             out, sizeof(out)),
-	         0);
+	CHECK_EQ(
+	    run(CLI("mosquitto_sub", h[0], h[1], h[2], h[3], "-V", "mqttv5",
+	            "-c", "-x", "3600", "-i", "subB", "-q", "1", "-t", "b/+",
+	            "-D", "subscribe", "subscription-identifier", "7", "-E"),
+	        out, sizeof(out)),
+	    0);
 	CHECK_EQ(run(CLI("mosquitto_pub", h[0], h[1], h[2], h[3], "-q", "1",
 	                 "-r", "-t", "r/1", "-m", "ret-one"),
 	             out, sizeof(out)),
@@ -345,7 +345,7 @@ t_bad_input(void)
 	uint8_t *ch = m + sizeof(h);
 	ch[3] = 2;
 	ch[7] = 33;
-	ch[8] = 1;     /* store id 1 */
+	ch[8] = 1;      /* store id 1 */
 	ch[8 + 27] = 1; /* topic length 1 */
 	ch[8 + 30] = 3; /* QoS 3 */
 	ch[8 + 32] = 't';
@@ -405,9 +405,9 @@ t_usage(void)
 	CHECK_EQ(run(CLI(HF_DB_BIN, "stats", "extra"), out, sizeof(out)), 2);
 	CHECK_EQ(run(CLI(HF_DB_BIN, "-n", "x", "stats"), out, sizeof(out)), 2);
 	CHECK_EQ(run(CLI(HF_DB_BIN, "-c"), out, sizeof(out)), 2);
-	CHECK_EQ(run(CLI(HF_DB_BIN, "--into-existing", "stats"), out,
-	             sizeof(out)),
-	         2);
+	CHECK_EQ(
+	    run(CLI(HF_DB_BIN, "--into-existing", "stats"), out, sizeof(out)),
+	    2);
 	CHECK_EQ(run(CLI(HF_DB_BIN, "-c", "/nonexistent.conf", "stats"), out,
 	             sizeof(out)),
 	         1);

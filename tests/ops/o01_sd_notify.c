@@ -107,8 +107,7 @@ is_ping(const char *msg)
 /* The next message that is not a watchdog ping, within timeout_ms; pings
  * on the way are counted in *pings. 0, or -1 on timeout. */
 static int
-next_event(struct nsock *n, int timeout_ms, int *pings, char *buf,
-           size_t cap)
+next_event(struct nsock *n, int timeout_ms, int *pings, char *buf, size_t cap)
 {
 	int64_t deadline = hf_now_ms() + timeout_ms;
 
@@ -183,8 +182,7 @@ run_start(struct run *r, struct envset *e)
 	CHECK(nsock_open(&r->n, r->b.dir) == 0);
 	e->socket = r->n.path;
 	CHECK(hf_bproc_launch_hook(&r->b, set_env, e) == 0);
-	CHECK(next_event(&r->n, 10000, &r->pings, r->msg, sizeof(r->msg)) ==
-	      0);
+	CHECK(next_event(&r->n, 10000, &r->pings, r->msg, sizeof(r->msg)) == 0);
 	CHECK(has_line(r->msg, "READY=1"));
 }
 
@@ -194,8 +192,7 @@ static void
 run_stop(struct run *r)
 {
 	CHECK(kill(r->b.pid, SIGTERM) == 0);
-	CHECK(next_event(&r->n, 10000, &r->pings, r->msg, sizeof(r->msg)) ==
-	      0);
+	CHECK(next_event(&r->n, 10000, &r->pings, r->msg, sizeof(r->msg)) == 0);
 	CHECK(has_line(r->msg, "STOPPING=1"));
 	int64_t deadline = hf_now_ms() + 15000;
 	while (hf_bproc_alive(&r->b) && hf_now_ms() < deadline)
@@ -236,8 +233,7 @@ lifecycle_body(struct run *r)
 	char buf[512];
 	int64_t first = 0;
 	int seen = 0;
-	for (int64_t end = hf_now_ms() + 5000;
-	     seen < 5 && hf_now_ms() < end;) {
+	for (int64_t end = hf_now_ms() + 5000; seen < 5 && hf_now_ms() < end;) {
 		if (nsock_recv(&r->n, buf, sizeof(buf), 1000) < 0)
 			continue;
 		CHECK(is_ping(buf));
@@ -249,12 +245,10 @@ lifecycle_body(struct run *r)
 
 	/* SIGHUP: RELOADING=1 (with MONOTONIC_USEC), the reload, READY=1. */
 	CHECK(kill(r->b.pid, SIGHUP) == 0);
-	CHECK(next_event(&r->n, 5000, &r->pings, r->msg, sizeof(r->msg)) ==
-	      0);
+	CHECK(next_event(&r->n, 5000, &r->pings, r->msg, sizeof(r->msg)) == 0);
 	CHECK(has_line(r->msg, "RELOADING=1"));
 	CHECK(strstr(r->msg, "\nMONOTONIC_USEC=") != NULL);
-	CHECK(next_event(&r->n, 5000, &r->pings, r->msg, sizeof(r->msg)) ==
-	      0);
+	CHECK(next_event(&r->n, 5000, &r->pings, r->msg, sizeof(r->msg)) == 0);
 	CHECK(has_line(r->msg, "READY=1"));
 	CHECK_EQ(hf_bproc_log_count(&r->b, "Reload done"), 1);
 	/* Still pinging after the reload. */
@@ -342,8 +336,8 @@ static void
 missing_socket(struct hf_bproc *b)
 {
 	CHECK(hf_bproc_wait_log(b, "cannot notify systemd (READY)", 5000));
-	int fd = hf_raw_connect(b->port, V3, "o01-nosock", true, 60, NULL,
-	                        NULL);
+	int fd =
+	    hf_raw_connect(b->port, V3, "o01-nosock", true, 60, NULL, NULL);
 	CHECK(fd >= 0);
 	close(fd);
 	CHECK(hf_bproc_reload(b));

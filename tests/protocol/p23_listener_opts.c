@@ -67,8 +67,8 @@ mount_point(struct hf_bproc *b, uint8_t ver)
 	CHECK_EQ(hf_raw_subscribe(m, ver, 3, "$share/g/y/#", 1, 0), 1);
 
 	/* plain -> mounted: only what is under the prefix, stripped */
-	CHECK(HF_PUB_OK(hf_raw_publish(pub, ver, "x/1", "out", 3, 1, false,
-	                               2)));
+	CHECK(
+	    HF_PUB_OK(hf_raw_publish(pub, ver, "x/1", "out", 3, 1, false, 2)));
 	CHECK(HF_PUB_OK(
 	    hf_raw_publish(pub, ver, "tenA/x/1", "in", 2, 1, false, 3)));
 	CHECK(hf_raw_expect_pub(m, ver, "x/1", "in", NULL));
@@ -152,8 +152,8 @@ mount_fanout(struct hf_bproc *b, uint8_t ver)
 		                               (uint8_t)(k % 2), false,
 		                               (uint16_t)(k + 1))));
 		for (int i = 0; i < 6; i++)
-			CHECK(hf_raw_expect_pub(fds[i], ver, i % 2 ? t + 5 : t, pl,
-			                 NULL));
+			CHECK(hf_raw_expect_pub(fds[i], ver, i % 2 ? t + 5 : t,
+			                        pl, NULL));
 	}
 	for (int i = 0; i < 6; i++)
 		close(fds[i]);
@@ -189,8 +189,8 @@ t_mount_too_long(struct hf_bproc *b)
 /* Connect with a username (or none) and a client id; clean false asks
  * for a session that outlives the connection (5.0: expiry 300 s). */
 static int
-connect_user_sess(uint16_t port, uint8_t ver, const char *id,
-                  const char *user, bool clean, uint8_t *rc, bool *sp)
+connect_user_sess(uint16_t port, uint8_t ver, const char *id, const char *user,
+                  bool clean, uint8_t *rc, bool *sp)
 {
 	struct hf_packet c, ca;
 	uint8_t buf[512];
@@ -231,8 +231,8 @@ username_as_clientid(struct hf_bproc *b, uint8_t ver)
 	/* no username: not authorised */
 	int fd = connect_user(up, ver, "anon", NULL, &rc);
 	CHECK(fd >= 0);
-	CHECK_EQ(rc, ver == V5 ? HF_RC_NOT_AUTHORIZED
-	                       : HF_CONNACK_NOT_AUTHORIZED);
+	CHECK_EQ(rc,
+	         ver == V5 ? HF_RC_NOT_AUTHORIZED : HF_CONNACK_NOT_AUTHORIZED);
 	CHECK(hf_raw_wait_close(fd, 3000, NULL));
 	close(fd);
 

@@ -82,8 +82,9 @@ t_one_store(struct hf_bproc *b)
 	CHECK(f != NULL);
 	if (!f)
 		return;
-	fprintf(f, "listener 0 127.0.0.1\nallow_anonymous true\n"
-	           "persistence_location %s/data/\n",
+	fprintf(f,
+	        "listener 0 127.0.0.1\nallow_anonymous true\n"
+	        "persistence_location %s/data/\n",
 	        b->dir);
 	fclose(f);
 	const char *args[] = {"-c", conf, NULL};
@@ -169,7 +170,8 @@ t_signals(struct hf_bproc *b)
 	/* logrotate: move the file, SIGRTMIN, a new file */
 	CHECK_EQ(rename(logf, rotated), 0);
 	kill(b->pid, SIGRTMIN);
-	CHECK(wait_file_has(logf, "Received SIGRTMIN: log file reopened", 3000));
+	CHECK(
+	    wait_file_has(logf, "Received SIGRTMIN: log file reopened", 3000));
 	CHECK(!file_has(rotated, "SIGRTMIN"));
 
 	/* SIGHUP with a lower queue limit: it applies at once */

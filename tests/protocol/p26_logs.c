@@ -81,7 +81,7 @@ wait_re(struct hf_bproc *b, const char *re, int timeout_ms)
 	return found;
 }
 
-#define TS "^[0-9]+: "
+#define TS   "^[0-9]+: "
 #define PEER "127\\.0\\.0\\.1:[0-9]+"
 
 static int
@@ -140,8 +140,8 @@ t_connections(struct hf_bproc *b)
 	              TS "Client lg-five already connected, closing old "
 	                 "connection\\.$",
 	              3000));
-	CHECK(wait_re(b, TS "Sending DISCONNECT to lg-five \\(rc142\\)$",
-	              3000));
+	CHECK(
+	    wait_re(b, TS "Sending DISCONNECT to lg-five \\(rc142\\)$", 3000));
 	close(f);
 	close(f2);
 }
@@ -152,9 +152,8 @@ t_keepalive(struct hf_bproc *b)
 {
 	int k = connect_user(b->port, HF_PROTO_V311, "lg-k", NULL, 1);
 	CHECK(k >= 0);
-	CHECK(wait_re(b,
-	              TS "Client lg-k has exceeded timeout, disconnecting\\.$",
-	              5000));
+	CHECK(wait_re(
+	    b, TS "Client lg-k has exceeded timeout, disconnecting\\.$", 5000));
 	close(k);
 }
 
@@ -182,9 +181,8 @@ t_refusals(struct hf_bproc *b)
 	CHECK(e >= 0);
 	CHECK_EQ(hf_raw_send(e, "\x00\x00", 2), 0);
 	CHECK(hf_raw_wait_close(e, 3000, NULL));
-	CHECK(wait_re(b,
-	              TS "Client ok-e disconnected due to protocol error\\.$",
-	              3000));
+	CHECK(wait_re(
+	    b, TS "Client ok-e disconnected due to protocol error\\.$", 3000));
 	close(e);
 }
 

@@ -191,7 +191,8 @@ stalled(struct hf_bproc *b)
 		CHECK(hf_bproc_wait_log(b, line, 2000));
 		CHECK_EQ(hf_bproc_log_count(b, line), 1);
 	}
-	CHECK_EQ(hf_bproc_log_count(b, "failed"), 0); /* one line each, no more */
+	CHECK_EQ(hf_bproc_log_count(b, "failed"),
+	         0); /* one line each, no more */
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }
@@ -251,7 +252,8 @@ refused_cert(struct hf_bproc *b, const char *cert, const char *why)
 	CHECK_EQ(hf_bproc_log_count(b, "Client connection from 127.0.0.1:"), 1);
 	CHECK_EQ(hf_bproc_log_count(b, "failed: TLS handshake: "), 1);
 	CHECK_EQ(hf_bproc_log_count(b, why), 1);
-	CHECK_EQ(hf_bproc_log_count(b, "refused"), 0); /* nothing was published */
+	CHECK_EQ(hf_bproc_log_count(b, "refused"),
+	         0); /* nothing was published */
 	CHECK(witness_ok(&w));
 	ic_end(&w);
 }

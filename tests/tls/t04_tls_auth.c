@@ -173,8 +173,8 @@ t_subject(struct hf_bproc *b)
 	CHECK_EQ(publish_verdict(&bb, "subj/y", "no"), 1);
 	ic_end(&a);
 	ic_end(&bb);
-	CHECK(hf_bproc_log_contains(
-	    b, "u'CN=agent-a,OU=Agents,O=Holdfast Test'"));
+	CHECK(hf_bproc_log_contains(b,
+	                            "u'CN=agent-a,OU=Agents,O=Holdfast Test'"));
 }
 
 /* ---- reloads ---------------------------------------------------------- */
@@ -186,8 +186,7 @@ t_crl_reload(struct hf_bproc *b)
 	char crl[128];
 
 	snprintf(crl, sizeof(crl), "%s/crl.pem", dir);
-	CHECK_EQ(tls_client(&a, "crl-a", true, MQTT_PROTOCOL_V5, "agent-a"),
-	         0);
+	CHECK_EQ(tls_client(&a, "crl-a", true, MQTT_PROTOCOL_V5, "agent-a"), 0);
 	CHECK_EQ(ic_connect(&a, b->port), 0);
 	CHECK_EQ(tls_client(&bb, "crl-b", true, MQTT_PROTOCOL_V5, "agent-b"),
 	         0);
@@ -205,9 +204,8 @@ t_crl_reload(struct hf_bproc *b)
 	CHECK_EQ(publish_verdict(&a, "c/x", "still"), 0);
 	CHECK(ic_wait_topic(&a, "c/x", 0, IC_WAIT_MS) >= 0);
 	/* agent-b cannot come back */
-	CHECK_EQ(tls_client(&again, "crl-b2", true, MQTT_PROTOCOL_V5,
-	                    "agent-b"),
-	         0);
+	CHECK_EQ(
+	    tls_client(&again, "crl-b2", true, MQTT_PROTOCOL_V5, "agent-b"), 0);
 	CHECK(ic_connect(&again, b->port) != 0);
 	ic_free(&again);
 	ic_end(&a);

@@ -1126,13 +1126,13 @@ t_migrate_v1(void)
 	struct fx f;
 	struct hf_store *st = NULL;
 	struct hf_store_session got, s = {
-	    .sid = 7,
-	    .client_id = (const uint8_t *)"old",
-	    .client_id_len = 3,
-	    .proto = 4,
-	    .expiry = UINT32_MAX,
-	    .disconnected_at = 5,
-	};
+	                                 .sid = 7,
+	                                 .client_id = (const uint8_t *)"old",
+	                                 .client_id_len = 3,
+	                                 .proto = 4,
+	                                 .expiry = UINT32_MAX,
+	                                 .disconnected_at = 5,
+	                             };
 	uint8_t v1[HF_REC_SESSION_HDR + 3], key[8], ver[4];
 	size_t n;
 
@@ -1236,14 +1236,14 @@ t_migrate_v2(void)
 	};
 	uint32_t subid = 5;
 	struct hf_store_qentry got, e = {
-	    .sid = 3,
-	    .seq = 1,
-	    .msg_id = 9,
-	    .payload_len = 2,
-	    .qos = 1,
-	    .n_subids = 1,
-	    .subids = &subid,
-	};
+	                                .sid = 3,
+	                                .seq = 1,
+	                                .msg_id = 9,
+	                                .payload_len = 2,
+	                                .qos = 1,
+	                                .n_subids = 1,
+	                                .subids = &subid,
+	                            };
 	uint8_t key[16], ver[4];
 	size_t n;
 

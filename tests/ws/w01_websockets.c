@@ -69,8 +69,9 @@ static bool
 witness_ok(struct hf_bproc *b, int w, const char *payload)
 {
 	int p = hf_raw_connect(b->port, V3, "w-pub", true, 60, NULL, NULL);
-	bool ok = p >= 0 && hf_raw_publish(p, V3, "w/t", payload,
-	                                   strlen(payload), 1, false, 7) == 0 &&
+	bool ok = p >= 0 &&
+	          hf_raw_publish(p, V3, "w/t", payload, strlen(payload), 1,
+	                         false, 7) == 0 &&
 	          hf_raw_expect_pub(w, V3, "w/t", payload, NULL);
 	if (p >= 0)
 		close(p);
@@ -110,7 +111,8 @@ pubsub(struct hf_bproc *b, uint8_t ver)
 		CHECK_EQ(hf_raw_ping(tcp, 3000), 1);
 	}
 	/* a retained message from WebSocket, to a new TCP subscriber */
-	CHECK(HF_PUB_OK(hf_raw_publish(ws, ver, "r/k", "kept", 4, 1, true, 30)));
+	CHECK(
+	    HF_PUB_OK(hf_raw_publish(ws, ver, "r/k", "kept", 4, 1, true, 30)));
 	int late = hf_raw_sub_client(b->port, ver, "late", "r/#", 1);
 	CHECK(late >= 0);
 	bool retained = false;
@@ -214,12 +216,12 @@ t_frames(struct hf_bproc *b)
 {
 	int fd = hf_raw_open(ws_port(b));
 	CHECK(fd >= 0);
-	CHECK_EQ(hf_ws_upgrade(fd, "/any/path?x=1", "mqtt", NULL, NULL, NULL, 0),
-	         101);
+	CHECK_EQ(
+	    hf_ws_upgrade(fd, "/any/path?x=1", "mqtt", NULL, NULL, NULL, 0),
+	    101);
 	/* CONNECT v3.1.1, client id "fr", in three frames */
-	static const uint8_t connect[] = {0x10, 0x0e, 0, 4,   'M', 'Q', 'T',
-	                                  'T',  4,    2, 0,   60,  0,   2,
-	                                  'f',  'r'};
+	static const uint8_t connect[] = {
+	    0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 2, 'f', 'r'};
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, connect, 1, 1), 0);
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, connect + 1, 7, 7), 0);
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, connect + 8, sizeof(connect) - 8,
@@ -227,25 +229,25 @@ t_frames(struct hf_bproc *b)
 	         0);
 	/* SUBSCRIBE f/#, PUBLISH QoS 0 f/a "hi", PINGREQ: one frame */
 	static const uint8_t three[] = {
-	    0x82, 0x08, 0, 1,   0,   3, 'f', '/', '#', 0, /* SUBSCRIBE */
-	    0x30, 0x07, 0, 3,   'f', '/', 'a', 'h', 'i',  /* PUBLISH */
-	    0xc0, 0x00};                                 /* PINGREQ */
-	CHECK_EQ(hf_ws_send_frame(fd, 2, true, three, sizeof(three),
-	                          sizeof(three)),
-	         0);
-	static const uint8_t want[] = {
-	    0x20, 0x02, 0,   0,                        /* CONNACK */
-	    0x90, 0x03, 0,   1,   0,                   /* SUBACK */
-	    0x30, 0x07, 0,   3,   'f', '/', 'a', 'h', 'i', /* PUBLISH */
-	    0xd0, 0x00};                               /* PINGRESP */
+	    0x82, 0x08, 0, 1, 0,   3,   'f', '/', '#', 0, /* SUBSCRIBE */
+	    0x30, 0x07, 0, 3, 'f', '/', 'a', 'h', 'i',    /* PUBLISH */
+	    0xc0, 0x00};                                  /* PINGREQ */
+	CHECK_EQ(
+	    hf_ws_send_frame(fd, 2, true, three, sizeof(three), sizeof(three)),
+	    0);
+	static const uint8_t want[] = {0x20, 0x02, 0,   0,      /* CONNACK */
+	                               0x90, 0x03, 0,   1,   0, /* SUBACK */
+	                               0x30, 0x07, 0,   3,   'f',
+	                               '/',  'a',  'h', 'i', /* PUBLISH */
+	                               0xd0, 0x00};          /* PINGRESP */
 	uint8_t got[64];
 	size_t n = collect(fd, 3000, got, sizeof(got), sizeof(want));
 	CHECK_EQ(n, sizeof(want));
 	CHECK(n == sizeof(want) && memcmp(got, want, n) == 0);
 	/* a PUBLISH split inside its header and its payload, two in one */
-	static const uint8_t two[] = {0x30, 0x07, 0,   3,   'f', '/', 'b', 'x',
-	                              'y',  0x30, 0x07, 0,   3,   'f', '/', 'c',
-	                              'z',  'w'};
+	static const uint8_t two[] = {0x30, 0x07, 0,   3,    'f',  '/',
+	                              'b',  'x',  'y', 0x30, 0x07, 0,
+	                              3,    'f',  '/', 'c',  'z',  'w'};
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, two, 1, 1), 0);
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, two + 1, 12, 12), 0);
 	CHECK_EQ(hf_ws_send_frame(fd, 2, true, two + 13, sizeof(two) - 13,
@@ -277,11 +279,12 @@ t_big(struct hf_bproc *b)
 	struct hf_packet pk;
 	uint8_t *buf = malloc(len + 1024);
 	CHECK(buf != NULL);
-	CHECK_EQ(hf_raw_expect_publish(ws, V5, 10000, true, &pk, buf,
-	                               len + 1024),
-	         1);
-	fprintf(stderr, "1 MB QoS 1, TCP publisher -> WebSocket subscriber: "
-	                "%lld ms\n",
+	CHECK_EQ(
+	    hf_raw_expect_publish(ws, V5, 10000, true, &pk, buf, len + 1024),
+	    1);
+	fprintf(stderr,
+	        "1 MB QoS 1, TCP publisher -> WebSocket subscriber: "
+	        "%lld ms\n",
 	        (long long)(hf_now_ms() - t0));
 	CHECK_EQ(pk.u.publish.payload.len, len);
 	CHECK(pk.u.publish.payload.len == len &&
@@ -292,7 +295,8 @@ t_big(struct hf_bproc *b)
 	close(ws);
 }
 
-/* ---- the same security as TCP --------------------------------------------- */
+/* ---- the same security as TCP ---------------------------------------------
+ */
 
 /* CONNECT over WebSocket with a username and password (NULL: none); the
  * CONNACK's code in *rc (0xff: none). The socket, or -1 (closed) when the
@@ -360,8 +364,8 @@ will(struct hf_bproc *b, uint8_t ver)
 	int others = -1;
 	int p = hf_raw_connect(b->port, ver, "will-mark", true, 60, NULL, NULL);
 	CHECK(p >= 0);
-	CHECK(HF_PUB_OK(hf_raw_publish(p, ver, "will/mark", "m", 1, 1, false,
-	                               1)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(p, ver, "will/mark", "m", 1, 1, false, 1)));
 	CHECK_EQ(hf_raw_until(sub, ver, "will/mark", 3000, &others), 1);
 	CHECK_EQ(others, 0); /* no will from the one that said DISCONNECT */
 	close(p);
@@ -399,12 +403,12 @@ auth(struct hf_bproc *b, uint8_t ver)
 	CHECK(bo >= 0);
 	CHECK_EQ(ca.u.connack.rc, 0);
 	/* bob's own topic never reaches alice; alice's own does */
-	CHECK(HF_PUB_OK(hf_raw_publish(bo, ver, "tenants/bob/x", "b", 1, 1,
-	                               false, 1)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(bo, ver, "tenants/bob/x", "b", 1, 1, false, 1)));
 	int a2 = ws_connect_user(wp, ver, "alice-2", "alice", "secret-a", &rc);
 	CHECK(a2 >= 0);
-	CHECK(HF_PUB_OK(hf_raw_publish(a2, ver, "tenants/alice/x", "a", 1, 1,
-	                               false, 2)));
+	CHECK(HF_PUB_OK(
+	    hf_raw_publish(a2, ver, "tenants/alice/x", "a", 1, 1, false, 2)));
 	CHECK(hf_raw_expect_pub(a, ver, "tenants/alice/x", "a", NULL));
 	/* alice may not write bob's topics: 0x87 (3.1.1: acked, dropped) */
 	int w = hf_raw_publish(a2, ver, "tenants/bob/y", "no", 2, 1, false, 3);
@@ -494,8 +498,8 @@ t_bad_http(struct hf_bproc *b)
 	CHECK(fd >= 0);
 	char extra[2100];
 	snprintf(extra, sizeof(extra), "X-Long: %02000d\r\n", 0);
-	int st = hf_ws_upgrade(fd, "/", "mqtt", NULL, extra, head,
-	                       sizeof(head));
+	int st =
+	    hf_ws_upgrade(fd, "/", "mqtt", NULL, extra, head, sizeof(head));
 	CHECK(st != 101);
 	close(fd);
 	CHECK(witness_ok(b, w, "after-http"));
@@ -544,9 +548,8 @@ send_huge(int fd)
 static int
 send_flood(int fd)
 {
-	static const uint8_t connect[] = {0x10, 0x0e, 0, 4,   'M', 'Q', 'T',
-	                                  'T',  4,    2, 0,   60,  0,   2,
-	                                  'f',  'l'};
+	static const uint8_t connect[] = {
+	    0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 2, 'f', 'l'};
 	if (hf_ws_send_frame(fd, 2, true, connect, sizeof(connect),
 	                     sizeof(connect)))
 		return -1;
@@ -588,7 +591,8 @@ t_bad_frames(struct hf_bproc *b)
 	int w = witness(b);
 	CHECK(w >= 0);
 	/* a durable message must survive all of it */
-	int keep = hf_raw_connect_expiry(b->port, V5, "keeper", false, 600, NULL);
+	int keep =
+	    hf_raw_connect_expiry(b->port, V5, "keeper", false, 600, NULL);
 	CHECK(keep >= 0);
 	CHECK_EQ(hf_raw_subscribe(keep, V5, 1, "k", 1, 0), 1);
 	CHECK_EQ(hf_raw_disconnect(keep, V5, 0), 0);
@@ -597,10 +601,10 @@ t_bad_frames(struct hf_bproc *b)
 	CHECK(HF_PUB_OK(hf_raw_publish(p, V5, "k", "kept", 4, 1, false, 1)));
 	close(p);
 
-	bad_frame(b, w, send_text, 1003, "text frame (MQTT needs binary frames)",
-	          "after-text");
-	bad_frame(b, w, send_huge, 1009,
-	          "frame larger than the largest packet", "after-huge");
+	bad_frame(b, w, send_text, 1003,
+	          "text frame (MQTT needs binary frames)", "after-text");
+	bad_frame(b, w, send_huge, 1009, "frame larger than the largest packet",
+	          "after-huge");
 	bad_frame(b, w, send_flood, 1008, "message in too many fragments",
 	          "after-flood");
 	bad_frame(b, w, send_garbage, 0, NULL, "after-garbage");
@@ -690,8 +694,8 @@ http_get(uint16_t port, const char *path, char *body, size_t cap)
 	size_t have = 0;
 	for (int64_t end = hf_now_ms() + 3000;
 	     have + 1 < sizeof(buf) && hf_now_ms() < end;) {
-		ssize_t got = recv(fd, buf + have, sizeof(buf) - 1 - have,
-		                   MSG_DONTWAIT);
+		ssize_t got =
+		    recv(fd, buf + have, sizeof(buf) - 1 - have, MSG_DONTWAIT);
 		if (got == 0)
 			break;
 		if (got < 0) {
@@ -805,8 +809,10 @@ refused(const char *body, unsigned line, const char *want)
 		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 1 ||
 		    !strstr(out, at) || !strstr(out, want) ||
 		    strstr(out, "listen socket")) {
-			fprintf(stderr, "%s: wanted exit 1 with '%s' and '%s':\n%s\n",
-			        test ? "--test-config" : "start", at, want, out);
+			fprintf(stderr,
+			        "%s: wanted exit 1 with '%s' and '%s':\n%s\n",
+			        test ? "--test-config" : "start", at, want,
+			        out);
 			ok = false;
 		}
 	}

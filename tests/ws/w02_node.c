@@ -1,8 +1,8 @@
 /* tests/ws/w02_node.c - the WebSocket listeners of the binary driven from
  * Node: MQTT.js (npm mqtt) over ws:// and wss://, the www/ page in headless
  * Chromium (npm playwright-core driving Debian's /usr/bin/chromium), and
- * raw-socket abuse of the upgrade path. The scripts are the .mjs files of tests/ws
- * (tests/ws/README.md); this program starts a broker for each, runs it
+ * raw-socket abuse of the upgrade path. The scripts are the .mjs files of
+ * tests/ws (tests/ws/README.md); this program starts a broker for each, runs it
  * with the broker's ports, and passes when the script does (each asserts
  * what its clients see and exits non-zero on any failure).
  *
@@ -143,7 +143,7 @@ wss_reload(struct hf_bproc *b)
 	                               "certificate revoked"));
 }
 
-#define WS  "listener 0 127.0.0.1\nprotocol websockets\n"
+#define WS "listener 0 127.0.0.1\nprotocol websockets\n"
 #define WSS                                                                    \
 	"listener 0 127.0.0.1\nprotocol websockets\n"                          \
 	"certfile " PKI "server.crt\nkeyfile " PKI "server.key\n"              \
