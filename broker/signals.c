@@ -64,6 +64,9 @@ reset_log(struct hf_signals *s)
 {
 	struct hf_logger *log = &s->ctx.b->log, fresh;
 	if (hf_log_open(&fresh, s->ctx.conf) != 0) {
+		/* The old logger's timestamp format was the replaced
+		 * configuration's string, freed with it: take the live one. */
+		log->ts_format = s->ctx.conf->log_timestamp_format;
 		hf_log(log, HF_LOG_ERR,
 		       "Error: cannot open log file %s: %s; keeping the "
 		       "previous log settings.",
