@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <string.h>
@@ -91,6 +92,12 @@ struct op {
 	size_t len;
 };
 
+/* A transaction's writes, in order. */
+struct oplog {
+	struct op *v;
+	size_t n, cap;
+};
+
 struct hf_store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
@@ -98,8 +105,31 @@ struct hf_store {
 	MDB_txn *rtxn;    /* cached read-only transaction */
 	unsigned rdepth;  /* nesting of reads using rtxn */
 	unsigned in_read; /* nesting of any read (writes refused) */
-	struct op *log;
-	size_t nlog, caplog;
+	/* The writes since the last commit (or since the last batch handed
+	 * to the writer thread). */
+	struct oplog cur;
+	/* The writer thread (hf_store_start_writer): while w_busy it owns
+	 * fly, the write transaction and every field below marked (W); the
+	 * loop touches them only after waiting for w_busy to clear, under
+	 * mu. */
+	bool async;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work, cv_done;
+	bool w_busy, w_quit;
+	struct oplog fly;    /* (W) the batch being committed */
+	int w_rc;            /* (W) its result */
+	unsigned w_soft;     /* (W) soft failures met applying it */
+	uint64_t w_ns;       /* (W) apply + commit time */
+	uint64_t gen_sent;   /* batches handed over */
+	uint64_t gen_reaped; /* batches whose result the loop has taken */
+	void (*notify)(void *arg);
+	void *notify_arg;
+	char w_errmsg[512]; /* (W) errors met by the writer thread */
+	/* Results taken from the writer and not yet from hf_store_reap(). */
+	uint64_t r_batches, r_ns;
+	unsigned r_soft;
+	int r_rc;
 	char *path;
 	size_t psize; /* LMDB page size */
 	size_t os_page;
@@ -120,13 +150,23 @@ struct hf_store {
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* The writer thread keeps its own message (copied into errmsg when the
+ * loop takes its result), so the two threads never write one buffer. */
+static char *
+errbuf(struct hf_store *st)
+{
+	return st->async && pthread_equal(pthread_self(), st->thr)
+	           ? st->w_errmsg
+	           : st->errmsg;
+}
+
 __attribute__((format(printf, 2, 3))) static void
 seterr(struct hf_store *st, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(st->errmsg, sizeof(st->errmsg), fmt, ap);
+	vsnprintf(errbuf(st), sizeof(st->errmsg), fmt, ap);
 	va_end(ap);
 }
 
@@ -233,31 +273,31 @@ hf_store_test_hash_bits(struct hf_store *st, unsigned bits)
  */
 
 static void
-log_clear(struct hf_store *st)
+log_clear(struct oplog *L)
 {
-	for (size_t i = 0; i < st->nlog; i++)
-		free(st->log[i].data);
-	st->nlog = 0;
-	if (st->caplog > 1024) { /* do not keep a huge turn's array */
-		free(st->log);
-		st->log = NULL;
-		st->caplog = 0;
+	for (size_t i = 0; i < L->n; i++)
+		free(L->v[i].data);
+	L->n = 0;
+	if (L->cap > 1024) { /* do not keep a huge turn's array */
+		free(L->v);
+		L->v = NULL;
+		L->cap = 0;
 	}
 }
 
 static int
-log_push(struct hf_store *st, const struct op *op)
+log_push(struct oplog *L, const struct op *op)
 {
-	if (st->nlog == st->caplog) {
-		size_t cap = st->caplog ? st->caplog * 2 : 64;
-		struct op *n = realloc(st->log, cap * sizeof(*n));
+	if (L->n == L->cap) {
+		size_t cap = L->cap ? L->cap * 2 : 64;
+		struct op *n = realloc(L->v, cap * sizeof(*n));
 
 		if (!n)
 			return -1;
-		st->log = n;
-		st->caplog = cap;
+		L->v = n;
+		L->cap = cap;
 	}
-	st->log[st->nlog++] = *op;
+	L->v[L->n++] = *op;
 	return 0;
 }
 
@@ -656,16 +696,16 @@ apply(struct hf_store *st, const struct op *op)
 	return 0;
 }
 
-/* Drop the open transaction and the log after a hard LMDB failure. */
+/* Drop the open transaction and the log L after a hard LMDB failure. */
 static int
-hard_fail(struct hf_store *st, int rc)
+hard_fail(struct hf_store *st, struct oplog *L, int rc)
 {
-	size_t n = st->nlog;
+	size_t n = L->n;
 
 	if (st->wtxn)
 		mdb_txn_abort(st->wtxn);
 	st->wtxn = NULL;
-	log_clear(st);
+	log_clear(L);
 	seterr(st,
 	       "store %s: %s; the %zu writes since the last commit were "
 	       "discarded",
@@ -677,15 +717,35 @@ hard_fail(struct hf_store *st, int rc)
 	return rc == ENOMEM ? HF_STORE_ENOMEM : HF_STORE_EIO;
 }
 
-/* The map is full: drop the transaction (unless LMDB already freed it),
- * grow, begin again and replay the log, as often as needed. Returns 0 with
- * *last = the soft result of the last logged write, or EFULL/EIO/ENOMEM
- * with no transaction open and the log cleared. */
+/* Apply L's writes, in order, to the open write transaction. Returns 0
+ * (with *soft = how many met soft failures and *last = the last write's
+ * soft result), MDB_MAP_FULL, or another LMDB code. */
 static int
-recover_full(struct hf_store *st, bool txn_gone, int *last)
+apply_all(struct hf_store *st, const struct oplog *L, unsigned *soft, int *last)
+{
+	*soft = 0;
+	*last = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		int rc = apply(st, &L->v[i]);
+
+		if (rc == MDB_MAP_FULL || (rc && !is_soft(rc)))
+			return rc;
+		if (rc)
+			(*soft)++;
+		*last = rc;
+	}
+	return 0;
+}
+
+/* The map is full: drop the transaction (unless LMDB already freed it),
+ * grow, begin again and replay the log L, as often as needed. Returns 0
+ * with *soft = the soft failures the replay met (the last write's result
+ * is *last), or EFULL/EIO/ENOMEM with no transaction open and L cleared. */
+static int
+recover_full(struct hf_store *st, struct oplog *L, bool txn_gone, int *last,
+             unsigned *soft)
 {
 	for (;;) {
-		size_t i;
 		int rc;
 
 		if (!txn_gone && st->wtxn)
@@ -693,9 +753,9 @@ recover_full(struct hf_store *st, bool txn_gone, int *last)
 		st->wtxn = NULL;
 		rc = grow(st);
 		if (rc) {
-			size_t n = st->nlog;
+			size_t n = L->n;
 
-			log_clear(st);
+			log_clear(L);
 			if (rc == HF_STORE_EFULL)
 				seterr(st,
 				       "store %s is full: max_map_size %" PRIu64
@@ -707,28 +767,25 @@ recover_full(struct hf_store *st, bool txn_gone, int *last)
 		rc = mdb_txn_begin(st->env, NULL, 0, &st->wtxn);
 		if (rc) {
 			st->wtxn = NULL;
-			return hard_fail(st, rc);
+			return hard_fail(st, L, rc);
 		}
 		txn_gone = false;
-		*last = 0;
-		for (i = 0; i < st->nlog; i++) {
-			rc = apply(st, &st->log[i]);
-			if (rc == MDB_MAP_FULL)
-				break;
-			if (rc && !is_soft(rc))
-				return hard_fail(st, rc);
-			*last = rc;
-		}
-		if (i == st->nlog)
-			return 0;
+		rc = apply_all(st, L, soft, last);
+		if (rc == MDB_MAP_FULL)
+			continue;
+		if (rc)
+			return hard_fail(st, L, rc);
+		return 0;
 	}
 }
 
-/* Log op (taking its data) and apply it. */
+/* Log op (taking its data) and apply it (a store without a writer thread:
+ * the tools, and the broker while it has none). */
 static int
 write_op(struct hf_store *st, struct op *op)
 {
 	int rc, last;
+	unsigned soft;
 
 	if (st->read_only || st->in_read) {
 		free(op->data);
@@ -737,24 +794,34 @@ write_op(struct hf_store *st, struct op *op)
 		                     : "write from inside a read callback");
 		return HF_STORE_EIO;
 	}
+	if (st->async) {
+		/* Logged only: the writer thread applies the batch at the
+		 * next hand-over; soft failures come back with its result. */
+		if (log_push(&st->cur, op)) {
+			free(op->data);
+			seterr(st, "store %s: out of memory", st->path);
+			return HF_STORE_ENOMEM;
+		}
+		return 0;
+	}
 	if (!st->wtxn && (rc = wtxn_begin(st))) {
 		free(op->data);
 		return rc;
 	}
-	if (log_push(st, op)) {
+	if (log_push(&st->cur, op)) {
 		free(op->data);
 		seterr(st, "store %s: out of memory", st->path);
 		return HF_STORE_ENOMEM;
 	}
-	rc = apply(st, &st->log[st->nlog - 1]);
+	rc = apply(st, &st->cur.v[st->cur.n - 1]);
 	if (rc == MDB_MAP_FULL) {
-		rc = recover_full(st, false, &last);
+		rc = recover_full(st, &st->cur, false, &last, &soft);
 		if (rc)
 			return rc;
 		rc = last;
 	}
 	if (rc && !is_soft(rc))
-		return hard_fail(st, rc);
+		return hard_fail(st, &st->cur, rc);
 	/* A soft failure left the transaction standing (see store.h). */
 	return rc ? HF_STORE_EINCONSISTENT : 0;
 }
@@ -834,8 +901,11 @@ reserve(struct hf_store *st)
 	st->no_reserve = true; /* EOPNOTSUPP and the like */
 }
 
-int
-hf_store_commit(struct hf_store *st)
+/* Commit L, applied to the open write transaction, replaying it as the map
+ * grows. Returns 0 (L cleared), or an error with the transaction dropped and
+ * L cleared. */
+static int
+commit_applied(struct hf_store *st, struct oplog *L, unsigned *soft)
 {
 	int rc, last;
 
@@ -843,33 +913,282 @@ hf_store_commit(struct hf_store *st)
 		rc = mdb_txn_commit(st->wtxn);
 		st->wtxn = NULL; /* freed by LMDB, success or not */
 		if (rc == 0) {
-			log_clear(st);
+			log_clear(L);
 			st->commits++;
 			reserve(st);
 			return 0;
 		}
 		if (rc != MDB_MAP_FULL)
-			return hard_fail(st, rc);
-		rc = recover_full(st, true, &last);
+			return hard_fail(st, L, rc);
+		rc = recover_full(st, L, true, &last, soft);
 		if (rc)
 			return rc;
+	}
+	log_clear(L);
+	return 0;
+}
+
+/* The writer thread's work: begin, apply the batch L, commit. */
+static int
+commit_batch(struct hf_store *st, struct oplog *L, unsigned *soft)
+{
+	int rc, last;
+
+	*soft = 0;
+	if (L->n == 0)
+		return 0;
+	if ((rc = wtxn_begin(st))) {
+		log_clear(L);
+		return rc;
+	}
+	rc = apply_all(st, L, soft, &last);
+	if (rc == MDB_MAP_FULL)
+		rc = recover_full(st, L, false, &last, soft);
+	else if (rc)
+		rc = hard_fail(st, L, rc);
+	if (rc)
+		return rc;
+	return commit_applied(st, L, soft);
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct hf_store *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		while (!st->w_busy && !st->w_quit)
+			pthread_cond_wait(&st->cv_work, &st->mu);
+		if (!st->w_busy)
+			break; /* asked to quit, nothing handed over */
+		pthread_mutex_unlock(&st->mu);
+		uint64_t t0 = mono_ns();
+		unsigned soft = 0;
+		int rc = commit_batch(st, &st->fly, &soft);
+		uint64_t ns = mono_ns() - t0;
+		pthread_mutex_lock(&st->mu);
+		st->w_rc = rc;
+		st->w_soft = soft;
+		st->w_ns = ns;
+		st->w_busy = false;
+		pthread_cond_broadcast(&st->cv_done);
+		void (*fn)(void *) = st->notify;
+		void *fa = st->notify_arg;
+		pthread_mutex_unlock(&st->mu);
+		if (fn)
+			fn(fa);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+/* Under mu, writer idle: fold the finished batch's result into the
+ * results the loop has not yet taken (hf_store_reap). */
+static void
+take_result(struct hf_store *st)
+{
+	if (st->gen_reaped == st->gen_sent)
+		return;
+	st->gen_reaped = st->gen_sent;
+	st->r_batches++;
+	st->r_ns += st->w_ns;
+	st->r_soft += st->w_soft;
+	if (st->w_rc && !st->r_rc) {
+		st->r_rc = st->w_rc;
+		memcpy(st->errmsg, st->w_errmsg, sizeof(st->errmsg));
+	} else if (st->w_soft && !st->r_rc) {
+		memcpy(st->errmsg, st->w_errmsg, sizeof(st->errmsg));
+	}
+}
+
+/* Wait until the writer thread is idle (no-op without one). */
+static void
+quiesce(struct hf_store *st)
+{
+	if (!st->async)
+		return;
+	pthread_mutex_lock(&st->mu);
+	while (st->w_busy)
+		pthread_cond_wait(&st->cv_done, &st->mu);
+	take_result(st);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Writer idle (quiesce): hand cur over. */
+static void
+hand_over(struct hf_store *st)
+{
+	struct oplog t = st->fly;
+
+	pthread_mutex_lock(&st->mu);
+	st->fly = st->cur;
+	st->cur = t; /* fly was cleared by the commit, its array kept */
+	st->cur.n = 0;
+	st->gen_sent++;
+	st->w_busy = true;
+	pthread_cond_signal(&st->cv_work);
+	pthread_mutex_unlock(&st->mu);
+}
+
+int
+hf_store_start_writer(struct hf_store *st, void (*notify)(void *arg), void *arg)
+{
+	int rc;
+
+	if (st->async || st->read_only)
+		return 0;
+	if ((rc = hf_store_commit(st))) /* nothing applied stays open */
+		return rc;
+	if (pthread_mutex_init(&st->mu, NULL))
+		return enomem(st);
+	if (pthread_cond_init(&st->cv_work, NULL)) {
+		pthread_mutex_destroy(&st->mu);
+		return enomem(st);
+	}
+	if (pthread_cond_init(&st->cv_done, NULL)) {
+		pthread_cond_destroy(&st->cv_work);
+		pthread_mutex_destroy(&st->mu);
+		return enomem(st);
+	}
+	st->notify = notify;
+	st->notify_arg = arg;
+	st->w_busy = st->w_quit = false;
+	st->async = true; /* before the thread reads it in errbuf() */
+	if (pthread_create(&st->thr, NULL, writer_main, st)) {
+		st->async = false;
+		pthread_cond_destroy(&st->cv_done);
+		pthread_cond_destroy(&st->cv_work);
+		pthread_mutex_destroy(&st->mu);
+		seterr(st, "store %s: cannot start the writer thread",
+		       st->path);
+		return HF_STORE_ENOMEM;
 	}
 	return 0;
 }
 
 void
+hf_store_stop_writer(struct hf_store *st)
+{
+	if (!st || !st->async)
+		return;
+	quiesce(st);
+	pthread_mutex_lock(&st->mu);
+	st->w_quit = true;
+	pthread_cond_signal(&st->cv_work);
+	pthread_mutex_unlock(&st->mu);
+	pthread_join(st->thr, NULL);
+	st->async = false;
+	pthread_cond_destroy(&st->cv_done);
+	pthread_cond_destroy(&st->cv_work);
+	pthread_mutex_destroy(&st->mu);
+	log_clear(&st->fly);
+	free(st->fly.v);
+	st->fly.v = NULL;
+	st->fly.cap = 0;
+}
+
+int
+hf_store_submit(struct hf_store *st)
+{
+	if (!st->async)
+		return hf_store_commit(st);
+	pthread_mutex_lock(&st->mu);
+	bool busy = st->w_busy;
+	if (!busy)
+		take_result(st);
+	pthread_mutex_unlock(&st->mu);
+	if (busy)
+		return HF_STORE_EBUSY;
+	if (st->cur.n == 0)
+		return 0;
+	hand_over(st);
+	return 0;
+}
+
+bool
+hf_store_busy(struct hf_store *st)
+{
+	if (!st->async)
+		return false;
+	pthread_mutex_lock(&st->mu);
+	bool busy = st->w_busy;
+	pthread_mutex_unlock(&st->mu);
+	return busy;
+}
+
+bool
+hf_store_reap(struct hf_store *st, struct hf_store_batch *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->async) {
+		pthread_mutex_lock(&st->mu);
+		if (!st->w_busy)
+			take_result(st);
+		out->in_flight = st->w_busy;
+		pthread_mutex_unlock(&st->mu);
+	}
+	out->batches = st->r_batches;
+	out->seconds = (double)st->r_ns / 1e9;
+	out->soft = st->r_soft;
+	out->rc = st->r_rc;
+	out->durable_gen = st->gen_reaped;
+	st->r_batches = 0;
+	st->r_ns = 0;
+	st->r_soft = 0;
+	st->r_rc = 0;
+	return out->batches > 0 || out->rc;
+}
+
+uint64_t
+hf_store_gen(const struct hf_store *st)
+{
+	return st->gen_sent;
+}
+
+int
+hf_store_commit(struct hf_store *st)
+{
+	unsigned soft = 0;
+
+	if (!st->async)
+		return commit_applied(st, &st->cur, &soft);
+	quiesce(st);
+	if (st->r_rc)
+		return st->r_rc; /* an earlier batch failed: nothing more */
+	if (st->cur.n == 0)
+		return 0;
+	hand_over(st);
+	quiesce(st);
+	return st->r_rc;
+}
+
+void
 hf_store_abort(struct hf_store *st)
 {
+	quiesce(st);
+	st->r_rc = 0;
+	st->r_soft = 0;
 	if (st->wtxn)
 		mdb_txn_abort(st->wtxn);
 	st->wtxn = NULL;
-	log_clear(st);
+	log_clear(&st->cur);
 }
 
 size_t
 hf_store_pending(const struct hf_store *st)
 {
-	return st->nlog;
+	return st->cur.n;
 }
 
 /* ---- public writes ---------------------------------------------------------
@@ -1010,11 +1329,20 @@ hf_store_retain_del(struct hf_store *st, uint64_t msg_id)
 /* ---- reads -----------------------------------------------------------------
  */
 
+/* With a writer thread, a read first waits for it (LMDB's map must not
+ * move under a cursor, and the loop must not read while it writes), and a
+ * read that must see every write made before it (see_pending) commits
+ * what is logged first. A failed commit fails the read. */
 static int
-rd_begin(struct hf_store *st, MDB_txn **txn)
+rd_begin2(struct hf_store *st, MDB_txn **txn, bool see_pending)
 {
 	int rc;
 
+	if (st->async && !st->rdepth) {
+		rc = see_pending ? hf_store_commit(st) : (quiesce(st), 0);
+		if (rc)
+			return rc;
+	}
 	if (st->wtxn) {
 		*txn = st->wtxn;
 		st->in_read++;
@@ -1047,6 +1375,12 @@ rd_begin(struct hf_store *st, MDB_txn **txn)
 	st->rdepth = 1;
 	st->in_read++;
 	return 0;
+}
+
+static int
+rd_begin(struct hf_store *st, MDB_txn **txn)
+{
+	return rd_begin2(st, txn, true);
 }
 
 static void
@@ -1378,6 +1712,7 @@ hf_store_stats(struct hf_store *st, struct hf_store_stats *out)
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	quiesce(st); /* committed data only: a tick must not force a commit */
 	mdb_env_info(st->env, &info);
 	out->map_size = info.me_mapsize;
 	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st->psize;
@@ -1390,7 +1725,7 @@ hf_store_stats(struct hf_store *st, struct hf_store_stats *out)
 	counts[DB_QUEUE] = &out->queue_entries;
 	counts[DB_RETAINED] = &out->retained;
 	counts[DB_QOS2] = &out->qos2;
-	if ((rc = rd_begin(st, &txn)))
+	if ((rc = rd_begin2(st, &txn, false)))
 		return rc;
 	for (int i = 0; i < DB_COUNT && !rc; i++) {
 		MDB_stat ms;
@@ -1422,6 +1757,7 @@ hf_store_release_pages(struct hf_store *st)
 
 	if (!f)
 		return;
+	quiesce(st); /* the writer may be growing (moving) the map */
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 		unsigned long lo, hi;
@@ -1446,6 +1782,7 @@ hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max)
 	uint64_t free_pages = 0;
 	int rc;
 
+	quiesce(st);
 	reserve(st);
 	mdb_env_info(st->env, &info);
 	*max = st->max_map;
@@ -1458,7 +1795,7 @@ hf_store_usage(struct hf_store *st, uint64_t *used, uint64_t *max)
 	 * list whose first word is its length) for pages ready for reuse. */
 	if (*used <= *max / 10 * 8)
 		return 0;
-	if ((rc = rd_begin(st, &txn)))
+	if ((rc = rd_begin2(st, &txn, false)))
 		return rc;
 	rc = mdb_cursor_open(txn, 0, &cur);
 	if (rc == 0) {
@@ -1913,12 +2250,13 @@ hf_store_close(struct hf_store *st)
 {
 	if (!st)
 		return;
+	hf_store_stop_writer(st);
 	if (st->wtxn)
 		mdb_txn_abort(st->wtxn);
 	if (st->rtxn)
 		mdb_txn_abort(st->rtxn);
-	log_clear(st);
-	free(st->log);
+	log_clear(&st->cur);
+	free(st->cur.v);
 	mdb_env_close(st->env);
 	if (st->owner_fd >= 0)
 		close(

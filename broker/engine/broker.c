@@ -40,37 +40,89 @@ hf_now_ms(struct hf_broker *b)
  * the commit fails nothing that waited for it is released: the engine goes
  * back to the last commit (store or disk full, out of memory) or the broker
  * stops (the disk failed), and what it had not yet acknowledged is simply
- * not acknowledged (engine/durable.c). */
+ * not acknowledged (engine/durable.c).
+ *
+ * With the store's writer thread (the usual case) the commit does not
+ * block the loop: the turn's writes are handed to the thread as one batch
+ * and the loop goes on reading and delivering while it syncs; the output
+ * that waits for the batch is held until the thread reports it done
+ * (store_wake), then released. At most one batch is in flight; writes
+ * made meanwhile form the next one, handed over as soon as the first is
+ * done.
+ *
+ * Invariant kept here (per client, in its output buffer, in order): the
+ * first c->hold_off bytes wait for the batch in flight; after them, when
+ * c->waits_commit, bytes wait for writes not yet handed over. Nothing of
+ * either part reaches the transport before what it waits for is durable,
+ * and since an acknowledgment is queued only after the writes it stands
+ * for, every byte waits for every write logged before it. */
 static void
 lazy_commit_cb(uv_timer_t *t)
 {
 	struct hf_broker *b = t->data;
-	if (!hf_dur_commit(b))
-		end_of_turn(b); /* stops the broker, see there */
+	b->dur_sync_needed = true; /* commit the lazy writes now */
+	end_of_turn(b);
 }
 
-/* Hand the output of the dirty clients to their transports: all of them, or
- * (early) only those whose output does not wait for the turn's commit. */
+/* Hand the dirty clients' output to their transports, except what still
+ * waits for a commit (see above). */
 static void
-flush_dirty(struct hf_broker *b, bool early)
+flush_ready(struct hf_broker *b)
 {
 	struct hf_client **pp = &b->dirty;
 	while (*pp) {
 		struct hf_client *c = *pp;
-		if (early && c->waits_commit) {
+		if (c->hold_off || c->waits_commit) {
 			pp = &c->dirty_next;
 			continue;
 		}
 		*pp = c->dirty_next;
 		c->dirty = false;
 		c->dirty_next = NULL;
-		c->waits_commit = false;
 		c->connack_held = false;
 		hf_client_flush(c);
 		if (c->close_pending && c->conn) {
 			c->close_pending = false;
 			c->conn->ops->close(c->conn);
 		}
+	}
+}
+
+/* Everything logged so far is durable: nothing waits any more. */
+static void
+release_all(struct hf_broker *b)
+{
+	for (struct hf_client *c = b->dirty; c; c = c->dirty_next) {
+		c->hold_off = 0;
+		c->waits_commit = false;
+	}
+}
+
+/* The batch in flight is durable: the bytes that waited for it go; those
+ * after them wait on (for the next batch) when they wait for anything. */
+static void
+release_batch(struct hf_broker *b)
+{
+	for (struct hf_client *c = b->dirty; c; c = c->dirty_next) {
+		if (!c->hold_off)
+			continue;
+		if (c->waits_commit) {
+			hf_client_flush_prefix(c, c->hold_off);
+			c->connack_held = false; /* always first out */
+		}
+		c->hold_off = 0;
+	}
+}
+
+/* Everything logged is in the batch in flight: what waits, waits for it. */
+static void
+tag_batch(struct hf_broker *b)
+{
+	for (struct hf_client *c = b->dirty; c; c = c->dirty_next) {
+		if (!c->waits_commit)
+			continue;
+		c->hold_off = (uint32_t)c->out.len;
+		c->waits_commit = false;
 	}
 }
 
@@ -102,6 +154,8 @@ reset_to_last_commit(struct hf_broker *b)
 	b->store = NULL; /* the teardown below writes nothing */
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next) {
 		c->out.len = 0;
+		c->hold_off = 0;
+		c->waits_commit = false;
 		if (c->s) {
 			c->s->client = NULL;
 			c->s = NULL;
@@ -125,6 +179,32 @@ reset_to_last_commit(struct hf_broker *b)
 	return hf_dur_recover(b) == 0;
 }
 
+/* The writer thread's side of end_of_turn (the store is sound). */
+static void
+turn_async(struct hf_broker *b)
+{
+	bool busy = hf_dur_busy(b);
+	if (b->dur_sync_needed && hf_dur_pending(b)) {
+		if (!busy) {
+			hf_dur_submit(b);
+			tag_batch(b);
+			b->dur_sync_needed = false;
+		}
+		/* else: handed over when the batch in flight is done */
+	} else {
+		b->dur_sync_needed = false;
+		if (busy)
+			tag_batch(b); /* what it waits for is in flight */
+		else
+			release_all(b);
+	}
+	flush_ready(b);
+	if (!b->dur_sync_needed && hf_dur_pending(b) &&
+	    !uv_is_active((uv_handle_t *)&b->lazy_commit))
+		uv_timer_start(&b->lazy_commit, lazy_commit_cb, LAZY_COMMIT_MS,
+		               0);
+}
+
 static void
 end_of_turn(struct hf_broker *b)
 {
@@ -133,10 +213,20 @@ end_of_turn(struct hf_broker *b)
 	for (struct hf_client *c = b->dirty; c; c = c->dirty_next)
 		if (c->output_lost && c->state != HF_C_CLOSING)
 			hf_client_close(c, -1);
+	/* What the writer thread finished: its output goes. */
+	if (hf_dur_poll(b) && !b->store_failed) {
+		release_batch(b);
+		hf_metrics_acks_released(b, false);
+	}
+	if (hf_dur_async(b) && !b->store_failed && !b->shutting_down &&
+	    !b->store_full) {
+		turn_async(b);
+		return;
+	}
 	/* While the store is full, commit every turn: freed space counts
 	 * only once its release is committed. */
 	bool sync = b->dur_sync_needed || b->store_failed || b->shutting_down ||
-	            b->store_full;
+	            b->store_full || hf_dur_busy(b);
 	if (!sync) {
 		/* Nothing in this turn's output depends on its writes: send
 		 * now, commit with a later turn or when the timer fires. */
@@ -146,12 +236,13 @@ end_of_turn(struct hf_broker *b)
 			               LAZY_COMMIT_MS, 0);
 	} else {
 		/* Output that waits for nothing leaves before the fsync. */
-		flush_dirty(b, true);
+		flush_ready(b);
 		bool ok = hf_dur_commit(b);
 		if (!ok && !b->shutting_down && hf_dur_turn_recoverable(b)) {
 			if (reset_to_last_commit(b)) {
 				hf_metrics_acks_released(b, true);
-				flush_dirty(b, false);
+				release_all(b);
+				flush_ready(b);
 				return;
 			}
 			ok = false;
@@ -174,8 +265,17 @@ end_of_turn(struct hf_broker *b)
 			}
 		}
 	}
-	flush_dirty(b, false);
+	release_all(b);
+	flush_ready(b);
 	hf_metrics_acks_released(b, false);
+}
+
+/* The writer thread finished a batch. Waking the loop is all it takes:
+ * the next turn's end (before_sleep) takes the result and releases. */
+static void
+store_wake_cb(uv_async_t *h)
+{
+	(void)h;
 }
 
 static void
@@ -265,6 +365,11 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	}
 	if (hf_dur_recover(b) != 0)
 		return -1;
+	/* Commits from here on overlap the loop's next turns. */
+	uv_async_init(loop, &b->store_wake, store_wake_cb);
+	b->store_wake.data = b;
+	b->wake_ready = true;
+	hf_dur_start_writer(b, &b->store_wake);
 	hf_metrics_tick(b); /* the store answered: live from the start */
 	hf_sys_start(b);
 	return 0;
@@ -281,6 +386,12 @@ hf_broker_shutdown(struct hf_broker *b)
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
 		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
 	end_of_turn(b);
+	/* The last batch is committed (end_of_turn waited): no more wakes. */
+	hf_dur_stop_writer(b);
+	if (b->wake_ready) {
+		b->wake_ready = false;
+		uv_close((uv_handle_t *)&b->store_wake, NULL);
+	}
 	if (!b->handles_ready)
 		return;
 	uv_close((uv_handle_t *)&b->tick, NULL);

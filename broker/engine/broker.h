@@ -84,6 +84,9 @@ struct hf_broker {
 	struct hf_target *targets;  /* routing scratch, reused */
 	struct hf_qentry *qe_spare; /* free list, linked by next */
 	uint32_t n_qe_spare;
+	/* Entries in durable sessions' hot tails, and their payload bytes
+	 * (outq.c). */
+	uint64_t hot_n, hot_bytes;
 	/* A fan-out's PUBLISH, encoded once (encache.c). */
 	struct hf_encache enc;
 	size_t n_targets, cap_targets;
@@ -104,6 +107,11 @@ struct hf_broker {
 	int store_fail_rc; /* why: the HF_STORE_* code */
 	bool dur_sync_needed; /* this turn's output waits for a synced commit */
 	uv_timer_t lazy_commit; /* commits lazy writes when no turn does */
+	/* The store's writer thread (durable.c): on while dur_async; it
+	 * wakes the loop through store_wake when a batch is done. */
+	bool dur_async;
+	bool wake_ready; /* store_wake initialised (and not yet closed) */
+	uv_async_t store_wake;
 	int exit_code;
 
 	uv_prepare_t before_sleep;

@@ -217,6 +217,35 @@ hf_client_flush(struct hf_client *c)
 }
 
 void
+hf_client_flush_prefix(struct hf_client *c, size_t n)
+{
+	if (n >= c->out.len || !c->conn) {
+		hf_client_flush(c);
+		return;
+	}
+	if (n == 0)
+		return;
+	/* The transport takes a whole buffer: give it the first n bytes in
+	 * one of their own and keep the rest. Out of memory, everything
+	 * waits for the next release (nothing is lost, only later). */
+	struct hf_wbuf head = {0};
+	if (hf_wbuf_put(&head, c->out.p, n) != HF_OK) {
+		hf_wbuf_free(&head);
+		return;
+	}
+	memmove(c->out.p, c->out.p + n, c->out.len - n);
+	c->out.len -= n;
+	c->conn->ops->write(c->conn, &head);
+	hf_wbuf_free(&head);
+	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0 &&
+	    backlog(c) <= c->b->conf->client_max_write_buffer_size) {
+		c->throttled = false;
+		c->conn->ops->pause(c->conn, false);
+	}
+	throttle(c);
+}
+
+void
 hf_client_close(struct hf_client *c, int rc)
 {
 	if (c->state == HF_C_CLOSING)
@@ -233,8 +262,11 @@ hf_client_close(struct hf_client *c, int rc)
 	if (was_connected)
 		hf_client_detach(c);
 	/* The output (acknowledgments among it) leaves only after this
-	 * turn's commit: before_sleep() flushes, then closes. */
+	 * turn's commit, and so does the close itself: a client that sees
+	 * its connection end may rely on what it did before being stored
+	 * (before_sleep() flushes, then closes). */
 	c->close_pending = true;
+	c->waits_commit = true;
 	hf_client_mark_dirty(c);
 }
 

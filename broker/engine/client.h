@@ -44,6 +44,9 @@ struct hf_client {
 	uint16_t alias_in_n;
 	uint16_t alias_out_next;
 	uint16_t keepalive;
+	/* With the store's writer thread: the first hold_off bytes of out
+	 * wait for the batch it is committing (broker.c, end_of_turn). */
+	uint32_t hold_off;
 
 	/* Bit-fields: with them the struct is 136 bytes and takes a
 	 * 144-byte heap chunk instead of 160 (idle connections). */
@@ -94,6 +97,9 @@ void hf_client_close(struct hf_client *c, int rc); /* rc < 0: none */
  * waiting there, stop reading from c until its transport has sent it all
  * (the drained event): MQTT's own flow control slows the client. */
 void hf_client_flush(struct hf_client *c);
+/* Hand only the first n bytes of c's output to its transport (the rest
+ * waits for a later commit); all of it when n covers it. */
+void hf_client_flush_prefix(struct hf_client *c, size_t n);
 /* More than client_max_write_buffer_size waits in c's transport for the
  * socket: QoS 0 for it is dropped, QoS 1/2 stays queued until the
  * transport has sent it all (drained). What the engine encodes during one

@@ -144,6 +144,7 @@ hf_session_free(struct hf_session *s, bool publish)
 	hf_session_drop_subs(s);
 	hf_metrics_queued(s, 0, 0); /* the broker-wide sums lose them */
 	hf_metrics_inflight(s, 0, 0);
+	hf_session_hot_drop(s);
 	struct hf_qentry *lists[2] = {s->inf_head, s->q_head};
 	for (int i = 0; i < 2; i++) {
 		for (struct hf_qentry *e = lists[i], *n; e; e = n) {
@@ -676,6 +677,7 @@ hf_client_detach(struct hf_client *c)
 	s->offline_since = hf_now_ms(b);
 	if (c->disconnect_clean)
 		drop_will(s);
+	hf_session_hot_drop(s); /* durable: what waits is on disk */
 	/* QoS 0 messages are not kept for an offline client unless asked. */
 	if (!b->conf->queue_qos0_messages || !s->persistent) {
 		struct hf_qentry **pp = &s->q_head, *last = NULL;

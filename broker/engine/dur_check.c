@@ -12,8 +12,10 @@
  *   M1 s->n_inflight is the length of the in-flight list; each entry has a
  *      packet id, no two the same, each marked in s->pids_out, nothing else
  *      marked there; entries are SENT or RELEASED (RELEASED only at QoS 2).
- *   M2 a durable session (s->sid != 0) keeps no waiting entries in memory;
- *      another keeps them in s->q_head.., counted by n_queued/queued_bytes.
+ *   M2 a session that is not durable keeps its waiting entries in
+ *      s->q_head.., counted by n_queued/queued_bytes; a durable one keeps
+ *      none there, or (its hot tail, outq.c) exactly its n_queued waiting
+ *      entries, in seq order from disk_next on, only while online.
  *   M3 s->n_qos2_in is the number of ids marked in s->qos2_in.
  *   M4 s->client, when set, points back at s.
  *   M5 the subscription tree holds exactly the sessions' subscriptions
@@ -102,10 +104,24 @@ check_memory(struct chk *k, struct hf_session *s)
 	if (marked != s->n_inflight)
 		bad(k, "%s: %u packet ids marked, %u in flight", s->id, marked,
 		    s->n_inflight);
-	if (s->sid && s->q_head)
-		bad(k, "%s: durable session holds waiting entries in memory",
+	if (s->sid && s->q_head && !s->client)
+		bad(k,
+		    "%s: offline durable session holds waiting entries in "
+		    "memory",
 		    s->id);
-	if (!s->sid) {
+	if (s->sid && s->q_head) {
+		uint64_t prev = 0;
+		for (struct hf_qentry *e = s->q_head; e; e = e->next) {
+			if (e->seq < s->disk_next || e->seq <= prev ||
+			    e->seq >= s->next_seq)
+				bad(k,
+				    "%s: hot tail entry %" PRIu64
+				    " out of order (disk_next %" PRIu64 ")",
+				    s->id, e->seq, s->disk_next);
+			prev = e->seq;
+		}
+	}
+	if (!s->sid || s->q_head) {
 		uint32_t q = 0;
 		uint64_t bytes = 0;
 		for (struct hf_qentry *e = s->q_head; e && q <= s->n_queued;

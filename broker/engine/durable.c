@@ -267,7 +267,9 @@ hf_dur_msg_load(struct hf_broker *b, uint64_t id)
 		hf_msg_ref(m);
 		return m;
 	}
-	if (!b->store)
+	/* A failed turn reads nothing more: with the writer thread a read
+	 * first commits what is logged, and the turn's writes must not be. */
+	if (!b->store || b->store_failed)
 		return NULL;
 	struct load_ctx l = {NULL, false};
 	int rc = hf_store_msg_get(b->store, id, load_cb, &l);
@@ -496,6 +498,8 @@ hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
 {
 	struct qread q = {.b = s->b, .out = out, .max = max};
 	*n = 0;
+	if (s->b->store_failed) /* see hf_dur_msg_load */
+		return -1;
 	int rc = hf_store_queue_each(s->b->store, s->sid, s->disk_next, max,
 	                             qread_cb, &q);
 	*n = q.n;
@@ -563,6 +567,102 @@ hf_dur_pending(const struct hf_broker *b)
 	return b->store && hf_store_pending(b->store) > 0;
 }
 
+/* ---- the writer thread -----------------------------------------------------
+ * The store commits on a thread of its own (store.h) while the loop goes
+ * on; broker.c's end_of_turn() hands batches over and holds the output
+ * that waits for them. Everything here runs on the loop thread; the
+ * store calls store_notify() from its thread, and uv_async_send() is the
+ * one libuv call that may be made from another thread. */
+static void
+store_notify(void *arg)
+{
+	uv_async_send(arg);
+}
+
+void
+hf_dur_start_writer(struct hf_broker *b, uv_async_t *wake)
+{
+	if (!b->store || b->dur_async)
+		return;
+	if (hf_store_start_writer(b->store, store_notify, wake) != 0) {
+		hf_log(&b->log, HF_LOG_WARNING,
+		       "Warning: the store's writer thread could not start "
+		       "(%s); commits run in the loop.",
+		       hf_store_errmsg(b->store));
+		return;
+	}
+	b->dur_async = true;
+}
+
+void
+hf_dur_stop_writer(struct hf_broker *b)
+{
+	if (!b->store || !b->dur_async)
+		return;
+	hf_dur_poll(b);
+	hf_store_stop_writer(b->store);
+	b->dur_async = false;
+}
+
+bool
+hf_dur_async(const struct hf_broker *b)
+{
+	return b->store && b->dur_async;
+}
+
+bool
+hf_dur_busy(const struct hf_broker *b)
+{
+	return b->store && b->dur_async && hf_store_busy(b->store);
+}
+
+void
+hf_dur_submit(struct hf_broker *b)
+{
+	if (b->store)
+		(void)hf_store_submit(b->store); /* busy: the caller checked */
+}
+
+/* Commit failures, whoever met them (the loop or the writer thread). */
+static void
+commit_failed(struct hf_broker *b, int rc)
+{
+	if (b->store_failed)
+		return;
+	hf_metrics_commit(b, false, 0);
+	if (rc == HF_STORE_EFULL)
+		log_store_full(b, "commit");
+	else
+		hf_log(&b->log, HF_LOG_ERR, "Error: store commit failed: %s.",
+		       hf_store_errmsg(b->store));
+	b->store_failed = true;
+	b->store_fail_rc = rc;
+}
+
+bool
+hf_dur_poll(struct hf_broker *b)
+{
+	struct hf_store_batch r;
+	if (!b->store || !b->dur_async || !hf_store_reap(b->store, &r))
+		return false;
+	for (uint64_t i = 0; i < r.batches; i++)
+		hf_metrics_commit(b, true, r.seconds / (double)r.batches);
+	if (r.soft) {
+		b->stats.store_inconsistent += r.soft;
+		hf_log(&b->log, HF_LOG_ERR,
+		       "Error: store commit met %u inconsistencies (contained, "
+		       "broker carries on): %s.",
+		       r.soft, hf_store_errmsg(b->store));
+	}
+	if (r.rc) {
+		commit_failed(b, r.rc);
+		return false;
+	}
+	if (!r.in_flight)
+		hf_dur_refresh_usage(b); /* the writer is idle: no wait */
+	return r.batches > 0;
+}
+
 bool
 hf_dur_commit(struct hf_broker *b)
 {
@@ -571,22 +671,23 @@ hf_dur_commit(struct hf_broker *b)
 	if (b->store_failed)
 		return false;
 	b->dur_sync_needed = false;
+	if (b->dur_async) {
+		/* Waits for the batch in flight, then commits the rest. */
+		int rc = hf_store_commit(b->store);
+		hf_dur_poll(b);
+		if (rc)
+			commit_failed(b, rc);
+		return !b->store_failed;
+	}
 	if (hf_store_pending(b->store) == 0)
 		return true;
 	uint64_t t0 = uv_hrtime();
 	int rc = hf_store_commit(b->store);
-	hf_metrics_commit(b, rc == 0, (double)(uv_hrtime() - t0) / 1e9);
 	if (rc != 0) {
-		if (rc == HF_STORE_EFULL)
-			log_store_full(b, "commit");
-		else
-			hf_log(&b->log, HF_LOG_ERR,
-			       "Error: store commit failed: %s.",
-			       hf_store_errmsg(b->store));
-		b->store_failed = true;
-		b->store_fail_rc = rc;
+		commit_failed(b, rc);
 		return false;
 	}
+	hf_metrics_commit(b, true, (double)(uv_hrtime() - t0) / 1e9);
 	hf_dur_refresh_usage(b);
 	return true;
 }

@@ -18,8 +18,25 @@ struct hf_subrec;
 int hf_dur_open(struct hf_broker *b, char *err, size_t errlen);
 int hf_dur_recover(struct hf_broker *b);
 void hf_dur_close(struct hf_broker *b);
-/* Commit the open writes; false when the store failed. */
+/* Commit the open writes (waiting for the writer thread's batch first);
+ * false when the store failed. */
 bool hf_dur_commit(struct hf_broker *b);
+/* The store's writer thread (store.h): started once the store is read
+ * back (wake is signalled from that thread when a batch is done), stopped
+ * at shutdown. Without it (no store, or it could not start) commits run
+ * in the loop as hf_dur_commit() does. */
+struct uv_async_s;
+void hf_dur_start_writer(struct hf_broker *b, struct uv_async_s *wake);
+void hf_dur_stop_writer(struct hf_broker *b);
+bool hf_dur_async(const struct hf_broker *b);
+/* A batch is being committed by the writer thread. */
+bool hf_dur_busy(const struct hf_broker *b);
+/* Hand what is logged to the writer thread (call when not busy). */
+void hf_dur_submit(struct hf_broker *b);
+/* Take what the writer thread finished (metrics, contained
+ * inconsistencies, a failure: b->store_failed). True when a batch became
+ * durable since the last poll. */
+bool hf_dur_poll(struct hf_broker *b);
 /* The engine cannot keep this turn's promises (out of memory where a QoS
  * 1/2 delivery would be dropped): lose the turn as a failed commit would.
  * No-op without a store. */

@@ -5,11 +5,24 @@
  * awaited, in send order) bounded by window_open(): the client's Receive
  * Maximum and max_inflight_messages, max_inflight_bytes, and the client's
  * output buffer (client_max_write_buffer_size). Behind it, messages wait:
- * in memory for a clean session, only in the store for a durable one
+ * in memory for a clean session, in the store for a durable one
  * (hf_session_pump() streams them in as the window opens). A message for
  * an online client with room and nothing waiting goes straight into
- * flight. Queue entries come from and go back to a free list on the broker
- * (no allocation per delivery once it has filled). Loop thread only. */
+ * flight.
+ *
+ * A durable session whose client is online also keeps the entries waiting
+ * behind its window in memory (the "hot tail": each is written to the
+ * store first, as always), so that a subscriber a little behind is fed
+ * from memory, not by reading back what was just written (which would
+ * also wait for the store's writer thread). Invariant: for a durable
+ * session, s->q_head is either NULL (the waiting entries are on disk only
+ * and are streamed in from disk_next) or the head of a list holding
+ * exactly its n_queued waiting entries, in order, from disk_next on. The
+ * tail is bounded per session (HOT_MAX entries, HOT_BYTES payload bytes)
+ * and for the broker (b->hot_n, b->hot_bytes under HOT_ALL_*): past a
+ * bound the session's list is dropped and it streams from disk again. Queue
+ * entries come from and go back to a free list on the broker (no allocation per
+ * delivery once it has filled). Loop thread only. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +35,11 @@
 #include "send.h"
 
 #define QENTRY_SPARE_MAX 4096 /* spare entries kept for reuse */
+/* Hot tail bounds (see above). */
+#define HOT_MAX       4096
+#define HOT_BYTES     (8u << 20)
+#define HOT_ALL_MAX   262144
+#define HOT_ALL_BYTES (64u << 20)
 
 struct hf_qentry *
 hf_qentry_new(struct hf_broker *b)
@@ -282,6 +300,80 @@ pump_disk(struct hf_session *s)
 	}
 }
 
+static uint32_t
+hot_len(const struct hf_qentry *e)
+{
+	return e->msg ? e->msg->payload_len : 0;
+}
+
+void
+hf_session_hot_drop(struct hf_session *s)
+{
+	struct hf_broker *b = s->b;
+	if (!s->sid)
+		return;
+	while (s->q_head) {
+		struct hf_qentry *e = s->q_head;
+		s->q_head = e->next;
+		b->hot_n--;
+		b->hot_bytes -= hot_len(e);
+		hf_qentry_free(b, e);
+	}
+	s->q_tail = NULL;
+}
+
+/* Keep e (written to the store, its message referenced) in s's hot tail
+ * when the invariant and the bounds allow; else e is freed and, if the
+ * tail was kept until now, it is dropped (disk from here on). n_waiting is
+ * the count of waiting entries before e. */
+static void
+hot_keep(struct hf_session *s, struct hf_qentry *e, uint32_t n_waiting)
+{
+	struct hf_broker *b = s->b;
+	uint32_t len = hot_len(e);
+	bool ok = (n_waiting == 0 || s->q_head) && n_waiting < HOT_MAX &&
+	          s->queued_bytes + len <= HOT_BYTES &&
+	          b->hot_n < HOT_ALL_MAX && b->hot_bytes + len <= HOT_ALL_BYTES;
+	if (!ok) {
+		hf_session_hot_drop(s);
+		hf_qentry_free(b, e);
+		return;
+	}
+	e->next = NULL;
+	e->state = HF_Q_QUEUED;
+	if (s->q_tail)
+		s->q_tail->next = e;
+	else
+		s->q_head = e;
+	s->q_tail = e;
+	b->hot_n++;
+	b->hot_bytes += len;
+}
+
+/* Durable sessions with a hot tail: feed the window from memory. */
+static void
+pump_hot(struct hf_session *s)
+{
+	struct hf_broker *b = s->b;
+	int64_t now = hf_wall_ms();
+	while (s->q_head && window_open(s) && !b->store_failed) {
+		struct hf_qentry *e = s->q_head;
+		s->q_head = e->next;
+		if (!s->q_head)
+			s->q_tail = NULL;
+		e->next = NULL;
+		b->hot_n--;
+		b->hot_bytes -= hot_len(e);
+		s->disk_next = e->seq + 1;
+		uint32_t len = hot_len(e);
+		hf_metrics_queued(s, s->n_queued - 1,
+		                  s->queued_bytes - (len < s->queued_bytes
+		                                         ? len
+		                                         : s->queued_bytes));
+		start_flight(s, e, now, true);
+	}
+}
+
 void
 hf_session_pump(struct hf_session *s)
 {
@@ -289,7 +381,10 @@ hf_session_pump(struct hf_session *s)
 	if (!c || c->state != HF_C_CONNECTED)
 		return;
 	if (s->sid) {
-		pump_disk(s);
+		if (s->q_head)
+			pump_hot(s);
+		else
+			pump_disk(s);
 		return;
 	}
 	int64_t now = hf_wall_ms();
@@ -453,9 +548,13 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			return;
 		}
 		hf_dur_qentry_put(s, e);
-		hf_metrics_queued(s, s->n_queued + 1,
+		uint32_t waiting = s->n_queued;
+		if (online)
+			hot_keep(s, e, waiting);
+		else
+			hf_qentry_free(s->b, e);
+		hf_metrics_queued(s, waiting + 1,
 		                  s->queued_bytes + m->payload_len);
-		hf_qentry_free(s->b, e);
 		if (online)
 			hf_session_pump(s);
 		return;

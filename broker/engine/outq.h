@@ -16,6 +16,9 @@ void hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 /* Send what the session's window allows (after connect, ack, new msg,
  * a drained socket). */
 void hf_session_pump(struct hf_session *s);
+/* Drop a durable session's hot tail (its entries stay in the store):
+ * when its client goes, and before the session is freed. */
+void hf_session_hot_drop(struct hf_session *s);
 /* Resend in-flight entries after a reconnect (DUP set; PUBREL as PUBREL). */
 void hf_session_resend(struct hf_session *s);
 /* True when s cannot take one more message of len payload bytes

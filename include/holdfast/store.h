@@ -25,7 +25,10 @@
  * Ownership: every pointer in a record passed to a write function is
  * borrowed for the call (the store copies). Every pointer in a record
  * passed to a read callback is owned by the store and valid only during the
- * callback. Thread rules: one thread (the loop) uses a store. */
+ * callback. Thread rules: one thread (the loop) uses a store; with a writer
+ * thread (hf_store_start_writer) the store runs a thread of its own that
+ * applies and commits the batches the loop hands it, and nothing else
+ * touches LMDB while it works. */
 #ifndef HOLDFAST_STORE_H
 #define HOLDFAST_STORE_H
 
@@ -166,8 +169,58 @@ int hf_store_move_aside(const struct hf_store_conf *conf, char *err,
 /* Commit the open transaction (no-op when none). Returns 0, HF_STORE_EIO or
  * HF_STORE_EFULL (then nothing since the last commit is stored). */
 int hf_store_commit(struct hf_store *st);
-/* Drop the open transaction (nothing since the last commit is stored). */
+/* Drop the open transaction (nothing since the last commit is stored).
+ * With a writer thread: waits for the batch it is committing (which stays
+ * committed if it succeeds) and drops what is logged since, and any
+ * result not yet reaped. */
 void hf_store_abort(struct hf_store *st);
+
+/* Writer thread: overlap the fsync with the loop's next turns.
+ *
+ * From hf_store_start_writer() on, writes are only logged (they return 0
+ * or HF_STORE_ENOMEM; soft failures and map growth happen at commit).
+ * hf_store_submit() hands everything logged since the last hand-over to
+ * the store's writer thread, which applies it in one write transaction
+ * and commits it (synced as configured) while the caller goes on logging
+ * the next batch; at most one batch is in flight. When it is done the
+ * thread calls notify(arg) (from that thread: it must only wake the
+ * caller's loop), and the caller takes the result with hf_store_reap().
+ * Batches are numbered 1, 2, ... in hand-over order (hf_store_gen() is the
+ * last one handed over); a batch is durable once reaped with rc 0.
+ *
+ * Everything else stays synchronous: hf_store_commit() waits for the batch
+ * in flight, then commits what is logged and waits for that too; every
+ * read first does the same (so a read sees every write logged before it),
+ * except hf_store_stats() and hf_store_usage(), which wait only for the
+ * batch in flight and report committed data. Returns 0, or an error with
+ * errmsg set (the store stays without a writer). */
+int hf_store_start_writer(struct hf_store *st, void (*notify)(void *arg),
+                          void *arg);
+/* Wait for the batch in flight and end the thread; writes are applied at
+ * once again (what is logged and not handed over is then applied by the
+ * next hf_store_commit: call it first). No-op without a writer. */
+void hf_store_stop_writer(struct hf_store *st);
+/* Hand what is logged to the writer thread. Returns 0 (handed over, or
+ * nothing logged), HF_STORE_EBUSY while a batch is in flight (nothing
+ * handed over: try again once it is reaped). Without a writer thread it
+ * is hf_store_commit(). */
+int hf_store_submit(struct hf_store *st);
+/* A batch is in flight. */
+bool hf_store_busy(struct hf_store *st);
+/* What the writer finished since the last reap (also batches a
+ * synchronous commit or read waited for). */
+struct hf_store_batch {
+	uint64_t batches;     /* committed (or failed) since the last reap */
+	double seconds;       /* their apply + commit time, summed */
+	unsigned soft;        /* writes that met soft failures (errmsg: last) */
+	int rc;               /* first failure (errmsg set), or 0 */
+	uint64_t durable_gen; /* every batch up to this one is done */
+	bool in_flight;       /* a batch is still being committed */
+};
+/* Returns true when something finished (or failed) since the last reap. */
+bool hf_store_reap(struct hf_store *st, struct hf_store_batch *out);
+/* The number of the last batch handed over. */
+uint64_t hf_store_gen(const struct hf_store *st);
 /* Number of write operations in the open transaction. */
 size_t hf_store_pending(const struct hf_store *st);
 /* Last error text (for logs). */

@@ -246,6 +246,17 @@ eh_drop(struct eh *e, int i)
 		m->base.ev->eof(m->base.owner);
 }
 
+/* Some client's output waits for a batch the loop has not yet taken back
+ * from the writer thread (broker.c, end_of_turn). */
+static bool
+output_held(struct eh *e)
+{
+	for (struct hf_client *c = e->b.dirty; c; c = c->dirty_next)
+		if (c->hold_off)
+			return true;
+	return false;
+}
+
 void
 eh_turn(struct eh *e)
 {
@@ -260,6 +271,19 @@ eh_turn(struct eh *e)
 		}
 	}
 	uv_run(&e->loop, UV_RUN_NOWAIT);
+	/* The store's writer thread commits in the background: a turn here
+	 * ends once every batch its writes need is durable and the output
+	 * that waited for it released (more loop turns, as the wake from
+	 * the thread would bring), so each step stays deterministic. Bounded:
+	 * 10 000 rounds of at most 10 ms of waiting each. */
+	for (int round = 0;
+	     round < 10000 && hf_dur_async(&e->b) &&
+	     (hf_dur_busy(&e->b) || e->b.dur_sync_needed || output_held(e));
+	     round++) {
+		for (int w = 0; w < 1000 && hf_dur_busy(&e->b); w++)
+			usleep(10);
+		uv_run(&e->loop, UV_RUN_NOWAIT);
+	}
 	/* The lazy-commit timer would fire 50 ms later in real time; here
 	 * lazy writes ride with the next synced commit or eh_check(). */
 	uv_timer_stop(&e->b.lazy_commit);
