@@ -1126,6 +1126,15 @@ out:
 		                                        : 0;
 		uint64_t copies = 0;
 		double wall = secs(t_wall, now_ns());
+		struct rusage ru;
+		double my_user = 0, my_sys = 0;
+
+		if (!getrusage(RUSAGE_SELF, &ru)) {
+			my_user = (double)ru.ru_utime.tv_sec +
+			          (double)ru.ru_utime.tv_usec / 1e6;
+			my_sys = (double)ru.ru_stime.tv_sec +
+			         (double)ru.ru_stime.tv_usec / 1e6;
+		}
 
 		for (i = 0; i < cfg.clients; i++)
 			copies += cl[i].copies;
@@ -1212,9 +1221,14 @@ out:
 			       (unsigned long long)r_foreign, session_missing);
 			printf("\"rss_before_kb\":%ld,\"rss_connected_kb\":%ld,"
 			       "\"rss_after_kb\":%ld,\"broker_cpu_user_s\":%.3f,"
-			       "\"broker_cpu_sys_s\":%.3f,\"wall_s\":%.3f,"
+			       "\"broker_cpu_sys_s\":%.3f,\"cpu_user_s\":%.3f,"
+			       "\"cpu_sys_s\":%.3f,\"cpu_pct\":%.1f,"
+			       "\"wall_s\":%.3f,"
 			       "\"lat_us\":{\"n\":0},\"exit\":%d%s%s%s}\n",
-			       rss0, rss1, rss2, cu1 - cu0, cs1 - cs0, wall, rc,
+			       rss0, rss1, rss2, cu1 - cu0, cs1 - cs0, my_user,
+			       my_sys,
+			       wall > 0 ? 100.0 * (my_user + my_sys) / wall : 0,
+			       wall, rc,
 			       failed ? ",\"error\":\"" : "",
 			       failed ? errmsg : "", failed ? "\"" : "");
 		}
