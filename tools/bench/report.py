@@ -679,10 +679,11 @@ def cmd_report(argv):
     row("broker pid before / after restart", "pids", lambda v: v or "n/a")
     w("")
     w("mosquitto runs here without `persistence true` (its default)%s, so "
-      "it keeps queued messages only in RAM and a restart loses them: its "
-      "column shows that, not a comparable restart cost. The drain client "
-      "waits %s s of silence before it gives up on it." % (
+      "queued messages live only in RAM and a restart loses them: %s "
+      "that, not a comparable restart cost. The drain client waits %s s "
+      "of silence before it gives up on a peer." % (
           " and FlashMQ without `storage_dir`" if has_fm else "",
+          "their columns show" if has_fm else "its column shows",
           meta.get("mq_drain_idle", "?")))
     w("")
     w("## Analysis")
