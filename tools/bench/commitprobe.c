@@ -95,8 +95,7 @@ main(int argc, char **argv)
 	printf("{\"commit_ms_p50\":%.4f,\"commit_ms_p90\":%.4f,"
 	       "\"commit_ms_mean\":%.4f,\"commit_ms_min\":%.4f,"
 	       "\"commit_ms_max\":%.4f,\"n\":%ld}\n",
-	       ms[n / 2], ms[n * 9 / 10], sum / (double)n, ms[0], ms[n - 1],
-	       n);
+	       ms[n / 2], ms[n * 9 / 10], sum / (double)n, ms[0], ms[n - 1], n);
 	free(ms);
 	return 0;
 fail:

@@ -190,8 +190,9 @@ read_cpu(int pid, double *user, double *sys)
 	fclose(f);
 	buf[n] = 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	                        "%lu %lu",
+	if (!p || sscanf(p + 2,
+	                 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	                 "%lu %lu",
 	                 &ut, &st) != 2)
 		return -1;
 	*user = (double)ut / (double)sysconf(_SC_CLK_TCK);
@@ -416,8 +417,7 @@ on_publish(struct conn *c, int flags, const uint8_t *body, size_t len)
 }
 
 static void
-on_packet(struct conn *c, int type, int flags, const uint8_t *body,
-          size_t len)
+on_packet(struct conn *c, int type, int flags, const uint8_t *body, size_t len)
 {
 	int rc;
 	uint16_t id, rmax;
@@ -438,8 +438,8 @@ on_packet(struct conn *c, int type, int flags, const uint8_t *body,
 		c->t_connack = now_ns();
 		connecting--;
 		ready++;
-		if (cfg.mode == M_STORM && c->idx >= 0 &&
-		    cfg.publishes == 0 && !c->t_done) {
+		if (cfg.mode == M_STORM && c->idx >= 0 && cfg.publishes == 0 &&
+		    !c->t_done) {
 			c->t_done = c->t_connack;
 			done_clients++;
 		} else if (cfg.mode == M_STORM && c->idx >= 0 && !c->t_done &&
@@ -592,8 +592,9 @@ loop(int (*done)(void), void (*tick)(void), int idle_ok, const char *what)
 			t_quiet = now_ns();
 		} else if (idle_ok && now_ns() - t_quiet >
 		                          (uint64_t)(cfg.drain_idle * 1e9)) {
-			fprintf(stderr, "hfscale: %s: %.1f s without traffic, "
-			                "stopping\n",
+			fprintf(stderr,
+			        "hfscale: %s: %.1f s without traffic, "
+			        "stopping\n",
 			        what, cfg.drain_idle);
 			return done() ? 0 : 1;
 		}
@@ -684,7 +685,8 @@ tick_pub(void)
 		}
 		if (qos) {
 			do
-				id = pubc.next_id = (uint16_t)(pubc.next_id + 1);
+				id = pubc.next_id =
+				    (uint16_t)(pubc.next_id + 1);
 			while (!id || p_used[id]);
 			p_used[id] = 1;
 			p_inflight++;
@@ -781,13 +783,15 @@ build_subs(void)
 				snprintf(f, sizeof(f), "t/+/%d/%d", b, cc);
 				for (j = 0; j < 10; j++) {
 					t = (j * nb + b) * 10 + cc;
-					c->matches[t / 8] |= (uint8_t)(1u << (t % 8));
+					c->matches[t / 8] |=
+					    (uint8_t)(1u << (t % 8));
 				}
 			} else if (k < nwild) { /* t/A/B/#: 10 topics */
 				snprintf(f, sizeof(f), "t/%d/%d/#", a, b);
 				for (j = 0; j < 10; j++) {
 					t = (a * nb + b) * 10 + j;
-					c->matches[t / 8] |= (uint8_t)(1u << (t % 8));
+					c->matches[t / 8] |=
+					    (uint8_t)(1u << (t % 8));
 				}
 			} else {
 				snprintf(f, sizeof(f), "t/%d/%d/%d", a, b, cc);
@@ -852,26 +856,63 @@ main(int argc, char **argv)
 	snprintf(cfg.prefix, sizeof(cfg.prefix), "hfs%d", (int)getpid());
 	while ((o = getopt_long(argc, argv, "h:p:q:s:w:", opts, NULL)) != -1) {
 		switch (o) {
-		case 'h': cfg.host = optarg; break;
-		case 'p': cfg.port = atoi(optarg); break;
-		case 'q': cfg.qos = atoi(optarg); break;
-		case 's': cfg.payload = (size_t)atol(optarg); break;
-		case 'w': cfg.window = (uint32_t)atol(optarg); break;
-		case 'm': mode = optarg; break;
-		case 'C': cfg.clients = atoi(optarg); break;
-		case 'K': cfg.subs_per_client = atoi(optarg); break;
-		case 't': cfg.topics = atoi(optarg); break;
-		case 'W': cfg.wildcards = atoi(optarg); break;
-		case 'n': cfg.publishes = (uint64_t)atoll(optarg); break;
-		case 'Q': cfg.sub_qos = atoi(optarg); break;
-		case 'M': cfg.max_connecting = atoi(optarg); break;
-		case 'T': cfg.timeout = atof(optarg); break;
-		case 'I': cfg.drain_idle = atof(optarg); break;
-		case 'i': cfg.pid = atoi(optarg); break;
-		case 'x': snprintf(cfg.prefix, sizeof(cfg.prefix), "%s", optarg);
+		case 'h':
+			cfg.host = optarg;
 			break;
-		case 'j': cfg.json = 1; break;
-		case 'L': cfg.allow_loss = 1; break;
+		case 'p':
+			cfg.port = atoi(optarg);
+			break;
+		case 'q':
+			cfg.qos = atoi(optarg);
+			break;
+		case 's':
+			cfg.payload = (size_t)atol(optarg);
+			break;
+		case 'w':
+			cfg.window = (uint32_t)atol(optarg);
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'C':
+			cfg.clients = atoi(optarg);
+			break;
+		case 'K':
+			cfg.subs_per_client = atoi(optarg);
+			break;
+		case 't':
+			cfg.topics = atoi(optarg);
+			break;
+		case 'W':
+			cfg.wildcards = atoi(optarg);
+			break;
+		case 'n':
+			cfg.publishes = (uint64_t)atoll(optarg);
+			break;
+		case 'Q':
+			cfg.sub_qos = atoi(optarg);
+			break;
+		case 'M':
+			cfg.max_connecting = atoi(optarg);
+			break;
+		case 'T':
+			cfg.timeout = atof(optarg);
+			break;
+		case 'I':
+			cfg.drain_idle = atof(optarg);
+			break;
+		case 'i':
+			cfg.pid = atoi(optarg);
+			break;
+		case 'x':
+			snprintf(cfg.prefix, sizeof(cfg.prefix), "%s", optarg);
+			break;
+		case 'j':
+			cfg.json = 1;
+			break;
+		case 'L':
+			cfg.allow_loss = 1;
+			break;
 		default:
 			fprintf(stderr,
 			        "usage: hfscale [-h HOST] [-p PORT] --mode "
@@ -933,8 +974,9 @@ main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 		if (rl.rlim_cur < (rlim_t)cfg.clients + 16) {
-			fprintf(stderr, "hfscale: open-file limit %lu < %d "
-			                "clients\n",
+			fprintf(stderr,
+			        "hfscale: open-file limit %lu < %d "
+			        "clients\n",
 			        (unsigned long)rl.rlim_cur, cfg.clients);
 			return 3;
 		}
@@ -1122,8 +1164,8 @@ out:
 	if (pubc.fd >= 0)
 		close(pubc.fd);
 	{
-		uint64_t lost = r_expected > r_distinct ? r_expected - r_distinct
-		                                        : 0;
+		uint64_t lost =
+		    r_expected > r_distinct ? r_expected - r_distinct : 0;
 		uint64_t copies = 0;
 		double wall = secs(t_wall, now_ns());
 		struct rusage ru;
@@ -1153,15 +1195,16 @@ out:
 			       "/s; broker RSS %ld -> %ld (connected) -> %ld "
 			       "KiB (subscribed)\n",
 			       cfg.clients * cfg.subs_per_client, sub_s,
-			       sub_s > 0 ? cfg.clients * cfg.subs_per_client /
-			                       sub_s
-			                 : 0,
+			       sub_s > 0
+			           ? cfg.clients * cfg.subs_per_client / sub_s
+			           : 0,
 			       rss0, rss1, rss2);
 		if (cfg.mode == M_STORM)
 			printf("storm: %d clients reconnected in %.3f s "
 			       "(last CONNACK at %.3f s), %d without their "
 			       "session\n",
-			       cfg.clients, phase_s, connack_s, session_missing);
+			       cfg.clients, phase_s, connack_s,
+			       session_missing);
 		if (cfg.mode == M_RETAINED)
 			printf("retained: SUBSCRIBE -> last of %llu retained "
 			       "messages in %.3f s\n",
@@ -1186,8 +1229,8 @@ out:
 			       mode, cfg.clients, cfg.subs_per_client,
 			       cfg.topics, cfg.wildcards,
 			       (unsigned long long)cfg.publishes,
-			       cfg.mode == M_SUBS ? 0 : cfg.qos, cfg.sub_qos, cfg.window,
-			       (unsigned long long)p_sent,
+			       cfg.mode == M_SUBS ? 0 : cfg.qos, cfg.sub_qos,
+			       cfg.window, (unsigned long long)p_sent,
 			       (unsigned long long)p_acked,
 			       (unsigned long long)p_rejected);
 			printf("\"subscriptions\":%d,\"subscribe_s\":%.4f,"
@@ -1200,17 +1243,18 @@ out:
 			       "\"no_session\":%d,",
 			       cfg.mode == M_SUBS
 			           ? cfg.clients * cfg.subs_per_client
-			           : cfg.mode == M_STORM ? cfg.clients : 1,
+			       : cfg.mode == M_STORM ? cfg.clients
+			                             : 1,
 			       sub_s,
 			       sub_s > 0 && cfg.mode == M_SUBS
 			           ? cfg.clients * cfg.subs_per_client / sub_s
 			           : 0,
 			       connack_s,
-			       pub_s > 0 ? (double)(cfg.mode == M_SUBS
-			                                ? p_sent
-			                                : p_acked) /
-			                       pub_s
-			                 : 0,
+			       pub_s > 0
+			           ? (double)(cfg.mode == M_SUBS ? p_sent
+			                                         : p_acked) /
+			                 pub_s
+			           : 0,
 			       (unsigned long long)r_received,
 			       (unsigned long long)r_distinct,
 			       (unsigned long long)r_expected,
@@ -1219,18 +1263,18 @@ out:
 			       (unsigned long long)r_dup,
 			       (unsigned long long)copies,
 			       (unsigned long long)r_foreign, session_missing);
-			printf("\"rss_before_kb\":%ld,\"rss_connected_kb\":%ld,"
-			       "\"rss_after_kb\":%ld,\"broker_cpu_user_s\":%.3f,"
-			       "\"broker_cpu_sys_s\":%.3f,\"cpu_user_s\":%.3f,"
-			       "\"cpu_sys_s\":%.3f,\"cpu_pct\":%.1f,"
-			       "\"wall_s\":%.3f,"
-			       "\"lat_us\":{\"n\":0},\"exit\":%d%s%s%s}\n",
-			       rss0, rss1, rss2, cu1 - cu0, cs1 - cs0, my_user,
-			       my_sys,
-			       wall > 0 ? 100.0 * (my_user + my_sys) / wall : 0,
-			       wall, rc,
-			       failed ? ",\"error\":\"" : "",
-			       failed ? errmsg : "", failed ? "\"" : "");
+			printf(
+			    "\"rss_before_kb\":%ld,\"rss_connected_kb\":%ld,"
+			    "\"rss_after_kb\":%ld,\"broker_cpu_user_s\":%.3f,"
+			    "\"broker_cpu_sys_s\":%.3f,\"cpu_user_s\":%.3f,"
+			    "\"cpu_sys_s\":%.3f,\"cpu_pct\":%.1f,"
+			    "\"wall_s\":%.3f,"
+			    "\"lat_us\":{\"n\":0},\"exit\":%d%s%s%s}\n",
+			    rss0, rss1, rss2, cu1 - cu0, cs1 - cs0, my_user,
+			    my_sys,
+			    wall > 0 ? 100.0 * (my_user + my_sys) / wall : 0,
+			    wall, rc, failed ? ",\"error\":\"" : "",
+			    failed ? errmsg : "", failed ? "\"" : "");
 		}
 	}
 	for (i = 0; i < cfg.clients; i++) {
