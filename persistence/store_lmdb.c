@@ -23,11 +23,22 @@
  * they see pending writes), else a cached read-only transaction that is
  * reset between reads and renewed for the next.
  *
- * Threading/ownership: one thread uses a store. Records handed to write
- * functions are copied; records handed to read callbacks point into the map
- * and live until the callback returns. Writing from inside a read callback
- * is refused (HF_STORE_EIO): a map resize would pull the pages from under
- * the running cursor. */
+ * Writer thread (hf_store_start_writer, the broker): writes are only
+ * logged; hf_store_submit() moves the log to `fly` and wakes the thread,
+ * which begins a transaction, applies the batch (with the same replay on
+ * MDB_MAP_FULL), commits, records the result and calls notify. The loop
+ * and the thread share only the hand-over fields under `mu` (w_busy, fly,
+ * w_rc, w_soft, w_ns, w_errmsg, gen_*); everything else, LMDB included, is
+ * touched by the thread only while w_busy and by the loop only when it is
+ * clear (quiesce()), so the two never use LMDB at once. Reads quiesce and
+ * commit what is logged first (rd_begin2), so they see every write made
+ * before them.
+ *
+ * Threading/ownership: one thread (plus, optionally, the writer thread)
+ * uses a store. Records handed to write functions are copied; records
+ * handed to read callbacks point into the map and live until the callback
+ * returns. Writing from inside a read callback is refused (HF_STORE_EIO): a
+ * map resize would pull the pages from under the running cursor. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
