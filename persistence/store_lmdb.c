@@ -148,7 +148,8 @@ struct hf_store {
 	uint64_t hash_mask;
 	unsigned version; /* format of the records (see open_dbs) */
 	bool read_only;
-	int owner_fd; /* the "<path>.owner" lock (writable opens), or -1 */
+	bool rd_committed; /* reads skip the logged writes (see store.h) */
+	int owner_fd;      /* the "<path>.owner" lock (writable opens), or -1 */
 	uint64_t commits, grows;
 	/* Disk space reserved for the file ahead of use (see reserve()). */
 	int fd;             /* LMDB's data file descriptor */
@@ -1391,7 +1392,13 @@ rd_begin2(struct hf_store *st, MDB_txn **txn, bool see_pending)
 static int
 rd_begin(struct hf_store *st, MDB_txn **txn)
 {
-	return rd_begin2(st, txn, true);
+	return rd_begin2(st, txn, !st->rd_committed);
+}
+
+void
+hf_store_read_pending(struct hf_store *st, bool see_pending)
+{
+	st->rd_committed = !see_pending;
 }
 
 static void

@@ -9,6 +9,7 @@
 #include "ack.h"
 #include "broker.h"
 #include "durable.h"
+#include "flow.h"
 #include "outq.h"
 #include "send.h"
 
@@ -31,6 +32,7 @@ hf_handle_puback(struct hf_client *c, const struct hf_ack *a)
 	struct hf_qentry *prev, *e = find_inflight(s, a->pid, &prev);
 	if (!e || e->qos != 1)
 		return; /* unknown: nothing to do */
+	hf_flow_acked(s);
 	hf_inflight_remove(s, prev, e);
 	c->pump_due = true; /* refilled after this read (client.c) */
 }
@@ -50,6 +52,7 @@ hf_handle_pubrec(struct hf_client *c, const struct hf_ack *a)
 		hf_session_pump(s);
 		return;
 	}
+	hf_flow_acked(s);
 	e->state = HF_Q_RELEASED;
 	hf_dur_qentry_put(s, e);
 	hf_send_ack(c, HF_PUBREL, a->pid, HF_RC_SUCCESS);
@@ -62,6 +65,7 @@ hf_handle_pubcomp(struct hf_client *c, const struct hf_ack *a)
 	struct hf_qentry *prev, *e = find_inflight(s, a->pid, &prev);
 	if (!e || e->state != HF_Q_RELEASED)
 		return;
+	hf_flow_acked(s);
 	hf_inflight_remove(s, prev, e);
 	c->pump_due = true; /* refilled after this read (client.c) */
 }

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "connect.h"
 #include "durable.h"
+#include "flow.h"
 #include "msg.h"
 #include "mount.h"
 #include "outq.h"
@@ -213,6 +214,7 @@ end_of_turn(struct hf_broker *b)
 	for (struct hf_client *c = b->dirty; c; c = c->dirty_next)
 		if (c->output_lost && c->state != HF_C_CLOSING)
 			hf_client_close(c, -1);
+	hf_flow_check(b); /* publishers paused for a subscriber behind */
 	/* What the writer thread finished: its output goes. */
 	if (hf_dur_poll(b) && !b->store_failed) {
 		release_batch(b);
@@ -350,6 +352,8 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	b->connect_timer.data = b;
 	uv_timer_init(loop, &b->lazy_commit);
 	b->lazy_commit.data = b;
+	uv_timer_init(loop, &b->flow_timer);
+	b->flow_timer.data = b;
 	uv_signal_init(loop, &b->sig_term);
 	uv_signal_init(loop, &b->sig_int);
 	b->sig_term.data = b->sig_int.data = b;
@@ -398,6 +402,7 @@ hf_broker_shutdown(struct hf_broker *b)
 	uv_close((uv_handle_t *)&b->sys_timer, NULL);
 	uv_close((uv_handle_t *)&b->connect_timer, NULL);
 	uv_close((uv_handle_t *)&b->lazy_commit, NULL);
+	uv_close((uv_handle_t *)&b->flow_timer, NULL);
 	uv_close((uv_handle_t *)&b->sig_term, NULL);
 	uv_close((uv_handle_t *)&b->sig_int, NULL);
 	/* before_sleep stays until the loop ends so the last DISCONNECTs
@@ -422,4 +427,5 @@ hf_broker_free(struct hf_broker *b)
 	hf_encache_free(b);
 	hf_route_free(b);
 	hf_mount_free(b);
+	hf_flow_free(b);
 }

@@ -41,7 +41,9 @@ struct hf_stats {
 	uint64_t msgs_received, msgs_sent;
 	uint64_t bytes_received, bytes_sent;
 	uint64_t pub_dropped;
-	uint64_t pub_refused;        /* QoS 1/2 refused: queue or store full */
+	uint64_t pub_refused; /* QoS 1/2 refused: queue or store full */
+	uint64_t flow_pauses; /* publishers paused for a subscriber (flow.c) */
+	uint64_t flow_episodes;      /* sessions that became congested */
 	uint64_t store_inconsistent; /* contained store inconsistencies */
 	uint64_t store_resets;       /* engine reset to the last commit */
 	uint64_t clients_max;
@@ -109,6 +111,15 @@ struct hf_broker {
 	uv_timer_t lazy_commit; /* commits lazy writes when no turn does */
 	/* The store's writer thread (durable.c): on while dur_async; it
 	 * wakes the loop through store_wake when a batch is done. */
+	/* Flow control (flow.c): the client whose PUBLISH is being routed,
+	 * sessions congested, publishers paused for them, the re-check. */
+	struct hf_client *publisher;
+	struct hf_session **congested;
+	uint32_t n_congested, cap_congested;
+	struct hf_client **flow_paused;
+	uint32_t n_flow_paused, cap_flow_paused;
+	uv_timer_t flow_timer;
+	bool flow_logged; /* a "pausing publishers" line awaits its "resumed" */
 	bool dur_async;
 	bool wake_ready; /* store_wake initialised (and not yet closed) */
 	uv_async_t store_wake;

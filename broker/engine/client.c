@@ -16,6 +16,7 @@
 #include "ack.h"
 #include "broker.h"
 #include "client.h"
+#include "flow.h"
 #include "connect.h"
 #include "durable.h"
 #include "inbound.h"
@@ -211,7 +212,7 @@ hf_client_flush(struct hf_client *c)
 	 * come, so read again now. */
 	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0) {
 		c->throttled = false;
-		c->conn->ops->pause(c->conn, false);
+		hf_flow_resume_reading(c);
 	}
 	throttle(c);
 }
@@ -240,7 +241,7 @@ hf_client_flush_prefix(struct hf_client *c, size_t n)
 	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0 &&
 	    backlog(c) <= c->b->conf->client_max_write_buffer_size) {
 		c->throttled = false;
-		c->conn->ops->pause(c->conn, false);
+		hf_flow_resume_reading(c);
 	}
 	throttle(c);
 }
@@ -287,6 +288,9 @@ ev_closed(void *owner)
 	struct hf_client *c = owner;
 	struct hf_broker *b = c->b;
 	c->conn = NULL; /* gone with this call */
+	hf_flow_client_gone(c);
+	if (b->publisher == c)
+		b->publisher = NULL;
 	if (c->state != HF_C_CLOSING) {
 		hf_client_set_state(c, HF_C_CLOSING);
 		hf_client_detach(c);
@@ -575,7 +579,7 @@ ev_drained(void *owner)
 	struct hf_client *c = owner;
 	if (c->throttled) {
 		c->throttled = false;
-		c->conn->ops->pause(c->conn, false);
+		hf_flow_resume_reading(c);
 	}
 	if (c->s && c->state == HF_C_CONNECTED)
 		hf_session_pump(c->s);

@@ -61,6 +61,7 @@ struct hf_client {
 	bool output_lost : 1;  /* a packet could not be buffered: close */
 	bool connack_held : 1; /* its CONNACK waits in out (not sent yet) */
 	bool throttled : 1;    /* output over the limit: reading paused */
+	bool flow_paused : 1; /* reading paused: a subscriber behind (flow.c) */
 };
 
 /* Room for "ip:port", IPv6 included. */

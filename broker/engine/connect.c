@@ -25,6 +25,7 @@
 #include "logpkt.h"
 #include "mount.h"
 #include "msg.h"
+#include "flow.h"
 #include "outq.h"
 #include "route.h"
 #include "subscribe.h"
@@ -145,6 +146,7 @@ hf_session_free(struct hf_session *s, bool publish)
 	hf_metrics_queued(s, 0, 0); /* the broker-wide sums lose them */
 	hf_metrics_inflight(s, 0, 0);
 	hf_session_hot_drop(s);
+	hf_flow_session_gone(s);
 	struct hf_qentry *lists[2] = {s->inf_head, s->q_head};
 	for (int i = 0; i < 2; i++) {
 		for (struct hf_qentry *e = lists[i], *n; e; e = n) {
@@ -571,6 +573,7 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 	        ? p->will_props.will_delay
 	        : 0;
 	s->client = c;
+	s->last_ack_ms = hf_now_ms(b); /* online: counts as making progress */
 	c->s = s;
 	/* Before the CONNACK. Also for a stored session resumed with expiry
 	 * 0: its record then says so, and a restart ends it. */

@@ -407,8 +407,30 @@ hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e)
 	/* A QoS 1 delivery may go out before its "sent" mark is durable: a
 	 * crash then only means sending it again as a new PUBLISH. */
 	bool lazy = e->state == HF_Q_SENT && e->qos == 1;
+	if (e->state == HF_Q_QUEUED)
+		s->put_gen = hf_store_gen(s->b->store) + 1;
 	check_as(s->b, hf_store_queue_put(s->b->store, &r), "queue write",
 	         lazy);
+}
+
+void
+hf_dur_reads_begin(struct hf_session *s)
+{
+	/* Reading the queue from disk_next on: every entry there, and the
+	 * body it names, was written with a QUEUED put; the writes logged
+	 * since touch only entries below disk_next (sent marks, deletions
+	 * of acknowledged ones). So once the last QUEUED put has been handed
+	 * over, the read need not commit the log (a commit per read would
+	 * cost an fsync per refill while a queue drains). */
+	if (s->b->store && s->put_gen <= hf_store_gen(s->b->store))
+		hf_store_read_pending(s->b->store, false);
+}
+
+void
+hf_dur_reads_end(struct hf_broker *b)
+{
+	if (b->store)
+		hf_store_read_pending(b->store, true);
 }
 
 void

@@ -65,6 +65,11 @@ void hf_dur_sub_put(struct hf_session *s, const struct hf_subrec *r);
 void hf_dur_sub_del(struct hf_session *s, const uint8_t *f, uint16_t len);
 void hf_dur_qentry_put(struct hf_session *s, const struct hf_qentry *e);
 void hf_dur_qentry_del(struct hf_session *s, uint64_t seq);
+/* Around reading s's waiting entries (and their bodies) from the store:
+ * lets those reads skip committing the logged writes when none of them
+ * is among what is read (see durable.c). */
+void hf_dur_reads_begin(struct hf_session *s);
+void hf_dur_reads_end(struct hf_broker *b);
 void hf_dur_qos2(struct hf_session *s, uint16_t pid, bool on);
 void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
 /* dur_check.c: check the invariants between memory and the store (after

@@ -247,7 +247,9 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		hf_client_close(c, HF_RC_UNSPECIFIED);
 		return;
 	}
+	b->publisher = c; /* for flow control (flow.c) */
 	int n = hf_publish_route(b, m, s, true);
+	b->publisher = NULL;
 	hf_msg_unref(m);
 	if (p.qos == 0)
 		return;

@@ -336,6 +336,10 @@ messages(struct out *o, struct hf_broker *b)
 	    "QoS 1/2 PUBLISHes refused whole because a queue or the store "
 	    "was full.",
 	    b->stats.pub_refused);
+	one(o, "holdfast_flow_pauses_total", "counter",
+	    "Publishers whose reading was paused because an online "
+	    "subscriber fell behind them (flow control, not a drop).",
+	    b->stats.flow_pauses);
 	one(o, "holdfast_queued_messages", "gauge",
 	    "Messages waiting for a window slot (memory and store).",
 	    m->queued);

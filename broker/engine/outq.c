@@ -29,6 +29,7 @@
 #include "broker.h"
 #include "client.h"
 #include "durable.h"
+#include "flow.h"
 #include "msg.h"
 #include "outq.h"
 #include "pidset.h"
@@ -215,7 +216,7 @@ start_flight(struct hf_session *s, struct hf_qentry *e, int64_t now,
 
 /* Durable sessions: stream waiting entries in from the store. */
 static void
-pump_disk(struct hf_session *s)
+pump_disk_reads(struct hf_session *s)
 {
 	struct hf_client *c = s->client;
 	struct hf_broker *b = s->b;
@@ -298,6 +299,14 @@ pump_disk(struct hf_session *s)
 			hf_inflight_append(s, e);
 		}
 	}
+}
+
+static void
+pump_disk(struct hf_session *s)
+{
+	hf_dur_reads_begin(s);
+	pump_disk_reads(s);
+	hf_dur_reads_end(s->b);
 }
 
 static uint32_t
@@ -555,8 +564,10 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 			hf_qentry_free(s->b, e);
 		hf_metrics_queued(s, waiting + 1,
 		                  s->queued_bytes + m->payload_len);
-		if (online)
+		if (online) {
 			hf_session_pump(s);
+			hf_flow_queued(s);
+		}
 		return;
 	}
 	if (s->q_tail)
@@ -566,4 +577,6 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 	s->q_tail = e;
 	hf_metrics_queued(s, s->n_queued + 1, s->queued_bytes + m->payload_len);
 	hf_session_pump(s);
+	if (online)
+		hf_flow_queued(s);
 }

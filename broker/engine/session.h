@@ -48,6 +48,7 @@ struct hf_session {
 	struct hf_broker *b;
 	struct hf_client *client; /* NULL while offline */
 	int64_t offline_since;    /* monotonic ms, when client == NULL */
+	int64_t last_ack_ms;      /* monotonic ms of its last ack (flow.c) */
 	/* Durable sessions (sid != 0) keep their waiting messages in the
 	 * store only: q_head/q_tail stay empty, n_queued/queued_bytes count
 	 * the entries on disk from seq disk_next on, and hf_session_pump()
@@ -55,6 +56,10 @@ struct hf_session {
 	uint64_t sid;
 	uint64_t next_seq;
 	uint64_t disk_next;
+	/* The store batch (hf_store_gen() + 1 when written) of the session's
+	 * last waiting (QUEUED) entry: once handed over, reading the queue
+	 * need not commit what is logged (durable.c, hf_dur_reads_begin). */
+	uint64_t put_gen;
 
 	struct hf_subrec *subs;
 	struct hf_map *sub_index; /* filter -> position + 1, when many */
@@ -101,6 +106,7 @@ struct hf_session {
 	uint16_t next_pid;
 	uint8_t proto;
 	bool persistent; /* survives the connection */
+	bool congested;  /* in b->congested (flow.c) */
 	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 

@@ -219,8 +219,15 @@ struct hf_store_batch {
 };
 /* Returns true when something finished (or failed) since the last reap. */
 bool hf_store_reap(struct hf_store *st, struct hf_store_batch *out);
-/* The number of the last batch handed over. */
+/* The number of the last batch handed over (what is logged now goes with
+ * the next one). */
 uint64_t hf_store_gen(const struct hf_store *st);
+/* With a writer thread, reads commit what is logged first (see above).
+ * A caller that knows the records it is about to read are not among its
+ * logged writes (a queue's older entries) may say so: until called again
+ * with true, reads wait for the batch in flight and read committed data,
+ * without committing the log. */
+void hf_store_read_pending(struct hf_store *st, bool see_pending);
 /* Number of write operations in the open transaction. */
 size_t hf_store_pending(const struct hf_store *st);
 /* Last error text (for logs). */
