@@ -27,6 +27,9 @@
 
 /* Longest a write that nothing waits for stays uncommitted. */
 #define LAZY_COMMIT_MS 50
+/* Batches of fewer store writes than this are committed by the loop
+ * itself when the writer thread is idle (end_of_turn). */
+#define SMALL_BATCH 32
 
 static void end_of_turn(struct hf_broker *b);
 
@@ -220,8 +223,13 @@ end_of_turn(struct hf_broker *b)
 		release_batch(b);
 		hf_metrics_acks_released(b, false);
 	}
+	/* A small batch (QoS 2 chains, light traffic) has little to overlap
+	 * with its fsync, and handing it to the thread would add two
+	 * wake-ups to the latency of every stage waiting for it: the loop
+	 * commits it itself (below) while the thread is idle. */
+	bool small = !hf_dur_busy(b) && hf_dur_pending_ops(b) < SMALL_BATCH;
 	if (hf_dur_async(b) && !b->store_failed && !b->shutting_down &&
-	    !b->store_full) {
+	    !b->store_full && !small) {
 		turn_async(b);
 		return;
 	}

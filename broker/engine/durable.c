@@ -583,6 +583,12 @@ hf_dur_trim(struct hf_broker *b)
 		hf_store_release_pages(b->store);
 }
 
+size_t
+hf_dur_pending_ops(const struct hf_broker *b)
+{
+	return b->store ? hf_store_pending(b->store) : 0;
+}
+
 bool
 hf_dur_pending(const struct hf_broker *b)
 {

@@ -54,6 +54,8 @@ void hf_dur_refresh_usage(struct hf_broker *b);
 void hf_dur_trim(struct hf_broker *b);
 /* Writes are open that no commit has taken yet. */
 bool hf_dur_pending(const struct hf_broker *b);
+/* How many writes are logged and not yet handed over. */
+size_t hf_dur_pending_ops(const struct hf_broker *b);
 void hf_dur_msg_ref(struct hf_broker *b, struct hf_msg *m, int32_t delta);
 /* A stored body, from the cache or the store (a new reference). NULL when
  * it is not stored or does not decode (logged), or out of memory (then the
