@@ -806,17 +806,10 @@ write_op(struct hf_store *st, struct op *op)
 		                     : "write from inside a read callback");
 		return HF_STORE_EIO;
 	}
-	if (st->async) {
-		/* Logged only: the writer thread applies the batch at the
-		 * next hand-over; soft failures come back with its result. */
-		if (log_push(&st->cur, op)) {
-			free(op->data);
-			seterr(st, "store %s: out of memory", st->path);
-			return HF_STORE_ENOMEM;
-		}
-		return 0;
-	}
-	if (!st->wtxn && (rc = wtxn_begin(st))) {
+	/* With a writer thread the write is logged only: the thread applies
+	 * the batch at the next hand-over; soft failures come back with its
+	 * result. Without one it is applied at once, in the transaction. */
+	if (!st->async && !st->wtxn && (rc = wtxn_begin(st))) {
 		free(op->data);
 		return rc;
 	}
@@ -825,6 +818,8 @@ write_op(struct hf_store *st, struct op *op)
 		seterr(st, "store %s: out of memory", st->path);
 		return HF_STORE_ENOMEM;
 	}
+	if (st->async)
+		return 0;
 	rc = apply(st, &st->cur.v[st->cur.n - 1]);
 	if (rc == MDB_MAP_FULL) {
 		rc = recover_full(st, &st->cur, false, &last, &soft);
@@ -1016,12 +1011,10 @@ take_result(struct hf_store *st)
 	st->r_batches++;
 	st->r_ns += st->w_ns;
 	st->r_soft += st->w_soft;
-	if (st->w_rc && !st->r_rc) {
+	if ((st->w_rc || st->w_soft) && !st->r_rc)
+		memcpy(st->errmsg, st->w_errmsg, sizeof(st->errmsg));
+	if (st->w_rc && !st->r_rc)
 		st->r_rc = st->w_rc;
-		memcpy(st->errmsg, st->w_errmsg, sizeof(st->errmsg));
-	} else if (st->w_soft && !st->r_rc) {
-		memcpy(st->errmsg, st->w_errmsg, sizeof(st->errmsg));
-	}
 }
 
 /* Wait until the writer thread is idle (no-op without one). */
@@ -1064,29 +1057,24 @@ hf_store_start_writer(struct hf_store *st, void (*notify)(void *arg), void *arg)
 		return rc;
 	if (pthread_mutex_init(&st->mu, NULL))
 		return enomem(st);
-	if (pthread_cond_init(&st->cv_work, NULL)) {
-		pthread_mutex_destroy(&st->mu);
-		return enomem(st);
-	}
-	if (pthread_cond_init(&st->cv_done, NULL)) {
-		pthread_cond_destroy(&st->cv_work);
-		pthread_mutex_destroy(&st->mu);
-		return enomem(st);
-	}
+	if (pthread_cond_init(&st->cv_work, NULL))
+		goto no_work;
+	if (pthread_cond_init(&st->cv_done, NULL))
+		goto no_done;
 	st->notify = notify;
 	st->notify_arg = arg;
 	st->w_busy = st->w_quit = false;
 	st->async = true; /* before the thread reads it in errbuf() */
-	if (pthread_create(&st->thr, NULL, writer_main, st)) {
-		st->async = false;
-		pthread_cond_destroy(&st->cv_done);
-		pthread_cond_destroy(&st->cv_work);
-		pthread_mutex_destroy(&st->mu);
-		seterr(st, "store %s: cannot start the writer thread",
-		       st->path);
-		return HF_STORE_ENOMEM;
-	}
-	return 0;
+	if (pthread_create(&st->thr, NULL, writer_main, st) == 0)
+		return 0;
+	st->async = false;
+	pthread_cond_destroy(&st->cv_done);
+no_done:
+	pthread_cond_destroy(&st->cv_work);
+no_work:
+	pthread_mutex_destroy(&st->mu);
+	seterr(st, "store %s: cannot start the writer thread", st->path);
+	return HF_STORE_ENOMEM;
 }
 
 void

@@ -197,6 +197,20 @@ throttle(struct hf_client *c)
 	}
 }
 
+/* After handing output to the transport: a client paused because the
+ * engine's own buffer went over (a read's worth of answers) whose socket
+ * took it all gets no drained event, so it reads again now; then the
+ * limit is checked against what is left. */
+static void
+after_write(struct hf_client *c)
+{
+	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0) {
+		c->throttled = false;
+		hf_flow_resume_reading(c);
+	}
+	throttle(c);
+}
+
 void
 hf_client_flush(struct hf_client *c)
 {
@@ -207,14 +221,7 @@ hf_client_flush(struct hf_client *c)
 	 * idle connection; busy ones keep theirs. */
 	if (c->out.len == 0 && c->out.cap <= 128)
 		hf_wbuf_free(&c->out);
-	/* Paused because the engine's own buffer went over (a read's worth
-	 * of answers) and the socket took it all: no drained event will
-	 * come, so read again now. */
-	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0) {
-		c->throttled = false;
-		hf_flow_resume_reading(c);
-	}
-	throttle(c);
+	after_write(c);
 }
 
 void
@@ -238,12 +245,7 @@ hf_client_flush_prefix(struct hf_client *c, size_t n)
 	c->out.len -= n;
 	c->conn->ops->write(c->conn, &head);
 	hf_wbuf_free(&head);
-	if (c->throttled && c->conn && c->conn->ops->pending(c->conn) == 0 &&
-	    backlog(c) <= c->b->conf->client_max_write_buffer_size) {
-		c->throttled = false;
-		hf_flow_resume_reading(c);
-	}
-	throttle(c);
+	after_write(c);
 }
 
 void

@@ -700,11 +700,10 @@ hf_dur_commit(struct hf_broker *b)
 		return false;
 	b->dur_sync_needed = false;
 	if (b->dur_async) {
-		/* Waits for the batch in flight, then commits the rest. */
-		int rc = hf_store_commit(b->store);
+		/* Waits for the batch in flight, then commits the rest; a
+		 * failure comes back through the reap (hf_dur_poll). */
+		hf_store_commit(b->store);
 		hf_dur_poll(b);
-		if (rc)
-			commit_failed(b, rc);
 		return !b->store_failed;
 	}
 	if (hf_store_pending(b->store) == 0)
