@@ -142,12 +142,87 @@ hf_listener_is_tls(const struct hf_listener_conf *l)
  * special case, except that it may treat a failure to bind the "::1" one as a
  * warning (hosts without IPv6) as long as the IPv4 one is up. */
 
+/* Bridges (mosquitto's `connection` blocks; broker/engine/bridge.c). */
+
+/* A `topic` line's direction. */
+enum hf_bridge_dir {
+	HF_BRIDGE_OUT = 1, /* local -> remote (the default) */
+	HF_BRIDGE_IN = 2,  /* remote -> local */
+	HF_BRIDGE_BOTH = 3,
+};
+
+/* What a full outbox does with one more message (Holdfast's
+ * bridge_outbox_overflow). */
+enum hf_bridge_overflow {
+	HF_BRIDGE_REFUSE = 0,      /* refuse the PUBLISH (v5 0x97), default */
+	HF_BRIDGE_DROP_OLDEST = 1, /* drop the oldest queued one, counted */
+};
+
+/* `topic PATTERN [in|out|both [QOS [LOCAL_PREFIX REMOTE_PREFIX]]]`. The
+ * local topic (filter) is local_prefix + pattern, the remote one
+ * remote_prefix + pattern; with pattern "" the prefixes are the topics. */
+struct hf_bridge_topic {
+	char *pattern;       /* as written; "" allowed with a prefix */
+	char *local_prefix;  /* "" when none */
+	char *remote_prefix; /* "" when none */
+	char *local_topic;   /* local_prefix + pattern */
+	char *remote_topic;  /* remote_prefix + pattern */
+	enum hf_bridge_dir dir;
+	uint8_t qos; /* 0..2, default 0 */
+};
+
+struct hf_bridge_addr {
+	char *host;
+	uint16_t port; /* default 1883 (8883 is not implied by TLS) */
+};
+
+struct hf_bridge_conf {
+	char *name; /* `connection NAME` */
+	char *at;   /* "FILE:LINE" of the connection line */
+	struct hf_bridge_addr *addrs; /* address / addresses, in order */
+	size_t n_addrs;
+	bool round_robin; /* default false: the first address is the main one */
+	struct hf_bridge_topic *topics;
+	size_t n_topics;
+	bool cleansession;      /* default false */
+	bool local_cleansession; /* default: cleansession */
+	char *remote_clientid;  /* default "NAME.HOSTNAME" */
+	char *local_clientid;   /* default "local." + remote_clientid */
+	char *remote_username;  /* NULL = none */
+	char *remote_password;  /* NULL = none */
+	uint8_t protocol_version; /* HF_PROTO_V31/V311/V5; default V311 */
+	bool try_private;         /* default true */
+	bool notifications;       /* default true */
+	bool notifications_local_only; /* default false */
+	char *notification_topic; /* default
+	                             "$SYS/broker/connection/" remote_clientid
+	                             "/state" */
+	uint16_t keepalive_interval; /* seconds, default 60 */
+	uint32_t restart_base;       /* restart_timeout: seconds, default 5 */
+	uint32_t restart_cap;        /* default 30; 0 = constant restart_base */
+	uint32_t max_packet_size;    /* bridge_max_packet_size, 0 = none */
+	uint16_t receive_maximum;    /* bridge_receive_maximum, 65535 */
+	uint32_t session_expiry_interval; /* bridge_session_expiry_interval */
+	bool outgoing_retain;        /* bridge_outgoing_retain, default true */
+	bool attempt_unsubscribe;    /* bridge_attempt_unsubscribe, true */
+	/* TLS to the remote: on when cafile or capath is set. */
+	char *cafile, *capath, *certfile, *keyfile;
+	bool insecure;   /* bridge_insecure: no host name check */
+	int tls_version; /* enum hf_tls_version, default HF_TLS_V12 */
+	/* Holdfast's outbox limits (0 = none) and overflow policy. */
+	uint64_t outbox_max_messages; /* bridge_outbox_max_messages */
+	uint64_t outbox_max_bytes;    /* bridge_outbox_max_bytes */
+	int outbox_overflow;          /* enum hf_bridge_overflow */
+};
+
 /* -p may be given this many times (mosquitto's limit). */
 #define HF_CONFIG_MAX_CMD_PORTS 10
 
 struct hf_config {
 	struct hf_listener_conf *listeners;
 	size_t n_listeners;
+	struct hf_bridge_conf *bridges; /* `connection` blocks, in order */
+	size_t n_bridges;
 
 	bool per_listener_settings;
 	int allow_anonymous; /* -1 = not set: false, or true in local-only mode

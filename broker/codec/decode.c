@@ -38,6 +38,10 @@ decode_connect(struct hf_rd *r, struct hf_connect *c, int *soft)
 
 	if (!hf_rd_bin(r, &name) || !hf_rd_u8(r, &lvl))
 		return HF_RC_MALFORMED;
+	/* A bridge sets the level's top bit (v3.1 and v3.1.1 only). */
+	c->bridge = (lvl & 0x80) && (lvl & 0x7F) != HF_PROTO_V5;
+	if (c->bridge)
+		lvl &= 0x7F;
 	if (bytes_eq(name, "MQTT")) {
 		c->proto_ver = lvl;
 		if (lvl != HF_PROTO_V311 && lvl != HF_PROTO_V5)

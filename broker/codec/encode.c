@@ -28,7 +28,7 @@ write_connect(struct hf_wr *w, const struct hf_connect *c, uint8_t ver)
 		hf_wr_bin(w, (const uint8_t *)"MQIsdp", 6);
 	else
 		hf_wr_bin(w, (const uint8_t *)"MQTT", 4);
-	hf_wr_u8(w, ver);
+	hf_wr_u8(w, (uint8_t)(ver | (c->bridge && !v5 ? 0x80 : 0)));
 	if (c->clean_start)
 		f |= 0x02;
 	if (c->will) {

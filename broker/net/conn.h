@@ -112,6 +112,33 @@ struct hf_acceptor {
 	void *ctx;
 };
 
+/* engine -> net: dialling out (a bridge to its remote broker). net
+ * implements it (hf_net_dial) and main.c hands it to the engine, which
+ * never includes net headers but this one. */
+struct hf_dial_tls {
+	const char *cafile;   /* CA certificates to verify the server; or */
+	const char *capath;   /* a directory of them (hashed names) */
+	const char *certfile; /* our client certificate (PEM), or NULL */
+	const char *keyfile;  /* its key (PEM, unencrypted), or NULL */
+	bool insecure;        /* do not check the server's host name */
+	int tls_version;      /* the lowest accepted: 0 TLS 1.2, 1 TLS 1.3 */
+};
+
+struct hf_dialer {
+	/* Dial host:port (a name is resolved now), over TLS when tls is not
+	 * NULL (verifying the server's chain, and its name unless insecure).
+	 * Once connected (and the TLS handshake done) the connection goes to
+	 * acc as an accepted one does, its policy marked outgoing; if it
+	 * fails first, failed(ctx, why) is called instead, never both.
+	 * Returns 0 (one of the two follows, from a later callback), or -1
+	 * when it could not start (neither follows; why written to err). */
+	int (*dial)(void *dctx, const char *host, uint16_t port,
+	            const struct hf_dial_tls *tls, struct hf_acceptor acc,
+	            void (*failed)(void *ctx, const char *why), void *ctx,
+	            char *err, size_t errlen);
+	void *dctx;
+};
+
 /* What the HTTP API (net/http.c, listeners with protocol http_api) asks
  * the engine, wired by main.c like the acceptor. Both are called on the
  * loop thread while a request is answered and append to out; they return

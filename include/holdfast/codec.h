@@ -153,6 +153,11 @@ bool hf_props_sub_id_next(const struct hf_props *pr, uint32_t *off,
 
 struct hf_connect {
 	uint8_t proto_ver; /* HF_PROTO_V31, V311 or V5 */
+	/* The protocol level's top bit (0x80, v3.1 and v3.1.1 only): the
+	 * client is a bridge (mosquitto's try_private), which wants no echo
+	 * of its own messages and retain flags as published. Encode sets the
+	 * bit when true. */
+	bool bridge;
 	bool clean_start;
 	bool will;
 	uint8_t will_qos;
