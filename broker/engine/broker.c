@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "client.h"
 #include "connect.h"
@@ -384,6 +385,10 @@ hf_broker_init(struct hf_broker *b, uv_loop_t *loop,
 	hf_dur_start_writer(b, &b->store_wake);
 	hf_metrics_tick(b); /* the store answered: live from the start */
 	hf_sys_start(b);
+	/* Bridges' sessions exist (and their outboxes fill) before any
+	 * client connects; the first dial waits for the loop. */
+	if (hf_bridges_start(b) != 0)
+		return -1;
 	return 0;
 }
 
@@ -395,6 +400,7 @@ hf_broker_shutdown(struct hf_broker *b)
 	b->shutting_down = true;
 	if (b->stop_accepting)
 		b->stop_accepting(b->stop_accepting_ctx);
+	hf_bridges_stop(b); /* a clean goodbye to each remote first */
 	for (struct hf_client *c = b->all_clients; c; c = c->all_next)
 		hf_client_close(c, HF_RC_SERVER_SHUTTING_DOWN);
 	end_of_turn(b);
@@ -436,4 +442,5 @@ hf_broker_free(struct hf_broker *b)
 	hf_route_free(b);
 	hf_mount_free(b);
 	hf_flow_free(b);
+	hf_bridges_free(b);
 }

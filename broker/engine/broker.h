@@ -34,6 +34,7 @@
 #include "msg.h"
 #include "session.h"
 
+struct hf_bridge;
 struct hf_store;
 struct hf_target;
 
@@ -138,6 +139,11 @@ struct hf_broker {
 	int64_t clock_skew_ms;
 	struct hf_stats stats;
 	struct hf_metrics m; /* /metrics, /health, $SYS (metrics.h) */
+	/* Dialling out (net/conn.h): set by main.c before hf_bridges_start;
+	 * dialer.dial NULL = no dialling. */
+	struct hf_dialer dialer;
+	struct hf_bridge *bridges; /* one per `connection` (bridge.c) */
+	size_t n_bridges;
 };
 
 /* The monotonic clock, ms (libuv's, plus the test harness's skew). */

@@ -14,6 +14,7 @@
 
 #include "holdfast/store.h"
 #include "ack.h"
+#include "bridge.h"
 #include "broker.h"
 #include "client.h"
 #include "flow.h"
@@ -64,7 +65,7 @@ hf_engine_accept(void *ctx, struct hf_conn *conn)
 	if (b->all_clients)
 		b->all_clients->all_prev = c;
 	b->all_clients = c;
-	if (b->conf->connection_messages)
+	if (b->conf->connection_messages && !conn->policy->outgoing)
 		hf_logpkt_accepted(c);
 	return 0;
 }
@@ -291,6 +292,8 @@ ev_closed(void *owner)
 	struct hf_broker *b = c->b;
 	c->conn = NULL; /* gone with this call */
 	hf_flow_client_gone(c);
+	if (c->policy->outgoing)
+		hf_bridge_closed(c);
 	if (b->publisher == c)
 		b->publisher = NULL;
 	if (c->state != HF_C_CLOSING) {
@@ -421,6 +424,21 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 	struct hf_packet pkt;
 	uint8_t type = type_flags >> 4;
 
+	if (c->state == HF_C_NEW && c->policy->outgoing) {
+		/* A bridge of ours: the remote's first packet is CONNACK. */
+		int rc = type == HF_CONNACK
+		             ? hf_decode(type_flags, body, len, c->proto, &pkt)
+		             : HF_RC_PROTOCOL_ERROR;
+		if (rc != HF_OK) {
+			hf_logpkt_gone(c, HF_GONE_PROTOCOL,
+			               "the remote's first packet is not a "
+			               "valid CONNACK");
+			hf_client_close(c, -1);
+			return;
+		}
+		hf_bridge_connack(c, &pkt.u.connack);
+		return;
+	}
 	if (c->state == HF_C_NEW) {
 		if (type != HF_CONNECT) {
 			/* [MQTT-3.1.0-1] first packet must be CONNECT (an HTTP
@@ -487,6 +505,19 @@ dispatch(struct hf_client *c, uint8_t type_flags, const uint8_t *body,
 	case HF_DISCONNECT:
 		hf_handle_disconnect(c, &pkt.u.ack);
 		break;
+	case HF_SUBACK:
+	case HF_UNSUBACK:
+	case HF_PINGRESP:
+		/* The answers a server gives its client: from a bridge's
+		 * remote only. */
+		if (!c->policy->outgoing) {
+			hf_client_fail(c, HF_RC_PROTOCOL_ERROR,
+			               "unexpected packet");
+			break;
+		}
+		if (type != HF_PINGRESP)
+			hf_bridge_suback(c, type, &pkt.u.suback);
+		break;
 	case HF_AUTH:
 		/* No enhanced authentication method is offered, so an AUTH
 		 * packet is a protocol error [MQTT-4.12.0-1]. */
@@ -514,7 +545,8 @@ static size_t
 process(struct hf_client *c, const uint8_t *buf, size_t len)
 {
 	size_t off = 0;
-	if (len && c->state == HF_C_NEW && (buf[0] >> 4) != HF_CONNECT) {
+	if (len && c->state == HF_C_NEW && !c->policy->outgoing &&
+	    (buf[0] >> 4) != HF_CONNECT) {
 		/* Not MQTT (an HTTP request to an MQTT port, a TLS hello to
 		 * a plain one): said and closed at its first byte, as
 		 * mosquitto does, not after connect_timeout while the

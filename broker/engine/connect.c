@@ -123,7 +123,7 @@ publish_will(struct hf_session *s)
 static bool
 session_expired(const struct hf_session *s, int64_t now)
 {
-	if (s->client)
+	if (s->client || s->bridge) /* a bridge's session never expires */
 		return false;
 	int64_t limit = -1;
 	uint64_t pce = s->b->conf->persistent_client_expiration;
@@ -522,6 +522,13 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 		hf_session_free(s, true);
 		s = NULL;
 	}
+	if (s && s->bridge) {
+		/* The local session of a bridge of ours (local_clientid):
+		 * no client takes it over. */
+		refuse(c, HF_CONNACK_ID_REJECTED, HF_RC_CLIENT_ID_INVALID,
+		       "client id is a bridge's local session");
+		return NULL;
+	}
 	if (s && s->client) {
 		struct hf_client *old = s->client;
 		if (conf->connection_messages)
@@ -558,6 +565,7 @@ connect_attach(struct hf_client *c, const struct hf_connect *p,
 		return NULL;
 	}
 	s->proto = p->proto_ver;
+	s->peer_bridge = p->bridge;
 	if (v5) {
 		s->expiry = (p->props.present & HF_PP_SESSION_EXPIRY)
 		                ? p->props.session_expiry

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "ident.h"
 #include "client.h"
@@ -126,7 +127,7 @@ log_refused(struct hf_broker *b, const struct hf_session *s,
 	    "Message from %s on %.*s refused: queue or store full: "
 	    "queue of %s at %s %llu (%u messages, %llu bytes queued).",
 	    s->id, (int)p->topic.len, (const char *)p->topic.p, full->id, limit,
-	    (unsigned long long)hf_queue_limit_value(b->conf, limit),
+	    (unsigned long long)hf_queue_limit_value(full, limit),
 	    (unsigned)full->n_queued, (unsigned long long)full->queued_bytes);
 }
 
@@ -150,6 +151,26 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		return;
 	if (p.topic.len == 0) {
 		hf_client_fail(c, HF_RC_PROTOCOL_ERROR, "empty topic name");
+		return;
+	}
+	if (s->bridge && !hf_bridge_topic_in(c, &p.topic)) {
+		/* From a bridge's remote on a topic no `in` line maps (a
+		 * remote subscription left from another configuration):
+		 * acknowledged, not published here. */
+		if (p.qos > 0)
+			hf_send_ack(c, p.qos == 1 ? HF_PUBACK : HF_PUBREC,
+			            p.pid, HF_RC_SUCCESS);
+		if (p.qos == 2) {
+			if (!s->qos2_in && !(s->qos2_in = hf_pidset_new())) {
+				hf_client_close(c, HF_RC_UNSPECIFIED);
+				return;
+			}
+			if (!hf_pidset_has(s->qos2_in, p.pid)) {
+				hf_pidset_put(s->qos2_in, p.pid, true);
+				s->n_qos2_in++;
+				hf_dur_qos2(s, p.pid, true);
+			}
+		}
 		return;
 	}
 	if (!hf_mount_topic(c, p.topic, &p.topic)) {
@@ -202,7 +223,8 @@ hf_handle_publish(struct hf_client *c, const struct hf_publish *in,
 		return;
 	}
 	struct hf_acl_subject who = hf_session_subject(s);
-	if (!hf_acl_check(hf_session_auth(s), &who, p.topic.p, p.topic.len,
+	if (!s->bridge && /* a bridge of ours is trusted */
+	    !hf_acl_check(hf_session_auth(s), &who, p.topic.p, p.topic.len,
 	                  HF_ACL_WRITE)) {
 		/* Not allowed: 5.0 0x87 (Not authorized). 3.1.1 has no
 		 * negative acknowledgment; as mosquitto does, the PUBLISH is

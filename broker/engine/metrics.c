@@ -24,6 +24,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <uv.h>
 
 #include "holdfast/store.h"
+#include "bridge.h"
 #include "broker.h"
 #include "durable.h"
 #include "metrics.h"
@@ -412,6 +413,8 @@ hf_metrics_text(struct hf_broker *b, struct hf_wbuf *w)
 	clients(&o, b);
 	messages(&o, b);
 	store(&o, b);
+	if (!o.err && hf_bridges_metrics(b, w) != 0)
+		o.err = -1;
 	return o.err;
 }
 

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "client.h"
 #include "durable.h"
@@ -97,6 +98,19 @@ alloc_pid(struct hf_session *s)
 		}
 	}
 	return 0;
+}
+
+uint16_t
+hf_session_alloc_pid(struct hf_session *s)
+{
+	return alloc_pid(s);
+}
+
+void
+hf_session_free_pid(struct hf_session *s, uint16_t pid)
+{
+	if (pid && s->pids_out)
+		hf_pidset_put(s->pids_out, pid, false);
 }
 
 void
@@ -409,17 +423,26 @@ hf_session_pump(struct hf_session *s)
 	}
 }
 
-void
-hf_session_resend(struct hf_session *s)
+/* Resend what is in flight, in order. peer_kept: the peer kept its side
+ * of the session (a client always does when its session resumes; a
+ * bridge's remote says so in its CONNACK). When it did not, a message
+ * past PUBREC is done (the remote took it then) and the others go again
+ * as new, DUP clear. */
+static void
+resend(struct hf_session *s, bool peer_kept)
 {
 	struct hf_client *c = s->client;
 	struct hf_qentry *prev = NULL;
 	for (struct hf_qentry *e = s->inf_head, *n; e; e = n) {
 		n = e->next;
+		if (e->state == HF_Q_RELEASED && !peer_kept) {
+			hf_inflight_remove(s, prev, e);
+			continue;
+		}
 		if (e->state == HF_Q_RELEASED) {
 			hf_send_ack(c, HF_PUBREL, e->pid, HF_RC_SUCCESS);
 		} else if (!hf_send_publish(c, e->msg, e->qos, e->retain,
-		                            e->pid, true, e->subids,
+		                            e->pid, peer_kept, e->subids,
 		                            e->n_subids)) {
 			/* Too big for the client's new Maximum Packet Size:
 			 * done as if delivered [MQTT-3.1.2-25]. */
@@ -431,6 +454,18 @@ hf_session_resend(struct hf_session *s)
 	}
 }
 
+void
+hf_session_resend(struct hf_session *s)
+{
+	resend(s, true);
+}
+
+void
+hf_session_resend_fresh(struct hf_session *s)
+{
+	resend(s, false);
+}
+
 /* True when s cannot take one more message of len payload bytes. */
 bool
 hf_session_queue_full(const struct hf_session *s, uint32_t len)
@@ -439,8 +474,15 @@ hf_session_queue_full(const struct hf_session *s, uint32_t len)
 }
 
 uint64_t
-hf_queue_limit_value(const struct hf_config *conf, const char *limit)
+hf_queue_limit_value(const struct hf_session *s, const char *limit)
 {
+	const struct hf_config *conf = s->b->conf;
+	if (s->bridge) {
+		const struct hf_bridge_conf *bc = hf_bridge_conf(s->bridge);
+		return strcmp(limit, "bridge_outbox_max_messages") == 0
+		           ? bc->outbox_max_messages
+		           : bc->outbox_max_bytes;
+	}
 	return strcmp(limit, "max_queued_messages") == 0
 	           ? conf->max_queued_messages
 	           : conf->max_queued_bytes;
@@ -450,6 +492,18 @@ const char *
 hf_session_queue_limit(const struct hf_session *s, uint32_t len)
 {
 	const struct hf_config *conf = s->b->conf;
+	if (s->bridge) { /* the outbox has limits of its own */
+		const struct hf_bridge_conf *bc = hf_bridge_conf(s->bridge);
+		if (bc->outbox_overflow == HF_BRIDGE_DROP_OLDEST)
+			return NULL; /* makes room instead (drop_oldest) */
+		if (bc->outbox_max_messages &&
+		    s->n_queued >= bc->outbox_max_messages)
+			return "bridge_outbox_max_messages";
+		if (bc->outbox_max_bytes &&
+		    s->queued_bytes + len > bc->outbox_max_bytes)
+			return "bridge_outbox_max_bytes";
+		return NULL;
+	}
 	uint64_t maxq = conf->max_queued_messages;
 	uint64_t maxb = conf->max_queued_bytes;
 	if (maxq && s->n_queued >= maxq)
@@ -476,6 +530,70 @@ take_store_ref(struct hf_broker *b, struct hf_msg *m)
 	m->dur_gen = b->match_gen;
 }
 
+/* A bridge's outbox over its limits with bridge_outbox_overflow
+ * drop_oldest: its oldest waiting message goes (counted, and logged by
+ * hf_bridge_dropped) until the new one of len bytes fits or
+ * nothing waits. Messages in flight to the remote stay. */
+static bool
+over_outbox(const struct hf_session *s, uint32_t len)
+{
+	const struct hf_bridge_conf *bc = hf_bridge_conf(s->bridge);
+	return (bc->outbox_max_messages &&
+	        s->n_queued >= bc->outbox_max_messages) ||
+	       (bc->outbox_max_bytes &&
+	        s->queued_bytes + len > bc->outbox_max_bytes);
+}
+
+static unsigned
+drop_oldest(struct hf_session *s, uint32_t len)
+{
+	struct hf_broker *b = s->b;
+	unsigned dropped = 0;
+	for (int i = 0; i < 65536 && s->n_queued > 0 && over_outbox(s, len) &&
+	                !b->store_failed;
+	     i++) {
+		struct hf_qentry *e = NULL;
+		if (s->q_head) { /* in memory (a clean session, a hot tail) */
+			e = s->q_head;
+			s->q_head = e->next;
+			if (!s->q_head)
+				s->q_tail = NULL;
+			if (s->sid) {
+				b->hot_n--;
+				b->hot_bytes -= hot_len(e);
+			}
+		} else if (s->sid) {
+			size_t n = 0;
+			hf_dur_reads_begin(s);
+			int rc = hf_dur_queue_read(s, 1, &e, &n);
+			if (rc == 0 && n == 1 && !e->msg)
+				e->msg = hf_dur_msg_load(b, e->msg_id);
+			hf_dur_reads_end(b);
+			if (rc != 0 || n != 1) {
+				if (rc == -2)
+					hf_dur_fail_turn(b, "out of memory "
+					                    "reading a queue");
+				break;
+			}
+		} else {
+			break;
+		}
+		if (s->sid) {
+			s->disk_next = e->seq + 1;
+			hf_dur_qentry_del(s, e->seq);
+		}
+		uint32_t l = hot_len(e);
+		hf_metrics_queued(s, s->n_queued - 1,
+		                  s->queued_bytes - (l < s->queued_bytes
+		                                         ? l
+		                                         : s->queued_bytes));
+		hf_metrics_drop(b, HF_DROP_QUEUE_FULL);
+		hf_qentry_free(b, e);
+		dropped++;
+	}
+	return dropped;
+}
+
 void
 hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
                    bool retain, const uint32_t *subids, uint16_t nsub)
@@ -498,6 +616,11 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		if (!b->conf->queue_qos0_messages || !s->persistent)
 			return;
 	}
+	if (s->bridge &&
+	    hf_bridge_conf(s->bridge)->outbox_overflow ==
+	        HF_BRIDGE_DROP_OLDEST &&
+	    over_outbox(s, m->payload_len))
+		hf_bridge_dropped(s->bridge, drop_oldest(s, m->payload_len));
 	const char *limit = hf_session_queue_limit(s, m->payload_len);
 	if (limit) {
 		hf_metrics_drop(b, HF_DROP_QUEUE_FULL);
@@ -512,7 +635,7 @@ hf_session_deliver(struct hf_session *s, struct hf_msg *m, uint8_t qos,
 		    "Queue of %s is full (%s %llu reached: %u messages, "
 		    "%llu bytes queued), message on %.*s dropped.",
 		    s->id, limit,
-		    (unsigned long long)hf_queue_limit_value(b->conf, limit),
+		    (unsigned long long)hf_queue_limit_value(s, limit),
 		    (unsigned)s->n_queued, (unsigned long long)s->queued_bytes,
 		    (int)m->topic_len, (const char *)hf_msg_topic(m));
 		return;

@@ -19,8 +19,17 @@ void hf_session_pump(struct hf_session *s);
 /* Drop a durable session's hot tail (its entries stay in the store):
  * when its client goes, and before the session is freed. */
 void hf_session_hot_drop(struct hf_session *s);
+/* A packet id of s's outgoing space (0: none free or out of memory), for
+ * a packet that is not a queue entry (a bridge's SUBSCRIBE), and its
+ * release. */
+uint16_t hf_session_alloc_pid(struct hf_session *s);
+void hf_session_free_pid(struct hf_session *s, uint16_t pid);
 /* Resend in-flight entries after a reconnect (DUP set; PUBREL as PUBREL). */
 void hf_session_resend(struct hf_session *s);
+/* The same for a peer that lost its side of the session (a bridge's
+ * remote answering session present 0): PUBREL'd messages are done, the
+ * rest go again as new. */
+void hf_session_resend_fresh(struct hf_session *s);
 /* True when s cannot take one more message of len payload bytes
  * (max_queued_messages, max_queued_bytes). */
 bool hf_session_queue_full(const struct hf_session *s, uint32_t len);
@@ -29,7 +38,7 @@ bool hf_session_queue_full(const struct hf_session *s, uint32_t len);
  * NULL when it has room. */
 const char *hf_session_queue_limit(const struct hf_session *s, uint32_t len);
 /* The configured value of that limit. */
-uint64_t hf_queue_limit_value(const struct hf_config *conf, const char *limit);
+uint64_t hf_queue_limit_value(const struct hf_session *s, const char *limit);
 /* The in-flight list: e appended after being sent; e unlinked (prev is
  * the entry before it, or NULL); e removed with its store record once its
  * flow is complete or abandoned. */

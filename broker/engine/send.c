@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "client.h"
 #include "encache.h"
@@ -56,6 +57,17 @@ hf_send_publish(struct hf_client *c, struct hf_msg *m, uint8_t qos, bool retain,
 	size_t skip = hf_mount_strip(c, hf_msg_topic(m), m->topic_len);
 	pub->topic.p = hf_msg_topic(m) + skip;
 	pub->topic.len = m->topic_len - skip;
+	if (c->policy->outgoing) {
+		/* A bridge's remote: its name for the topic, and the retain
+		 * flag as bridge_outgoing_retain says. A message no `out`
+		 * line maps (a subscription gone from the configuration
+		 * since it was queued) goes under its local name. */
+		struct hf_bytes rt;
+		if (hf_bridge_topic_out(c, pub->topic.p, pub->topic.len, &rt))
+			pub->topic = rt;
+		if (!hf_bridge_outgoing_retain(c))
+			pub->retain = false;
+	}
 	pub->payload.p = hf_msg_payload(m);
 	pub->payload.len = m->payload_len;
 	bool new_alias = false;

@@ -15,6 +15,7 @@
 #include "msg.h"
 
 struct hf_broker;
+struct hf_bridge;
 struct hf_client;
 
 /* Queue entry states. */
@@ -107,6 +108,13 @@ struct hf_session {
 	uint8_t proto;
 	bool persistent; /* survives the connection */
 	bool congested;  /* in b->congested (flow.c) */
+	/* Connected with the bridge bit (protocol level | 0x80, v3): its
+	 * subscriptions get No Local and Retain As Published. */
+	bool peer_bridge;
+	/* The local session of one of our bridges (bridge.c): it never
+	 * expires, reads and writes every topic, and no client may take it
+	 * over; its queue is the bridge's outbox. NULL otherwise. */
+	struct hf_bridge *bridge;
 	char id[]; /* client id, NUL-terminated (allocated with the session) */
 };
 

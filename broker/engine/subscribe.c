@@ -252,8 +252,11 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 		if (q > b->conf->maximum_qos)
 			q = b->conf->maximum_qos;
 		uint8_t eff = (uint8_t)((opts & ~HF_SUBOPT_QOS_MASK) | q);
-		if (c->proto != HF_PROTO_V5)
-			eff = q;
+		if (c->proto != HF_PROTO_V5) /* a bridge's: no echo, flags as
+		                                published (mosquitto's way) */
+			eff = (uint8_t)(q | (s->peer_bridge ? HF_SUBOPT_NO_LOCAL |
+			                                          HF_SUBOPT_RAP
+			                                    : 0));
 		bool existed = false;
 		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id,
 		                &existed) != 0) {
@@ -296,6 +299,31 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 	}
 	free(rcs);
 	free(send_retained);
+}
+
+int
+hf_session_subscribe(struct hf_session *s, const uint8_t *f, size_t len,
+                      uint8_t opts)
+{
+	bool existed = false;
+	if (hf_tree_sub(s->b->tree, f, len, s, opts, 0, &existed) != 0)
+		return -1;
+	if (hf_session_add_subrec(s, f, len, opts, 0) != 0) {
+		if (!existed)
+			hf_tree_unsub(s->b->tree, f, len, s);
+		return -1;
+	}
+	hf_dur_sub_put(s, find_subrec(s, f, len));
+	return 0;
+}
+
+void
+hf_session_unsubscribe(struct hf_session *s, const uint8_t *f, size_t len)
+{
+	bool removed = hf_tree_unsub(s->b->tree, f, len, s);
+	del_subrec(s, f, len);
+	if (removed)
+		hf_dur_sub_del(s, f, (uint16_t)len);
 }
 
 void

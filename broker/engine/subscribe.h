@@ -20,4 +20,13 @@ void hf_session_drop_subs(struct hf_session *s);
 int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
                           uint8_t opts, uint32_t sub_id);
 
+/* Subscribe s to filter f with opts (no identifier), in the tree, its
+ * records and the store: what a bridge's local session needs
+ * (bridge.c). Returns 0 or -1 (out of memory). */
+int hf_session_subscribe(struct hf_session *s, const uint8_t *f, size_t len,
+                         uint8_t opts);
+/* The reverse; nothing when s has no such subscription. */
+void hf_session_unsubscribe(struct hf_session *s, const uint8_t *f,
+                            size_t len);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bridge.h"
 #include "broker.h"
 #include "msg.h"
 #include "route.h"
@@ -141,6 +142,7 @@ hf_sys_publish(struct hf_broker *b)
 	sys_num(b, "$SYS/broker/heap/current", hf_metrics_heap(b));
 	sys_num(b, "$SYS/broker/heap/maximum", b->m.heap_max);
 	sys_load(b);
+	hf_bridges_sys(b, sys_put);
 }
 
 static void
