@@ -714,8 +714,8 @@ hf_net_port(const struct hf_net *net, size_t i)
 struct dialing {
 	struct hf_net *net;
 	struct dialing *prev, *next; /* net->dials, until finish() */
-	struct hf_dial d;            /* d.host and d.tls not kept */
-	void *tls;                   /* hf_tls_io state, NULL: TCP */
+	struct hf_dial d; /* d.host is host below; d.tls is not kept */
+	void *tls;        /* hf_tls_io state, NULL: TCP */
 	uv_poll_t h;
 	uv_timer_t timer;
 	int fd;
