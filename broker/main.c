@@ -329,6 +329,8 @@ main(int argc, char **argv)
 		uv_run(&loop, UV_RUN_DEFAULT);
 		goto out_broker;
 	}
+	/* The engine dials out (bridges) through net. */
+	b->dialer = hf_net_dialer(net);
 	/* hf-ops: the watchdog from here on; READY=1 below. */
 	struct hf_notify notify;
 	if (hf_notify_start(&notify, &loop, &b->log) != 0)

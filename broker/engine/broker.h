@@ -70,6 +70,9 @@ struct hf_broker {
 	 * no identity of its own is checked by (ident.c). */
 	const struct hf_auth *default_auth;
 	uint16_t default_port;
+	/* Dialling out (net/conn.h): set by main.c before hf_bridges_start;
+	 * dialer.dial NULL = no dialling. */
+	struct hf_dialer dialer;
 
 	struct hf_tree *tree;
 	struct hf_retain_tree *retained;

@@ -165,4 +165,19 @@ bool hf_tls_verifies(SSL *ssl, SSL_CTX *ctx, char *why, size_t whylen);
  * there), or NULL. */
 const char *hf_tls_stray_key(const struct hf_listener_conf *lc);
 
+/* tls.c, client side (dialled connections, listener.c). The io state
+ * (for hf_tls_io) of a connection to host over socket fd, in connect
+ * state, with a context made now from s (read during the call only):
+ * the server verified against s's CAs, and host (a name: also sent as
+ * SNI; or an IP literal) checked against its certificate unless
+ * s->insecure. NULL with err ("cafile PATH: reason", ...) when a file
+ * does not load or memory runs out. Free with hf_tls_io.free. */
+void *hf_tls_client_new(const struct hf_dial_tls *s, const char *host, int fd,
+                        char *err, size_t errlen);
+/* Drive the client handshake of io: 0 once done (the connection is then
+ * ready for a stream), HF_IO_AGAIN with *want, or HF_IO_ERR with why
+ * saying what failed (OpenSSL's reason, and the certificate check's as
+ * "(server certificate: ...)"). Nothing is logged. */
+int hf_tls_client_handshake(void *io, int *want, char *why, size_t whylen);
+
 #endif

@@ -31,6 +31,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,7 @@ struct hf_net {
 	size_t n_again, cap_again;
 	struct hf_stream **walking; /* the list idle_cb is reading */
 	size_t n_walking;
+	struct dialing *dials; /* dials in progress (hf_net_dial) */
 	uint8_t readbuf[READ_BUF_SIZE];
 };
 
@@ -232,6 +234,9 @@ admit(struct hf_listener *l, int fd, const struct sockaddr_storage *ss)
 }
 
 static void accept_cb(uv_poll_t *h, int status, int events);
+struct dialing;
+static void finish(struct dialing *g, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 backoff_cb(uv_timer_t *t)
@@ -590,6 +595,9 @@ hf_net_stop(struct hf_net *net)
 	}
 	if (!uv_is_closing((uv_handle_t *)&net->idle))
 		uv_close((uv_handle_t *)&net->idle, handle_closed);
+	/* Dials in progress end with failed(), from their close callback. */
+	while (net->dials)
+		finish(net->dials, "cancelled: shutting down");
 }
 
 void
@@ -692,100 +700,276 @@ hf_net_port(const struct hf_net *net, size_t i)
 	return i < net->n_listeners ? net->listeners[i]->ep.policy.port : 0;
 }
 
-/* ---- dialling out -------------------------------------------------- */
+/* ---- dialling out ----------------------------------------------------
+ *
+ * A dial is a socket connecting without blocking, watched by a poll handle
+ * for writability, then (TLS) for what the client handshake asks, with a
+ * timer bounding both. Every end goes through finish(): the handles close,
+ * and when both are closed dial_closed() either hands the socket on as a
+ * stream (a fresh poll handle: libuv allows one per fd at a time) or
+ * closes it and calls failed(), so the caller hears from a callback of
+ * the loop, never from inside hf_net_dial or hf_net_stop. Dials in
+ * progress are on net->dials so that hf_net_stop can end them. */
 
 struct dialing {
 	struct hf_net *net;
-	struct hf_dial d;
+	struct dialing *prev, *next; /* net->dials, until finish() */
+	struct hf_dial d; /* d.host is host below; d.tls is not kept */
+	void *tls;        /* hf_tls_io state, NULL: TCP */
 	uv_poll_t h;
+	uv_timer_t timer;
 	int fd;
-	bool connected;
+	int open; /* handles not closed yet */
+	bool done;
+	bool handshaking;
+	char why[512]; /* the failure, "host:port: ..."; "": connected */
+	char host[];
 };
 
 static void
 dial_closed(uv_handle_t *h)
 {
 	struct dialing *g = h->data;
+	struct hf_net *net = g->net;
 	struct hf_endpoint *e = NULL;
-	if (g->connected && (e = calloc(1, sizeof(*e)))) {
-		/* The socket goes on as a stream (a fresh poll handle: libuv
-		 * allows one per fd at a time), with an endpoint of its own. */
-		if (g->d.policy)
-			e->policy = *g->d.policy;
-		e->policy.outgoing = true;
-		e->net = g->net;
-		e->io = &hf_tcp_io;
-		set_nodelay(g->net, g->fd);
-		hf_stream_new(e, g->fd, hf_tcp_io_new(g->fd), &g->d.acc);
-	} else {
-		if (g->connected && g->d.failed)
-			g->d.failed(g->d.ctx, "out of memory");
+	if (--g->open > 0)
+		return;
+	if (!g->why[0] && net->stopped)
+		snprintf(g->why, sizeof(g->why),
+		         "%s:%u: cancelled: shutting down", g->host, g->d.port);
+	if (!g->why[0] && !(e = calloc(1, sizeof(*e))))
+		snprintf(g->why, sizeof(g->why), "%s:%u: out of memory",
+		         g->host, g->d.port);
+	if (g->why[0]) {
+		if (g->tls)
+			hf_tls_io.free(g->tls);
 		close(g->fd);
+		if (g->d.failed)
+			g->d.failed(g->d.ctx, g->why);
+		free(g);
+		return;
 	}
+	/* The endpoint is the stream's own (freed with it). */
+	if (g->d.policy)
+		e->policy = *g->d.policy;
+	e->policy.outgoing = true;
+	e->net = net;
+	e->io = g->tls ? &hf_tls_io : &hf_tcp_io;
+	set_nodelay(net, g->fd);
+	/* Records read ahead with the handshake: poll would not see them. */
+	bool held = g->tls && hf_tls_io.pending_input(g->tls);
+	struct hf_stream *s = hf_stream_new(
+	    e, g->fd, g->tls ? g->tls : hf_tcp_io_new(g->fd), &g->d.acc);
+	if (s && held)
+		hf_net_want_read(net, s);
 	free(g);
 }
 
+/* The dial is over: connected when fmt is NULL, else failed with the
+ * reason fmt says (prefixed with host:port). Once only. */
+static void __attribute__((format(printf, 2, 3)))
+finish(struct dialing *g, const char *fmt, ...)
+{
+	if (g->done)
+		return;
+	g->done = true;
+	if (fmt) {
+		int n = snprintf(g->why, sizeof(g->why), "%s:%u: ", g->host,
+		                 g->d.port);
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(g->why + n, sizeof(g->why) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (g->prev)
+		g->prev->next = g->next;
+	else
+		g->net->dials = g->next;
+	if (g->next)
+		g->next->prev = g->prev;
+	uv_close((uv_handle_t *)&g->h, dial_closed);
+	uv_close((uv_handle_t *)&g->timer, dial_closed);
+}
+
+static void handshake_cb(uv_poll_t *h, int status, int events);
+
+/* One step of the TLS client handshake: done, waiting, or failed. */
 static void
-dial_cb(uv_poll_t *h, int status, int events)
+handshake_step(struct dialing *g)
+{
+	char why[400];
+	int want = HF_IO_WANT_READ;
+	int rc = hf_tls_client_handshake(g->tls, &want, why, sizeof(why));
+	if (rc == 0)
+		finish(g, NULL);
+	else if (rc == HF_IO_AGAIN)
+		uv_poll_start(
+		    &g->h, want == HF_IO_WANT_WRITE ? UV_WRITABLE : UV_READABLE,
+		    handshake_cb);
+	else
+		finish(g, "TLS handshake failed: %s", why);
+}
+
+static void
+handshake_cb(uv_poll_t *h, int status, int events)
+{
+	struct dialing *g = h->data;
+	(void)events;
+	if (status < 0)
+		finish(g, "TLS handshake failed: %s", uv_strerror(status));
+	else
+		handshake_step(g);
+}
+
+static void
+connect_cb(uv_poll_t *h, int status, int events)
 {
 	struct dialing *g = h->data;
 	int err = 0;
 	socklen_t len = sizeof(err);
 	(void)events;
-	if (status < 0)
-		err = -status;
-	else if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+	/* A refused connect is POLLERR, which libuv reports as UV_EBADF:
+	 * the socket's own error says what it was. */
+	if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
-	if (err && g->d.failed)
-		g->d.failed(g->d.ctx, strerror(err));
-	g->connected = err == 0;
-	uv_close((uv_handle_t *)&g->h, dial_closed);
+	if (!err && status < 0)
+		err = -status;
+	if (err) {
+		finish(g, "connect failed: %s", strerror(err));
+	} else if (g->tls) {
+		g->handshaking = true;
+		handshake_step(g);
+	} else {
+		finish(g, NULL);
+	}
+}
+
+static void
+dial_timeout_cb(uv_timer_t *t)
+{
+	struct dialing *g = t->data;
+	finish(g, "timed out after %u ms %s", g->d.timeout_ms,
+	       g->handshaking ? "in the TLS handshake" : "connecting");
+}
+
+/* Start a dial; -1 with err when it cannot start. */
+static int
+dial_start(struct hf_net *net, const struct hf_dial *d, char *err,
+           size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	if (net->stopped) {
+		snprintf(err, errlen, "shutting down");
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", d->port);
+	/* Blocking: a name is resolved on the loop thread (fine for a few
+	 * bridges; an asynchronous resolver would lift it). */
+	int rc = getaddrinfo(d->host, port, &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen, "cannot resolve %s: %s", d->host,
+		         rc ? gai_strerror(rc) : "no address");
+		if (res)
+			freeaddrinfo(res);
+		return -1;
+	}
+	size_t hlen = strlen(d->host);
+	struct dialing *g = calloc(1, sizeof(*g) + hlen + 1);
+	int fd = socket(res->ai_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (!g || fd < 0) {
+		snprintf(err, errlen, "cannot dial %s:%u: %s", d->host, d->port,
+		         g ? strerror(errno) : "out of memory");
+		free(g);
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	memcpy(g->host, d->host, hlen + 1);
+	char why[400];
+	if (d->tls && !(g->tls = hf_tls_client_new(d->tls, g->host, fd, why,
+	                                           sizeof(why)))) {
+		snprintf(err, errlen, "cannot dial %s:%u over TLS: %s", d->host,
+		         d->port, why);
+		close(fd);
+		free(g);
+		freeaddrinfo(res);
+		return -1;
+	}
+	g->net = net;
+	g->d = *d;
+	g->d.host = g->host;
+	g->d.tls = NULL;
+	if (!g->d.timeout_ms)
+		g->d.timeout_ms = HF_DIAL_TIMEOUT_MS;
+	g->fd = fd;
+	if (uv_poll_init(net->loop, &g->h, fd) != 0) {
+		snprintf(err, errlen,
+		         "cannot dial %s:%u: cannot watch the "
+		         "socket",
+		         d->host, d->port);
+		if (g->tls)
+			hf_tls_io.free(g->tls);
+		close(fd);
+		free(g);
+		freeaddrinfo(res);
+		return -1;
+	}
+	uv_timer_init(net->loop, &g->timer);
+	g->h.data = g->timer.data = g;
+	g->open = 2;
+	g->next = net->dials;
+	if (net->dials)
+		net->dials->prev = g;
+	net->dials = g;
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	int cerr = errno;
+	freeaddrinfo(res);
+	if (rc != 0 && cerr != EINPROGRESS) {
+		/* Refused at once (it happens on loopback): reported like a
+		 * refusal seen later, from the close callback. */
+		finish(g, "connect failed: %s", strerror(cerr));
+		return 0;
+	}
+	uv_poll_start(&g->h, UV_WRITABLE, connect_cb);
+	uv_timer_start(&g->timer, dial_timeout_cb, g->d.timeout_ms, 0);
+	return 0;
 }
 
 int
 hf_net_dial(struct hf_net *net, const struct hf_dial *d)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[8];
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", d->port);
-	int rc = getaddrinfo(d->host, port, &hints, &res);
-	if (rc != 0 || !res) {
-		hf_log(net->log, HF_LOG_ERR, "Error: cannot resolve %s: %s.",
-		       d->host, rc ? gai_strerror(rc) : "no address");
-		return -1;
-	}
-	struct dialing *g = calloc(1, sizeof(*g));
-	int fd = socket(res->ai_family,
-	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (!g || fd < 0) {
-		free(g);
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		hf_log(net->log, HF_LOG_ERR, "Error: cannot dial %s:%u: %s.",
-		       d->host, d->port, strerror(errno));
-		return -1;
-	}
-	rc = connect(fd, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (rc != 0 && errno != EINPROGRESS) {
-		hf_log(net->log, HF_LOG_ERR, "Error: cannot dial %s:%u: %s.",
-		       d->host, d->port, strerror(errno));
-		close(fd);
-		free(g);
-		return -1;
-	}
-	g->net = net;
-	g->d = *d;
-	g->fd = fd;
-	g->h.data = g;
-	if (uv_poll_init(net->loop, &g->h, fd) != 0) {
-		close(fd);
-		free(g);
-		return -1;
-	}
-	uv_poll_start(&g->h, UV_WRITABLE, dial_cb);
-	return 0;
+	char err[600];
+	if (dial_start(net, d, err, sizeof(err)) == 0)
+		return 0;
+	hf_log(net->log, HF_LOG_ERR, "Error: %s.", err);
+	return -1;
+}
+
+static int
+dialer_dial(void *dctx, const char *host, uint16_t port,
+            const struct hf_dial_tls *tls, struct hf_acceptor acc,
+            void (*failed)(void *ctx, const char *why), void *ctx, char *err,
+            size_t errlen)
+{
+	struct hf_dial d = {
+	    .host = host,
+	    .port = port,
+	    .acc = acc,
+	    .failed = failed,
+	    .ctx = ctx,
+	    .tls = tls,
+	};
+	return dial_start(dctx, &d, err, errlen);
+}
+
+struct hf_dialer
+hf_net_dialer(struct hf_net *net)
+{
+	struct hf_dialer dl = {.dial = dialer_dial, .dctx = net};
+	return dl;
 }

@@ -7,8 +7,8 @@
  * out of descriptors, and admits or denies each connection (max_connections
  * per listener; nothing once stopped) before any engine state exists; an
  * admitted connection goes to the acceptor (conn.h), which is the engine.
- * It also dials out (a bridge, later): the connection it makes is handed
- * to the acceptor the same way, its policy saying outgoing.
+ * It also dials out (a bridge), over TCP or TLS: the connection it makes
+ * is handed to the acceptor the same way, its policy saying outgoing.
  *
  * Ownership: the caller owns the struct hf_net (hf_net_free after the loop
  * has ended); the acceptor's ctx must outlive it. Logs go to the logger
@@ -68,11 +68,26 @@ int hf_net_check(const struct hf_config *conf,
                  void (*report)(void *ctx, const char *err), void *ctx);
 int hf_net_reload_tls(struct hf_net *net, char *err, size_t errlen);
 
-/* Dial host:port (numeric or a name, resolved now) without blocking on
- * the connect. Once connected, the connection goes to acc with a copy of
- * policy (NULL: an empty one) marked outgoing; if it fails first,
- * failed(ctx, why) is called instead. Returns 0 (one of the two will follow) or
- * -1 when it could not even start (why logged). */
+/* Dial host:port (numeric or a name, resolved now with getaddrinfo(),
+ * which may block; the first address is tried) without blocking on the
+ * connect, over TLS when tls is not NULL (tls.c's client side: the
+ * server's chain verified, and its name or address unless insecure; the
+ * handshake done before the hand-off). Once connected, the connection
+ * goes to acc with a copy of policy (NULL: an empty one) marked outgoing;
+ * if it fails first (refused, unreachable, the handshake or the
+ * certificate check failed, or timeout_ms passed: 0 means
+ * HF_DIAL_TIMEOUT_MS, for the connect and the handshake together),
+ * failed(ctx, why) is called instead, why naming host:port and the
+ * reason. Exactly one of the two follows a 0 return, always from a later
+ * callback, never from inside this call. After hf_net_stop() a dial in
+ * progress ends with failed(ctx, "host:port: cancelled: shutting down")
+ * (from the loop, after hf_net_stop returns), and one connected but not
+ * yet handed over is closed the same way; none is handed to acc. Every
+ * field, host and tls's strings included, is read during the call only.
+ * Returns 0, or -1 when it could not even start: the name does not
+ * resolve, a TLS file does not load, no socket, out of memory, or net is
+ * stopped ("shutting down"); why is logged, nothing follows. */
+#define HF_DIAL_TIMEOUT_MS 10000
 struct hf_dial {
 	const char *host;
 	uint16_t port;
@@ -80,7 +95,14 @@ struct hf_dial {
 	struct hf_acceptor acc;
 	void (*failed)(void *ctx, const char *why);
 	void *ctx;
+	const struct hf_dial_tls *tls; /* NULL: plain TCP */
+	unsigned timeout_ms;           /* 0: HF_DIAL_TIMEOUT_MS */
 };
 int hf_net_dial(struct hf_net *net, const struct hf_dial *d);
+
+/* The engine's dialler (conn.h) over hf_net_dial: an empty policy marked
+ * outgoing, the default timeout; -1 returns write why to err instead of
+ * logging it. dctx is net: the dialler is valid while net is. */
+struct hf_dialer hf_net_dialer(struct hf_net *net);
 
 #endif

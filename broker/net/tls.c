@@ -1,5 +1,6 @@
 /* broker/net/tls.c - TLS (OpenSSL 3) as a stream transport: struct
- * hf_io_ops over a non-blocking socket, and each TLS listener's context.
+ * hf_io_ops over a non-blocking socket, each TLS listener's context, and
+ * the client side of dialled connections (at the end of the file).
  *
  * The handshake runs inside the same trio as the data: a read or a write
  * on a connection whose handshake is not finished first drives
@@ -852,4 +853,223 @@ hf_tls_configure_foreign(SSL_CTX *ctx, const struct hf_listener_conf *lc,
 	int rc = configure(ctx, lc, false, err, errlen);
 	ERR_clear_error();
 	return rc;
+}
+
+/* ---- the client side: dialled connections -------------------------------
+ *
+ * A dialled connection (a bridge, listener.c) uses the same transport as
+ * an accepted one, with an SSL in connect state. Its context is made per
+ * dial from the settings (struct hf_dial_tls), so a reconnect reads the
+ * files again; the SSL holds the only reference. Its context has no app
+ * data (no struct hf_tls): nothing is logged here for it, the dialler
+ * reports failures through its failed() callback, and trusted() is always
+ * true. The handshake is driven by the dialler (hf_tls_client_handshake)
+ * until it is done, before the engine sees the connection; from then on
+ * the trio above serves it as it serves a server-side one. */
+
+enum client_file { CF_CAFILE, CF_CAPATH, CF_CERTFILE, CF_KEYFILE };
+
+/* Load one file of the settings into ctx (cert: the certfile, for a
+ * keyfile that does not match it); on failure err is "what path: reason"
+ * and -1 is returned. */
+static int
+client_load(SSL_CTX *ctx, enum client_file k, const char *path,
+            const char *cert, char *err, size_t errlen)
+{
+	static const char *const names[] = {"cafile", "capath", "certfile",
+	                                    "keyfile"};
+	char why[256];
+	int ok;
+	if (readable(path, k == CF_CAPATH, why, sizeof(why))) {
+		snprintf(err, errlen, "%s %s: %s", names[k], path, why);
+		return -1;
+	}
+	ERR_clear_error();
+	switch (k) {
+	case CF_CAFILE:
+		ok = SSL_CTX_load_verify_file(ctx, path);
+		break;
+	case CF_CAPATH:
+		ok = SSL_CTX_load_verify_dir(ctx, path);
+		break;
+	case CF_CERTFILE:
+		ok = SSL_CTX_use_certificate_chain_file(ctx, path);
+		break;
+	default:
+		ok = SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM);
+		break;
+	}
+	if (ok == 1)
+		return 0;
+	bool mismatch =
+	    k == CF_KEYFILE &&
+	    ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+	ssl_reason(why, sizeof(why));
+	if (mismatch)
+		snprintf(err, errlen,
+		         "keyfile %s does not match certfile %s (%s)", path,
+		         cert, why);
+	else
+		snprintf(err, errlen, "%s %s: %s", names[k], path, why);
+	return -1;
+}
+
+/* A client context for the settings s: the server is always verified
+ * (against cafile/capath, or the system's default CAs when neither is
+ * given). NULL with err on failure. */
+static SSL_CTX *
+client_ctx(const struct hf_dial_tls *s, char *err, size_t errlen)
+{
+	char why[256];
+	if ((s->certfile == NULL) != (s->keyfile == NULL)) {
+		snprintf(err, errlen, "%s without %s",
+		         s->certfile ? "certfile" : "keyfile",
+		         s->certfile ? "keyfile" : "certfile");
+		return NULL;
+	}
+	ERR_clear_error();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		ssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "cannot make a TLS context: %s", why);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, s->tls_version == HF_TLS_V13
+	                                       ? TLS1_3_VERSION
+	                                       : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* What the trio relies on (see the file comment). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
+	                          SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_info_callback(ctx, info_cb);
+	SSL_CTX_set_default_passwd_cb(ctx, no_password);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	int rc = 0;
+	if (s->cafile)
+		rc = client_load(ctx, CF_CAFILE, s->cafile, s->certfile, err,
+		                 errlen);
+	if (rc == 0 && s->capath)
+		rc = client_load(ctx, CF_CAPATH, s->capath, s->certfile, err,
+		                 errlen);
+	if (rc == 0 && !s->cafile && !s->capath &&
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		ssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "cannot load the default CAs: %s", why);
+		rc = -1;
+	}
+	if (rc == 0 && s->certfile)
+		rc = client_load(ctx, CF_CERTFILE, s->certfile, s->certfile,
+		                 err, errlen);
+	if (rc == 0 && s->keyfile)
+		rc = client_load(ctx, CF_KEYFILE, s->keyfile, s->certfile, err,
+		                 errlen);
+	if (rc == 0 && s->certfile) {
+		ERR_clear_error();
+		if (SSL_CTX_check_private_key(ctx) != 1) {
+			ssl_reason(why, sizeof(why));
+			snprintf(err, errlen,
+			         "keyfile %s does not match certfile %s: %s",
+			         s->keyfile, s->certfile, why);
+			rc = -1;
+		}
+	}
+	if (rc != 0) {
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	return ctx;
+}
+
+static bool
+is_ip_literal(const char *host)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, host, a) == 1 ||
+	       inet_pton(AF_INET6, host, a) == 1;
+}
+
+void *
+hf_tls_client_new(const struct hf_dial_tls *s, const char *host, int fd,
+                  char *err, size_t errlen)
+{
+	SSL_CTX *ctx = client_ctx(s, err, errlen);
+	if (!ctx)
+		return NULL;
+	struct tls_conn *t = calloc(1, sizeof(*t));
+	bool ip = is_ip_literal(host);
+	int ok = t && (t->ssl = SSL_new(ctx)) && SSL_set_fd(t->ssl, fd) &&
+	         SSL_set_app_data(t->ssl, t);
+	SSL_CTX_free(ctx); /* the SSL holds its own reference */
+	/* SNI for a name only (RFC 6066 3: no literal addresses); the name
+	 * or the address checked against the certificate unless insecure. */
+	if (ok && !ip)
+		ok = SSL_set_tlsext_host_name(t->ssl, host);
+	if (ok && !s->insecure) {
+		X509_VERIFY_PARAM *p = SSL_get0_param(t->ssl);
+		X509_VERIFY_PARAM_set_hostflags(
+		    p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(p, host)
+		        : X509_VERIFY_PARAM_set1_host(p, host, 0);
+	}
+	if (!ok) {
+		char why[256];
+		ssl_reason(why, sizeof(why));
+		snprintf(err, errlen, "cannot set up TLS for %s: %s", host,
+		         t ? why : "out of memory");
+		if (t)
+			SSL_free(t->ssl);
+		free(t);
+		return NULL;
+	}
+	SSL_set_connect_state(t->ssl);
+	return t;
+}
+
+int
+hf_tls_client_handshake(void *io, int *want, char *why, size_t whylen)
+{
+	struct tls_conn *t = io;
+	char r[256];
+	if (t->flags & T_FAILED) {
+		snprintf(why, whylen, "failed before");
+		return HF_IO_ERR;
+	}
+	ERR_clear_error();
+	int rc = SSL_do_handshake(t->ssl);
+	int e = errno;
+	if (rc == 1) {
+		if (established(t) == 0)
+			return 0;
+		snprintf(why, whylen, "out of memory");
+		return HF_IO_ERR;
+	}
+	int err = SSL_get_error(t->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		*want = err == SSL_ERROR_WANT_READ ? HF_IO_WANT_READ
+		                                   : HF_IO_WANT_WRITE;
+		return HF_IO_AGAIN;
+	}
+	t->flags |= T_FAILED;
+	if (err == SSL_ERROR_ZERO_RETURN ||
+	    (err == SSL_ERROR_SYSCALL && (rc == 0 || e == 0))) {
+		ERR_clear_error();
+		snprintf(why, whylen, "the server closed the connection");
+	} else if (err == SSL_ERROR_SYSCALL) {
+		ERR_clear_error();
+		snprintf(why, whylen, "%s", strerror(e));
+	} else {
+		ssl_reason(r, sizeof(r));
+		long v = SSL_get_verify_result(t->ssl);
+		if (v != X509_V_OK)
+			snprintf(why, whylen, "%s (server certificate: %s)", r,
+			         X509_verify_cert_error_string(v));
+		else
+			snprintf(why, whylen, "%s", r);
+	}
+	return HF_IO_ERR;
 }
