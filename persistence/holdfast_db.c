@@ -3,6 +3,7 @@
  *
  *   holdfast-db [-c CONF] [-d DIR] [-f FILE] [-n N] [--json] COMMAND
  *   COMMAND: stats | sessions | subs | retained | check | queue CLIENTID |
+ *            bridges (needs -c) |
  *            import-mosquitto [--into-existing] MOSQUITTO_DB | help
  *
  * -c reads the broker's configuration with the broker's own parser
@@ -509,6 +510,62 @@ cmd_sessions(struct hf_store *st, struct sess_list *l)
 	return 0;
 }
 
+/* bridges: each `connection` of the configuration and its outbox (the
+ * queue of its local session, local_clientid). */
+static int
+cmd_bridges(struct hf_store *st, struct sess_list *l,
+            const struct hf_config *cf)
+{
+	if (json)
+		printf("{\"bridges\":[");
+	else
+		printf("%-16s %-10s %-12s %-20s %-24s %s\n", "BRIDGE", "OUTBOX",
+		       "BYTES", "OLDEST-QUEUED-AT", "REMOTE", "LOCAL-CLIENT-ID");
+	for (size_t i = 0; i < cf->n_bridges; i++) {
+		const struct hf_bridge_conf *bc = &cf->bridges[i];
+		size_t idlen = strlen(bc->local_clientid);
+		struct sess *e = NULL;
+		for (size_t k = 0; k < l->n && !e; k++)
+			if (l->v[k].cid_len == idlen &&
+			    !memcmp(l->v[k].cid, bc->local_clientid, idlen))
+				e = &l->v[k];
+		uint64_t count = 0, bytes = 0, last = 0;
+		struct qctx q = {.st = st};
+		int rc;
+		if (e && ((rc = hf_store_queue_stat(st, e->sid, &count, &bytes,
+		                                    &last)) ||
+		          (rc = hf_store_queue_each(st, e->sid, 0, 1,
+		                                    first_entry, &q))))
+			return rc;
+		char remote[300];
+		snprintf(remote, sizeof(remote), "%s:%u",
+		         bc->n_addrs ? bc->addrs[0].host : "-",
+		         bc->n_addrs ? bc->addrs[0].port : 0);
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			jcstr(bc->name);
+			printf(",\"local_client_id\":");
+			jcstr(bc->local_clientid);
+			printf(",\"remote\":");
+			jcstr(remote);
+			printf(",\"stored\":%s,\"outbox\":%" PRIu64
+			       ",\"bytes\":%" PRIu64 ",\"oldest_queued_at\":",
+			       e ? "true" : "false", count, bytes);
+			jtime(q.seen ? q.oldest : 0);
+			printf("}");
+			continue;
+		}
+		printf("%-16s %-10" PRIu64 " %-12" PRIu64 " ", bc->name, count,
+		       bytes);
+		show_time(q.seen ? q.oldest : 0);
+		printf(" %-24s %s%s\n", remote, bc->local_clientid,
+		       e ? "" : " (no session stored yet)");
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
 /* Undo show()'s escaping in place, so a client id can be given as
  * printed; returns the length. */
 static size_t
@@ -829,6 +886,8 @@ usage(FILE *f)
 	        "  queue CLIENTID   a session's queue: queued at, expiry, "
 	        "size, preview\n"
 	        "  retained         retained messages\n"
+	        "  bridges          each bridge of the -c configuration and "
+	        "its outbox\n"
 	        "  check            verify every invariant of the store; "
 	        "exit 0 when\n"
 	        "                   consistent, 1 on violations, 2 when "
@@ -921,7 +980,7 @@ main(int argc, char **argv)
 	    !strcmp(pos[0], "queue") || !strcmp(pos[0], "import-mosquitto");
 	if (strcmp(pos[0], "stats") && strcmp(pos[0], "sessions") &&
 	    strcmp(pos[0], "subs") && strcmp(pos[0], "retained") &&
-	    strcmp(pos[0], "check") && !needs_arg)
+	    strcmp(pos[0], "check") && strcmp(pos[0], "bridges") && !needs_arg)
 		return bad_usage("unknown command", pos[0]);
 	if (needs_arg && npos != 2)
 		return bad_usage(npos < 2 ? "missing argument for"
@@ -933,6 +992,10 @@ main(int argc, char **argv)
 		return bad_usage("--into-existing is for import-mosquitto",
 		                 NULL);
 	check = !strcmp(pos[0], "check");
+	if (!strcmp(pos[0], "bridges") && !cfile)
+		return bad_usage("bridges needs -c CONF (the bridges are in the "
+		                 "configuration)",
+		                 NULL);
 	if (cfile) {
 		if (hf_config_init(&cf)) {
 			fprintf(stderr, "holdfast-db: out of memory\n");
@@ -989,6 +1052,8 @@ main(int argc, char **argv)
 			rc = cmd_stats(st, &conf, &l);
 		else if (!rc && !strcmp(pos[0], "sessions"))
 			rc = cmd_sessions(st, &l);
+		else if (!rc && !strcmp(pos[0], "bridges"))
+			rc = cmd_bridges(st, &l, &cf);
 		else if (!rc && !strcmp(pos[0], "subs")) {
 			l.first = true;
 			if (json)

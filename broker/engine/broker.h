@@ -70,9 +70,6 @@ struct hf_broker {
 	 * no identity of its own is checked by (ident.c). */
 	const struct hf_auth *default_auth;
 	uint16_t default_port;
-	/* Dialling out (net/conn.h): set by main.c before hf_bridges_start;
-	 * dialer.dial NULL = no dialling. */
-	struct hf_dialer dialer;
 
 	struct hf_tree *tree;
 	struct hf_retain_tree *retained;
@@ -142,8 +139,8 @@ struct hf_broker {
 	int64_t clock_skew_ms;
 	struct hf_stats stats;
 	struct hf_metrics m; /* /metrics, /health, $SYS (metrics.h) */
-	/* Dialling out (net/conn.h): set by main.c before hf_bridges_start;
-	 * dialer.dial NULL = no dialling. */
+	/* Dialling out (net/conn.h): set by main.c before the loop runs (bridges
+	 * dial from a timer); dialer.dial NULL = no dialling. */
 	struct hf_dialer dialer;
 	struct hf_bridge *bridges; /* one per `connection` (bridge.c) */
 	size_t n_bridges;

@@ -73,7 +73,7 @@ pin_port(struct hf_bproc *b)
 }
 
 /* Start a core, then an edge whose extra configuration is edge_fmt with the
- * core's port for every %u (at most three). */
+ * core's port for every %u. */
 static bool
 pair_start(struct pair *p, const char *core_extra, const char *edge_fmt)
 {
@@ -83,9 +83,20 @@ pair_start(struct pair *p, const char *core_extra, const char *edge_fmt)
 	p->core_up = true;
 	if (pin_port(&p->core) != 0)
 		return false;
-	char conf[4096];
-	snprintf(conf, sizeof(conf), edge_fmt, p->core.port, p->core.port,
-	         p->core.port);
+	/* every "%u" of edge_fmt is the core's port */
+	char conf[4096], port[8];
+	size_t o = 0;
+	snprintf(port, sizeof(port), "%u", p->core.port);
+	for (const char *q = edge_fmt; *q && o + 8 < sizeof(conf); q++) {
+		if (q[0] == '%' && q[1] == 'u') {
+			o += (size_t)snprintf(conf + o, sizeof(conf) - o, "%s",
+			                      port);
+			q++;
+		} else {
+			conf[o++] = *q;
+		}
+	}
+	conf[o] = '\0';
 	if (hf_bproc_start(&p->edge, conf) != 0)
 		return false;
 	p->edge_up = true;
@@ -618,5 +629,5 @@ main(void)
 	HF_RUN(overflow_refuse_case);
 	HF_RUN(overflow_drop_case);
 	HF_RUN(to_mosquitto_case);
-	HF_DONE();
+	return HF_DONE();
 }
