@@ -561,11 +561,6 @@ test_unknown_and_planned(void)
 	    "plugin /lib/p.so",
 	    "plugin_opt_foo bar",
 	    "auth_opt_db x",
-	    "connection b1",
-	    "address 10.0.0.1:1883",
-	    "topic # both 0",
-	    "bridge_protocol_version mqttv50",
-	    "bridge_cafile x",
 	    "check_retain_source true",
 	    "memory_limit 0",
 	    "accept_protocol_versions 5",
@@ -1551,7 +1546,105 @@ static const struct {
     {"persistence_commit_max", "8192", false},
     {"autosave_interval", "1800", false},
     {"autosave_on_changes", "false", false},
+    /* bridges (written inside a connection block, see BRIDGE_HEAD) */
+    {"connection", NULL, false},
+    {"address", NULL, false},
+    {"addresses", NULL, false},
+    {"topic", NULL, false},
+    {"round_robin", "false", false},
+    {"cleansession", "false", false},
+    {"local_cleansession", NULL, false}, /* cleansession's */
+    {"remote_clientid", NULL, false},    /* NAME.HOSTNAME */
+    {"local_clientid", NULL, false},     /* local.REMOTE_CLIENTID */
+    {"remote_username", NULL, false},
+    {"remote_password", NULL, false},
+    {"bridge_protocol_version", "mqttv311", false},
+    {"try_private", "true", false},
+    {"notifications", "true", false},
+    {"notification_topic", NULL, false}, /* from remote_clientid */
+    {"notifications_local_only", "false", false},
+    {"keepalive_interval", "60", false},
+    {"restart_timeout", "5 30", false},
+    {"start_type", "automatic", false},
+    {"bridge_max_packet_size", "0", false},
+    {"bridge_receive_maximum", "65535", false},
+    {"bridge_session_expiry_interval", "0", false},
+    {"bridge_outgoing_retain", "true", false},
+    {"bridge_attempt_unsubscribe", "true", false},
+    {"bridge_cafile", NULL, false},
+    {"bridge_capath", NULL, false},
+    {"bridge_certfile", NULL, false},
+    {"bridge_keyfile", NULL, false},
+    {"bridge_insecure", "false", false},
+    {"bridge_tls_version", "tlsv1.2", false},
+    {"bridge_outbox_max_messages", "0", false},
+    {"bridge_outbox_max_bytes", "0", false},
+    {"bridge_outbox_overflow", "refuse", false},
 };
+
+/* What a bridge key's default is written after, in test_table_defaults. */
+#define BRIDGE_HEAD "connection b\naddress h\ntopic t\nbridge_cafile ca.pem\n"
+
+static bool
+bridge_addr_eq(const struct hf_bridge_addr *a, const struct hf_bridge_addr *b)
+{
+	return str_eq(a->host, b->host) && a->port == b->port;
+}
+
+static bool
+bridge_topic_eq(const struct hf_bridge_topic *a,
+                const struct hf_bridge_topic *b)
+{
+	return str_eq(a->pattern, b->pattern) &&
+	       str_eq(a->local_prefix, b->local_prefix) &&
+	       str_eq(a->remote_prefix, b->remote_prefix) &&
+	       str_eq(a->local_topic, b->local_topic) &&
+	       str_eq(a->remote_topic, b->remote_topic) && a->dir == b->dir &&
+	       a->qos == b->qos;
+}
+
+/* Every field of two bridges but the parser state (the *_set flags). */
+static bool
+bridge_eq(const struct hf_bridge_conf *a, const struct hf_bridge_conf *b)
+{
+	size_t i;
+
+	if (a->n_addrs != b->n_addrs || a->n_topics != b->n_topics)
+		return false;
+	for (i = 0; i < a->n_addrs; i++)
+		if (!bridge_addr_eq(&a->addrs[i], &b->addrs[i]))
+			return false;
+	for (i = 0; i < a->n_topics; i++)
+		if (!bridge_topic_eq(&a->topics[i], &b->topics[i]))
+			return false;
+	return str_eq(a->name, b->name) && a->round_robin == b->round_robin &&
+	       a->cleansession == b->cleansession &&
+	       a->local_cleansession == b->local_cleansession &&
+	       str_eq(a->remote_clientid, b->remote_clientid) &&
+	       str_eq(a->local_clientid, b->local_clientid) &&
+	       str_eq(a->remote_username, b->remote_username) &&
+	       str_eq(a->remote_password, b->remote_password) &&
+	       a->protocol_version == b->protocol_version &&
+	       a->try_private == b->try_private &&
+	       a->notifications == b->notifications &&
+	       a->notifications_local_only == b->notifications_local_only &&
+	       str_eq(a->notification_topic, b->notification_topic) &&
+	       a->keepalive_interval == b->keepalive_interval &&
+	       a->restart_base == b->restart_base &&
+	       a->restart_cap == b->restart_cap &&
+	       a->max_packet_size == b->max_packet_size &&
+	       a->receive_maximum == b->receive_maximum &&
+	       a->session_expiry_interval == b->session_expiry_interval &&
+	       a->outgoing_retain == b->outgoing_retain &&
+	       a->attempt_unsubscribe == b->attempt_unsubscribe &&
+	       str_eq(a->cafile, b->cafile) && str_eq(a->capath, b->capath) &&
+	       str_eq(a->certfile, b->certfile) &&
+	       str_eq(a->keyfile, b->keyfile) && a->insecure == b->insecure &&
+	       a->tls_version == b->tls_version &&
+	       a->outbox_max_messages == b->outbox_max_messages &&
+	       a->outbox_max_bytes == b->outbox_max_bytes &&
+	       a->outbox_overflow == b->outbox_overflow;
+}
 
 static int
 find_default(const char *key)
@@ -1574,10 +1667,12 @@ test_table_defaults(void)
 	char err[ERRLEN], text[256], want[256];
 	char *conf = read_shipped_conf();
 	size_t i, n_impl = 0;
-	int d;
+	int d, rc;
 
 	CHECK(conf != NULL);
 	CHECK_EQ(hf_config_init(&def), 0);
+	CHECK_EQ(load_text(&def, BRIDGE_HEAD, NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&def, err, sizeof(err)), 0);
 	for (i = 0; hf_config_key_info(i, &k); i++) {
 		CHECK(k.name && *k.name);
 		if (!k.implemented)
@@ -1596,15 +1691,29 @@ test_table_defaults(void)
 		CHECK(strstr(conf, want) != NULL);
 		if (!key_defaults[d].def)
 			continue;
-		/* written out, the default changes nothing */
-		snprintf(text, sizeof(text), "%s %s\n", k.name,
+		/* written out, the default changes nothing (a bridge key
+		 * inside a bridge block, compared after finish) */
+		snprintf(text, sizeof(text), "%s%s %s\n",
+		         k.scope == HF_SCOPE_BRIDGE ? BRIDGE_HEAD : "", k.name,
 		         key_defaults[d].def);
 		CHECK_EQ(hf_config_init(&c), 0);
-		if (load_text(&c, text, NULL, 0, err))
-			fprintf(stderr, "  %s", err);
-		CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+		if (k.scope != HF_SCOPE_BRIDGE)
+			CHECK_EQ(load_text(&c, BRIDGE_HEAD, NULL, 0, err), 0);
+		rc = load_text(&c, text, NULL, 0, err);
+		if (rc)
+			fprintf(stderr, "  %s\n", err);
+		CHECK_EQ(rc, 0);
 		CHECK(c.default_listener_used == key_defaults[d].opens);
 		c.default_listener_used = false;
+		rc = hf_config_finish(&c, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "  key %s: %s\n", k.name, err);
+		CHECK_EQ(rc, 0);
+		CHECK_EQ(c.n_bridges, 1);
+		if (!bridge_eq(&def.bridges[0], &c.bridges[0]))
+			fprintf(stderr, "  key %s: '%s' is not the default\n",
+			        k.name, key_defaults[d].def);
+		CHECK(bridge_eq(&def.bridges[0], &c.bridges[0]));
 		if (!config_eq(&def, &c))
 			fprintf(stderr, "  key %s: '%s' is not the default\n",
 			        k.name, key_defaults[d].def);
@@ -1705,9 +1814,17 @@ test_table_scopes(void)
 	    {"psk_file", HF_SCOPE_SECURITY, false},
 	    {"plugin_opt_", HF_SCOPE_SECURITY, false},
 	    {"auth_opt_", HF_SCOPE_SECURITY, false},
-	    {"connection", HF_SCOPE_GLOBAL, false},
-	    {"address", HF_SCOPE_BRIDGE, false},
-	    {"topic", HF_SCOPE_BRIDGE, false},
+	    {"connection", HF_SCOPE_GLOBAL, true},
+	    {"address", HF_SCOPE_BRIDGE, true},
+	    {"addresses", HF_SCOPE_BRIDGE, true},
+	    {"topic", HF_SCOPE_BRIDGE, true},
+	    {"cleansession", HF_SCOPE_BRIDGE, true},
+	    {"start_type", HF_SCOPE_BRIDGE, true},
+	    {"bridge_cafile", HF_SCOPE_BRIDGE, true},
+	    {"bridge_outbox_overflow", HF_SCOPE_BRIDGE, true},
+	    {"idle_timeout", HF_SCOPE_BRIDGE, false},
+	    {"local_username", HF_SCOPE_BRIDGE, false},
+	    {"bridge_psk", HF_SCOPE_BRIDGE, false},
 	    {"bridge_", HF_SCOPE_BRIDGE, false},
 	    {"retry_interval", HF_SCOPE_GLOBAL, false},
 	};
@@ -1838,13 +1955,33 @@ test_scopes(void)
 	CHECK_EQ(c.listeners[1].allow_anonymous, 0);
 	hf_config_free(&c);
 
-	/* a bridge key outside a connection block (and `connection` itself,
-	 * planned) is an error naming the file and line */
+	/* a bridge key outside a connection block is an error naming the
+	 * file and line */
 	CHECK(expect_error("listener 1884\naddress 10.0.0.1:1883\n", 2,
-	                   "address: not supported yet in this build "
-	                   "(planned)"));
-	CHECK(expect_error("\nbridge_insecure true\n", 2, "bridge_insecure: "));
-	CHECK(expect_error("connection b1\naddress x\n", 1, "connection: "));
+	                   "address: only allowed in a bridge, after a "
+	                   "connection line"));
+	CHECK(expect_error("\nbridge_insecure true\n", 2,
+	                   "bridge_insecure: only allowed in a bridge, after "
+	                   "a connection line"));
+	/* a listener line does not end a bridge block: bridge keys go on to
+	 * the bridge, listener keys to the listener */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "connection b1\n"
+	                   "address 10.0.0.1\n"
+	                   "listener 1884\n"
+	                   "topic a/# out\n"
+	                   "max_connections 3\n"
+	                   "keepalive_interval 30\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(c.n_bridges, 1);
+	CHECK_EQ(c.bridges[0].n_topics, 1);
+	CHECK_EQ(c.bridges[0].keepalive_interval, 30);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.listeners[0].max_connections, 3);
+	CHECK(!c.default_listener_used);
+	hf_config_free(&c);
 }
 
 /* The TLS keys: per listener, stored as written; where each file key was
