@@ -10,9 +10,18 @@
  * listener_defaults() does the same for each new listener, hf_config_free()
  * frees every string field the table names, and hf_config_finish() gives
  * each listener its security settings row by row. Keys a later milestone
- * implements (websockets, password/ACL files, bridges) are rows too,
- * with their scope and a handler that refuses them, so implementing one
- * means giving its row a field and a real handler.
+ * implements are rows too, with their scope and a handler that refuses
+ * them, so implementing one means giving its row a field and a real
+ * handler.
+ *
+ * Bridges: `connection NAME` appends a struct hf_bridge_conf (its fields
+ * set from the table's bridge rows, as for a listener), and every bridge
+ * key applies to the last one appended, whatever comes between (a
+ * `listener` line does not close a bridge, as in mosquitto). A bridge key
+ * before any `connection` line is an error. What depends on the whole
+ * block (an address and a topic are needed, the TLS keys go together, the
+ * client ids and notification topic derive from the name) is checked and
+ * filled in by hf_config_finish(), whose errors name the connection line.
  *
  * A file is read line by line; each line is trimmed, blank lines and lines
  * starting with '#' are skipped, and the rest is split into the key (first
@@ -23,13 +32,18 @@
  * before any the default listener built by the deprecated top-level
  * `port`/`bind_address` keys, exactly as mosquitto does; no other parse
  * state is kept outside the struct, so an include_dir file continues the
- * listener its includer opened.
+ * listener (and the bridge) its includer opened. A value is split into
+ * words only where a key takes several (split_word); on a bridge's
+ * `topic` line a word that is exactly "" (two double quotes) stands for
+ * the empty string, as in mosquitto.
  *
  * Threading/ownership: single-threaded, used before the loop starts. Every
  * string and the listener array are heap copies owned by the struct and freed
  * by hf_config_free(). No global mutable state. */
 #include "config.h"
 
+#include "holdfast/codec.h"
+#include "holdfast/mqtt.h"
 #include "holdfast/store.h"
 
 #include <ctype.h>
@@ -42,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #ifndef HF_VERSION
 #define HF_VERSION "unknown"
@@ -287,7 +302,9 @@ typedef int key_fn(struct pctx *p, const struct key_def *k, char *val,
 
 /* One key. off is the field's offset in struct hf_config (global and
  * security keys), loff its offset in struct hf_listener_conf (listener,
- * default-listener and security keys). min/max bound numbers and sizes;
+ * default-listener and security keys), boff in struct hf_bridge_conf
+ * (bridge keys; 0 for a bridge key that sets no field of its own, whose
+ * handler then gets the bridge itself). min/max bound numbers and sizes;
  * def is the default of a bool or number field, sdef of a string field.
  * A listener's string fields always start NULL. */
 struct key_def {
@@ -295,7 +312,7 @@ struct key_def {
 	enum hf_config_scope scope;
 	key_fn *set;
 	enum ftype type; /* T_NONE: the key sets no field of its own */
-	size_t off, loff, size;
+	size_t off, loff, boff, size;
 	long long min, max;
 	long long def;
 	const char *sdef;
@@ -305,6 +322,8 @@ struct key_def {
 };
 
 static void listener_defaults(struct hf_listener_conf *l, uint16_t port);
+static void bridge_defaults(struct hf_bridge_conf *b);
+static void bridge_free(struct hf_bridge_conf *b);
 static int where_str(struct pctx *p, char **out);
 
 /* ---- numbers in fields of any width ------------------------------------- */
@@ -959,6 +978,394 @@ h_include_dir(struct pctx *p, const struct key_def *k, char *val, void *field)
 	return rc;
 }
 
+/* ---- bridges ------------------------------------------------------------ */
+
+/* The bridge bridge keys apply to: the last `connection` line's (apply_key
+ * has checked that there is one). */
+static struct hf_bridge_conf *
+cur_bridge(struct hf_config *c)
+{
+	return &c->bridges[c->n_bridges - 1];
+}
+
+/* The next word of *rest (NULL at the end); a word that is exactly ""
+ * (two double quotes) is returned as the empty string. */
+static char *
+next_word(char **rest)
+{
+	char *w;
+
+	if (!**rest)
+		return NULL;
+	w = split_word(*rest, rest);
+	if (!strcmp(w, "\"\""))
+		w[0] = '\0';
+	return w;
+}
+
+static int
+h_connection(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	struct hf_config *c = p->c;
+	struct hf_bridge_conf *arr, *b;
+	char *name;
+	size_t i;
+
+	if (one_word(p, p->key, val, &name))
+		return -1;
+	for (i = 0; i < c->n_bridges; i++)
+		if (!strcmp(c->bridges[i].name, name))
+			return fail(p,
+			            "%s: a bridge named '%s' is already "
+			            "configured (%s)",
+			            p->key, name,
+			            c->bridges[i].at ? c->bridges[i].at : "?");
+	arr = realloc(c->bridges, (c->n_bridges + 1) * sizeof(*arr));
+	if (!arr)
+		return oom(p);
+	c->bridges = arr;
+	b = &arr[c->n_bridges];
+	bridge_defaults(b);
+	if (!(b->name = strdup(name)))
+		return oom(p);
+	c->n_bridges++;
+	return where_str(p, &b->at);
+}
+
+/* One address word: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT. Without
+ * brackets the last ':' starts the port (as in mosquitto), so an IPv6
+ * literal needs them when it has no port. */
+static int
+parse_bridge_addr(struct pctx *p, char *w, struct hf_bridge_addr *a)
+{
+	char *host = w, *port = NULL, *end;
+	long long v = DEFAULT_PORT;
+
+	if (*w == '[') {
+		end = strchr(w, ']');
+		if (!end || end == w + 1 || (end[1] && end[1] != ':'))
+			return fail(p,
+			            "%s: '%s' is not an address (write an IPv6 "
+			            "address as [ADDRESS] or [ADDRESS]:PORT)",
+			            p->key, w);
+		host = w + 1;
+		*end = '\0';
+		if (end[1])
+			port = end + 2;
+	} else if ((end = strrchr(w, ':')) != NULL) {
+		*end = '\0';
+		port = end + 1;
+	}
+	if (!*host)
+		return fail(p, "%s: missing host name in '%s'", p->key, w);
+	if (port) {
+		errno = 0;
+		v = isdigit((unsigned char)*port) ? strtoll(port, &end, 10) : 0;
+		if (!isdigit((unsigned char)*port) || *end || errno || v < 1 ||
+		    v > 65535)
+			return fail(p,
+			            "%s: port '%s' of %s is not a port number "
+			            "(1..65535)",
+			            p->key, port, host);
+	}
+	if (!(a->host = strdup(host)))
+		return oom(p);
+	a->port = (uint16_t)v;
+	return 0;
+}
+
+/* address / addresses: one or more addresses, all on one line. */
+static int
+h_address(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	struct hf_bridge_conf *b = field;
+	struct hf_bridge_addr *addrs = NULL, *grown;
+	size_t n = 0, i;
+	char *w;
+	int rc = 0;
+
+	if (b->n_addrs)
+		return fail(p,
+		            "%s: bridge '%s' already has its addresses (list "
+		            "them all on one line)",
+		            p->key, b->name);
+	if (!*val)
+		return fail(p, "%s: missing value", p->key);
+	while (rc == 0 && (w = split_word(val, &val)) && *w) {
+		grown = realloc(addrs, (n + 1) * sizeof(*addrs));
+		if (!grown) {
+			rc = oom(p);
+			break;
+		}
+		addrs = grown;
+		rc = parse_bridge_addr(p, w, &addrs[n]);
+		if (rc == 0)
+			n++;
+	}
+	if (rc) {
+		for (i = 0; i < n; i++)
+			free(addrs[i].host);
+		free(addrs);
+		return -1;
+	}
+	b->addrs = addrs;
+	b->n_addrs = n;
+	return 0;
+}
+
+static void
+topic_free(struct hf_bridge_topic *t)
+{
+	free(t->pattern);
+	free(t->local_prefix);
+	free(t->remote_prefix);
+	free(t->local_topic);
+	free(t->remote_topic);
+}
+
+/* a + b, or NULL when out of memory. */
+static char *
+concat(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	char *s = malloc(na + nb + 1);
+
+	if (s) {
+		memcpy(s, a, na);
+		memcpy(s + na, b, nb + 1);
+	}
+	return s;
+}
+
+/* The words of a topic line, checked (see h_topic). */
+struct topic_words {
+	char *pattern, *dir, *qos, *lp, *rp;
+};
+
+static int
+check_topic_words(struct pctx *p, struct topic_words *tw, char *rest,
+                  struct hf_bridge_topic *t)
+{
+	const char *key = p->key;
+
+	if (!tw->pattern)
+		return fail(p, "%s: missing value", key);
+	if (*rest)
+		return fail(p, "%s: unexpected extra argument '%s'", key, rest);
+	if (!tw->dir || !strcasecmp(tw->dir, "out"))
+		t->dir = HF_BRIDGE_OUT;
+	else if (!strcasecmp(tw->dir, "in"))
+		t->dir = HF_BRIDGE_IN;
+	else if (!strcasecmp(tw->dir, "both"))
+		t->dir = HF_BRIDGE_BOTH;
+	else
+		return fail(p, "%s: unknown direction '%s' (in, out or both)",
+		            key, tw->dir);
+	if (tw->qos &&
+	    (strlen(tw->qos) != 1 || tw->qos[0] < '0' || tw->qos[0] > '2'))
+		return fail(p, "%s: QoS '%s' is not 0, 1 or 2", key, tw->qos);
+	t->qos = tw->qos ? (uint8_t)(tw->qos[0] - '0') : 0;
+	if (tw->lp && !tw->rp)
+		return fail(p,
+		            "%s: a local prefix needs a remote prefix after "
+		            "it (write \"\" for none)",
+		            key);
+	if (tw->lp && strpbrk(tw->lp, "+#"))
+		return fail(p, "%s: local prefix '%s' contains a wildcard", key,
+		            tw->lp);
+	if (tw->rp && strpbrk(tw->rp, "+#"))
+		return fail(p, "%s: remote prefix '%s' contains a wildcard",
+		            key, tw->rp);
+	if (!*tw->pattern && !tw->lp)
+		return fail(p,
+		            "%s: an empty pattern (\"\") needs a local and a "
+		            "remote prefix, which are then the topics",
+		            key);
+	if (!*tw->pattern && !*tw->lp && !*tw->rp)
+		return fail(p, "%s: the pattern and both prefixes are empty",
+		            key);
+	return 0;
+}
+
+/* topic PATTERN [in|out|both [QOS [LOCAL_PREFIX REMOTE_PREFIX]]]: the
+ * local topic is LOCAL_PREFIX + PATTERN, the remote one REMOTE_PREFIX +
+ * PATTERN, and both must be valid topic filters. */
+static int
+h_topic(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	struct hf_bridge_conf *b = field;
+	struct hf_bridge_topic t = {0}, *grown;
+	struct topic_words tw;
+	char *rest = val;
+
+	tw.pattern = next_word(&rest);
+	tw.dir = next_word(&rest);
+	tw.qos = next_word(&rest);
+	tw.lp = next_word(&rest);
+	tw.rp = next_word(&rest);
+	if (check_topic_words(p, &tw, rest, &t))
+		return -1;
+	t.pattern = strdup(tw.pattern);
+	t.local_prefix = strdup(tw.lp ? tw.lp : "");
+	t.remote_prefix = strdup(tw.rp ? tw.rp : "");
+	if (t.pattern && t.local_prefix && t.remote_prefix) {
+		t.local_topic = concat(t.local_prefix, t.pattern);
+		t.remote_topic = concat(t.remote_prefix, t.pattern);
+	}
+	if (!t.local_topic || !t.remote_topic) {
+		topic_free(&t);
+		return oom(p);
+	}
+	if (!hf_topic_filter_valid((const uint8_t *)t.local_topic,
+	                           strlen(t.local_topic)) ||
+	    !hf_topic_filter_valid((const uint8_t *)t.remote_topic,
+	                           strlen(t.remote_topic))) {
+		bool local_bad = !hf_topic_filter_valid(
+		    (const uint8_t *)t.local_topic, strlen(t.local_topic));
+
+		fail(p,
+		     "%s: the %s topic '%s' (%s prefix + pattern) is not a "
+		     "valid topic filter",
+		     p->key, local_bad ? "local" : "remote",
+		     local_bad ? t.local_topic : t.remote_topic,
+		     local_bad ? "local" : "remote");
+		topic_free(&t);
+		return -1;
+	}
+	grown = realloc(b->topics, (b->n_topics + 1) * sizeof(*grown));
+	if (!grown) {
+		topic_free(&t);
+		return oom(p);
+	}
+	b->topics = grown;
+	b->topics[b->n_topics++] = t;
+	return 0;
+}
+
+static int
+h_local_cleansession(struct pctx *p, const struct key_def *k, char *val,
+                     void *field)
+{
+	if (h_bool(p, k, val, field))
+		return -1;
+	cur_bridge(p->c)->local_cleansession_set = true;
+	return 0;
+}
+
+static int
+h_bridge_tls_version(struct pctx *p, const struct key_def *k, char *val,
+                     void *field)
+{
+	if (h_tls_version(p, k, val, field))
+		return -1;
+	cur_bridge(p->c)->tls_version_set = true;
+	return 0;
+}
+
+static int
+h_bridge_protocol(struct pctx *p, const struct key_def *k, char *val,
+                  void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (!strcmp(w, "mqttv31"))
+		store_num(k, field, HF_PROTO_V31);
+	else if (!strcmp(w, "mqttv311"))
+		store_num(k, field, HF_PROTO_V311);
+	else if (!strcmp(w, "mqttv50"))
+		store_num(k, field, HF_PROTO_V5);
+	else
+		return fail(p,
+		            "%s: unknown version '%s' (mqttv31, mqttv311 or "
+		            "mqttv50)",
+		            p->key, w);
+	return 0;
+}
+
+/* restart_timeout BASE [CAP]: one value, a constant wait (cap 0); two, a
+ * wait growing from BASE up to CAP (CAP >= BASE). */
+static int
+h_restart_timeout(struct pctx *p, const struct key_def *k, char *val,
+                  void *field)
+{
+	struct hf_bridge_conf *b = cur_bridge(p->c);
+	char *base_s, *cap_s, *extra;
+	long long base, cap = 0;
+
+	if (!*val)
+		return fail(p, "%s: missing value", p->key);
+	base_s = split_word(val, &cap_s);
+	if (parse_int(p, p->key, base_s, k->min, k->max, &base))
+		return -1;
+	if (*cap_s) {
+		cap_s = split_word(cap_s, &extra);
+		if (*extra)
+			return fail(p, "%s: unexpected extra argument '%s'",
+			            p->key, extra);
+		if (parse_int(p, p->key, cap_s, k->min, k->max, &cap))
+			return -1;
+		if (cap < base)
+			return fail(p,
+			            "%s: the cap %lld is below the base %lld "
+			            "(restart_timeout BASE CAP)",
+			            p->key, cap, base);
+	}
+	b->restart_base = (uint32_t)base;
+	b->restart_cap = (uint32_t)cap;
+	return 0;
+}
+
+/* start_type: only automatic (connect at start-up, reconnect after
+ * restart_timeout); lazy and once are refused. */
+static int
+h_start_type(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (!strcmp(w, "automatic"))
+		return 0;
+	if (!strcmp(w, "lazy") || !strcmp(w, "once"))
+		return fail(p,
+		            "%s: %s is not supported: only automatic is "
+		            "(the bridge connects at start-up and "
+		            "reconnects whenever the connection drops)",
+		            p->key, w);
+	return fail(p, "%s: unknown start type '%s' (automatic)", p->key, w);
+}
+
+/* bridge_outbox_overflow refuse|drop_oldest */
+static int
+h_overflow(struct pctx *p, const struct key_def *k, char *val, void *field)
+{
+	char *w;
+
+	if (one_word(p, p->key, val, &w))
+		return -1;
+	if (!strcmp(w, "refuse"))
+		store_num(k, field, HF_BRIDGE_REFUSE);
+	else if (!strcmp(w, "drop_oldest"))
+		store_num(k, field, HF_BRIDGE_DROP_OLDEST);
+	else
+		return fail(p, "%s: '%s' is not refuse or drop_oldest", p->key,
+		            w);
+	return 0;
+}
+
+/* notification_topic: a topic name (no wildcards), spaces included. */
+static int
+h_notification_topic(struct pctx *p, const struct key_def *k, char *val,
+                     void *field)
+{
+	if (*val && !hf_topic_name_valid((const uint8_t *)val, strlen(val)))
+		return fail(p, "%s: '%s' is not a valid topic name", p->key,
+		            val);
+	return set_string(p, p->key, val, (char **)field);
+}
+
 /* ---- the key table ------------------------------------------------------ */
 
 /* Field descriptors: offset, size and type of a field of struct hf_config
@@ -999,6 +1406,15 @@ h_include_dir(struct pctx *p, const struct key_def *k, char *val, void *field)
 	.name = #f, .scope = HF_SCOPE_DEFAULT_LISTENER, .set = fn, LCONF(f)
 #define SECURITY(f, fn)                                                        \
 	.name = #f, .scope = HF_SCOPE_SECURITY, .set = fn, SCONF(f)
+/* A key of a bridge (the last `connection` block), setting field f of
+ * struct hf_bridge_conf. */
+#define BCONF(f)                                                               \
+	.type = FTYPE(FIELD_OF(hf_bridge_conf, f)),                            \
+	.boff = offsetof(struct hf_bridge_conf, f),                            \
+	.size = sizeof(FIELD_OF(hf_bridge_conf, f))
+#define BRIDGE_AS(n, f, fn)                                                    \
+	.name = n, .scope = HF_SCOPE_BRIDGE, .set = fn, BCONF(f)
+#define BRIDGE(f, fn) BRIDGE_AS(#f, f, fn)
 /* A key that sets no field of its own. */
 #define ACTION(n, sc, fn)      .name = n, .scope = HF_SCOPE_##sc, .set = fn
 #define PLANNED(n, sc)         ACTION(n, sc, h_planned)
@@ -1138,30 +1554,93 @@ static const struct key_def keys[] = {
     {GLOBAL(autosave_interval, h_num), RANGE(0, INT32_MAX), .def = 1800},
     {GLOBAL(autosave_on_changes, h_bool), .def = false},
 
-    /* Bridges: keys inside a `connection` block. */
-    {PLANNED("connection", GLOBAL)},
-    {PLANNED("address", BRIDGE)},
-    {PLANNED("addresses", BRIDGE)},
-    {PLANNED("topic", BRIDGE)},
-    {PLANNED("bridge_", BRIDGE), .flags = F_PREFIX},
-    {PLANNED("cleansession", BRIDGE)},
-    {PLANNED("idle_timeout", BRIDGE)},
-    {PLANNED("keepalive_interval", BRIDGE)},
-    {PLANNED("local_cleansession", BRIDGE)},
-    {PLANNED("local_clientid", BRIDGE)},
-    {PLANNED("local_password", BRIDGE)},
-    {PLANNED("local_username", BRIDGE)},
-    {PLANNED("notifications", BRIDGE)},
-    {PLANNED("notification_topic", BRIDGE)},
-    {PLANNED("notifications_local_only", BRIDGE)},
-    {PLANNED("remote_clientid", BRIDGE)},
-    {PLANNED("remote_password", BRIDGE)},
-    {PLANNED("remote_username", BRIDGE)},
-    {PLANNED("restart_timeout", BRIDGE)},
-    {PLANNED("round_robin", BRIDGE)},
-    {PLANNED("start_type", BRIDGE)},
-    {PLANNED("threshold", BRIDGE)},
-    {PLANNED("try_private", BRIDGE)},
+    /* Bridges: `connection NAME` opens one; the keys after it apply to
+     * the last one opened (conf/holdfast.conf, Bridges). */
+    {ACTION("connection", GLOBAL, h_connection)},
+    {ACTION("address", BRIDGE, h_address)},
+    {ACTION("addresses", BRIDGE, h_address)},
+    {ACTION("topic", BRIDGE, h_topic)},
+    {BRIDGE(round_robin, h_bool), .def = false},
+    {BRIDGE(cleansession, h_bool), .def = false},
+    {BRIDGE(local_cleansession, h_local_cleansession), .def = false},
+    {BRIDGE(remote_clientid, h_str)},
+    {BRIDGE(local_clientid, h_str)},
+    {BRIDGE(remote_username, h_str)},
+    {BRIDGE(remote_password, h_str)},
+    {BRIDGE_AS("bridge_protocol_version", protocol_version, h_bridge_protocol),
+     .def = HF_PROTO_V311},
+    {BRIDGE(try_private, h_bool), .def = true},
+    {BRIDGE(notifications, h_bool), .def = true},
+    {BRIDGE(notification_topic, h_notification_topic)},
+    {BRIDGE(notifications_local_only, h_bool), .def = false},
+    /* mosquitto refuses a keepalive below 5 s too */
+    {BRIDGE(keepalive_interval, h_num), RANGE(5, 65535), .def = 60},
+    {BRIDGE_AS("restart_timeout", restart_base, h_restart_timeout),
+     RANGE(1, INT32_MAX), .def = 5},
+    {.name = "restart_timeout cap",
+     .scope = HF_SCOPE_BRIDGE,
+     .flags = F_NOKEY,
+     BCONF(restart_cap),
+     .def = 30},
+    {ACTION("start_type", BRIDGE, h_start_type)},
+    /* the MQTT 5 ones: ignored (as by mosquitto) with another version */
+    {BRIDGE_AS("bridge_max_packet_size", max_packet_size, h_num),
+     RANGE(20, MAX_PACKET_LIMIT), .def = 0, .flags = F_ZERO_OFF},
+    {BRIDGE_AS("bridge_receive_maximum", receive_maximum, h_num),
+     RANGE(1, 65535), .def = 65535},
+    {BRIDGE_AS("bridge_session_expiry_interval", session_expiry_interval,
+               h_num),
+     RANGE(0, UINT32_MAX), .def = 0},
+    {BRIDGE_AS("bridge_outgoing_retain", outgoing_retain, h_bool), .def = true},
+    {BRIDGE_AS("bridge_attempt_unsubscribe", attempt_unsubscribe, h_bool),
+     .def = true},
+    {BRIDGE_AS("bridge_cafile", cafile, h_str)},
+    {BRIDGE_AS("bridge_capath", capath, h_str)},
+    {BRIDGE_AS("bridge_certfile", certfile, h_str)},
+    {BRIDGE_AS("bridge_keyfile", keyfile, h_str)},
+    {BRIDGE_AS("bridge_insecure", insecure, h_bool), .def = false},
+    {BRIDGE_AS("bridge_tls_version", tls_version, h_bridge_tls_version),
+     .def = HF_TLS_V12},
+    /* Holdfast's own: the outbox of messages waiting for the remote. */
+    {BRIDGE_AS("bridge_outbox_max_messages", outbox_max_messages, h_num),
+     RANGE(0, LLONG_MAX), .def = 0},
+    {BRIDGE_AS("bridge_outbox_max_bytes", outbox_max_bytes, h_size),
+     RANGE(0, MAX_SIZE), .def = 0},
+    {BRIDGE_AS("bridge_outbox_overflow", outbox_overflow, h_overflow),
+     .def = HF_BRIDGE_REFUSE},
+    /* mosquitto's, refused (before the "bridge_" row, which refuses the
+     * rest of bridge_*). */
+    {REFUSED("idle_timeout", BRIDGE,
+             "not supported: it belongs to start_type lazy, and only "
+             "automatic is supported")},
+    {REFUSED("threshold", BRIDGE,
+             "not supported: it belongs to start_type lazy, and only "
+             "automatic is supported")},
+    {REFUSED("local_username", BRIDGE,
+             "not supported: Holdfast's bridge has no local "
+             "credentials; remove it")},
+    {REFUSED("local_password", BRIDGE,
+             "not supported: Holdfast's bridge has no local "
+             "credentials; remove it")},
+    {REFUSED("bridge_bind_address", BRIDGE,
+             "not supported: the bridge connects from the address the "
+             "system picks")},
+    {REFUSED("bridge_identity", BRIDGE,
+             "not supported: TLS-PSK is not implemented; use "
+             "bridge_cafile (and bridge_certfile, bridge_keyfile)")},
+    {REFUSED("bridge_psk", BRIDGE,
+             "not supported: TLS-PSK is not implemented; use "
+             "bridge_cafile (and bridge_certfile, bridge_keyfile)")},
+    {REFUSED("bridge_alpn", BRIDGE, "not supported by Holdfast's bridge")},
+    {REFUSED("bridge_require_ocsp", BRIDGE,
+             "not supported: OCSP stapling is not implemented")},
+    {REFUSED("bridge_keyform", BRIDGE,
+             "not supported: bridge_keyfile is read as PEM")},
+    {REFUSED("bridge_tls_use_os_certs", BRIDGE,
+             "not supported: name the CA with bridge_cafile or "
+             "bridge_capath")},
+    {REFUSED("bridge_", BRIDGE, "not a bridge option Holdfast supports"),
+     .flags = F_PREFIX},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -1195,6 +1674,47 @@ listener_defaults(struct hf_listener_conf *l, uint16_t port)
 			store_num(&keys[i], (char *)l + keys[i].loff,
 			          keys[i].def);
 	l->port = port;
+}
+
+static bool
+has_bridge_field(const struct key_def *k)
+{
+	return k->type != T_NONE && k->scope == HF_SCOPE_BRIDGE;
+}
+
+/* A bridge's fields: the table's defaults, strings NULL. */
+static void
+bridge_defaults(struct hf_bridge_conf *b)
+{
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < COUNT(keys); i++)
+		if (has_bridge_field(&keys[i]) && keys[i].type != T_STR)
+			store_num(&keys[i], (char *)b + keys[i].boff,
+			          keys[i].def);
+}
+
+static void
+bridge_free(struct hf_bridge_conf *b)
+{
+	size_t i;
+	char *s;
+
+	for (i = 0; i < COUNT(keys); i++) {
+		if (!has_bridge_field(&keys[i]) || keys[i].type != T_STR)
+			continue;
+		memcpy(&s, (char *)b + keys[i].boff, sizeof(s));
+		free(s);
+	}
+	for (i = 0; i < b->n_addrs; i++)
+		free(b->addrs[i].host);
+	free(b->addrs);
+	for (i = 0; i < b->n_topics; i++)
+		topic_free(&b->topics[i]);
+	free(b->topics);
+	free(b->name);
+	free(b->at);
 }
 
 static void
@@ -1358,12 +1878,23 @@ target(struct pctx *p, const struct key_def *k)
 		/* does not by itself make the default listener real */
 		return (char *)cur_listener(c, false) + k->loff;
 	case HF_SCOPE_BRIDGE:
+		if (c->n_bridges)
+			return (char *)cur_bridge(c) + k->boff;
 		break;
 	}
-	/* No `connection` block can be open yet: `connection` is planned. */
 	fail(p, "%s: only allowed in a bridge, after a connection line",
 	     p->key);
 	return NULL;
+}
+
+/* Whether applying k needs target(): a key with a field, or a bridge key
+ * (whose handler gets the bridge); a refused one is refused anywhere. */
+static bool
+needs_target(const struct key_def *k)
+{
+	if (k->set == h_refused || k->set == h_planned)
+		return false;
+	return k->type != T_NONE || k->scope == HF_SCOPE_BRIDGE;
 }
 
 static int
@@ -1375,7 +1906,7 @@ apply_key(struct pctx *p, const char *key, char *val)
 	if (!k)
 		return fail(p, "unknown option '%s'", key);
 	p->key = key;
-	if (k->type != T_NONE && !(field = target(p, k)))
+	if (needs_target(k) && !(field = target(p, k)))
 		return -1;
 	if (k->set(p, k, val, field))
 		return -1;
@@ -1518,6 +2049,9 @@ hf_config_free(struct hf_config *c)
 	for (i = 0; i < c->n_listeners; i++)
 		listener_free(&c->listeners[i]);
 	free(c->listeners);
+	for (i = 0; i < c->n_bridges; i++)
+		bridge_free(&c->bridges[i]);
+	free(c->bridges);
 	listener_free(&c->default_listener);
 	if (c->key_at)
 		for (i = 0; i < COUNT(keys); i++)
@@ -1712,6 +2246,122 @@ http_api_defaults(struct hf_listener_conf *l, char *err, size_t errlen)
 	return 0;
 }
 
+/* A bridge's keys as a whole (see hf_config_finish); at is its
+ * connection line. */
+static int
+check_bridge(const struct hf_bridge_conf *b, char *err, size_t errlen)
+{
+	const char *at = b->at ? b->at : "?";
+	const char *tls_key = b->certfile          ? "bridge_certfile"
+	                      : b->keyfile         ? "bridge_keyfile"
+	                      : b->insecure        ? "bridge_insecure"
+	                      : b->tls_version_set ? "bridge_tls_version"
+	                                           : NULL;
+
+	if (!b->n_addrs)
+		return set_err(err, errlen,
+		               "%s: address: bridge '%s' has no address (add "
+		               "address HOST[:PORT] to its block)",
+		               at, b->name);
+	if (!b->n_topics)
+		return set_err(err, errlen,
+		               "%s: topic: bridge '%s' has no topic line, so "
+		               "it would bridge nothing",
+		               at, b->name);
+	if (b->certfile && !b->keyfile)
+		return set_err(err, errlen,
+		               "%s: bridge_certfile: bridge_keyfile is not set "
+		               "in bridge '%s' (a client certificate needs "
+		               "both)",
+		               at, b->name);
+	if (b->keyfile && !b->certfile)
+		return set_err(err, errlen,
+		               "%s: bridge_keyfile: bridge_certfile is not set "
+		               "in bridge '%s' (a client certificate needs "
+		               "both)",
+		               at, b->name);
+	if (tls_key && !b->cafile && !b->capath)
+		return set_err(err, errlen,
+		               "%s: %s: bridge '%s' has neither bridge_cafile "
+		               "nor bridge_capath, and TLS is on only with one "
+		               "of them",
+		               at, tls_key, b->name);
+	if (b->remote_password && !b->remote_username)
+		return set_err(err, errlen,
+		               "%s: remote_password: remote_username is not "
+		               "set in bridge '%s'",
+		               at, b->name);
+	return 0;
+}
+
+/* A string made with a format, into *out when it is still NULL. */
+static int __attribute__((format(printf, 2, 3)))
+default_str(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*out)
+		return 0;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !(*out = malloc((size_t)n + 1)))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(*out, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* A bridge's defaults that derive from others (see hf_config_finish). */
+static int
+bridge_finish_defaults(struct hf_bridge_conf *b)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	if (default_str(&b->remote_clientid, "%s.%s", b->name, host) ||
+	    default_str(&b->local_clientid, "local.%s", b->remote_clientid) ||
+	    default_str(&b->notification_topic,
+	                "$SYS/broker/connection/%s/state", b->remote_clientid))
+		return -1;
+	if (!b->local_cleansession_set)
+		b->local_cleansession = b->cleansession;
+	return 0;
+}
+
+/* Every bridge checked, its defaults filled in; no two bridges share a
+ * local client id (they would take over each other's session). */
+static int
+finish_bridges(struct hf_config *c, char *err, size_t errlen)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->n_bridges; i++) {
+		if (check_bridge(&c->bridges[i], err, errlen))
+			return -1;
+		if (bridge_finish_defaults(&c->bridges[i]))
+			return set_err(err, errlen, "out of memory");
+	}
+	for (i = 0; i < c->n_bridges; i++)
+		for (j = 0; j < i; j++)
+			if (!strcmp(c->bridges[i].local_clientid,
+			            c->bridges[j].local_clientid))
+				return set_err(
+				    err, errlen,
+				    "%s: local_clientid: bridge '%s' has the "
+				    "local client id '%s' of bridge '%s' (%s)",
+				    c->bridges[i].at ? c->bridges[i].at : "?",
+				    c->bridges[i].name,
+				    c->bridges[i].local_clientid,
+				    c->bridges[j].name,
+				    c->bridges[j].at ? c->bridges[j].at : "?");
+	return 0;
+}
+
 int
 hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 {
@@ -1781,6 +2431,8 @@ hf_config_finish(struct hf_config *c, char *err, size_t errlen)
 		if (check_tls(&c->listeners[i], err, errlen) ||
 		    http_api_defaults(&c->listeners[i], err, errlen))
 			return -1;
+	if (finish_bridges(c, err, errlen))
+		return -1;
 
 	/* allow_anonymous unset: false, but true in local only mode (as in
 	 * mosquitto 2.0); then every listener gets its security settings. */

@@ -14,11 +14,11 @@
  * and defaults are one table in config.c; hf_config_key_info() lists them.
  *
  * Errors are written to err as "FILE:LINE: message naming the option", and
- * the caller refuses to start. Keys that later work will implement
- * (websockets, password/ACL files, bridges) and unknown keys are errors,
- * never silently ignored. The files the TLS keys name are read when the
- * listeners open (broker/net/tls.c), whose errors name the FILE:LINE this
- * parser kept for them (struct hf_listener_conf, tls_at).
+ * the caller refuses to start. Keys that later work will implement and
+ * unknown keys are errors, never silently ignored. The files the TLS keys
+ * name are read when the listeners open (broker/net/tls.c), whose errors
+ * name the FILE:LINE this parser kept for them (struct hf_listener_conf,
+ * tls_at; for a bridge, the FILE:LINE of its connection line, at).
  *
  * Not thread-safe; the struct is read-only once the broker runs. */
 #ifndef HOLDFAST_CONFIG_H
@@ -186,6 +186,9 @@ struct hf_bridge_conf {
 	size_t n_topics;
 	bool cleansession;      /* default false */
 	bool local_cleansession; /* default: cleansession */
+	/* Parser state: local_cleansession was given (else hf_config_finish
+	 * copies cleansession into it). */
+	bool local_cleansession_set;
 	char *remote_clientid;  /* default "NAME.HOSTNAME" */
 	char *local_clientid;   /* default "local." + remote_clientid */
 	char *remote_username;  /* NULL = none */
@@ -209,6 +212,8 @@ struct hf_bridge_conf {
 	char *cafile, *capath, *certfile, *keyfile;
 	bool insecure;   /* bridge_insecure: no host name check */
 	int tls_version; /* enum hf_tls_version, default HF_TLS_V12 */
+	/* Parser state: bridge_tls_version was given (it needs a CA too). */
+	bool tls_version_set;
 	/* Holdfast's outbox limits (0 = none) and overflow policy. */
 	uint64_t outbox_max_messages; /* bridge_outbox_max_messages */
 	uint64_t outbox_max_bytes;    /* bridge_outbox_max_bytes */
@@ -351,7 +356,8 @@ enum hf_config_scope {
 	HF_SCOPE_SECURITY, /* global; with per_listener_settings true the
 	                      current listener's own copy (finish gives a
 	                      listener without one the global value) */
-	HF_SCOPE_BRIDGE,   /* inside a `connection` block (planned) */
+	HF_SCOPE_BRIDGE,   /* the bridge of the last `connection` line; an
+	                      error before any */
 };
 
 /* One configuration key, as hf_config_key_info() describes it. */
@@ -389,6 +395,16 @@ int hf_config_load(struct hf_config *c, const char *path, char *err,
  * FILE:LINE of the key). When no listener is configured, adds the
  * embedded default (port 1883, or the -p ports, on loopback v4 and v6,
  * anonymous allowed).
+ * Each bridge (struct hf_bridge_conf) is checked as a whole, the error
+ * naming the FILE:LINE of its connection line and the option: it needs an
+ * address and a topic; bridge_certfile and bridge_keyfile go together;
+ * bridge_certfile, bridge_keyfile, bridge_insecure and bridge_tls_version
+ * need bridge_cafile or bridge_capath (TLS is on only with a CA);
+ * remote_password needs remote_username; no two bridges share a
+ * local_clientid. Then its defaults that depend on others are filled in:
+ * remote_clientid "NAME.HOSTNAME", local_clientid "local." + that,
+ * notification_topic "$SYS/broker/connection/" + remote_clientid +
+ * "/state", local_cleansession = cleansession unless given.
  * Resolves allow_anonymous for each listener: afterwards every listener's
  * allow_anonymous and the global one are 0 or 1, never -1. With
  * per_listener_settings false every listener takes the global value; with it

@@ -9,6 +9,7 @@
  * Each case writes its configuration text to a fresh mkdtemp() directory
  * and removes it afterwards; nothing is shared between cases. */
 #include "config.h"
+#include "holdfast/mqtt.h"
 #include "holdfast/store.h"
 #include "test.h"
 
@@ -561,11 +562,6 @@ test_unknown_and_planned(void)
 	    "plugin /lib/p.so",
 	    "plugin_opt_foo bar",
 	    "auth_opt_db x",
-	    "connection b1",
-	    "address 10.0.0.1:1883",
-	    "topic # both 0",
-	    "bridge_protocol_version mqttv50",
-	    "bridge_cafile x",
 	    "check_retain_source true",
 	    "memory_limit 0",
 	    "accept_protocol_versions 5",
@@ -1551,7 +1547,105 @@ static const struct {
     {"persistence_commit_max", "8192", false},
     {"autosave_interval", "1800", false},
     {"autosave_on_changes", "false", false},
+    /* bridges (written inside a connection block, see BRIDGE_HEAD) */
+    {"connection", NULL, false},
+    {"address", NULL, false},
+    {"addresses", NULL, false},
+    {"topic", NULL, false},
+    {"round_robin", "false", false},
+    {"cleansession", "false", false},
+    {"local_cleansession", NULL, false}, /* cleansession's */
+    {"remote_clientid", NULL, false},    /* NAME.HOSTNAME */
+    {"local_clientid", NULL, false},     /* local.REMOTE_CLIENTID */
+    {"remote_username", NULL, false},
+    {"remote_password", NULL, false},
+    {"bridge_protocol_version", "mqttv311", false},
+    {"try_private", "true", false},
+    {"notifications", "true", false},
+    {"notification_topic", NULL, false}, /* from remote_clientid */
+    {"notifications_local_only", "false", false},
+    {"keepalive_interval", "60", false},
+    {"restart_timeout", "5 30", false},
+    {"start_type", "automatic", false},
+    {"bridge_max_packet_size", "0", false},
+    {"bridge_receive_maximum", "65535", false},
+    {"bridge_session_expiry_interval", "0", false},
+    {"bridge_outgoing_retain", "true", false},
+    {"bridge_attempt_unsubscribe", "true", false},
+    {"bridge_cafile", NULL, false},
+    {"bridge_capath", NULL, false},
+    {"bridge_certfile", NULL, false},
+    {"bridge_keyfile", NULL, false},
+    {"bridge_insecure", "false", false},
+    {"bridge_tls_version", "tlsv1.2", false},
+    {"bridge_outbox_max_messages", "0", false},
+    {"bridge_outbox_max_bytes", "0", false},
+    {"bridge_outbox_overflow", "refuse", false},
 };
+
+/* What a bridge key's default is written after, in test_table_defaults. */
+#define BRIDGE_HEAD "connection b\naddress h\ntopic t\nbridge_cafile ca.pem\n"
+
+static bool
+bridge_addr_eq(const struct hf_bridge_addr *a, const struct hf_bridge_addr *b)
+{
+	return str_eq(a->host, b->host) && a->port == b->port;
+}
+
+static bool
+bridge_topic_eq(const struct hf_bridge_topic *a,
+                const struct hf_bridge_topic *b)
+{
+	return str_eq(a->pattern, b->pattern) &&
+	       str_eq(a->local_prefix, b->local_prefix) &&
+	       str_eq(a->remote_prefix, b->remote_prefix) &&
+	       str_eq(a->local_topic, b->local_topic) &&
+	       str_eq(a->remote_topic, b->remote_topic) && a->dir == b->dir &&
+	       a->qos == b->qos;
+}
+
+/* Every field of two bridges but the parser state (the *_set flags). */
+static bool
+bridge_eq(const struct hf_bridge_conf *a, const struct hf_bridge_conf *b)
+{
+	size_t i;
+
+	if (a->n_addrs != b->n_addrs || a->n_topics != b->n_topics)
+		return false;
+	for (i = 0; i < a->n_addrs; i++)
+		if (!bridge_addr_eq(&a->addrs[i], &b->addrs[i]))
+			return false;
+	for (i = 0; i < a->n_topics; i++)
+		if (!bridge_topic_eq(&a->topics[i], &b->topics[i]))
+			return false;
+	return str_eq(a->name, b->name) && a->round_robin == b->round_robin &&
+	       a->cleansession == b->cleansession &&
+	       a->local_cleansession == b->local_cleansession &&
+	       str_eq(a->remote_clientid, b->remote_clientid) &&
+	       str_eq(a->local_clientid, b->local_clientid) &&
+	       str_eq(a->remote_username, b->remote_username) &&
+	       str_eq(a->remote_password, b->remote_password) &&
+	       a->protocol_version == b->protocol_version &&
+	       a->try_private == b->try_private &&
+	       a->notifications == b->notifications &&
+	       a->notifications_local_only == b->notifications_local_only &&
+	       str_eq(a->notification_topic, b->notification_topic) &&
+	       a->keepalive_interval == b->keepalive_interval &&
+	       a->restart_base == b->restart_base &&
+	       a->restart_cap == b->restart_cap &&
+	       a->max_packet_size == b->max_packet_size &&
+	       a->receive_maximum == b->receive_maximum &&
+	       a->session_expiry_interval == b->session_expiry_interval &&
+	       a->outgoing_retain == b->outgoing_retain &&
+	       a->attempt_unsubscribe == b->attempt_unsubscribe &&
+	       str_eq(a->cafile, b->cafile) && str_eq(a->capath, b->capath) &&
+	       str_eq(a->certfile, b->certfile) &&
+	       str_eq(a->keyfile, b->keyfile) && a->insecure == b->insecure &&
+	       a->tls_version == b->tls_version &&
+	       a->outbox_max_messages == b->outbox_max_messages &&
+	       a->outbox_max_bytes == b->outbox_max_bytes &&
+	       a->outbox_overflow == b->outbox_overflow;
+}
 
 static int
 find_default(const char *key)
@@ -1574,10 +1668,12 @@ test_table_defaults(void)
 	char err[ERRLEN], text[256], want[256];
 	char *conf = read_shipped_conf();
 	size_t i, n_impl = 0;
-	int d;
+	int d, rc;
 
 	CHECK(conf != NULL);
 	CHECK_EQ(hf_config_init(&def), 0);
+	CHECK_EQ(load_text(&def, BRIDGE_HEAD, NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&def, err, sizeof(err)), 0);
 	for (i = 0; hf_config_key_info(i, &k); i++) {
 		CHECK(k.name && *k.name);
 		if (!k.implemented)
@@ -1596,15 +1692,29 @@ test_table_defaults(void)
 		CHECK(strstr(conf, want) != NULL);
 		if (!key_defaults[d].def)
 			continue;
-		/* written out, the default changes nothing */
-		snprintf(text, sizeof(text), "%s %s\n", k.name,
+		/* written out, the default changes nothing (a bridge key
+		 * inside a bridge block, compared after finish) */
+		snprintf(text, sizeof(text), "%s%s %s\n",
+		         k.scope == HF_SCOPE_BRIDGE ? BRIDGE_HEAD : "", k.name,
 		         key_defaults[d].def);
 		CHECK_EQ(hf_config_init(&c), 0);
-		if (load_text(&c, text, NULL, 0, err))
-			fprintf(stderr, "  %s", err);
-		CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+		if (k.scope != HF_SCOPE_BRIDGE)
+			CHECK_EQ(load_text(&c, BRIDGE_HEAD, NULL, 0, err), 0);
+		rc = load_text(&c, text, NULL, 0, err);
+		if (rc)
+			fprintf(stderr, "  %s\n", err);
+		CHECK_EQ(rc, 0);
 		CHECK(c.default_listener_used == key_defaults[d].opens);
 		c.default_listener_used = false;
+		rc = hf_config_finish(&c, err, sizeof(err));
+		if (rc)
+			fprintf(stderr, "  key %s: %s\n", k.name, err);
+		CHECK_EQ(rc, 0);
+		CHECK_EQ(c.n_bridges, 1);
+		if (!bridge_eq(&def.bridges[0], &c.bridges[0]))
+			fprintf(stderr, "  key %s: '%s' is not the default\n",
+			        k.name, key_defaults[d].def);
+		CHECK(bridge_eq(&def.bridges[0], &c.bridges[0]));
 		if (!config_eq(&def, &c))
 			fprintf(stderr, "  key %s: '%s' is not the default\n",
 			        k.name, key_defaults[d].def);
@@ -1705,9 +1815,17 @@ test_table_scopes(void)
 	    {"psk_file", HF_SCOPE_SECURITY, false},
 	    {"plugin_opt_", HF_SCOPE_SECURITY, false},
 	    {"auth_opt_", HF_SCOPE_SECURITY, false},
-	    {"connection", HF_SCOPE_GLOBAL, false},
-	    {"address", HF_SCOPE_BRIDGE, false},
-	    {"topic", HF_SCOPE_BRIDGE, false},
+	    {"connection", HF_SCOPE_GLOBAL, true},
+	    {"address", HF_SCOPE_BRIDGE, true},
+	    {"addresses", HF_SCOPE_BRIDGE, true},
+	    {"topic", HF_SCOPE_BRIDGE, true},
+	    {"cleansession", HF_SCOPE_BRIDGE, true},
+	    {"start_type", HF_SCOPE_BRIDGE, true},
+	    {"bridge_cafile", HF_SCOPE_BRIDGE, true},
+	    {"bridge_outbox_overflow", HF_SCOPE_BRIDGE, true},
+	    {"idle_timeout", HF_SCOPE_BRIDGE, false},
+	    {"local_username", HF_SCOPE_BRIDGE, false},
+	    {"bridge_psk", HF_SCOPE_BRIDGE, false},
 	    {"bridge_", HF_SCOPE_BRIDGE, false},
 	    {"retry_interval", HF_SCOPE_GLOBAL, false},
 	};
@@ -1838,13 +1956,33 @@ test_scopes(void)
 	CHECK_EQ(c.listeners[1].allow_anonymous, 0);
 	hf_config_free(&c);
 
-	/* a bridge key outside a connection block (and `connection` itself,
-	 * planned) is an error naming the file and line */
+	/* a bridge key outside a connection block is an error naming the
+	 * file and line */
 	CHECK(expect_error("listener 1884\naddress 10.0.0.1:1883\n", 2,
-	                   "address: not supported yet in this build "
-	                   "(planned)"));
-	CHECK(expect_error("\nbridge_insecure true\n", 2, "bridge_insecure: "));
-	CHECK(expect_error("connection b1\naddress x\n", 1, "connection: "));
+	                   "address: only allowed in a bridge, after a "
+	                   "connection line"));
+	CHECK(expect_error("\nbridge_insecure true\n", 2,
+	                   "bridge_insecure: only allowed in a bridge, after "
+	                   "a connection line"));
+	/* a listener line does not end a bridge block: bridge keys go on to
+	 * the bridge, listener keys to the listener */
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "connection b1\n"
+	                   "address 10.0.0.1\n"
+	                   "listener 1884\n"
+	                   "topic a/# out\n"
+	                   "max_connections 3\n"
+	                   "keepalive_interval 30\n",
+	                   NULL, 0, err),
+	         0);
+	CHECK_EQ(c.n_bridges, 1);
+	CHECK_EQ(c.bridges[0].n_topics, 1);
+	CHECK_EQ(c.bridges[0].keepalive_interval, 30);
+	CHECK_EQ(c.n_listeners, 1);
+	CHECK_EQ(c.listeners[0].max_connections, 3);
+	CHECK(!c.default_listener_used);
+	hf_config_free(&c);
 }
 
 /* The TLS keys: per listener, stored as written; where each file key was
@@ -2192,6 +2330,619 @@ test_strings_freed(void)
 	hf_config_free(&c);
 }
 
+/* ---- bridges --------------------------------------------------------------
+ */
+
+/* Loads text and finishes; expects the finish to fail with a message naming
+ * the file, ":line:" (the connection line) and want. Returns 1 when so. */
+static int
+expect_finish_error(const char *text, unsigned line, const char *want)
+{
+	struct hf_config c;
+	char err[ERRLEN], path[128], at[32];
+	int rc, ok;
+
+	if (hf_config_init(&c))
+		return 0;
+	rc = load_text(&c, text, path, sizeof(path), err);
+	if (rc == 0)
+		rc = hf_config_finish(&c, err, ERRLEN) ? -1 : 0;
+	else
+		rc = -2; /* the load itself failed */
+	hf_config_free(&c);
+	snprintf(at, sizeof(at), ":%u: ", line);
+	ok = rc == -1 && strstr(err, path) == err && strstr(err, at) &&
+	     strstr(err, want);
+	if (!ok)
+		fprintf(stderr,
+		        "  config text: %s  rc=%d err='%s' (wanted line %u, "
+		        "'%s')\n",
+		        text, rc, err, line, want);
+	return ok;
+}
+
+/* Loads text and finishes, expecting success; 0 otherwise. */
+static int
+load_finish(struct hf_config *c, const char *text)
+{
+	char err[ERRLEN];
+
+	if (hf_config_init(c))
+		return 0;
+	if (load_text(c, text, NULL, 0, err) ||
+	    hf_config_finish(c, err, sizeof(err))) {
+		fprintf(stderr, "  config text: %s  err='%s'\n", text, err);
+		hf_config_free(c);
+		return 0;
+	}
+	return 1;
+}
+
+/* Every bridge key, set away from its default. */
+static void
+test_bridge_keys(void)
+{
+	static const char text[] =
+	    "connection east\n"
+	    "address broker.example.com:8883 [2001:db8::1]:1884 [::1]\n"
+	    "topic sensors/# out 1\n"
+	    "round_robin true\n"
+	    "cleansession true\n"
+	    "local_cleansession false\n"
+	    "remote_clientid site 1\n"
+	    "local_clientid here-1\n"
+	    "remote_username user name\n"
+	    "remote_password pass word\n"
+	    "bridge_protocol_version mqttv50\n"
+	    "try_private false\n"
+	    "notifications false\n"
+	    "notification_topic bridges/east/up\n"
+	    "notifications_local_only true\n"
+	    "keepalive_interval 5\n"
+	    "restart_timeout 2 120\n"
+	    "start_type automatic\n"
+	    "bridge_max_packet_size 1048576\n"
+	    "bridge_receive_maximum 1\n"
+	    "bridge_session_expiry_interval 4294967295\n"
+	    "bridge_outgoing_retain false\n"
+	    "bridge_attempt_unsubscribe false\n"
+	    "bridge_cafile /etc/ca dir/ca.pem\n"
+	    "bridge_capath /etc/ssl/certs\n"
+	    "bridge_certfile /etc/c.pem\n"
+	    "bridge_keyfile /etc/k.pem\n"
+	    "bridge_insecure true\n"
+	    "bridge_tls_version tlsv1.3\n"
+	    "bridge_outbox_max_messages 5000\n"
+	    "bridge_outbox_max_bytes 64m\n"
+	    "bridge_outbox_overflow drop_oldest\n";
+	struct hf_config c;
+	const struct hf_bridge_conf *b;
+
+	CHECK(load_finish(&c, text));
+	CHECK_EQ(c.n_bridges, 1);
+	b = &c.bridges[0];
+	CHECK(str_eq(b->name, "east"));
+	CHECK(b->at && strstr(b->at, "test.conf:1"));
+	CHECK_EQ(b->n_addrs, 3);
+	CHECK(str_eq(b->addrs[0].host, "broker.example.com"));
+	CHECK_EQ(b->addrs[0].port, 8883);
+	CHECK(str_eq(b->addrs[1].host, "2001:db8::1"));
+	CHECK_EQ(b->addrs[1].port, 1884);
+	CHECK(str_eq(b->addrs[2].host, "::1"));
+	CHECK_EQ(b->addrs[2].port, 1883);
+	CHECK_EQ(b->n_topics, 1);
+	CHECK(b->round_robin);
+	CHECK(b->cleansession);
+	CHECK(!b->local_cleansession); /* given: not cleansession's */
+	CHECK(str_eq(b->remote_clientid, "site 1"));
+	CHECK(str_eq(b->local_clientid, "here-1"));
+	CHECK(str_eq(b->remote_username, "user name"));
+	CHECK(str_eq(b->remote_password, "pass word"));
+	CHECK_EQ(b->protocol_version, HF_PROTO_V5);
+	CHECK(!b->try_private);
+	CHECK(!b->notifications);
+	CHECK(str_eq(b->notification_topic, "bridges/east/up"));
+	CHECK(b->notifications_local_only);
+	CHECK_EQ(b->keepalive_interval, 5);
+	CHECK_EQ(b->restart_base, 2);
+	CHECK_EQ(b->restart_cap, 120);
+	CHECK_EQ(b->max_packet_size, 1048576);
+	CHECK_EQ(b->receive_maximum, 1);
+	CHECK_EQ(b->session_expiry_interval, 4294967295LL);
+	CHECK(!b->outgoing_retain);
+	CHECK(!b->attempt_unsubscribe);
+	CHECK(str_eq(b->cafile, "/etc/ca dir/ca.pem"));
+	CHECK(str_eq(b->capath, "/etc/ssl/certs"));
+	CHECK(str_eq(b->certfile, "/etc/c.pem"));
+	CHECK(str_eq(b->keyfile, "/etc/k.pem"));
+	CHECK(b->insecure);
+	CHECK_EQ(b->tls_version, HF_TLS_V13);
+	CHECK_EQ(b->outbox_max_messages, 5000);
+	CHECK_EQ(b->outbox_max_bytes, 64LL * 1024 * 1024);
+	CHECK_EQ(b->outbox_overflow, HF_BRIDGE_DROP_OLDEST);
+	hf_config_free(&c);
+
+	/* the other values of the enumerated keys; restart_timeout with one
+	 * value is constant (cap 0); addresses is address */
+	CHECK(load_finish(&c, "connection a\n"
+	                      "addresses h1 h2:1\n"
+	                      "topic t\n"
+	                      "bridge_protocol_version mqttv31\n"
+	                      "restart_timeout 7\n"
+	                      "bridge_outbox_overflow refuse\n"
+	                      "bridge_outbox_max_bytes 1000\n"
+	                      "connection b\n"
+	                      "address h\n"
+	                      "topic t\n"
+	                      "bridge_protocol_version mqttv311\n"));
+	CHECK_EQ(c.n_bridges, 2);
+	CHECK_EQ(c.bridges[0].n_addrs, 2);
+	CHECK(str_eq(c.bridges[0].addrs[1].host, "h2"));
+	CHECK_EQ(c.bridges[0].addrs[1].port, 1);
+	CHECK_EQ(c.bridges[0].protocol_version, HF_PROTO_V31);
+	CHECK_EQ(c.bridges[0].restart_base, 7);
+	CHECK_EQ(c.bridges[0].restart_cap, 0);
+	CHECK_EQ(c.bridges[0].outbox_overflow, HF_BRIDGE_REFUSE);
+	CHECK_EQ(c.bridges[0].outbox_max_bytes, 1000);
+	CHECK_EQ(c.bridges[1].protocol_version, HF_PROTO_V311);
+	CHECK(str_eq(c.bridges[1].name, "b"));
+	CHECK(strstr(c.bridges[1].at, "test.conf:8"));
+	hf_config_free(&c);
+
+	/* the MQTT 5 keys with another version: accepted (and ignored) */
+	CHECK(load_finish(&c, "connection a\naddress h\ntopic t\n"
+	                      "bridge_protocol_version mqttv311\n"
+	                      "bridge_receive_maximum 10\n"
+	                      "bridge_session_expiry_interval 60\n"
+	                      "bridge_max_packet_size 100\n"));
+	CHECK_EQ(c.bridges[0].receive_maximum, 10);
+	hf_config_free(&c);
+}
+
+/* A minimal block: every default, the derived ones included. */
+static void
+test_bridge_defaults(void)
+{
+	struct hf_config c;
+	const struct hf_bridge_conf *b;
+	char host[256], want[512];
+
+	CHECK_EQ(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	CHECK(load_finish(&c, "connection b1\naddress 192.0.2.1\ntopic a\n"));
+	CHECK_EQ(c.n_bridges, 1);
+	b = &c.bridges[0];
+	CHECK_EQ(b->addrs[0].port, 1883);
+	CHECK(!b->round_robin);
+	CHECK(!b->cleansession);
+	CHECK(!b->local_cleansession);
+	snprintf(want, sizeof(want), "b1.%s", host);
+	CHECK(str_eq(b->remote_clientid, want));
+	snprintf(want, sizeof(want), "local.b1.%s", host);
+	CHECK(str_eq(b->local_clientid, want));
+	snprintf(want, sizeof(want), "$SYS/broker/connection/b1.%s/state",
+	         host);
+	CHECK(str_eq(b->notification_topic, want));
+	CHECK(b->remote_username == NULL && b->remote_password == NULL);
+	CHECK_EQ(b->protocol_version, HF_PROTO_V311);
+	CHECK(b->try_private);
+	CHECK(b->notifications);
+	CHECK(!b->notifications_local_only);
+	CHECK_EQ(b->keepalive_interval, 60);
+	CHECK_EQ(b->restart_base, 5);
+	CHECK_EQ(b->restart_cap, 30);
+	CHECK_EQ(b->max_packet_size, 0);
+	CHECK_EQ(b->receive_maximum, 65535);
+	CHECK_EQ(b->session_expiry_interval, 0);
+	CHECK(b->outgoing_retain);
+	CHECK(b->attempt_unsubscribe);
+	CHECK(b->cafile == NULL && b->capath == NULL);
+	CHECK(b->certfile == NULL && b->keyfile == NULL);
+	CHECK(!b->insecure);
+	CHECK_EQ(b->tls_version, HF_TLS_V12);
+	CHECK_EQ(b->outbox_max_messages, 0);
+	CHECK_EQ(b->outbox_max_bytes, 0);
+	CHECK_EQ(b->outbox_overflow, HF_BRIDGE_REFUSE);
+	/* a second finish changes nothing */
+	{
+		char err[ERRLEN];
+
+		CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+		snprintf(want, sizeof(want), "local.b1.%s", host);
+		CHECK(str_eq(c.bridges[0].local_clientid, want));
+		CHECK_EQ(c.n_bridges, 1);
+	}
+	hf_config_free(&c);
+
+	/* local_cleansession follows cleansession unless given; the derived
+	 * ids follow a given remote_clientid */
+	CHECK(load_finish(&c, "connection b1\naddress h\ntopic a\n"
+	                      "cleansession true\nremote_clientid r\n"
+	                      "connection b2\naddress h\ntopic a\n"
+	                      "cleansession true\nlocal_cleansession false\n"));
+	CHECK(c.bridges[0].local_cleansession);
+	CHECK(str_eq(c.bridges[0].local_clientid, "local.r"));
+	CHECK(str_eq(c.bridges[0].notification_topic,
+	             "$SYS/broker/connection/r/state"));
+	CHECK(!c.bridges[1].local_cleansession);
+	hf_config_free(&c);
+	/* no bridge: none */
+	CHECK(load_finish(&c, "listener 1884\n"));
+	CHECK_EQ(c.n_bridges, 0);
+	CHECK(c.bridges == NULL);
+	hf_config_free(&c);
+}
+
+static void
+test_bridge_addresses(void)
+{
+	static const struct {
+		const char *line;
+		const char *want;
+	} bad[] = {
+	    {"address", "address: missing value"},
+	    {"address h:0", "address: port '0' of h is not a port number"},
+	    {"address h:65536", "address: port '65536'"},
+	    {"address h:", "address: port '' of h"},
+	    {"address h:12x", "address: port '12x'"},
+	    {"address ok h:-1", "address: port '-1'"},
+	    {"address :1883", "address: missing host name"},
+	    {"address [::1", "address: '[::1' is not an address"},
+	    {"address []:1883", "address: '[]:1883' is not an address"},
+	    {"address [::1]x", "address: '[::1]x' is not an address"},
+	    {"address [::1]:0", "address: port '0' of ::1"},
+	    {"addresses h:99999", "addresses: port '99999'"},
+	};
+	struct hf_config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), "connection b\n%s\n", bad[i].line);
+		CHECK(expect_error(text, 2, bad[i].want));
+	}
+	/* one address line per bridge */
+	CHECK(expect_error("connection b\naddress a\naddresses b\n", 3,
+	                   "addresses: bridge 'b' already has its "
+	                   "addresses"));
+	/* without brackets the last ':' starts the port (mosquitto's rule) */
+	CHECK(load_finish(&c, "connection b\n"
+	                      "address ::1:1885 [fe80::1%eth0]:2000 h.local\n"
+	                      "topic t\n"));
+	CHECK_EQ(c.bridges[0].n_addrs, 3);
+	CHECK(str_eq(c.bridges[0].addrs[0].host, "::1"));
+	CHECK_EQ(c.bridges[0].addrs[0].port, 1885);
+	CHECK(str_eq(c.bridges[0].addrs[1].host, "fe80::1%eth0"));
+	CHECK_EQ(c.bridges[0].addrs[1].port, 2000);
+	CHECK(str_eq(c.bridges[0].addrs[2].host, "h.local"));
+	CHECK_EQ(c.bridges[0].addrs[2].port, 1883);
+	hf_config_free(&c);
+}
+
+/* topic lines: directions, QoS, prefixes, "" and the composed topics. */
+static void
+test_bridge_topics(void)
+{
+	static const struct {
+		const char *line;
+		const char *pattern, *lp, *rp, *local, *remote;
+		enum hf_bridge_dir dir;
+		int qos;
+	} ok[] = {
+	    {"topic #", "#", "", "", "#", "#", HF_BRIDGE_OUT, 0},
+	    {"topic a/+/c in", "a/+/c", "", "", "a/+/c", "a/+/c", HF_BRIDGE_IN,
+	     0},
+	    {"topic a BOTH 2", "a", "", "", "a", "a", HF_BRIDGE_BOTH, 2},
+	    {"topic a out 1", "a", "", "", "a", "a", HF_BRIDGE_OUT, 1},
+	    {"topic # both 2 local/ remote/", "#", "local/", "remote/",
+	     "local/#", "remote/#", HF_BRIDGE_BOTH, 2},
+	    {"topic s/# out 1 \"\" site1/", "s/#", "", "site1/", "s/#",
+	     "site1/s/#", HF_BRIDGE_OUT, 1},
+	    {"topic s/# in 0 here/ \"\"", "s/#", "here/", "", "here/s/#", "s/#",
+	     HF_BRIDGE_IN, 0},
+	    {"topic x in 1 \"\" \"\"", "x", "", "", "x", "x", HF_BRIDGE_IN, 1},
+	    {"topic \"\" in 1 alarm site1/alarm", "", "alarm", "site1/alarm",
+	     "alarm", "site1/alarm", HF_BRIDGE_IN, 1},
+	    {"topic $SYS/# in", "$SYS/#", "", "", "$SYS/#", "$SYS/#",
+	     HF_BRIDGE_IN, 0},
+	};
+	static const struct {
+		const char *line;
+		const char *want;
+	} bad[] = {
+	    {"topic", "topic: missing value"},
+	    {"topic a sideways", "topic: unknown direction 'sideways'"},
+	    {"topic a in 3", "topic: QoS '3' is not 0, 1 or 2"},
+	    {"topic a in -1", "topic: QoS '-1'"},
+	    {"topic a in 01", "topic: QoS '01'"},
+	    {"topic a in 1 l/", "topic: a local prefix needs a remote prefix"},
+	    {"topic a in 1 l/+/ r/", "topic: local prefix 'l/+/' contains a "
+	                             "wildcard"},
+	    {"topic a in 1 l/ r/#", "topic: remote prefix 'r/#' contains a "
+	                            "wildcard"},
+	    {"topic \"\"", "topic: an empty pattern (\"\") needs"},
+	    {"topic \"\" in 1", "topic: an empty pattern (\"\") needs"},
+	    {"topic \"\" in 1 \"\" \"\"", "topic: the pattern and both "
+	                                  "prefixes are empty"},
+	    {"topic \"\" in 1 a \"\"", "topic: the remote topic '' (remote "
+	                               "prefix + pattern) is not a valid"},
+	    {"topic \"\" in 1 \"\" a", "topic: the local topic ''"},
+	    {"topic a/#/b", "topic: the local topic 'a/#/b'"},
+	    {"topic a+ out", "topic: the local topic 'a+'"},
+	    {"topic a in 1 x/ y/ z", "topic: unexpected extra argument 'z'"},
+	};
+	struct hf_config c;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char text[160];
+		const struct hf_bridge_topic *t;
+
+		snprintf(text, sizeof(text),
+		         "connection b\naddress h\n%s\ntopic second\n",
+		         ok[i].line);
+		CHECK(load_finish(&c, text));
+		CHECK_EQ(c.bridges[0].n_topics, 2);
+		t = &c.bridges[0].topics[0];
+		if (!str_eq(t->local_topic, ok[i].local) ||
+		    !str_eq(t->remote_topic, ok[i].remote))
+			fprintf(stderr, "  %s: local '%s' remote '%s'\n",
+			        ok[i].line, t->local_topic, t->remote_topic);
+		CHECK(str_eq(t->pattern, ok[i].pattern));
+		CHECK(str_eq(t->local_prefix, ok[i].lp));
+		CHECK(str_eq(t->remote_prefix, ok[i].rp));
+		CHECK(str_eq(t->local_topic, ok[i].local));
+		CHECK(str_eq(t->remote_topic, ok[i].remote));
+		CHECK_EQ(t->dir, ok[i].dir);
+		CHECK_EQ(t->qos, ok[i].qos);
+		CHECK(str_eq(c.bridges[0].topics[1].pattern, "second"));
+		hf_config_free(&c);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[160];
+
+		snprintf(text, sizeof(text), "connection b\naddress h\n%s\n",
+		         bad[i].line);
+		CHECK(expect_error(text, 3, bad[i].want));
+	}
+}
+
+/* Errors found on the line itself. */
+static void
+test_bridge_line_errors(void)
+{
+	static const struct {
+		const char *line;
+		const char *want;
+	} bad[] = {
+	    {"start_type lazy", "start_type: lazy is not supported: only "
+	                        "automatic is"},
+	    {"start_type once", "start_type: once is not supported: only "
+	                        "automatic is"},
+	    {"start_type sometimes", "start_type: unknown start type"},
+	    {"keepalive_interval 4", "keepalive_interval: value 4 out of "
+	                             "range 5..65535"},
+	    {"keepalive_interval 65536", "keepalive_interval: value 65536"},
+	    {"restart_timeout 10 5", "restart_timeout: the cap 5 is below "
+	                             "the base 10"},
+	    {"restart_timeout 0", "restart_timeout: value 0 out of range"},
+	    {"restart_timeout", "restart_timeout: missing value"},
+	    {"restart_timeout 1 2 3", "restart_timeout: unexpected extra "
+	                              "argument '3'"},
+	    {"restart_timeout x", "restart_timeout: 'x' is not an integer"},
+	    {"bridge_protocol_version mqttv5", "bridge_protocol_version: "
+	                                       "unknown version 'mqttv5'"},
+	    {"bridge_tls_version tlsv1.1", "bridge_tls_version: tlsv1.1 is "
+	                                   "refused"},
+	    {"bridge_tls_version tlsv1", "bridge_tls_version: tlsv1 is "
+	                                 "refused"},
+	    {"bridge_receive_maximum 0", "bridge_receive_maximum: value 0"},
+	    {"bridge_receive_maximum 65536", "bridge_receive_maximum: value"},
+	    {"bridge_session_expiry_interval 4294967296",
+	     "bridge_session_expiry_interval: value 4294967296"},
+	    {"bridge_max_packet_size 19", "bridge_max_packet_size: value 19 "
+	                                  "out of range"},
+	    {"bridge_outbox_overflow drop", "bridge_outbox_overflow: 'drop' "
+	                                    "is not refuse or drop_oldest"},
+	    {"bridge_outbox_max_bytes 1x", "bridge_outbox_max_bytes: '1x' is "
+	                                   "not a size"},
+	    {"bridge_outbox_max_messages -1", "bridge_outbox_max_messages: "},
+	    {"cleansession yes", "cleansession: 'yes' is not a boolean"},
+	    {"bridge_insecure 1", "bridge_insecure: '1' is not a boolean"},
+	    {"notification_topic a/#", "notification_topic: 'a/#' is not a "
+	                               "valid topic name"},
+	    {"remote_clientid", "remote_clientid: missing value"},
+	    {"idle_timeout 60", "idle_timeout: not supported"},
+	    {"threshold 10", "threshold: not supported"},
+	    {"local_username u", "local_username: not supported"},
+	    {"local_password p", "local_password: not supported"},
+	    {"bridge_bind_address 10.0.0.1", "bridge_bind_address: not "
+	                                     "supported"},
+	    {"bridge_identity id", "bridge_identity: not supported"},
+	    {"bridge_psk 00ff", "bridge_psk: not supported"},
+	    {"bridge_alpn mqtt", "bridge_alpn: not supported"},
+	    {"bridge_require_ocsp true", "bridge_require_ocsp: not supported"},
+	    {"bridge_keyform pem", "bridge_keyform: not supported"},
+	    {"bridge_tls_use_os_certs true", "bridge_tls_use_os_certs: not "
+	                                     "supported"},
+	    {"bridge_something x", "bridge_something: not a bridge option "
+	                           "Holdfast supports"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[160];
+
+		snprintf(text, sizeof(text), "connection b\naddress h\n%s\n",
+		         bad[i].line);
+		CHECK(expect_error(text, 3, bad[i].want));
+	}
+	/* connection itself */
+	CHECK(expect_error("connection\n", 1, "connection: missing value"));
+	CHECK(expect_error("connection a b\n", 1,
+	                   "connection: unexpected extra argument 'b'"));
+	CHECK(expect_error("connection a\naddress h\ntopic t\n\nconnection a\n",
+	                   5,
+	                   "connection: a bridge named 'a' is already "
+	                   "configured ("));
+	/* every bridge key before any connection line, also after a
+	 * listener line */
+	CHECK(expect_error("# x\ntopic a\n", 2,
+	                   "topic: only allowed in a bridge, after a "
+	                   "connection line"));
+	CHECK(expect_error("listener 1884\nremote_clientid x\n", 2,
+	                   "remote_clientid: only allowed in a bridge, after "
+	                   "a connection line"));
+	CHECK(expect_error("start_type automatic\n", 1,
+	                   "start_type: only allowed in a bridge"));
+	CHECK(expect_error("restart_timeout 5\n", 1,
+	                   "restart_timeout: only allowed in a bridge"));
+	CHECK(expect_error("bridge_outbox_max_bytes 1m\n", 1,
+	                   "bridge_outbox_max_bytes: only allowed in a "
+	                   "bridge"));
+}
+
+/* Errors found by hf_config_finish: named by the connection line. */
+static void
+test_bridge_finish_errors(void)
+{
+	struct hf_config c;
+
+	CHECK(expect_finish_error("connection b\ntopic t\n", 1,
+	                          "address: bridge 'b' has no address"));
+	CHECK(expect_finish_error("listener 1884\n\nconnection b\naddress h\n",
+	                          3, "topic: bridge 'b' has no topic line"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "bridge_cafile ca\nbridge_certfile c\n",
+	                          1,
+	                          "bridge_certfile: bridge_keyfile is not "
+	                          "set"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "bridge_cafile ca\nbridge_keyfile k\n",
+	                          1,
+	                          "bridge_keyfile: bridge_certfile is not "
+	                          "set"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "bridge_certfile c\nbridge_keyfile k\n",
+	                          1,
+	                          "bridge_certfile: bridge 'b' has neither "
+	                          "bridge_cafile nor bridge_capath"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "bridge_insecure true\n",
+	                          1,
+	                          "bridge_insecure: bridge 'b' has neither"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "bridge_tls_version tlsv1.3\n",
+	                          1,
+	                          "bridge_tls_version: bridge 'b' has "
+	                          "neither"));
+	CHECK(expect_finish_error("connection b\naddress h\ntopic t\n"
+	                          "remote_password p\n",
+	                          1,
+	                          "remote_password: remote_username is not "
+	                          "set"));
+	/* two bridges with the same local client id: given, or derived
+	 * from the same remote_clientid */
+	CHECK(expect_finish_error("connection a\naddress h\ntopic t\n"
+	                          "local_clientid x\n"
+	                          "connection b\naddress h\ntopic t\n"
+	                          "local_clientid x\n",
+	                          5,
+	                          "local_clientid: bridge 'b' has the local "
+	                          "client id 'x' of bridge 'a'"));
+	CHECK(expect_finish_error("connection a\naddress h\ntopic t\n"
+	                          "remote_clientid r\n"
+	                          "connection b\naddress h\ntopic t\n"
+	                          "remote_clientid r\n",
+	                          5, "local_clientid: bridge 'b'"));
+	/* what is fine: the same id on both sides of one bridge; TLS keys
+	 * with a CA path; bridge_insecure false without a CA */
+	CHECK(load_finish(&c, "connection a\naddress h\ntopic t\n"
+	                      "remote_clientid same\nlocal_clientid same\n"
+	                      "remote_username u\n"
+	                      "connection b\naddress h\ntopic t\n"
+	                      "bridge_capath /etc/ssl/certs\n"
+	                      "bridge_certfile c\nbridge_keyfile k\n"
+	                      "bridge_insecure true\n"
+	                      "bridge_tls_version tlsv1.2\n"
+	                      "connection c\naddress h\ntopic t\n"
+	                      "bridge_insecure false\n"));
+	CHECK(str_eq(c.bridges[0].remote_username, "u"));
+	CHECK(c.bridges[0].remote_password == NULL);
+	hf_config_free(&c);
+}
+
+/* --test-config goes on after a bad bridge line and lists every one; a
+ * failed load frees cleanly whatever state a bridge was left in. */
+static void
+test_bridge_collect_and_free(void)
+{
+	struct hf_config c;
+	char err[ERRLEN];
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	c.collect_errors = true;
+	CHECK_EQ(load_text(&c,
+	                   "connection b\n"
+	                   "address h:0\n"
+	                   "address h2 h3\n"
+	                   "topic a in 5\n"
+	                   "topic a in 1\n"
+	                   "connection b\n"
+	                   "start_type lazy\n",
+	                   NULL, 0, err),
+	         -1);
+	CHECK(c.errors != NULL);
+	CHECK(strstr(c.errors, ":2: address: port '0'"));
+	CHECK(strstr(c.errors, ":4: topic: QoS '5'"));
+	CHECK(strstr(c.errors, ":6: connection: a bridge named 'b'"));
+	CHECK(strstr(c.errors, ":7: start_type: lazy"));
+	CHECK(!strstr(c.errors, ":3:") && !strstr(c.errors, ":5:"));
+	CHECK_EQ(c.n_bridges, 1);
+	CHECK_EQ(c.bridges[0].n_addrs, 2);
+	CHECK_EQ(c.bridges[0].n_topics, 1);
+	hf_config_free(&c);
+
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c,
+	                   "connection b\naddress h [::1]:2\n"
+	                   "topic # both 2 l/ r/\nremote_password x\n"
+	                   "bridge_cafile a\nbridge_cafile b\n"
+	                   "remote_clientid r1\nremote_clientid r2\n"
+	                   "bogus\n",
+	                   NULL, 0, err),
+	         -1);
+	hf_config_free(&c);
+	hf_config_free(&c);
+}
+
+/* A bridge block continues into an include_dir file, as a listener does. */
+static void
+test_bridge_include_dir(void)
+{
+	struct tmpdir t;
+	char dir[128], path[160], err[ERRLEN], text[256];
+	struct hf_config c;
+
+	CHECK_EQ(tmp_make(&t), 0);
+	snprintf(dir, sizeof(dir), "%s/conf.d", t.path);
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/b.conf", dir);
+	CHECK_EQ(write_text(path, "topic from/include in 2\n"), 0);
+	snprintf(text, sizeof(text),
+	         "connection b\naddress h\ninclude_dir %s\n", dir);
+	CHECK_EQ(hf_config_init(&c), 0);
+	CHECK_EQ(load_text(&c, text, NULL, 0, err), 0);
+	CHECK_EQ(hf_config_finish(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.bridges[0].n_topics, 1);
+	CHECK(str_eq(c.bridges[0].topics[0].pattern, "from/include"));
+	hf_config_free(&c);
+	unlink(path);
+	rmdir(dir);
+	rmdir(t.path);
+}
+
 int
 main(void)
 {
@@ -2222,5 +2973,13 @@ main(void)
 	HF_RUN(test_tls_keys);
 	HF_RUN(test_write_buffer_size);
 	HF_RUN(test_strings_freed);
+	HF_RUN(test_bridge_keys);
+	HF_RUN(test_bridge_defaults);
+	HF_RUN(test_bridge_addresses);
+	HF_RUN(test_bridge_topics);
+	HF_RUN(test_bridge_line_errors);
+	HF_RUN(test_bridge_finish_errors);
+	HF_RUN(test_bridge_collect_and_free);
+	HF_RUN(test_bridge_include_dir);
 	return HF_DONE();
 }
