@@ -16,7 +16,8 @@
  *     precise code and we use it).
  * What they may do is acl.c's (hf_acl_allows) when there is an ACL file,
  * everything otherwise; writing to $SYS is refused in both cases (mosquitto
- * refuses it too, ACL or not).
+ * refuses it too, ACL or not), but for $SYS/broker/connection/..., where
+ * bridges report their state.
  *
  * Reload: the new files are loaded beside the old ones and swapped in only
  * when all of them load, so a typo in a file being edited never takes
@@ -192,9 +193,17 @@ hf_auth_connect(const struct hf_auth *a, const struct hf_auth_client *who,
 	return a->conf.allow_anonymous ? HF_AUTH_OK : HF_AUTH_BAD_CREDENTIALS;
 }
 
+/* $SYS is not for clients to write, except the state a bridge reports of
+ * itself under $SYS/broker/connection/ (its notifications and their will),
+ * as in mosquitto; the ACL file still decides that part. */
+#define BRIDGE_STATE "$SYS/broker/connection/"
+
 static bool
 is_sys(const uint8_t *t, size_t len)
 {
+	size_t bl = sizeof(BRIDGE_STATE) - 1;
+	if (len > bl && memcmp(t, BRIDGE_STATE, bl) == 0)
+		return false;
 	return len >= 4 && memcmp(t, "$SYS", 4) == 0 &&
 	       (len == 4 || t[4] == '/');
 }

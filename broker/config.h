@@ -177,37 +177,37 @@ struct hf_bridge_addr {
 };
 
 struct hf_bridge_conf {
-	char *name; /* `connection NAME` */
-	char *at;   /* "FILE:LINE" of the connection line */
+	char *name;                   /* `connection NAME` */
+	char *at;                     /* "FILE:LINE" of the connection line */
 	struct hf_bridge_addr *addrs; /* address / addresses, in order */
 	size_t n_addrs;
 	bool round_robin; /* default false: the first address is the main one */
 	struct hf_bridge_topic *topics;
 	size_t n_topics;
-	bool cleansession;      /* default false */
+	bool cleansession;       /* default false */
 	bool local_cleansession; /* default: cleansession */
 	/* Parser state: local_cleansession was given (else hf_config_finish
 	 * copies cleansession into it). */
 	bool local_cleansession_set;
-	char *remote_clientid;  /* default "NAME.HOSTNAME" */
-	char *local_clientid;   /* default "local." + remote_clientid */
-	char *remote_username;  /* NULL = none */
-	char *remote_password;  /* NULL = none */
-	uint8_t protocol_version; /* HF_PROTO_V31/V311/V5; default V311 */
-	bool try_private;         /* default true */
-	bool notifications;       /* default true */
+	char *remote_clientid;         /* default "NAME.HOSTNAME" */
+	char *local_clientid;          /* default "local." + remote_clientid */
+	char *remote_username;         /* NULL = none */
+	char *remote_password;         /* NULL = none */
+	uint8_t protocol_version;      /* HF_PROTO_V31/V311/V5; default V311 */
+	bool try_private;              /* default true */
+	bool notifications;            /* default true */
 	bool notifications_local_only; /* default false */
-	char *notification_topic; /* default
-	                             "$SYS/broker/connection/" remote_clientid
-	                             "/state" */
-	uint16_t keepalive_interval; /* seconds, default 60 */
-	uint32_t restart_base;       /* restart_timeout: seconds, default 5 */
-	uint32_t restart_cap;        /* default 30; 0 = constant restart_base */
-	uint32_t max_packet_size;    /* bridge_max_packet_size, 0 = none */
-	uint16_t receive_maximum;    /* bridge_receive_maximum, 65535 */
+	char *notification_topic;      /* default
+	                                  "$SYS/broker/connection/" remote_clientid
+	                                  "/state" */
+	uint16_t keepalive_interval;   /* seconds, default 60 */
+	uint32_t restart_base;         /* restart_timeout: seconds, default 5 */
+	uint32_t restart_cap;     /* default 30; 0 = constant restart_base */
+	uint32_t max_packet_size; /* bridge_max_packet_size, 0 = none */
+	uint16_t receive_maximum; /* bridge_receive_maximum, 65535 */
 	uint32_t session_expiry_interval; /* bridge_session_expiry_interval */
-	bool outgoing_retain;        /* bridge_outgoing_retain, default true */
-	bool attempt_unsubscribe;    /* bridge_attempt_unsubscribe, true */
+	bool outgoing_retain;     /* bridge_outgoing_retain, default true */
+	bool attempt_unsubscribe; /* bridge_attempt_unsubscribe, true */
 	/* TLS to the remote: on when cafile or capath is set. */
 	char *cafile, *capath, *certfile, *keyfile;
 	bool insecure;   /* bridge_insecure: no host name check */

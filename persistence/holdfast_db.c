@@ -520,7 +520,8 @@ cmd_bridges(struct hf_store *st, struct sess_list *l,
 		printf("{\"bridges\":[");
 	else
 		printf("%-16s %-10s %-12s %-20s %-24s %s\n", "BRIDGE", "OUTBOX",
-		       "BYTES", "OLDEST-QUEUED-AT", "REMOTE", "LOCAL-CLIENT-ID");
+		       "BYTES", "OLDEST-QUEUED-AT", "REMOTE",
+		       "LOCAL-CLIENT-ID");
 	for (size_t i = 0; i < cf->n_bridges; i++) {
 		const struct hf_bridge_conf *bc = &cf->bridges[i];
 		size_t idlen = strlen(bc->local_clientid);
@@ -993,9 +994,10 @@ main(int argc, char **argv)
 		                 NULL);
 	check = !strcmp(pos[0], "check");
 	if (!strcmp(pos[0], "bridges") && !cfile)
-		return bad_usage("bridges needs -c CONF (the bridges are in the "
-		                 "configuration)",
-		                 NULL);
+		return bad_usage(
+		    "bridges needs -c CONF (the bridges are in the "
+		    "configuration)",
+		    NULL);
 	if (cfile) {
 		if (hf_config_init(&cf)) {
 			fprintf(stderr, "holdfast-db: out of memory\n");

@@ -170,9 +170,9 @@ dial_failed(void *ctx, const char *why)
 	const struct hf_bridge_addr *a = cur_addr(br);
 	snprintf(br->why, sizeof(br->why), "%s", why);
 	br->failures++;
-	hf_log_ev(&b->log, HF_LOG_NOTICE, "bridge_failed", br->conf->name,
-	          NULL, "Bridge %s: connecting to %s:%u failed: %s.",
-	          br->conf->name, a->host, a->port, why);
+	hf_log_ev(&b->log, HF_LOG_NOTICE, "bridge_failed", br->conf->name, NULL,
+	          "Bridge %s: connecting to %s:%u failed: %s.", br->conf->name,
+	          a->host, a->port, why);
 	/* The next address after a failure, in both modes. */
 	br->addr = (br->addr + 1) % br->conf->n_addrs;
 	schedule(br, next_delay(br));
@@ -369,9 +369,12 @@ connack_reason(uint8_t proto, uint8_t rc)
 {
 	if (proto != HF_PROTO_V5) {
 		static const char *const v3[] = {
-		    "accepted", "unacceptable protocol version",
-		    "identifier rejected", "server unavailable",
-		    "bad user name or password", "not authorised"};
+		    "accepted",
+		    "unacceptable protocol version",
+		    "identifier rejected",
+		    "server unavailable",
+		    "bad user name or password",
+		    "not authorised"};
 		return rc < 6 ? v3[rc] : "unknown";
 	}
 	switch (rc) {
@@ -410,7 +413,8 @@ hf_bridge_connack(struct hf_client *c, const struct hf_connack *p)
 		         "the remote refused the connection: %s (0x%02x)",
 		         connack_reason(c->proto, p->rc), p->rc);
 		hf_log_ev(&b->log, HF_LOG_WARNING, "bridge_refused", bc->name,
-		          NULL, "Bridge %s: %s:%u refused the connection: %s "
+		          NULL,
+		          "Bridge %s: %s:%u refused the connection: %s "
 		          "(0x%02x).",
 		          bc->name, a->host, a->port,
 		          connack_reason(c->proto, p->rc), p->rc);
@@ -489,8 +493,8 @@ hf_bridge_suback(struct hf_client *c, uint8_t type, const struct hf_suback *p)
 			continue;
 		uint8_t rc = p->rcs[k++];
 		if (rc >= 0x80)
-			hf_log_ev(&c->b->log, HF_LOG_WARNING, "bridge_subscribe",
-			          bc->name, NULL,
+			hf_log_ev(&c->b->log, HF_LOG_WARNING,
+			          "bridge_subscribe", bc->name, NULL,
 			          "Bridge %s: the remote refused the "
 			          "subscription to %s (0x%02x).",
 			          bc->name, t->remote_topic, rc);
@@ -519,8 +523,8 @@ hf_bridge_closed(struct hf_client *c)
 		          "Bridge %s disconnected from %s:%u%s%s (%u messages "
 		          "in the outbox).",
 		          bc->name, a->host, a->port, br->why[0] ? ": " : "",
-		          br->why, (unsigned)(br->s->n_inflight +
-		                              br->s->n_queued));
+		          br->why,
+		          (unsigned)(br->s->n_inflight + br->s->n_queued));
 		notify_local(br, false);
 		/* Not round robin: back to the main address. */
 		if (!bc->round_robin)
@@ -531,7 +535,8 @@ hf_bridge_closed(struct hf_client *c)
 	} else {
 		const struct hf_bridge_addr *a = cur_addr(br);
 		hf_log_ev(&b->log, HF_LOG_NOTICE, "bridge_failed", bc->name,
-		          NULL, "Bridge %s: connection to %s:%u ended before "
+		          NULL,
+		          "Bridge %s: connection to %s:%u ended before "
 		          "CONNACK%s%s.",
 		          bc->name, a->host, a->port, br->why[0] ? ": " : "",
 		          br->why);
@@ -636,9 +641,9 @@ sync_subscriptions(struct hf_bridge *br)
 		const struct hf_subrec *r = &s->subs[i];
 		bool want = false;
 		for (size_t k = 0; k < bc->n_topics && !want; k++)
-			want = (bc->topics[k].dir & HF_BRIDGE_OUT) &&
-			       strcmp(bc->topics[k].local_topic, r->filter) ==
-			           0;
+			want =
+			    (bc->topics[k].dir & HF_BRIDGE_OUT) &&
+			    strcmp(bc->topics[k].local_topic, r->filter) == 0;
 		if (!want)
 			hf_session_unsubscribe(s, (const uint8_t *)r->filter,
 			                       r->len);
@@ -647,8 +652,8 @@ sync_subscriptions(struct hf_bridge *br)
 		const struct hf_bridge_topic *t = &bc->topics[k];
 		if (!(t->dir & HF_BRIDGE_OUT))
 			continue;
-		uint8_t opts = (uint8_t)(t->qos | HF_SUBOPT_NO_LOCAL |
-		                         HF_SUBOPT_RAP);
+		uint8_t opts =
+		    (uint8_t)(t->qos | HF_SUBOPT_NO_LOCAL | HF_SUBOPT_RAP);
 		if (hf_session_subscribe(s, (const uint8_t *)t->local_topic,
 		                         strlen(t->local_topic), opts) != 0)
 			return -1;
@@ -861,8 +866,8 @@ hf_bridges_sys(struct hf_broker *b,
 		const struct hf_session *s = br->s;
 		char topic[256], v[32];
 		const char *n = br->conf->name;
-		snprintf(topic, sizeof(topic), "$SYS/broker/bridge/%s/connected",
-		         n);
+		snprintf(topic, sizeof(topic),
+		         "$SYS/broker/bridge/%s/connected", n);
 		put(b, topic, br->state == BR_UP ? "1" : "0");
 		snprintf(topic, sizeof(topic),
 		         "$SYS/broker/bridge/%s/outbox/messages", n);
@@ -871,9 +876,9 @@ hf_bridges_sys(struct hf_broker *b,
 		put(b, topic, v);
 		snprintf(topic, sizeof(topic),
 		         "$SYS/broker/bridge/%s/outbox/bytes", n);
-		snprintf(v, sizeof(v), "%llu",
-		         (unsigned long long)(s->queued_bytes +
-		                              s->inflight_bytes));
+		snprintf(
+		    v, sizeof(v), "%llu",
+		    (unsigned long long)(s->queued_bytes + s->inflight_bytes));
 		put(b, topic, v);
 		snprintf(topic, sizeof(topic),
 		         "$SYS/broker/bridge/%s/outbox/oldest_seconds", n);

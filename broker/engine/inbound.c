@@ -122,13 +122,13 @@ log_refused(struct hf_broker *b, const struct hf_session *s,
 		          limit, full->id);
 		return;
 	}
-	hf_log_ev(
-	    &b->log, HF_LOG_WARNING, "publish_refused", s->id, NULL,
-	    "Message from %s on %.*s refused: queue or store full: "
-	    "queue of %s at %s %llu (%u messages, %llu bytes queued).",
-	    s->id, (int)p->topic.len, (const char *)p->topic.p, full->id, limit,
-	    (unsigned long long)hf_queue_limit_value(full, limit),
-	    (unsigned)full->n_queued, (unsigned long long)full->queued_bytes);
+	hf_log_ev(&b->log, HF_LOG_WARNING, "publish_refused", s->id, NULL,
+	          "Message from %s on %.*s refused: queue or store full: "
+	          "queue of %s at %s %llu (%u messages, %llu bytes queued).",
+	          s->id, (int)p->topic.len, (const char *)p->topic.p, full->id,
+	          limit, (unsigned long long)hf_queue_limit_value(full, limit),
+	          (unsigned)full->n_queued,
+	          (unsigned long long)full->queued_bytes);
 }
 
 void

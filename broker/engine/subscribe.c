@@ -254,9 +254,10 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 		uint8_t eff = (uint8_t)((opts & ~HF_SUBOPT_QOS_MASK) | q);
 		if (c->proto != HF_PROTO_V5) /* a bridge's: no echo, flags as
 		                                published (mosquitto's way) */
-			eff = (uint8_t)(q | (s->peer_bridge ? HF_SUBOPT_NO_LOCAL |
-			                                          HF_SUBOPT_RAP
-			                                    : 0));
+			eff =
+			    (uint8_t)(q | (s->peer_bridge ? HF_SUBOPT_NO_LOCAL |
+			                                        HF_SUBOPT_RAP
+			                                  : 0));
 		bool existed = false;
 		if (hf_tree_sub(b->tree, f.p, f.len, s, eff, sub_id,
 		                &existed) != 0) {
@@ -303,7 +304,7 @@ hf_handle_subscribe(struct hf_client *c, const struct hf_subscribe *p)
 
 int
 hf_session_subscribe(struct hf_session *s, const uint8_t *f, size_t len,
-                      uint8_t opts)
+                     uint8_t opts)
 {
 	bool existed = false;
 	if (hf_tree_sub(s->b->tree, f, len, s, opts, 0, &existed) != 0)

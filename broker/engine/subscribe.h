@@ -26,7 +26,6 @@ int hf_session_add_subrec(struct hf_session *s, const uint8_t *f, size_t len,
 int hf_session_subscribe(struct hf_session *s, const uint8_t *f, size_t len,
                          uint8_t opts);
 /* The reverse; nothing when s has no such subscription. */
-void hf_session_unsubscribe(struct hf_session *s, const uint8_t *f,
-                            size_t len);
+void hf_session_unsubscribe(struct hf_session *s, const uint8_t *f, size_t len);
 
 #endif

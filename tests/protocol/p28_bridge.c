@@ -180,8 +180,8 @@ out_topics(struct pair *p)
 	CHECK(bridge_up(&p->edge, 1));
 	int sub = hf_raw_sub_client(p->core.port, V4, "core-sub", "#", 1);
 	CHECK(sub >= 0);
-	int pub = hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60, NULL,
-	                         NULL);
+	int pub =
+	    hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60, NULL, NULL);
 	CHECK(pub >= 0);
 	CHECK(hf_raw_publish(pub, V4, "e/1", "one", 3, 1, false, 1) == 0);
 	CHECK(arrives(sub, "e/1", "one"));
@@ -207,10 +207,10 @@ in_and_both(struct pair *p)
 	int esub = hf_raw_sub_client(p->edge.port, V4, "edge-sub", "#", 1);
 	int csub = hf_raw_sub_client(p->core.port, V4, "core-sub", "#", 1);
 	CHECK(esub >= 0 && csub >= 0);
-	int cpub = hf_raw_connect(p->core.port, V4, "core-pub", true, 60,
-	                          NULL, NULL);
-	int epub = hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60,
-	                          NULL, NULL);
+	int cpub =
+	    hf_raw_connect(p->core.port, V4, "core-pub", true, 60, NULL, NULL);
+	int epub =
+	    hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60, NULL, NULL);
 	CHECK(cpub >= 0 && epub >= 0);
 	/* the remote SUBSCRIBE may still be on its way: retry a little */
 	bool got = false;
@@ -304,8 +304,8 @@ static bool
 collect(uint16_t port, uint8_t qos, int n, int *dups)
 {
 	bool present = false;
-	int fd = hf_raw_connect_expiry(port, V4, "core-keeper", false, 0,
-	                               &present);
+	int fd =
+	    hf_raw_connect_expiry(port, V4, "core-keeper", false, 0, &present);
 	if (fd < 0 || !present) {
 		fprintf(stderr, "core-keeper: no session (%d)\n", fd);
 		if (fd >= 0)
@@ -431,8 +431,8 @@ overflow_refuse(struct pair *p)
 {
 	CHECK(bridge_up(&p->edge, 1));
 	CHECK(hf_bproc_stop(&p->core) == 0);
-	int pub = hf_raw_connect_expiry(p->edge.port, V5, "edge-pub", true, 0,
-	                                NULL);
+	int pub =
+	    hf_raw_connect_expiry(p->edge.port, V5, "edge-pub", true, 0, NULL);
 	CHECK(pub >= 0);
 	for (int i = 1; i <= 10; i++)
 		CHECK(hf_raw_publish(pub, V5, "o/1", "x", 1, 1, false,
@@ -456,8 +456,8 @@ overflow_drop(struct pair *p)
 	CHECK(hf_raw_subscribe(k, V4, 1, "o/#", 1, 0) == 1);
 	close(k);
 	CHECK(hf_bproc_stop(&p->core) == 0);
-	int pub = hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60, NULL,
-	                         NULL);
+	int pub =
+	    hf_raw_connect(p->edge.port, V4, "edge-pub", true, 60, NULL, NULL);
 	CHECK(pub >= 0);
 	for (int i = 1; i <= 30; i++) {
 		char pl[8];
@@ -510,8 +510,8 @@ mosq_body(struct hf_bproc *edge, uint16_t mport)
 	int msub = hf_raw_sub_client(mport, V4, "mq-sub", "#", 1);
 	int esub = hf_raw_sub_client(edge->port, V4, "edge-sub", "m/#", 1);
 	CHECK(msub >= 0 && esub >= 0);
-	int epub = hf_raw_connect(edge->port, V4, "edge-pub", true, 60, NULL,
-	                          NULL);
+	int epub =
+	    hf_raw_connect(edge->port, V4, "edge-pub", true, 60, NULL, NULL);
 	int mpub = hf_raw_connect(mport, V4, "mq-pub", true, 60, NULL, NULL);
 	CHECK(epub >= 0 && mpub >= 0);
 	CHECK(hf_raw_publish(epub, V4, "e/1", "to-mq", 5, 1, false, 1) == 0);

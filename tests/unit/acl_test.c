@@ -316,6 +316,10 @@ t_no_acl_file(void)
 	CHECK(!acl(a, NULL, "c", "$SYS", W));
 	CHECK(acl(a, NULL, "c", "$SYSX", W));
 	CHECK(acl(a, NULL, "c", "$x/y", W));
+	/* a bridge's own state, as mosquitto allows it */
+	CHECK(acl(a, NULL, "c", "$SYS/broker/connection/edge/state", W));
+	CHECK(!acl(a, NULL, "c", "$SYS/broker/connection/", W));
+	CHECK(!acl(a, NULL, "c", "$SYS/broker/connections", W));
 	hf_auth_free(a);
 	CHECK(acl(NULL, NULL, "c", "$SYS/x", W));
 
