@@ -819,10 +819,18 @@ hf_connect_timeouts(struct hf_broker *b, int64_t now)
 		 * reasonable time after the connection is established
 		 * SHOULD close it. */
 		char peer[HF_PEER_LEN];
-		hf_log(&b->log, HF_LOG_NOTICE,
-		       "Client connection from %s closed: no CONNECT within "
-		       "%u s (connect_timeout).",
-		       hf_client_peer(c, peer), b->conf->connect_timeout);
+		if (c->policy->outgoing) /* a bridge of ours (bridge.c) */
+			hf_log(&b->log, HF_LOG_NOTICE,
+			       "Bridge connection to %s closed: no CONNACK "
+			       "within %u s (connect_timeout).",
+			       hf_client_peer(c, peer),
+			       b->conf->connect_timeout);
+		else
+			hf_log(&b->log, HF_LOG_NOTICE,
+			       "Client connection from %s closed: no CONNECT "
+			       "within %u s (connect_timeout).",
+			       hf_client_peer(c, peer),
+			       b->conf->connect_timeout);
 		hf_client_close(c, -1);
 	}
 	return next;
