@@ -2328,8 +2328,10 @@ bridge_finish_defaults(struct hf_bridge_conf *b)
 	    default_str(&b->notification_topic,
 	                "$SYS/broker/connection/%s/state", b->remote_clientid))
 		return -1;
-	if (!b->local_cleansession_set)
-		b->local_cleansession = b->cleansession;
+	/* Unlike mosquitto, local_cleansession does not follow cleansession:
+	 * a clean local session would throw the outbox away at a restart,
+	 * messages this broker has acknowledged. Only an explicit
+	 * `local_cleansession true` does that. */
 	return 0;
 }
 

@@ -185,7 +185,7 @@ struct hf_bridge_conf {
 	struct hf_bridge_topic *topics;
 	size_t n_topics;
 	bool cleansession;       /* default false */
-	bool local_cleansession; /* default: cleansession */
+	bool local_cleansession; /* default false (not cleansession's) */
 	/* Parser state: local_cleansession was given (else hf_config_finish
 	 * copies cleansession into it). */
 	bool local_cleansession_set;

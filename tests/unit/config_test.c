@@ -1554,7 +1554,7 @@ static const struct {
     {"topic", NULL, false},
     {"round_robin", "false", false},
     {"cleansession", "false", false},
-    {"local_cleansession", NULL, false}, /* cleansession's */
+    {"local_cleansession", NULL, false}, /* not cleansession's */
     {"remote_clientid", NULL, false},    /* NAME.HOSTNAME */
     {"local_clientid", NULL, false},     /* local.REMOTE_CLIENTID */
     {"remote_username", NULL, false},
@@ -2554,13 +2554,14 @@ test_bridge_defaults(void)
 	}
 	hf_config_free(&c);
 
-	/* local_cleansession follows cleansession unless given; the derived
-	 * ids follow a given remote_clientid */
+	/* local_cleansession stays false unless given (not cleansession's:
+	 * the outbox is kept); the derived ids follow a given
+	 * remote_clientid */
 	CHECK(load_finish(&c, "connection b1\naddress h\ntopic a\n"
 	                      "cleansession true\nremote_clientid r\n"
 	                      "connection b2\naddress h\ntopic a\n"
 	                      "cleansession true\nlocal_cleansession false\n"));
-	CHECK(c.bridges[0].local_cleansession);
+	CHECK(!c.bridges[0].local_cleansession);
 	CHECK(str_eq(c.bridges[0].local_clientid, "local.r"));
 	CHECK(str_eq(c.bridges[0].notification_topic,
 	             "$SYS/broker/connection/r/state"));
