@@ -186,8 +186,7 @@ struct hf_bridge_conf {
 	size_t n_topics;
 	bool cleansession;       /* default false */
 	bool local_cleansession; /* default false (not cleansession's) */
-	/* Parser state: local_cleansession was given (else hf_config_finish
-	 * copies cleansession into it). */
+	/* Parser state: local_cleansession was given. */
 	bool local_cleansession_set;
 	char *remote_clientid;         /* default "NAME.HOSTNAME" */
 	char *local_clientid;          /* default "local." + remote_clientid */
@@ -404,7 +403,7 @@ int hf_config_load(struct hf_config *c, const char *path, char *err,
  * local_clientid. Then its defaults that depend on others are filled in:
  * remote_clientid "NAME.HOSTNAME", local_clientid "local." + that,
  * notification_topic "$SYS/broker/connection/" + remote_clientid +
- * "/state", local_cleansession = cleansession unless given.
+ * "/state" (local_cleansession stays false unless given).
  * Resolves allow_anonymous for each listener: afterwards every listener's
  * allow_anonymous and the global one are 0 or 1, never -1. With
  * per_listener_settings false every listener takes the global value; with it
