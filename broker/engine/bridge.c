@@ -57,6 +57,7 @@ struct hf_bridge {
 	size_t addr;       /* the address dialled last (conf->addrs) */
 	uint32_t delay_ms; /* the last restart delay (backoff) */
 	uint16_t sub_pid, unsub_pid;
+	bool probing; /* a dial to the main address while on another */
 	int64_t up_since;     /* monotonic ms */
 	int64_t outbox_since; /* monotonic ms the outbox was last empty */
 	uint64_t connects, failures, dropped;
@@ -178,6 +179,27 @@ dial_failed(void *ctx, const char *why)
 	schedule(br, next_delay(br));
 }
 
+static int
+start_dial(struct hf_bridge *br, const struct hf_bridge_addr *a,
+           struct hf_acceptor acc, void (*failed)(void *, const char *),
+           char *err, size_t errlen)
+{
+	struct hf_broker *b = br->b;
+	const struct hf_bridge_conf *bc = br->conf;
+	struct hf_dial_tls tls = {
+	    .cafile = bc->cafile,
+	    .capath = bc->capath,
+	    .certfile = bc->certfile,
+	    .keyfile = bc->keyfile,
+	    .insecure = bc->insecure,
+	    .tls_version = bc->tls_version,
+	};
+	bool use_tls = bc->cafile || bc->capath;
+	return b->dialer.dial(b->dialer.dctx, a->host, a->port,
+	                      use_tls ? &tls : NULL, acc, failed, br, err,
+	                      errlen);
+}
+
 static void
 dial(struct hf_bridge *br)
 {
@@ -189,24 +211,53 @@ dial(struct hf_bridge *br)
 		       "Error: bridge %s cannot dial: no dialler.", bc->name);
 		return;
 	}
-	struct hf_dial_tls tls = {
-	    .cafile = bc->cafile,
-	    .capath = bc->capath,
-	    .certfile = bc->certfile,
-	    .keyfile = bc->keyfile,
-	    .insecure = bc->insecure,
-	    .tls_version = bc->tls_version,
-	};
-	bool use_tls = bc->cafile || bc->capath;
 	struct hf_acceptor acc = {bridge_accept, br};
 	char err[160] = "";
 	br->state = BR_DIALING;
 	hf_log_ev(&b->log, HF_LOG_NOTICE, "bridge_connecting", bc->name, NULL,
 	          "Connecting bridge %s (%s:%u)", bc->name, a->host, a->port);
-	if (b->dialer.dial(b->dialer.dctx, a->host, a->port,
-	                   use_tls ? &tls : NULL, acc, dial_failed, br, err,
-	                   sizeof(err)) != 0)
+	if (start_dial(br, a, acc, dial_failed, err, sizeof(err)) != 0)
 		dial_failed(br, err[0] ? err : "cannot dial");
+}
+
+/* Connected to a fallback address (round_robin false): the main one is
+ * tried about once per keepalive_interval, and when it answers the link
+ * moves back to it (mosquitto's bridges do the same). The probe is a bare
+ * dial, closed at once. */
+static int
+probe_accept(void *ctx, struct hf_conn *conn)
+{
+	struct hf_bridge *br = ctx;
+	(void)conn;
+	br->probing = false;
+	if (br->state == BR_UP && br->c && br->addr != 0) {
+		const struct hf_bridge_addr *m = &br->conf->addrs[0];
+		snprintf(br->why, sizeof(br->why),
+		         "the main address %s:%u answers again", m->host,
+		         m->port);
+		hf_client_close(br->c, -1);
+	}
+	return -1; /* the probe's connection is closed by net */
+}
+
+static void
+probe_failed(void *ctx, const char *why)
+{
+	struct hf_bridge *br = ctx;
+	(void)why;
+	br->probing = false;
+}
+
+static void
+probe_main(struct hf_bridge *br)
+{
+	if (br->probing || br->addr == 0 || br->conf->round_robin ||
+	    !br->b->dialer.dial)
+		return;
+	char err[160];
+	br->probing = start_dial(br, &br->conf->addrs[0],
+	                         (struct hf_acceptor){probe_accept, br},
+	                         probe_failed, err, sizeof(err)) == 0;
 }
 
 /* Keep the link alive: a PINGREQ every keepalive_interval while up (the
@@ -228,8 +279,10 @@ timer_cb(uv_timer_t *t)
 	struct hf_bridge *br = t->data;
 	if (br->state == BR_IDLE)
 		dial(br);
-	else if (br->state == BR_UP)
+	else if (br->state == BR_UP) {
 		ping(br);
+		probe_main(br);
+	}
 }
 
 /* The CONNECT the remote gets, as mosquitto's bridge sends it. */

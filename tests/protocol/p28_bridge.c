@@ -22,6 +22,10 @@
  *                    the limit) and with drop_oldest (the newest arrive).
  *   to_mosquitto     the edge bridges to a mosquitto core (when mosquitto
  *                    is installed): out and in.
+ *   failover         two addresses, the main one down: the bridge uses the
+ *                    second; once the main one is back it moves there
+ *                    (probed once per keepalive_interval) and messages
+ *                    flow to it.
  *
  * Every wait has a deadline; every broker listens on loopback. */
 #include <signal.h>
@@ -617,6 +621,81 @@ out:
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* ---- addresses ----------------------------------------------------------- */
+
+static void
+failover_body(struct hf_bproc *mainb, struct hf_bproc *second,
+              struct hf_bproc *edge, bool *main_up)
+{
+	char needle[64];
+	snprintf(needle, sizeof(needle), "connected to 127.0.0.1:%u",
+	         second->port);
+	CHECK(hf_bproc_wait_log(edge, needle, 15000));
+	int sub2 = hf_raw_sub_client(second->port, V4, "s2", "e/#", 1);
+	int pub = hf_raw_connect(edge->port, V4, "edge-pub", true, 60, NULL,
+	                         NULL);
+	CHECK(sub2 >= 0 && pub >= 0);
+	CHECK(hf_raw_publish(pub, V4, "e/1", "to-second", 9, 1, false, 1) == 0);
+	CHECK(arrives(sub2, "e/1", "to-second"));
+	close(sub2);
+	/* the main one comes back: the bridge moves to it */
+	CHECK(hf_bproc_restart(mainb) == 0);
+	*main_up = true;
+	snprintf(needle, sizeof(needle), "connected to 127.0.0.1:%u",
+	         mainb->port);
+	CHECK(hf_bproc_wait_log(edge, needle, 20000));
+	CHECK(hf_bproc_log_contains(edge, "answers again"));
+	int sub1 = hf_raw_sub_client(mainb->port, V4, "s1", "e/#", 1);
+	CHECK(sub1 >= 0);
+	CHECK(hf_raw_publish(pub, V4, "e/1", "to-main", 7, 1, false, 2) == 0);
+	CHECK(arrives(sub1, "e/1", "to-main"));
+	close(sub1);
+	close(pub);
+}
+
+static void
+failover_case(void)
+{
+	struct hf_bproc mainb, second, edge;
+	bool main_up = false, second_up = false, edge_up = false;
+	if (hf_bproc_start(&mainb, NULL) != 0 || pin_port(&mainb) != 0 ||
+	    hf_bproc_stop(&mainb) != 0) {
+		hf_test_failed_ = 1;
+		return;
+	}
+	if (hf_bproc_start(&second, NULL) != 0) {
+		hf_test_failed_ = 1;
+		goto out;
+	}
+	second_up = true;
+	char conf[512];
+	snprintf(conf, sizeof(conf),
+	         "connection c1\naddress 127.0.0.1:%u 127.0.0.1:%u\n"
+	         "restart_timeout 1\nkeepalive_interval 5\n"
+	         "topic e/# out 1\n",
+	         mainb.port, second.port);
+	if (hf_bproc_start(&edge, conf) != 0) {
+		hf_test_failed_ = 1;
+		goto out;
+	}
+	edge_up = true;
+	failover_body(&mainb, &second, &edge, &main_up);
+out:
+	if (hf_test_failed_ && edge_up)
+		hf_bproc_dump_log(&edge, 4000);
+	if (edge_up && hf_bproc_stop(&edge) != 0)
+		hf_test_failed_ = 1;
+	if (second_up && hf_bproc_stop(&second) != 0)
+		hf_test_failed_ = 1;
+	if (main_up && hf_bproc_stop(&mainb) != 0)
+		hf_test_failed_ = 1;
+	if (!hf_test_failed_) {
+		hf_bproc_cleanup(&edge);
+		hf_bproc_cleanup(&second);
+		hf_bproc_cleanup(&mainb);
+	}
+}
+
 int
 main(void)
 {
@@ -629,5 +708,6 @@ main(void)
 	HF_RUN(overflow_refuse_case);
 	HF_RUN(overflow_drop_case);
 	HF_RUN(to_mosquitto_case);
+	HF_RUN(failover_case);
 	return HF_DONE();
 }
