@@ -1004,7 +1004,12 @@ main(int argc, char **argv)
 			return 1;
 		}
 		have_cf = true;
-		if (hf_config_load(&cf, cfile, err, sizeof(err))) {
+		/* finish too: a bridge's remote and local client ids are
+		 * derived there when not set (NAME.HOSTNAME and local.ID),
+		 * and `bridges` looks the session up by the local one (it
+		 * was NULL, and strlen() crashed, without this). */
+		if (hf_config_load(&cf, cfile, err, sizeof(err)) ||
+		    hf_config_finish(&cf, err, sizeof(err))) {
 			fprintf(stderr, "holdfast-db: %s\n", err);
 			hf_config_free(&cf);
 			return check ? 2 : 1;
