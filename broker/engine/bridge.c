@@ -839,14 +839,21 @@ hf_bridge_dropped(struct hf_bridge *br, unsigned n)
 		          br->conf->name, (unsigned long long)br->dropped);
 }
 
+/* The age of the outbox's oldest message: from its store record (when it
+ * was queued, wall clock); for an outbox not in the store (no persistence,
+ * or older records), the time since the outbox was last empty, an upper
+ * bound. */
 static double
 outbox_age_s(struct hf_bridge *br, int64_t now)
 {
-	const struct hf_session *s = br->s;
+	struct hf_session *s = br->s;
 	if (!s->n_inflight && !s->n_queued) {
 		br->outbox_since = now;
 		return 0;
 	}
+	int64_t at = hf_dur_oldest_queued_at(s), wall = hf_wall_ms();
+	if (at > 0)
+		return at < wall ? (double)(wall - at) / 1000.0 : 0;
 	return (double)(now - br->outbox_since) / 1000.0;
 }
 
@@ -864,9 +871,8 @@ hf_bridges_metrics(struct hf_broker *b, struct hf_wbuf *out)
 	    "# TYPE holdfast_bridge_outbox_messages gauge\n"
 	    "# HELP holdfast_bridge_outbox_bytes Their payload bytes.\n"
 	    "# TYPE holdfast_bridge_outbox_bytes gauge\n"
-	    "# HELP holdfast_bridge_outbox_oldest_seconds Time since the "
-	    "outbox was last empty (an upper bound on its oldest "
-	    "message's age).\n"
+	    "# HELP holdfast_bridge_outbox_oldest_seconds Age of the "
+	    "outbox's oldest message.\n"
 	    "# TYPE holdfast_bridge_outbox_oldest_seconds gauge\n"
 	    "# HELP holdfast_bridge_connects_total Connections made.\n"
 	    "# TYPE holdfast_bridge_connects_total counter\n"

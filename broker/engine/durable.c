@@ -536,6 +536,29 @@ hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
 	return 0;
 }
 
+static int
+first_queued_at(void *ctx, const struct hf_store_qentry *r)
+{
+	*(int64_t *)ctx = r->queued_at;
+	return 1;
+}
+
+int64_t
+hf_dur_oldest_queued_at(struct hf_session *s)
+{
+	int64_t at = 0;
+	if (!s->b->store || !s->sid || s->b->store_failed)
+		return 0;
+	/* Entries are in seq order: the first one, in flight or waiting,
+	 * is the oldest. */
+	hf_dur_reads_begin(s);
+	if (hf_store_queue_each(s->b->store, s->sid, 0, 1, first_queued_at,
+	                        &at) < 0)
+		at = 0;
+	hf_dur_reads_end(s->b);
+	return at;
+}
+
 int
 hf_dur_open(struct hf_broker *b, char *err, size_t errlen)
 {

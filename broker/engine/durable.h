@@ -78,6 +78,10 @@ void hf_dur_retain(struct hf_broker *b, struct hf_msg *old, struct hf_msg *m);
  * a commit); report() gets one line per violation. Returns the count. */
 int hf_dur_check(struct hf_broker *b,
                  void (*report)(void *ctx, const char *what), void *ctx);
+/* Wall-clock ms when the oldest entry of s's queue (in flight or
+ * waiting) was queued, from the store; 0 when it has none, is not
+ * durable, or the store does not know (entries from before format 3). */
+int64_t hf_dur_oldest_queued_at(struct hf_session *s);
 /* Fill out[] (entries with a subids copy) from the store; see durable.c.
  * Returns 0, -1 when the store cannot be read (logged), -2 out of memory. */
 int hf_dur_queue_read(struct hf_session *s, size_t max, struct hf_qentry **out,
