@@ -138,7 +138,7 @@ port() { # kind role
 	esac
 }
 
-EDGE= CORE= HPID=
+EDGE="" CORE="" HPID=""
 cleanup() {
 	local p
 	for p in $HPID $EDGE $CORE; do
@@ -147,14 +147,14 @@ cleanup() {
 	for p in $HPID $EDGE $CORE; do
 		wait "$p" 2>/dev/null || true
 	done
-	EDGE= CORE= HPID=
+	EDGE="" CORE="" HPID=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 waitport() { # port: until it listens (10 s)
-	local i
-	for i in $(seq 200); do
+	local _
+	for _ in $(seq 200); do
 		ss -Hltn "sport = :$1" | grep -q . && return 0
 		sleep 0.05
 	done
@@ -187,8 +187,8 @@ fresh() { # kind: empty stores
 }
 # until the core holds the bridge's retained "1" (10 s)
 bridge_up() { # kind
-	local i v
-	for i in $(seq 20); do
+	local v
+	for _ in $(seq 20); do
 		v=$(mosquitto_sub -h 127.0.0.1 -p "$(port "$1" core)" -W 1 -C 1 \
 			-t '$SYS/broker/connection/+/state' 2>/dev/null || true)
 		[[ $v == 1 ]] && return 0
@@ -221,7 +221,7 @@ finish() { # name: record /proc, stop both brokers
 		>"$OUT/$1.proc"
 	stopone "$EDGE"
 	stopone "$CORE"
-	EDGE= CORE=
+	EDGE="" CORE=""
 	grep -E '^(publishers|subscribers|drain|latency|lost|broker|hfbench: FAILED)' \
 		"$OUT/$1.txt" | sed 's/^/  /' | tee -a "$OUT/log" || true
 	sed 's/^/  /' "$OUT/$1.proc" | tee -a "$OUT/log"
