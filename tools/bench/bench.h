@@ -12,7 +12,9 @@
  * finished, each publisher's expected delivery count, and the total of new
  * deliveries, which tell every worker when the run has drained. TLS and
  * WebSocket are per-connection transports under the MQTT code
- * (transport.h); the TLS context is made once by main().
+ * (transport.h); the TLS context is made once by main(). Subscribers may
+ * talk to another broker than publishers (--sub-host/--sub-port: the two
+ * ends of a bridge); idle connections go to the publishers' broker.
  *
  * Threading/ownership: struct hf_bench_cfg is read-only after parsing.
  * struct hf_bench_run is created by main(); its atomics are shared, the
@@ -35,7 +37,9 @@
 struct hf_bench_cfg {
 	const char *host;
 	int port;
-	int version; /* 4 or 5 */
+	const char *sub_host; /* --sub-host: subscribers' broker (host) */
+	int sub_port;         /* --sub-port: subscribers' broker (port) */
+	int version;          /* 4 or 5 */
 	int qos;
 	int sub_qos;
 	int pubs, subs;
@@ -47,6 +51,7 @@ struct hf_bench_cfg {
 	int shared;
 	int persistent;
 	int sub_offline;
+	int pause_stdin; /* --sub-offline: wait for stdin twice */
 	int idle;
 	int pid;
 	int connect_only;
@@ -73,15 +78,18 @@ struct hf_bench_worker;
 
 struct hf_bench_run {
 	const struct hf_bench_cfg *cfg;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	struct sockaddr_storage addr, sub_addr; /* publishers', subscribers' */
+	socklen_t addrlen, sub_addrlen;
 	struct hf_bench_tls tls; /* --tls: shared client context */
 	pthread_barrier_t barrier;
 	atomic_int failed;
 	atomic_int pubs_done;
-	_Atomic uint64_t *pub_expected; /* per publisher, set when finished */
-	_Atomic uint64_t delivered;     /* new distinct deliveries, all subs */
-	_Atomic uint64_t last_delivery; /* monotonic ns of the latest one */
+	_Atomic uint64_t *pub_expected;  /* per publisher, set when finished */
+	_Atomic uint64_t delivered;      /* new distinct deliveries, all subs */
+	_Atomic uint64_t last_delivery;  /* monotonic ns of the latest one */
+	_Atomic uint64_t first_delivery; /* monotonic ns of the first one */
+	/* --pause-stdin: subscribers retry refused connects until then */
+	uint64_t retry_until;
 	/* written between phases by the serial thread */
 	uint64_t t_setup, t_start, t_send_end, t_drain_start, t_end;
 	long rss_before, rss_after;
@@ -99,6 +107,7 @@ struct hf_bench_worker {
 	int ndirty;
 	int any_pending; /* some connection has TLS bytes no epoll event shows
 	                  */
+	int retry;       /* a refused connect waits to be tried again */
 	int phase;
 	/* results */
 	struct hf_bench_hist lat;      /* delivery latency, ns */

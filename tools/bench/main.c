@@ -31,6 +31,9 @@ usage(FILE *f)
 	    "usage: hfbench [options]\n"
 	    "  -h HOST            broker host (127.0.0.1)\n"
 	    "  -p PORT            broker port (1883)\n"
+	    "  --sub-host HOST    subscribers' broker host (-h)\n"
+	    "  --sub-port PORT    subscribers' broker port (-p); e.g. the\n"
+	    "                     far end of a bridge from -h/-p\n"
 	    "  -V 311|5           protocol version (311)\n"
 	    "  -q QOS             publish QoS 0..2 (0)\n"
 	    "  --sub-qos QOS      subscription QoS (same as -q)\n"
@@ -47,6 +50,12 @@ usage(FILE *f)
 	    "  --persistent       persistent sessions for everyone\n"
 	    "  --sub-offline      queue for offline persistent subscribers,\n"
 	    "                     then reconnect them and time the drain\n"
+	    "  --pause-stdin      --sub-offline: wait for a line on stdin\n"
+	    "                     once the subscribers' sessions exist and\n"
+	    "                     again once every message is acknowledged;\n"
+	    "                     the second line may hold the CLOCK_REALTIME\n"
+	    "                     ns at which the drain clock starts; then\n"
+	    "                     refused subscriber connects are retried\n"
 	    "  --idle N           open N idle connections, report RSS\n"
 	    "  --pid PID          broker process: report its CPU use (and\n"
 	    "                     its RSS with --idle)\n"
@@ -96,6 +105,9 @@ enum {
 	O_WS_PATH,
 	O_SELF_TEST,
 	O_SUB_QOS,
+	O_SUB_HOST,
+	O_SUB_PORT,
+	O_PAUSE_STDIN,
 	O_HELP,
 };
 
@@ -123,6 +135,9 @@ static const struct option long_opts[] = {
     {"ws-path", required_argument, NULL, O_WS_PATH},
     {"self-test", no_argument, NULL, O_SELF_TEST},
     {"sub-qos", required_argument, NULL, O_SUB_QOS},
+    {"sub-host", required_argument, NULL, O_SUB_HOST},
+    {"sub-port", required_argument, NULL, O_SUB_PORT},
+    {"pause-stdin", no_argument, NULL, O_PAUSE_STDIN},
     {"help", no_argument, NULL, O_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -244,6 +259,15 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 		case O_SUB_OFFLINE:
 			c->sub_offline = 1;
 			break;
+		case O_SUB_HOST:
+			c->sub_host = optarg;
+			break;
+		case O_SUB_PORT:
+			c->sub_port = (int)num("--sub-port", optarg, 1, 65535);
+			break;
+		case O_PAUSE_STDIN:
+			c->pause_stdin = 1;
+			break;
 		case O_IDLE:
 			c->idle = (int)num("--idle", optarg, 1, 10000000);
 			break;
@@ -309,6 +333,14 @@ parse(int argc, char **argv, struct hf_bench_cfg *c)
 		exit(3);
 	}
 	(void)qos_set;
+	if (!c->sub_host)
+		c->sub_host = c->host;
+	if (!c->sub_port)
+		c->sub_port = c->port;
+	if (c->pause_stdin && !c->sub_offline) {
+		fprintf(stderr, "hfbench: --pause-stdin needs --sub-offline\n");
+		exit(3);
+	}
 	if (c->sub_qos < 0)
 		c->sub_qos = c->qos;
 	if (!c->count && c->duration <= 0)
@@ -356,23 +388,23 @@ raise_nofile(void)
 }
 
 static int
-resolve(struct hf_bench_run *run, const struct hf_bench_cfg *cfg)
+resolve(const char *host, int port, struct sockaddr_storage *addr,
+        socklen_t *addrlen)
 {
 	struct addrinfo hints, *ai;
-	char port[16];
+	char serv[16];
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%d", cfg->port);
-	rc = getaddrinfo(cfg->host, port, &hints, &ai);
+	snprintf(serv, sizeof(serv), "%d", port);
+	rc = getaddrinfo(host, serv, &hints, &ai);
 	if (rc) {
-		fprintf(stderr, "hfbench: %s: %s\n", cfg->host,
-		        gai_strerror(rc));
+		fprintf(stderr, "hfbench: %s: %s\n", host, gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&run->addr, ai->ai_addr, ai->ai_addrlen);
-	run->addrlen = ai->ai_addrlen;
+	memcpy(addr, ai->ai_addr, ai->ai_addrlen);
+	*addrlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	return 0;
 }
@@ -394,6 +426,7 @@ struct totals {
 	    lost, dups, reordered, foreign, qos2_resent;
 	uint64_t pub_last;
 	double pub_rate, del_rate, window_s, drain_s;
+	double first_s; /* --sub-offline: drain start to first delivery */
 	double broker_user, broker_sys; /* --pid: CPU seconds, -1 unknown */
 	struct hf_bench_hist lat, conn_lat;
 };
@@ -479,6 +512,9 @@ collect(struct hf_bench_run *run, struct totals *t)
 	}
 	if (cfg->sub_offline)
 		t->drain_s = t->window_s;
+	last = atomic_load(&run->first_delivery);
+	if (cfg->sub_offline && last > wstart)
+		t->first_s = (double)(last - wstart) / 1e9;
 	free(ps);
 	free(exp);
 }
@@ -532,6 +568,12 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 		       : cfg->persistent ? "persistent"
 		                         : "clean",
 		       cfg->threads, cfg->threads > 1 ? "s" : "");
+		if (cfg->sub_port != cfg->port ||
+		    strcmp(cfg->sub_host, cfg->host))
+			printf("brokers: publishers %s port %d, subscribers "
+			       "%s port %d\n",
+			       cfg->host, cfg->port, cfg->sub_host,
+			       cfg->sub_port);
 		printf("connect: %d connections ready in %.3f s, handshake "
 		       "p50 %.0f us max %.0f us\n",
 		       cfg->pubs + cfg->subs, setup_s,
@@ -551,6 +593,13 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 			       t->del_rate, t->window_s,
 			       cfg->sub_offline ? " (drain after reconnect)"
 			                        : "");
+			if (cfg->sub_offline)
+				printf("drain: first delivery %.3f s, last "
+				       "%.3f s after the %s\n",
+				       t->first_s, t->drain_s,
+				       cfg->pause_stdin
+				           ? "time given on stdin"
+				           : "subscribers' reconnect");
 			printf("latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 "
 			       "%.1f max %.1f mean %.1f\n",
 			       us(hf_bench_hist_quantile(l, 0.5)),
@@ -586,7 +635,7 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	       "\"sub_qos\":%d,\"pubs\":%d,\"subs\":%d,\"shared\":%s,"
 	       "\"payload\":%zu,\"rate\":%.0f,\"window\":%u,"
 	       "\"count\":%llu,\"duration\":%.3f,\"session\":\"%s\","
-	       "\"threads\":%d,\"idle\":%d,",
+	       "\"threads\":%d,\"idle\":%d,\"port\":%d,\"sub_port\":%d,",
 	       transport_name(cfg), cfg->version == 5 ? "5" : "3.1.1", cfg->qos,
 	       cfg->sub_qos, cfg->pubs, cfg->subs,
 	       cfg->shared ? "true" : "false", cfg->payload, cfg->rate,
@@ -594,16 +643,16 @@ report(struct hf_bench_run *run, const struct totals *t, double cpu_user,
 	       cfg->sub_offline  ? "offline-sub"
 	       : cfg->persistent ? "persistent"
 	                         : "clean",
-	       cfg->threads, cfg->idle);
+	       cfg->threads, cfg->idle, cfg->port, cfg->sub_port);
 	printf("\"sent\":%llu,\"acked\":%llu,\"rejected\":%llu,"
 	       "\"pub_rate\":%.1f,\"received\":%llu,\"distinct\":%llu,"
 	       "\"expected\":%llu,\"delivery_rate\":%.1f,\"window_s\":%.6f,"
-	       "\"drain_s\":%.6f,",
+	       "\"drain_s\":%.6f,\"first_s\":%.6f,",
 	       (unsigned long long)t->sent, (unsigned long long)t->acked,
 	       (unsigned long long)t->rejected, t->pub_rate,
 	       (unsigned long long)t->received, (unsigned long long)t->distinct,
 	       (unsigned long long)t->expected_deliveries, t->del_rate,
-	       t->window_s, t->drain_s);
+	       t->window_s, t->drain_s, t->first_s);
 	printf("\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,"
 	       "\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f,\"n\":%llu},",
 	       us(hf_bench_hist_quantile(l, 0.5)),
@@ -654,7 +703,9 @@ main(int argc, char **argv)
 	raise_nofile();
 	memset(&run, 0, sizeof(run));
 	run.cfg = &cfg;
-	if (resolve(&run, &cfg) < 0)
+	if (resolve(cfg.host, cfg.port, &run.addr, &run.addrlen) < 0 ||
+	    resolve(cfg.sub_host, cfg.sub_port, &run.sub_addr,
+	            &run.sub_addrlen) < 0)
 		return 1;
 	if (cfg.tls) {
 		char msg[256];

@@ -240,14 +240,57 @@ send_connect(struct hf_bench_conn *c)
 	mark_dirty(c);
 }
 
+/* The broker a connection talks to: subscribers have their own with
+ * --sub-host/--sub-port. */
+static int
+is_sub(const struct hf_bench_conn *c)
+{
+	return c->role == HFB_ROLE_SUB;
+}
+
+static const char *
+conn_host(const struct hf_bench_conn *c)
+{
+	const struct hf_bench_cfg *cfg = c->w->run->cfg;
+
+	return is_sub(c) ? cfg->sub_host : cfg->host;
+}
+
+static int
+conn_port(const struct hf_bench_conn *c)
+{
+	const struct hf_bench_cfg *cfg = c->w->run->cfg;
+
+	return is_sub(c) ? cfg->sub_port : cfg->port;
+}
+
+/* --pause-stdin: the subscribers' broker may still be starting, so a
+ * refused connect is tried again (soon, by open_more()) until
+ * run->retry_until. Returns 1 when the connection was shut for that. */
+static int
+retry_refused(struct hf_bench_conn *c, int err)
+{
+	struct hf_bench_run *run = c->w->run;
+
+	if (err != ECONNREFUSED || !is_sub(c) || !run->retry_until ||
+	    hf_bench_now() > run->retry_until)
+		return 0;
+	conn_shut(c);
+	c->w->retry = 1;
+	return 1;
+}
+
 static int
 conn_open(struct hf_bench_conn *c)
 {
 	struct hf_bench_run *run = c->w->run;
+	const struct sockaddr_storage *addr =
+	    is_sub(c) ? &run->sub_addr : &run->addr;
+	socklen_t addrlen = is_sub(c) ? run->sub_addrlen : run->addrlen;
 	struct epoll_event ev;
 	int one = 1;
 
-	c->fd = socket(run->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	c->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (c->fd < 0) {
 		fail(c->w, "socket: %s (raise ulimit -n?)", strerror(errno));
 		return -1;
@@ -263,8 +306,10 @@ conn_open(struct hf_bench_conn *c)
 		return -1;
 	}
 	c->epollout = 1;
-	if (connect(c->fd, (struct sockaddr *)&run->addr, run->addrlen) < 0 &&
+	if (connect(c->fd, (const struct sockaddr *)addr, addrlen) < 0 &&
 	    errno != EINPROGRESS) {
+		if (retry_refused(c, errno))
+			return 0;
 		fail(c->w, "%s %u: connect: %s", role_name(c->role), c->idx,
 		     strerror(errno));
 		conn_shut(c);
@@ -587,8 +632,12 @@ conn_read(struct hf_bench_conn *c)
 		hf_bench_buf_consume(&c->in, (size_t)k);
 	}
 	if (fresh) {
+		uint64_t none = 0;
+
 		atomic_fetch_add(&w->run->delivered, fresh);
 		atomic_store(&w->run->last_delivery, now);
+		atomic_compare_exchange_strong(&w->run->first_delivery, &none,
+		                               now);
 	}
 	if (c->fd < 0)
 		return;
@@ -610,7 +659,7 @@ transport_ready(struct hf_bench_conn *c)
 		send_connect(c);
 		return;
 	}
-	hf_bench_ws_request(&c->tp, &c->tp.wout, cfg->host, cfg->port,
+	hf_bench_ws_request(&c->tp, &c->tp.wout, conn_host(c), conn_port(c),
 	                    cfg->ws_path);
 	c->state = CS_WS;
 	c->last_send = hf_bench_now();
@@ -644,6 +693,8 @@ conn_event(struct hf_bench_conn *c, uint32_t events)
 		char msg[192];
 
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err && retry_refused(c, err))
+			return;
 		if (err) {
 			fail(c->w, "%s %u: connect: %s", role_name(c->role),
 			     c->idx, strerror(err));
@@ -655,7 +706,7 @@ conn_event(struct hf_bench_conn *c, uint32_t events)
 			return;
 		}
 		if (hf_bench_tp_tls_start(
-		        &c->tp, &run->tls, c->fd, run->cfg->host,
+		        &c->tp, &run->tls, c->fd, conn_host(c),
 		        c->role == HFB_ROLE_IDLE, msg, sizeof(msg)) < 0) {
 			conn_lost(c, msg);
 			return;
@@ -917,6 +968,11 @@ run_phase(struct hf_bench_worker *w, int phase, uint64_t deadline)
 		}
 		if (w->any_pending)
 			timeout = 0;
+		if (w->retry) {
+			w->retry = 0;
+			if (timeout > 1)
+				timeout = 1;
+		}
 		n = epoll_wait(w->epfd, ev, 256, timeout);
 		if (n < 0 && errno != EINTR) {
 			fail(w, "epoll_wait: %s", strerror(errno));
@@ -1019,6 +1075,33 @@ run_idle(struct hf_bench_worker *w)
 		run->t_end = hf_bench_now();
 }
 
+/* --pause-stdin: say what is done, then wait for a line on stdin (end of
+ * file also goes on). With start, the line may hold the CLOCK_REALTIME
+ * nanoseconds at which the next step began outside (the start of the
+ * subscribers' broker): *start is set to that instant on the monotonic
+ * clock, else to now. */
+static void
+pause_stdin(const char *done, uint64_t *start)
+{
+	char line[64];
+	unsigned long long stamp;
+	struct timespec rt;
+	uint64_t now, real;
+
+	printf("hfbench: %s; waiting for a line on stdin\n", done);
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin) || !start)
+		return;
+	now = hf_bench_now();
+	*start = now;
+	if (sscanf(line, "%llu", &stamp) != 1 || !stamp)
+		return;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	real = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	if (stamp <= real && real - stamp < now)
+		*start = now - (real - stamp);
+}
+
 void *
 hf_bench_worker_main(void *arg)
 {
@@ -1046,7 +1129,11 @@ hf_bench_worker_main(void *arg)
 		select_set(w, M_SUB, 0, 1);
 		run_phase(w, PH_CONNECT, 0);
 		close_all(w);
-		barrier(w);
+		if (barrier(w) && cfg->pause_stdin &&
+		    !atomic_load(&run->failed))
+			pause_stdin("subscribed", NULL);
+		if (cfg->pause_stdin)
+			barrier(w);
 		select_set(w, M_PUB, !cfg->persistent, 0);
 	} else {
 		select_set(w, M_PUB | M_SUB, sub_clean, 1);
@@ -1061,8 +1148,18 @@ hf_bench_worker_main(void *arg)
 	if (!cfg->connect_only && !atomic_load(&run->failed)) {
 		run_phase(w, PH_PUBLISH, 0);
 		if (cfg->sub_offline) {
-			if (barrier(w))
+			if (barrier(w)) {
 				run->t_drain_start = hf_bench_now();
+				if (cfg->pause_stdin &&
+				    !atomic_load(&run->failed)) {
+					pause_stdin("published",
+					            &run->t_drain_start);
+					run->retry_until =
+					    hf_bench_now() +
+					    (uint64_t)(cfg->drain_timeout *
+					               1e9);
+				}
+			}
 			barrier(w);
 			/* reconnect without subscribing: the session must
 			 * still hold the subscription and the messages */
