@@ -1606,6 +1606,8 @@ static const struct key_def keys[] = {
      RANGE(0, LLONG_MAX), .def = 0},
     {BRIDGE_AS("bridge_outbox_max_bytes", outbox_max_bytes, h_size),
      RANGE(0, MAX_SIZE), .def = 0},
+    {BRIDGE_AS("bridge_max_inflight", max_inflight, h_num), RANGE(0, 65535),
+     .def = 0},
     {BRIDGE_AS("bridge_outbox_overflow", outbox_overflow, h_overflow),
      .def = HF_BRIDGE_REFUSE},
     /* mosquitto's, refused (before the "bridge_" row, which refuses the

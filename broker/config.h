@@ -217,6 +217,11 @@ struct hf_bridge_conf {
 	uint64_t outbox_max_messages; /* bridge_outbox_max_messages */
 	uint64_t outbox_max_bytes;    /* bridge_outbox_max_bytes */
 	int outbox_overflow;          /* enum hf_bridge_overflow */
+	/* bridge_max_inflight: QoS 1/2 messages in flight to the remote at
+	 * once (never above an MQTT 5 remote's Receive Maximum); 0 = chosen
+	 * by the bridge (bridge.c: 20 when an `out` line has QoS 2 and the
+	 * remote speaks 3.1.1, as mosquitto 2.0 refuses more, else 100). */
+	uint16_t max_inflight;
 };
 
 /* -p may be given this many times (mosquitto's limit). */

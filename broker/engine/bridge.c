@@ -450,6 +450,26 @@ connack_reason(uint8_t proto, uint8_t rc)
 	}
 }
 
+/* The bridge's window to the remote (bridge_max_inflight, or chosen):
+ * mosquitto 2.0 closes a 3.1.1 connection that has more than its
+ * max_inflight_messages (20) QoS 2 messages awaiting PUBREL, so a 3.1.1
+ * bridge with a QoS 2 `out` line keeps to 20; otherwise 100 messages in
+ * flight, five times a client's default, because a remote that syncs
+ * before it acknowledges (a Holdfast core) takes a window per commit.
+ * An MQTT 5 remote's Receive Maximum caps it (hf_bridge_connack). */
+static uint32_t
+bridge_window(const struct hf_bridge_conf *bc)
+{
+	if (bc->max_inflight)
+		return bc->max_inflight;
+	if (bc->protocol_version != HF_PROTO_V5)
+		for (size_t i = 0; i < bc->n_topics; i++)
+			if ((bc->topics[i].dir & HF_BRIDGE_OUT) &&
+			    bc->topics[i].qos == 2)
+				return 20;
+	return 100;
+}
+
 void
 hf_bridge_connack(struct hf_client *c, const struct hf_connack *p)
 {
@@ -483,9 +503,7 @@ hf_bridge_connack(struct hf_client *c, const struct hf_connack *p)
 	c->last_rx = hf_now_ms(b);
 	b->n_clients_connected++;
 	b->stats.connections_total++;
-	uint32_t window = b->conf->max_inflight_messages
-	                      ? b->conf->max_inflight_messages
-	                      : 65535;
+	uint32_t window = bridge_window(bc);
 	if (c->proto == HF_PROTO_V5) {
 		if ((p->props.present & HF_PP_RECEIVE_MAX) &&
 		    p->props.receive_max < window)

@@ -1581,6 +1581,7 @@ static const struct {
     {"bridge_outbox_max_messages", "0", false},
     {"bridge_outbox_max_bytes", "0", false},
     {"bridge_outbox_overflow", "refuse", false},
+    {"bridge_max_inflight", "0", false},
 };
 
 /* What a bridge key's default is written after, in test_table_defaults. */
@@ -1644,7 +1645,8 @@ bridge_eq(const struct hf_bridge_conf *a, const struct hf_bridge_conf *b)
 	       a->tls_version == b->tls_version &&
 	       a->outbox_max_messages == b->outbox_max_messages &&
 	       a->outbox_max_bytes == b->outbox_max_bytes &&
-	       a->outbox_overflow == b->outbox_overflow;
+	       a->outbox_overflow == b->outbox_overflow &&
+	       a->max_inflight == b->max_inflight;
 }
 
 static int
