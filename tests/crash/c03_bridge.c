@@ -30,8 +30,14 @@
  *                RSS_BOUND_MB past the first sample. Then the core comes
  *                back and its subscriber gets every message.
  *
- * The seed of the PRNG (kill points, cut times) is printed; HF_BRIDGE_SEED
- * repeats a run. Clients are non-blocking raw MQTT 3.1.1 state machines in
+ * Knobs (environment), with defaults that keep the file near a minute on
+ * two cores: HF_BRIDGE_N (20000; the issue's 100000 passes by hand in
+ * about 40 s for that case alone), HF_BRIDGE_N2 (5000), HF_BRIDGE_KILLS
+ * (6), HF_BRIDGE_CUTS (8; each costs the bridge's 1 s restart_timeout),
+ * HF_BRIDGE_OUTBOX_MB (256; 1024 by hand), HF_BRIDGE_CASES (run only the
+ * cases whose names contain one of these comma-separated words). The seed
+ * of the PRNG (kill points, cut times) is printed; HF_BRIDGE_SEED repeats
+ * a run. Clients are non-blocking raw MQTT 3.1.1 state machines in
  * one poll() loop (encoded here by hand, read with a tiny framer), so the
  * test controls packet ids and resends exactly; "acknowledged" means the
  * PUBACK (QoS 1) or PUBREC (QoS 2) was read. Every loop is bounded in
@@ -69,6 +75,19 @@
 #define RSS_BOUND_MB 64
 #define STREAM_RATE  3000 /* new messages per second, all publishers */
 #define STREAM_CAP   200000
+
+/* The test is built with the broker's flags: under AddressSanitizer both
+ * are instrumented. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HF_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HF_UNDER_ASAN 1
+#endif
+#endif
+#ifndef HF_UNDER_ASAN
+#define HF_UNDER_ASAN 0
+#endif
 
 /* ---- knobs and the PRNG ------------------------------------------------- */
 
@@ -128,6 +147,8 @@ struct bbuf {
 static bool
 bb_put(struct bbuf *b, const void *d, size_t n)
 {
+	if (!n) /* d may be NULL then */
+		return true;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n)
@@ -1112,7 +1133,7 @@ kills_case(const char *name, uint8_t qos, uint32_t n)
 static void
 kills_qos1(void)
 {
-	kills_case("kills_qos1", 1, (uint32_t)knob("HF_BRIDGE_N", 30000));
+	kills_case("kills_qos1", 1, (uint32_t)knob("HF_BRIDGE_N", 20000));
 }
 
 static void
@@ -1149,7 +1170,7 @@ cuts_body(struct run *r, uint8_t qos, int cuts)
 		if (cut_at && hf_now_ms() >= cut_at) {
 			cut_at = 0;
 			/* refused long enough to cover a dial or two */
-			if (rnd() % 4 == 0)
+			if (rnd() % 3 == 0)
 				atomic_store(&r->px->refuse_until,
 				             hf_now_ms() + rnd_in(800, 2500));
 			atomic_store(&r->px->cut, (int)(1 + rnd() % 2));
@@ -1193,7 +1214,7 @@ cuts_case(const char *name, uint8_t qos)
 		fprintf(stderr, "%s: out of memory\n", name);
 		hf_test_failed_ = 1;
 	} else {
-		cuts_body(&r, qos, (int)knob("HF_BRIDGE_CUTS", 10));
+		cuts_body(&r, qos, (int)knob("HF_BRIDGE_CUTS", 8));
 	}
 	run_end(&r);
 }
@@ -1211,19 +1232,27 @@ cuts_qos2(void)
 }
 
 /* d: the edge's resident set while its outbox grows on disk. */
+/* A "Name:   N kB" line of /proc/PID/status, in kB (-1: none). */
 static long
-rss_kb(pid_t pid)
+status_kb(pid_t pid, const char *field)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "r");
 	long kb = -1;
+	size_t l = strlen(field);
 	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kb = strtol(line + 6, NULL, 10);
+		if (!strncmp(line, field, l) && line[l] == ':')
+			kb = strtol(line + l + 1, NULL, 10);
 	if (f)
 		fclose(f);
 	return kb;
+}
+
+static long
+rss_kb(pid_t pid)
+{
+	return status_kb(pid, "VmRSS");
 }
 
 static void
@@ -1266,14 +1295,26 @@ rss_body(struct run *r, uint32_t n)
 	        n / 16, (long long)(hf_now_ms() - t0), RSS_STEP_MB, first, peak,
 	        kb);
 	CHECK(first > 0);
+#if HF_UNDER_ASAN
+	/* ASan's quarantine keeps up to 256 MB of freed memory resident,
+	 * which is the sanitizer's, not the broker's: no bound then. */
+	fprintf(stderr, "  RSS bound not checked under AddressSanitizer\n");
+#else
 	CHECK(peak - first < RSS_BOUND_MB * 1024);
+#endif
 	conn_close(&r->pubs[0].c);
 	int64_t t1 = hf_now_ms();
 	CHECK_EQ(hf_bproc_restart(&r->core), 0);
 	CHECK(sub_connect(&r->sub, r->core.port, 1, false));
 	CHECK(sub_drain(r, n));
-	fprintf(stderr, "  drained to the core in %lld ms; edge RSS %ld kB\n",
-	        (long long)(hf_now_ms() - t1), rss_kb(r->edge.pid));
+	/* not checked: the pages the drain read through LMDB's map stay
+	 * resident (RssFile) until the broker's once-a-second release */
+	fprintf(stderr,
+	        "  drained to the core in %lld ms; edge RSS %ld kB (anon %ld, "
+	        "file %ld)\n",
+	        (long long)(hf_now_ms() - t1), rss_kb(r->edge.pid),
+	        status_kb(r->edge.pid, "RssAnon"),
+	        status_kb(r->edge.pid, "RssFile"));
 	CHECK_EQ(r->sub.disorder, 0);
 	CHECK_EQ(anomalies, 0);
 }
